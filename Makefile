@@ -1,0 +1,39 @@
+# IntelliFlow platform. `make up` runs the dev stack through the real Pulumi
+# engine with the policy pack on; `make test` runs every test.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+STACK ?= dev
+ARGS ?=
+
+.PHONY: up preview destroy refresh outputs tools policy build test test-unit test-engine lint clean
+
+up: tools policy ## deploy STACK (default dev) with the policy pack
+	go run ./cmd/intelliflow up --stack $(STACK) $(ARGS)
+
+preview: tools policy ## preview STACK with the policy pack
+	go run ./cmd/intelliflow preview --stack $(STACK) $(ARGS)
+
+destroy: tools ## destroy STACK
+	go run ./cmd/intelliflow destroy --stack $(STACK) $(ARGS)
+
+refresh: tools
+	go run ./cmd/intelliflow refresh --stack $(STACK) $(ARGS)
+
+outputs: tools
+	go run ./cmd/intelliflow outputs --stack $(STACK) $(ARGS)
+
+tools: ## pinned pulumi CLI and kubernetes provider into bin/ (built once per version, cached)
+	tools/install.sh
+
+policy: ## the policy pack binary
+	go build -o bin/intelliflow-policy ./policy
+
+build:
+	go build ./...
+
+# Every test in the repository, the real-engine tests included.
+test: tools policy
+	scripts/test.sh
+
+clean:
+	rm -rf out/ .pulumi-state/

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+
+	"github.com/intelliflow/platform/infra"
+	"github.com/intelliflow/platform/stacks"
+)
+
+// DevPassphrase encrypts the dev stack's secrets when PULUMI_CONFIG_PASSPHRASE
+// is not set. Dev only: it is public, so the dev stack holds no real secrets.
+// Other stacks refuse to run without a passphrase or a secrets provider.
+const DevPassphrase = "intelliflow-dev-only-not-a-secret"
+
+// driver runs one command on one stack.
+type driver struct {
+	o        options
+	cfg      stacks.Config
+	stack    auto.Stack
+	stdout   io.Writer
+	progress io.Writer
+}
+
+func newDriver(ctx context.Context, o options, getenv func(string) string, stdout, stderr io.Writer) (*driver, error) {
+	file := filepath.Join(o.root, "Pulumi."+o.stack+".yaml")
+	sf, err := stacks.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := stacks.CheckKeys(sf.Keys()); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	cfg, err := stacks.Parse(o.stack, sf.Lookup)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+
+	env, err := engineEnv(o, cfg, sf, getenv)
+	if err != nil {
+		return nil, err
+	}
+	if o.command == "preview" || o.command == "up" {
+		if _, err := os.Stat(o.policyPack); err != nil {
+			return nil, fmt.Errorf("policy pack %s: %w; build it with `make policy`", o.policyPack, err)
+		}
+	}
+	cli, err := auto.NewPulumiCommand(&auto.PulumiCommandOptions{Root: o.root})
+	if err != nil {
+		return nil, fmt.Errorf("pulumi CLI in %s: %w; build it with `make tools`", filepath.Join(o.root, "bin"), err)
+	}
+	ws, err := auto.NewLocalWorkspace(ctx,
+		auto.WorkDir(o.root),
+		auto.Program(infra.Run),
+		auto.Pulumi(cli),
+		auto.EnvVars(env),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("workspace: %w", err)
+	}
+	var st auto.Stack
+	if o.command == "up" || o.command == "preview" {
+		st, err = auto.UpsertStack(ctx, o.stack, ws) // created on first use
+	} else {
+		st, err = auto.SelectStack(ctx, o.stack, ws)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stack %q: %w", o.stack, err)
+	}
+
+	d := &driver{o: o, cfg: cfg, stack: st, stdout: stdout, progress: stdout}
+	if o.json {
+		d.progress = stderr
+	}
+	return d, nil
+}
+
+// engineEnv is the environment the pulumi CLI runs with.
+func engineEnv(o options, cfg stacks.Config, sf stacks.File, getenv func(string) string) (map[string]string, error) {
+	bin := filepath.Join(o.root, "bin")
+	env := map[string]string{
+		// The kubernetes provider is used from bin/ as an ambient plugin.
+		"PATH":                     bin + string(os.PathListSeparator) + getenv("PATH"),
+		"PULUMI_SKIP_UPDATE_CHECK": "true",
+		// Nothing can be downloaded here; fail with a clear error instead.
+		"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+	}
+	backend := getenv("PULUMI_BACKEND_URL")
+	if backend == "" {
+		state := filepath.Join(o.root, ".pulumi-state")
+		if err := os.MkdirAll(state, 0o700); err != nil {
+			return nil, fmt.Errorf("state folder: %w", err)
+		}
+		backend = "file://" + state
+	}
+	env["PULUMI_BACKEND_URL"] = backend
+	for _, k := range []string{"PULUMI_HOME", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE", "PULUMI_ACCESS_TOKEN"} {
+		if v := getenv(k); v != "" {
+			env[k] = v
+		}
+	}
+	usesPassphrase := sf.SecretsProvider == "" || sf.SecretsProvider == "passphrase"
+	_, hasPass := env["PULUMI_CONFIG_PASSPHRASE"]
+	_, hasPassFile := env["PULUMI_CONFIG_PASSPHRASE_FILE"]
+	if usesPassphrase && !hasPass && !hasPassFile {
+		if cfg.Environment != stacks.Dev {
+			return nil, fmt.Errorf("stack %q (%s) uses passphrase secrets: set PULUMI_CONFIG_PASSPHRASE (the dev default is not allowed outside dev)", o.stack, cfg.Environment)
+		}
+		env["PULUMI_CONFIG_PASSPHRASE"] = DevPassphrase
+	}
+	return env, nil
+}
+
+func (d *driver) run(ctx context.Context) error {
+	start := time.Now()
+	rep := newReport(d.o, d.cfg)
+	evs := make(chan events.EngineEvent)
+	collected := make(chan struct{})
+	go func() {
+		for e := range evs {
+			rep.observe(e)
+		}
+		close(collected)
+	}()
+
+	var err error
+	switch d.o.command {
+	case "preview":
+		opts := []optpreview.Option{
+			optpreview.PolicyPacks(d.o.policyPack),
+			optpreview.ProgressStreams(d.progress),
+			optpreview.EventStreams(evs),
+		}
+		if d.o.diff {
+			opts = append(opts, optpreview.Diff())
+		}
+		_, err = d.stack.Preview(ctx, opts...)
+	case "up":
+		opts := []optup.Option{
+			optup.PolicyPacks(d.o.policyPack),
+			optup.ProgressStreams(d.progress),
+			optup.EventStreams(evs),
+		}
+		if d.o.diff {
+			opts = append(opts, optup.Diff())
+		}
+		_, err = d.stack.Up(ctx, opts...)
+	case "destroy":
+		if d.cfg.Environment != stacks.Dev && !d.o.yes {
+			close(evs)
+			return fmt.Errorf("destroy on %s stack %q needs --yes", d.cfg.Environment, d.o.stack)
+		}
+		opts := []optdestroy.Option{optdestroy.ProgressStreams(d.progress), optdestroy.EventStreams(evs)}
+		if d.o.diff {
+			opts = append(opts, optdestroy.Diff())
+		}
+		_, err = d.stack.Destroy(ctx, opts...)
+	case "refresh":
+		opts := []optrefresh.Option{optrefresh.ProgressStreams(d.progress), optrefresh.EventStreams(evs)}
+		if d.o.diff {
+			opts = append(opts, optrefresh.Diff())
+		}
+		_, err = d.stack.Refresh(ctx, opts...)
+	case "outputs":
+		close(evs)
+		<-collected
+		return d.printOutputs(ctx)
+	}
+	<-collected
+	rep.finish(time.Since(start), err)
+	if d.o.command == "up" || d.o.command == "destroy" {
+		outs, oerr := d.stack.Outputs(ctx)
+		if oerr == nil {
+			rep.setOutputs(outs)
+		}
+	}
+	rep.countManifests(d.o.root)
+	if perr := rep.print(d.stdout, d.o.json); perr != nil {
+		return perr
+	}
+	if err != nil {
+		if rep.Policy.Mandatory > 0 {
+			return fmt.Errorf("%s blocked by %d mandatory policy violation(s): %w", d.o.command, rep.Policy.Mandatory, errReported)
+		}
+		return fmt.Errorf("%s: %w", d.o.command, err)
+	}
+	return nil
+}
+
+func (d *driver) printOutputs(ctx context.Context) error {
+	outs, err := d.stack.Outputs(ctx)
+	if err != nil {
+		return fmt.Errorf("outputs: %w", err)
+	}
+	plain := plainOutputs(outs)
+	if d.o.json {
+		enc := json.NewEncoder(d.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(plain)
+	}
+	for _, k := range sortedKeys(plain) {
+		b, _ := json.Marshal(plain[k])
+		fmt.Fprintf(d.stdout, "%-20s %s\n", k, b)
+	}
+	return nil
+}

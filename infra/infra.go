@@ -1,0 +1,81 @@
+// Package infra composes the platform for one stack: foundation, then
+// platform, then apps. It holds no resource details of its own: it turns the
+// stack's typed config into component arguments and wires outputs to inputs.
+package infra
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/intelliflow/platform/components/namespace"
+	"github.com/intelliflow/platform/stacks"
+)
+
+// Run is the Pulumi program: it loads the stack's config and deploys it.
+// `pulumi up` runs it through main.go; cmd/intelliflow runs it inline through
+// the Automation API.
+func Run(ctx *pulumi.Context) error {
+	cfg, err := stacks.Load(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = Deploy(ctx, cfg)
+	return err
+}
+
+// Platform is what Deploy built, for callers that compose further.
+type Platform struct {
+	// Namespaces by Kubernetes name.
+	Namespaces map[string]*namespace.Namespace
+}
+
+// Deploy builds the stack described by cfg.
+func Deploy(ctx *pulumi.Context, cfg stacks.Config) (*Platform, error) {
+	k8s, err := kubernetesProvider(ctx, cfg.Kubernetes)
+	if err != nil {
+		return nil, err
+	}
+	p := &Platform{Namespaces: map[string]*namespace.Namespace{}}
+	names := pulumi.StringArray{}
+	for _, name := range cfg.Namespaces() {
+		ns, err := namespace.New(ctx, name, &namespace.Args{
+			Name:        name,
+			PodSecurity: namespace.PodSecurity{Level: namespace.Restricted, Version: cfg.PodSecurityVersion},
+			Labels:      map[string]string{"intelliflow.io/environment": string(cfg.Environment)},
+		}, pulumi.Providers(k8s))
+		if err != nil {
+			return nil, err
+		}
+		p.Namespaces[name] = ns
+		names = append(names, ns.Name)
+	}
+
+	ctx.Export("environment", pulumi.String(string(cfg.Environment)))
+	ctx.Export("namespaces", names)
+	if cfg.Kubernetes.RenderDir != "" {
+		ctx.Export("renderDir", pulumi.String(cfg.Kubernetes.RenderDir))
+	}
+	return p, nil
+}
+
+// kubernetesProvider is the one provider every Kubernetes object goes
+// through: a folder of rendered manifests, or the configured cluster.
+func kubernetesProvider(ctx *pulumi.Context, k stacks.Kubernetes) (*kubernetes.Provider, error) {
+	args := &kubernetes.ProviderArgs{}
+	switch {
+	case k.RenderDir != "":
+		args.RenderYamlToDirectory = pulumi.String(k.RenderDir)
+	default:
+		args.Kubeconfig = pulumi.String(k.Kubeconfig)
+		if k.Context != "" {
+			args.Context = pulumi.String(k.Context)
+		}
+	}
+	p, err := kubernetes.NewProvider(ctx, "kubernetes", args)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes provider: %w", err)
+	}
+	return p, nil
+}

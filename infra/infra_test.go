@@ -1,0 +1,132 @@
+package infra
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
+	"github.com/stretchr/testify/require"
+
+	"github.com/intelliflow/platform/internal/pulumitest"
+	"github.com/intelliflow/platform/policy/rules"
+	"github.com/intelliflow/platform/stacks"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+// runStack runs the program under mocks with the config of the repository's
+// own Pulumi.<stack>.yaml.
+func runStack(t *testing.T, stack string, dryRun bool) (*pulumitest.Mocks, stacks.Config) {
+	t.Helper()
+	f, err := stacks.ReadFile(filepath.Join("..", "Pulumi."+stack+".yaml"))
+	require.NoError(t, err)
+	require.NoError(t, stacks.CheckKeys(f.Keys()))
+	cfg, err := stacks.Parse(stack, f.Lookup)
+	require.NoError(t, err)
+	mocks, err := pulumitest.Run(t, pulumitest.Options{Stack: stack, Config: f.Values(), DryRun: dryRun}, Run)
+	require.NoError(t, err)
+	return mocks, cfg
+}
+
+func TestStacks(t *testing.T) {
+	for _, stack := range []string{"dev", "staging", "prod"} {
+		for _, dry := range []bool{false, true} {
+			name := stack
+			if dry {
+				name += "/preview"
+			}
+			t.Run(name, func(t *testing.T) {
+				mocks, cfg := runStack(t, stack, dry)
+
+				providers := mocks.OfType("pulumi:providers:kubernetes")
+				require.Len(t, providers, 1)
+				require.Equal(t, "out/"+stack, providers[0].Get("renderYamlToDirectory"))
+
+				var got []string
+				for _, ns := range mocks.OfType("kubernetes:core/v1:Namespace") {
+					got = append(got, ns.Get("metadata.name").(string))
+					labels := ns.Get("metadata.labels").(map[string]any)
+					require.Equal(t, "restricted", labels["pod-security.kubernetes.io/enforce"])
+					require.Equal(t, cfg.PodSecurityVersion, labels["pod-security.kubernetes.io/enforce-version"])
+					require.Equal(t, stack, labels["intelliflow.io/environment"])
+					require.Contains(t, ns.Provider, "pulumi:providers:kubernetes::kubernetes", "namespace %s must use the stack's provider", ns.Name)
+				}
+				require.ElementsMatch(t, []string{"intelliflow-" + stack, "intelliflow-monitoring", "intelliflow-security"}, got)
+				require.Len(t, mocks.OfType("kubernetes:networking.k8s.io/v1:NetworkPolicy"), 6)
+			})
+		}
+	}
+}
+
+func TestBadConfigFailsBeforeAnyResource(t *testing.T) {
+	mocks, err := pulumitest.Run(t, pulumitest.Options{Config: map[string]string{
+		"intelliflow:environment": "qa",
+	}}, Run)
+	require.ErrorContains(t, err, `config intelliflow:environment: unknown environment "qa"`)
+	for _, r := range mocks.Resources() {
+		require.Equal(t, "pulumi:pulumi:Stack", r.Type, "no resource may be registered on bad config")
+	}
+}
+
+// TestStacksPassPolicy runs every rule on every resource each stack
+// registers: the program must never trip its own policy pack.
+func TestStacksPassPolicy(t *testing.T) {
+	for _, stack := range []string{"dev", "staging", "prod"} {
+		t.Run(stack, func(t *testing.T) {
+			mocks, cfg := runStack(t, stack, false)
+			all := rules.All(rules.Settings{
+				PodSecurityVersion:  cfg.PodSecurityVersion,
+				ImageRegistries:     cfg.ImageRegistries,
+				RequireImageDigests: cfg.RequireImageDigests,
+			})
+			checked := 0
+			for _, r := range mocks.Resources() {
+				if !r.Custom {
+					continue
+				}
+				checked++
+				findings := rules.Check(all, policyx.AnalyzerResource{
+					Type: r.Type, Name: r.Name, Properties: resource.FromResourcePropertyMap(r.Inputs),
+				})
+				require.Empty(t, findings, "%s %s", r.Type, r.Name)
+			}
+			require.Greater(t, checked, 5)
+		})
+	}
+}
+
+// TestDevGolden pins every resource the dev stack registers with its inputs;
+// refresh with `go test ./infra -update` and review the diff.
+func TestDevGolden(t *testing.T) {
+	mocks, _ := runStack(t, "dev", false)
+	type entry struct {
+		Type   string         `json:"type"`
+		Name   string         `json:"name"`
+		Inputs map[string]any `json:"inputs,omitempty"`
+	}
+	var entries []entry
+	for _, r := range mocks.Resources() {
+		entries = append(entries, entry{Type: r.Type, Name: r.Name, Inputs: r.Plain})
+	}
+	sort.Slice(entries, func(i, j int) bool {
+		if entries[i].Type != entries[j].Type {
+			return entries[i].Type < entries[j].Type
+		}
+		return entries[i].Name < entries[j].Name
+	})
+	got, err := json.MarshalIndent(entries, "", "  ")
+	require.NoError(t, err)
+	golden := filepath.Join("testdata", "dev.golden")
+	if *update {
+		require.NoError(t, os.MkdirAll("testdata", 0o755))
+		require.NoError(t, os.WriteFile(golden, append(got, '\n'), 0o644))
+	}
+	want, err := os.ReadFile(golden)
+	require.NoError(t, err, "run `go test ./infra -run TestDevGolden -update` to create it")
+	require.JSONEq(t, string(want), string(got))
+}

@@ -1,0 +1,43 @@
+// Command intelliflow-policy is the IntelliFlow CrossGuard policy pack. The
+// pulumi CLI runs the built binary directly (`--policy-pack bin/intelliflow-policy`
+// or the pack folder with PulumiPolicy.yaml); it enforces shared/RULES.md on
+// every preview and update.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/blang/semver"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
+
+	"github.com/intelliflow/platform/policy/rules"
+	"github.com/intelliflow/platform/stacks"
+)
+
+// version is the pack's version; bump it with any rule change.
+var version = semver.MustParse("0.1.0")
+
+func main() {
+	if err := policyx.Main(pack); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// pack builds the policy pack for the stack being analyzed, from the same
+// typed stack config the program reads, so the pack and the program agree
+// on registries, digests and the pinned Pod Security version.
+func pack(ctx *pulumi.Context) (policyx.PolicyPack, error) {
+	cfg, err := stacks.Load(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("intelliflow policy pack: stack %q: %w", ctx.Stack(), err)
+	}
+	return policyx.NewPolicyPack("intelliflow", version, policyx.EnforcementLevelMandatory,
+		rules.Policies(rules.All(rules.Settings{
+			PodSecurityVersion:  cfg.PodSecurityVersion,
+			ImageRegistries:     cfg.ImageRegistries,
+			RequireImageDigests: cfg.RequireImageDigests,
+		})))
+}

@@ -1,0 +1,260 @@
+package rules
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
+	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/yaml"
+)
+
+// res builds an analyzer resource from YAML properties.
+func res(t *testing.T, typ, name, props string) policyx.AnalyzerResource {
+	t.Helper()
+	var m map[string]any
+	require.NoError(t, yaml.Unmarshal([]byte(props), &m))
+	return policyx.AnalyzerResource{
+		Type:       typ,
+		Name:       name,
+		Properties: resource.FromResourcePropertyMap(resource.NewPropertyMapFromMap(m)),
+	}
+}
+
+// withUnknown replaces the value at a path with an unknown (computed) value.
+func withUnknown(r policyx.AnalyzerResource, path ...string) policyx.AnalyzerResource {
+	pm := resource.ToResourcePropertyMap(r.Properties)
+	cur := pm
+	for _, k := range path[:len(path)-1] {
+		cur = cur[resource.PropertyKey(k)].ObjectValue()
+	}
+	cur[resource.PropertyKey(path[len(path)-1])] = resource.MakeComputed(resource.NewStringProperty(""))
+	r.Properties = resource.FromResourcePropertyMap(pm)
+	return r
+}
+
+const deployment = "kubernetes:apps/v1:Deployment"
+
+func workload(image string) string {
+	return `
+spec:
+  template:
+    spec:
+      initContainers:
+      - name: model-download
+        image: registry.intelliflow.internal/tools/model-download:1.2.0
+      containers:
+      - name: app
+        image: ` + image + `
+`
+}
+
+var testSettings = Settings{
+	PodSecurityVersion: "v1.33",
+	ImageRegistries:    []string{"registry.intelliflow.internal"},
+}
+
+func TestImageRules(t *testing.T) {
+	const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	tests := []struct {
+		name     string
+		typ      string
+		props    string
+		settings Settings
+		want     map[string][]string // rule -> substrings, one per finding
+	}{
+		{name: "pinned tag passes", typ: deployment, props: workload("registry.intelliflow.internal/fraud:1.4.2"), want: map[string][]string{}},
+		{name: "digest passes even with latest", typ: deployment, props: workload("registry.intelliflow.internal/fraud:latest@" + digest), want: map[string][]string{}},
+		{
+			name: "latest fails", typ: deployment, props: workload("registry.intelliflow.internal/fraud:latest"),
+			want: map[string][]string{"SEC-17-image-tag": {`spec.template.spec.containers[0].image: container "app" uses "registry.intelliflow.internal/fraud:latest"; :latest is mutable`}},
+		},
+		{
+			name: "untagged fails", typ: deployment, props: workload("registry.intelliflow.internal/fraud"),
+			want: map[string][]string{"SEC-17-image-tag": {"has no tag, which means :latest"}},
+		},
+		{
+			name: "registry not allowed", typ: deployment, props: workload("nginx:1.27"),
+			want: map[string][]string{"SEC-18-image-registry": {`comes from "docker.io", which is not on the allow-list`}},
+		},
+		{
+			name: "registry prefix must end on a path boundary", typ: deployment,
+			props:    workload("registry.intelliflow.internal.evil.example/fraud:1.0"),
+			settings: Settings{PodSecurityVersion: "v1.33", ImageRegistries: []string{"registry.intelliflow.internal"}},
+			want:     map[string][]string{"SEC-18-image-registry": {"not on the allow-list"}},
+		},
+		{
+			name: "registry with path allows only that path", typ: deployment,
+			props:    workload("registry.intelliflow.internal/other/fraud:1.0"),
+			settings: Settings{PodSecurityVersion: "v1.33", ImageRegistries: []string{"registry.intelliflow.internal/tools", "registry.intelliflow.internal/apps"}},
+			want:     map[string][]string{"SEC-18-image-registry": {`container "app"`}},
+		},
+		{
+			name: "prod wants digests (advisory), init containers too", typ: deployment,
+			props:    workload("registry.intelliflow.internal/fraud:1.4.2"),
+			settings: Settings{PodSecurityVersion: "v1.33", ImageRegistries: []string{"registry.intelliflow.internal"}, RequireImageDigests: true},
+			want: map[string][]string{"SEC-17-image-digest": {
+				`containers[0].image: container "app" image "registry.intelliflow.internal/fraud:1.4.2" is not pinned by digest`,
+				`initContainers[0].image: container "model-download"`,
+			}},
+		},
+		{
+			name: "cronjob template is found", typ: "kubernetes:batch/v1:CronJob",
+			props: `
+spec:
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          containers:
+          - name: report
+            image: registry.intelliflow.internal/analytics
+`,
+			want: map[string][]string{"SEC-17-image-tag": {"spec.jobTemplate.spec.template.spec.containers[0].image"}},
+		},
+		{
+			name: "bare pod", typ: "kubernetes:core/v1:Pod",
+			props: "spec:\n  containers:\n  - name: debug\n    image: 'busybox:latest'\n",
+			want: map[string][]string{
+				"SEC-17-image-tag":      {"spec.containers[0].image"},
+				"SEC-18-image-registry": {"docker.io"},
+			},
+		},
+		{
+			name: "missing and invalid images are violations", typ: deployment,
+			props: "spec:\n  template:\n    spec:\n      containers:\n      - name: a\n      - name: b\n        image: 'UPPER/Case:1'\n",
+			want: map[string][]string{
+				"SEC-17-image-tag":      {`container "a" has no image`, `"UPPER/Case:1" is not a valid image reference`},
+				"SEC-18-image-registry": {`container "a" has no image`, `"UPPER/Case:1" is not a valid image reference`},
+			},
+		},
+		{name: "other kinds are ignored", typ: "kubernetes:core/v1:ConfigMap", props: "data:\n  image: 'nginx:latest'\n", want: map[string][]string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := tt.settings
+			if s.PodSecurityVersion == "" {
+				s = testSettings
+			}
+			got := Check(All(s), res(t, tt.typ, "fraud", tt.props))
+			requireFindings(t, tt.want, got)
+		})
+	}
+}
+
+func requireFindings(t *testing.T, want map[string][]string, got map[string][]Finding) {
+	t.Helper()
+	require.Len(t, got, len(want), "rules with findings: %v", got)
+	for rule, subs := range want {
+		require.Len(t, got[rule], len(subs), "%s: %v", rule, got[rule])
+		for _, sub := range subs {
+			found := false
+			for _, f := range got[rule] {
+				if !f.Unchecked && strings.Contains(f.Message, sub) {
+					found = true
+				}
+			}
+			require.True(t, found, "%s: no finding contains %q in %v", rule, sub, got[rule])
+		}
+	}
+}
+
+func namespaceProps(level, version, reason string) string {
+	p := "metadata:\n  name: intelliflow-dev\n  labels:\n"
+	for _, mode := range []string{"enforce", "warn", "audit"} {
+		p += "    pod-security.kubernetes.io/" + mode + ": " + level + "\n"
+		p += "    pod-security.kubernetes.io/" + mode + "-version: " + version + "\n"
+	}
+	if reason != "" {
+		p += "  annotations:\n    intelliflow.io/pod-security-exception: " + reason + "\n"
+	}
+	return p
+}
+
+func TestSEC16(t *testing.T) {
+	rule := []Rule{SEC16NamespacePodSecurity("v1.33")}
+	tests := []struct {
+		name  string
+		props string
+		want  []string
+	}{
+		{"restricted at the pinned version", namespaceProps("restricted", "v1.33", ""), nil},
+		{"privileged with a named exception", namespaceProps("privileged", "v1.33", "falco reads host syscalls"), nil},
+		{"privileged without a reason", namespaceProps("privileged", "v1.33", ""), []string{
+			`metadata.labels["pod-security.kubernetes.io/enforce"] is "privileged" without a named exception`,
+			`"pod-security.kubernetes.io/warn"`, `"pod-security.kubernetes.io/audit"`,
+		}},
+		{"wrong version", namespaceProps("restricted", "latest", ""), []string{
+			`metadata.labels["pod-security.kubernetes.io/enforce-version"] is "latest"; pin it to v1.33`,
+			"warn-version", "audit-version",
+		}},
+		{"no labels", "metadata:\n  name: x\n", []string{
+			`"pod-security.kubernetes.io/enforce"] is missing`, `"pod-security.kubernetes.io/enforce-version"] is missing`,
+			`warn"] is missing`, `warn-version"] is missing`, `audit"] is missing`, `audit-version"] is missing`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Check(rule, res(t, namespaceType, "dev", tt.props))
+			if tt.want == nil {
+				require.Empty(t, got)
+				return
+			}
+			requireFindings(t, map[string][]string{"SEC-16-namespace-pod-security": tt.want}, got)
+		})
+	}
+}
+
+func TestUnknownValuesAreUncheckedNotViolations(t *testing.T) {
+	all := All(testSettings)
+	r := withUnknown(res(t, deployment, "fraud", workload("nginx:latest")), "spec", "template", "spec")
+	got := Check(all, r)
+	require.NotEmpty(t, got)
+	for rule, fs := range got {
+		for _, f := range fs {
+			require.True(t, f.Unchecked, "%s: %s", rule, f.Message)
+		}
+	}
+
+	ns := withUnknown(res(t, namespaceType, "dev", namespaceProps("restricted", "v1.33", "")), "metadata", "labels")
+	got = Check(all, ns)
+	require.Equal(t, []Finding{unchecked("metadata.labels are not known yet")}, got["SEC-16-namespace-pod-security"])
+}
+
+// recorder is a policyx.PolicyManager that keeps what policies report.
+type recorder struct{ messages []string }
+
+func (r *recorder) ReportViolation(message, _ string) { r.messages = append(r.messages, message) }
+
+func TestPoliciesRouteFindings(t *testing.T) {
+	panicky := Rule{Name: "X-panics", Level: policyx.EnforcementLevelMandatory, Check: func(policyx.AnalyzerResource) []Finding {
+		var m map[string]int
+		m["boom"]++
+		return nil
+	}}
+	policies := Policies(append(All(testSettings), panicky))
+	names := map[string]policyx.EnforcementLevel{}
+	for _, p := range policies {
+		names[p.Name()] = p.EnforcementLevel()
+	}
+	require.Equal(t, policyx.EnforcementLevelMandatory, names["SEC-17-image-tag"])
+	require.Equal(t, policyx.EnforcementLevelAdvisory, names["SEC-17-image-digest"])
+	require.Equal(t, policyx.EnforcementLevelAdvisory, names[UncheckedPolicy])
+
+	r := res(t, deployment, "fraud", workload("registry.intelliflow.internal/fraud:latest"))
+	reported := map[string][]string{}
+	for _, p := range policies {
+		rec := &recorder{}
+		err := p.(policyx.ResourceValidationPolicy).Validate(context.Background(), policyx.ResourceValidationArgs{Manager: rec, Resource: r})
+		require.NoError(t, err)
+		reported[p.Name()] = rec.messages
+	}
+	require.Len(t, reported["SEC-17-image-tag"], 1)
+	require.Contains(t, reported["SEC-17-image-tag"][0], `Deployment "fraud": spec.template.spec.containers[0].image`)
+	// A rule that panics is reported as unchecked, never kills the pack.
+	require.Empty(t, reported["X-panics"])
+	require.Len(t, reported[UncheckedPolicy], 1)
+	require.Contains(t, reported[UncheckedPolicy][0], "X-panics could not be checked")
+}

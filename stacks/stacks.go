@@ -1,0 +1,274 @@
+// Package stacks reads a stack's configuration once into a typed, validated
+// Config with per-environment defaults. Components never read configuration:
+// infra passes them the typed values from here.
+package stacks
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Namespace is the config namespace of every key this project reads.
+const Namespace = "intelliflow"
+
+// Environment is the kind of stack: it selects defaults and which parts of the
+// platform are built.
+type Environment string
+
+// The environments the platform knows.
+const (
+	Dev     Environment = "dev"
+	Staging Environment = "staging"
+	Prod    Environment = "prod"
+)
+
+// Environments lists every known environment in promotion order.
+var Environments = []Environment{Dev, Staging, Prod}
+
+// Platform namespaces. Each stack gets its environment's namespace plus the
+// shared monitoring and security namespaces of its cluster.
+const (
+	MonitoringNamespace = "intelliflow-monitoring"
+	SecurityNamespace   = "intelliflow-security"
+)
+
+// AppNamespace is the namespace the environment's services run in.
+func (e Environment) AppNamespace() string { return "intelliflow-" + string(e) }
+
+// DefaultPodSecurityVersion pins the Pod Security Standards version the
+// namespaces are labelled with and the policy pack evaluates against. Pinned,
+// not "latest", so that a cluster upgrade never tightens admission unannounced.
+const DefaultPodSecurityVersion = "v1.33"
+
+// Config is a stack's validated configuration.
+type Config struct {
+	// Stack is the Pulumi stack name.
+	Stack string
+	// Environment selects defaults and which layers are built.
+	Environment Environment
+	// Kubernetes says where Kubernetes objects go.
+	Kubernetes Kubernetes
+	// PodSecurityVersion is the pinned Pod Security Standards version (vMAJOR.MINOR).
+	PodSecurityVersion string
+	// ImageRegistries is the allow-list of registries images may come from.
+	ImageRegistries []string
+	// RequireImageDigests makes the policy pack require @sha256 pins (prod).
+	RequireImageDigests bool
+}
+
+// Kubernetes is the target for Kubernetes objects: a folder of rendered
+// manifests, or a cluster reached through a kubeconfig. Exactly one is set.
+type Kubernetes struct {
+	// RenderDir, when set, makes the provider write manifests there instead of
+	// talking to a cluster. Relative paths are relative to the project root.
+	RenderDir string
+	// Kubeconfig is a kubeconfig file path (or its contents) for a real cluster.
+	Kubeconfig string
+	// Context optionally selects a kubeconfig context.
+	Context string
+}
+
+// Namespaces lists the namespaces this stack creates: the environment's own,
+// then monitoring and security.
+func (c Config) Namespaces() []string {
+	return []string{c.Environment.AppNamespace(), MonitoringNamespace, SecurityNamespace}
+}
+
+// key describes one config key: how to decode it into a Config.
+type key struct {
+	name string
+	help string
+	set  func(c *Config, raw string) error
+}
+
+// keys is every key the project reads, so a misspelt key is an error rather
+// than a silently ignored default.
+var keys = []key{
+	{"environment", "dev | staging | prod (required)", func(c *Config, raw string) error {
+		c.Environment = Environment(raw)
+		return nil
+	}},
+	{"renderDir", "folder the provider renders manifests into (dev default: out/<stack>)", func(c *Config, raw string) error {
+		c.Kubernetes.RenderDir = raw
+		return nil
+	}},
+	{"kubeconfig", "kubeconfig path or contents; deploy to that cluster instead of rendering", func(c *Config, raw string) error {
+		c.Kubernetes.Kubeconfig = raw
+		return nil
+	}},
+	{"kubeContext", "kubeconfig context to use", func(c *Config, raw string) error {
+		c.Kubernetes.Context = raw
+		return nil
+	}},
+	{"podSecurityVersion", "Pod Security Standards version, vMAJOR.MINOR (default " + DefaultPodSecurityVersion + ")", func(c *Config, raw string) error {
+		c.PodSecurityVersion = raw
+		return nil
+	}},
+	{"imageRegistries", "JSON list of allowed image registries", func(c *Config, raw string) error {
+		var regs []string
+		if err := json.Unmarshal([]byte(raw), &regs); err != nil {
+			return fmt.Errorf("want a list of registry names: %w", err)
+		}
+		c.ImageRegistries = regs
+		return nil
+	}},
+	{"requireImageDigests", "true | false: images must be pinned by @sha256 digest (prod default true)", func(c *Config, raw string) error {
+		switch raw {
+		case "true":
+			c.RequireImageDigests = true
+		case "false":
+			c.RequireImageDigests = false
+		default:
+			return fmt.Errorf("want true or false, got %q", raw)
+		}
+		return nil
+	}},
+}
+
+// Keys returns every supported key (without the namespace) with its help text.
+func Keys() map[string]string {
+	out := make(map[string]string, len(keys))
+	for _, k := range keys {
+		out[k.name] = k.help
+	}
+	return out
+}
+
+// Lookup returns the raw string value of a key without its namespace, and
+// whether it is set. Structured values (lists, objects) arrive as JSON, as
+// Pulumi passes them to programs.
+type Lookup func(key string) (string, bool)
+
+// Parse builds and validates the Config of stack from its raw config values.
+// Every error names the full config key.
+func Parse(stack string, lookup Lookup) (Config, error) {
+	c := Config{Stack: stack}
+	var errs []error
+	for _, k := range keys {
+		raw, ok := lookup(k.name)
+		if !ok {
+			continue
+		}
+		if err := k.set(&c, raw); err != nil {
+			errs = append(errs, fmt.Errorf("config %s:%s: %w", Namespace, k.name, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	if _, ok := lookup("environment"); !ok {
+		return Config{}, fmt.Errorf("config %s:environment is required (one of %s); set it with `pulumi config set %s:environment %s`",
+			Namespace, environmentList(), Namespace, guessEnvironment(stack))
+	}
+	c.applyDefaults(lookup)
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// CheckKeys reports config keys in the project's namespace that no code reads,
+// which are almost always typos of a real key.
+func CheckKeys(fullKeys []string) error {
+	known := Keys()
+	var unknown []string
+	for _, full := range fullKeys {
+		ns, name, ok := strings.Cut(full, ":")
+		if !ok || ns != Namespace {
+			continue
+		}
+		if _, ok := known[name]; !ok {
+			unknown = append(unknown, full)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	sort.Strings(unknown)
+	names := make([]string, 0, len(known))
+	for n := range known {
+		names = append(names, Namespace+":"+n)
+	}
+	sort.Strings(names)
+	return fmt.Errorf("unknown config key(s) %s; known keys are %s",
+		strings.Join(unknown, ", "), strings.Join(names, ", "))
+}
+
+// applyDefaults fills in what the stack did not set, per environment.
+func (c *Config) applyDefaults(lookup Lookup) {
+	if c.PodSecurityVersion == "" {
+		c.PodSecurityVersion = DefaultPodSecurityVersion
+	}
+	if c.ImageRegistries == nil {
+		c.ImageRegistries = []string{"registry.intelliflow.internal"}
+	}
+	if _, ok := lookup("requireImageDigests"); !ok {
+		c.RequireImageDigests = c.Environment == Prod
+	}
+	if c.Environment == Dev && c.Kubernetes.Kubeconfig == "" && c.Kubernetes.RenderDir == "" {
+		c.Kubernetes.RenderDir = path.Join("out", c.Stack)
+	}
+}
+
+var (
+	psaVersionRE = regexp.MustCompile(`^v1\.[0-9]{1,3}$`)
+	// A registry host with an optional port and path, as in an image reference.
+	registryRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9._-]+)*$`)
+)
+
+// Validate reports every problem with c, each naming its config key.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(k, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config %s:%s: %s", Namespace, k, fmt.Sprintf(format, args...)))
+	}
+	if !slices.Contains(Environments, c.Environment) {
+		bad("environment", "unknown environment %q; want one of %s", c.Environment, environmentList())
+	}
+	k := c.Kubernetes
+	switch {
+	case k.RenderDir != "" && k.Kubeconfig != "":
+		bad("renderDir", "set either renderDir or kubeconfig, not both")
+	case k.RenderDir == "" && k.Kubeconfig == "":
+		// Staging and prod get their cluster from the AWS foundation; until a
+		// stack has one, it must say where its objects go.
+		bad("kubeconfig", "no Kubernetes target: set kubeconfig (a cluster) or renderDir (a folder)")
+	}
+	if k.Context != "" && k.Kubeconfig == "" {
+		bad("kubeContext", "needs kubeconfig")
+	}
+	if !psaVersionRE.MatchString(c.PodSecurityVersion) {
+		bad("podSecurityVersion", "%q is not a pinned version like %s (\"latest\" is not allowed)", c.PodSecurityVersion, DefaultPodSecurityVersion)
+	}
+	if len(c.ImageRegistries) == 0 {
+		bad("imageRegistries", "must name at least one registry")
+	}
+	for _, r := range c.ImageRegistries {
+		if !registryRE.MatchString(r) {
+			bad("imageRegistries", "%q is not a registry host (like registry.example.com or registry.example.com:5000/team)", r)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func environmentList() string {
+	names := make([]string, len(Environments))
+	for i, e := range Environments {
+		names[i] = string(e)
+	}
+	return strings.Join(names, ", ")
+}
+
+// guessEnvironment suggests an environment for a stack whose name is one.
+func guessEnvironment(stack string) string {
+	if slices.Contains(Environments, Environment(stack)) {
+		return stack
+	}
+	return string(Dev)
+}
