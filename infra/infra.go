@@ -27,6 +27,8 @@ func Run(ctx *pulumi.Context) error {
 
 // Platform is what Deploy built, for callers that compose further.
 type Platform struct {
+	// Kubernetes is the provider every Kubernetes object of the stack uses.
+	Kubernetes *kubernetes.Provider
 	// Namespaces by Kubernetes name.
 	Namespaces map[string]*namespace.Namespace
 }
@@ -37,7 +39,7 @@ func Deploy(ctx *pulumi.Context, cfg stacks.Config) (*Platform, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Platform{Namespaces: map[string]*namespace.Namespace{}}
+	p := &Platform{Kubernetes: k8s, Namespaces: map[string]*namespace.Namespace{}}
 	names := pulumi.StringArray{}
 	for _, name := range cfg.Namespaces() {
 		ns, err := namespace.New(ctx, name, &namespace.Args{

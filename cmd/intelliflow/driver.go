@@ -15,8 +15,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/intelliflow/platform/infra"
 	"github.com/intelliflow/platform/stacks"
 )
 
@@ -34,7 +34,7 @@ type driver struct {
 	progress io.Writer
 }
 
-func newDriver(ctx context.Context, o options, getenv func(string) string, stdout, stderr io.Writer) (*driver, error) {
+func newDriver(ctx context.Context, o options, program pulumi.RunFunc, getenv func(string) string, stdout, stderr io.Writer) (*driver, error) {
 	file := filepath.Join(o.root, "Pulumi."+o.stack+".yaml")
 	sf, err := stacks.ReadFile(file)
 	if err != nil {
@@ -63,7 +63,7 @@ func newDriver(ctx context.Context, o options, getenv func(string) string, stdou
 	}
 	ws, err := auto.NewLocalWorkspace(ctx,
 		auto.WorkDir(o.root),
-		auto.Program(infra.Run),
+		auto.Program(program),
 		auto.Pulumi(cli),
 		auto.EnvVars(env),
 	)
@@ -97,15 +97,6 @@ func engineEnv(o options, cfg stacks.Config, sf stacks.File, getenv func(string)
 		// Nothing can be downloaded here; fail with a clear error instead.
 		"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
 	}
-	backend := getenv("PULUMI_BACKEND_URL")
-	if backend == "" {
-		state := filepath.Join(o.root, ".pulumi-state")
-		if err := os.MkdirAll(state, 0o700); err != nil {
-			return nil, fmt.Errorf("state folder: %w", err)
-		}
-		backend = "file://" + state
-	}
-	env["PULUMI_BACKEND_URL"] = backend
 	for _, k := range []string{"PULUMI_HOME", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE", "PULUMI_ACCESS_TOKEN"} {
 		if v := getenv(k); v != "" {
 			env[k] = v
@@ -120,6 +111,15 @@ func engineEnv(o options, cfg stacks.Config, sf stacks.File, getenv func(string)
 		}
 		env["PULUMI_CONFIG_PASSPHRASE"] = DevPassphrase
 	}
+	backend := getenv("PULUMI_BACKEND_URL")
+	if backend == "" {
+		state := filepath.Join(o.root, ".pulumi-state")
+		if err := os.MkdirAll(state, 0o700); err != nil {
+			return nil, fmt.Errorf("state folder: %w", err)
+		}
+		backend = "file://" + state
+	}
+	env["PULUMI_BACKEND_URL"] = backend
 	return env, nil
 }
 
@@ -194,7 +194,11 @@ func (d *driver) run(ctx context.Context) error {
 		if rep.Policy.Mandatory > 0 {
 			return fmt.Errorf("%s blocked by %d mandatory policy violation(s): %w", d.o.command, rep.Policy.Mandatory, errReported)
 		}
-		return fmt.Errorf("%s: %w", d.o.command, err)
+		if len(rep.Diagnostics) > 0 {
+			// The summary listed the engine's errors; the CLI's full output adds nothing.
+			return fmt.Errorf("%s failed: %w", d.o.command, errReported)
+		}
+		return fmt.Errorf("%s: %s", d.o.command, rep.Error)
 	}
 	return nil
 }

@@ -22,6 +22,10 @@ import (
 	"regexp"
 	"slices"
 	"syscall"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/intelliflow/platform/infra"
 )
 
 func main() {
@@ -29,15 +33,13 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		if !errors.Is(err, errReported) {
-			fmt.Fprintln(os.Stderr, "intelliflow:", err)
-		}
+		fmt.Fprintln(os.Stderr, "intelliflow:", err)
 		os.Exit(1)
 	}
 }
 
-// errReported is returned when the failure was already printed in full.
-var errReported = errors.New("failed")
+// errReported ends an error whose details the summary already printed.
+var errReported = errors.New("see the summary above")
 
 // commands are the operations the driver runs.
 var commands = []string{"preview", "up", "destroy", "refresh", "outputs"}
@@ -109,6 +111,12 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 // run is the whole command, with its environment passed in, so that tests
 // drive it exactly as a user would.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return runProgram(ctx, infra.Run, args, getenv, stdout, stderr)
+}
+
+// runProgram is run with the Pulumi program given; tests use it to run the
+// platform plus a deliberately unsafe resource through the real engine.
+func runProgram(ctx context.Context, program pulumi.RunFunc, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	o, err := parseArgs(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -131,7 +139,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if o.policyPack == "" {
 		o.policyPack = filepath.Join(o.root, "bin", "intelliflow-policy")
 	}
-	d, err := newDriver(ctx, o, getenv, stdout, stderr)
+	d, err := newDriver(ctx, o, program, getenv, stdout, stderr)
 	if err != nil {
 		return err
 	}

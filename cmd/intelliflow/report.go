@@ -88,6 +88,8 @@ func (r *Report) observe(e events.EngineEvent) {
 			r.Changes[string(op)] = n
 		}
 		for name, v := range e.SummaryEvent.PolicyPacks {
+			// The CLI keys local packs as "name|local|path".
+			name, _, _ = strings.Cut(name, "|")
 			r.Policy.Packs[name] = v
 		}
 	case e.ResourcePreEvent != nil:

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// kinds maps apiVersion/kind to the k8s.io/api type a rendered object must
+// decode into. A kind missing here fails the test: add its type.
+var kinds = map[string]func() metav1.Object{
+	"v1/Namespace":                       func() metav1.Object { return &corev1.Namespace{} },
+	"v1/Service":                         func() metav1.Object { return &corev1.Service{} },
+	"v1/ServiceAccount":                  func() metav1.Object { return &corev1.ServiceAccount{} },
+	"v1/ConfigMap":                       func() metav1.Object { return &corev1.ConfigMap{} },
+	"apps/v1/Deployment":                 func() metav1.Object { return &appsv1.Deployment{} },
+	"networking.k8s.io/v1/NetworkPolicy": func() metav1.Object { return &networkingv1.NetworkPolicy{} },
+}
+
+// decodeStrict decodes one YAML object into its k8s.io/api type, failing on
+// any field the type does not have.
+func decodeStrict(doc []byte) (string, metav1.Object, error) {
+	js, err := yaml.YAMLToJSON(doc)
+	if err != nil {
+		return "", nil, err
+	}
+	var tm metav1.TypeMeta
+	if err := json.Unmarshal(js, &tm); err != nil {
+		return "", nil, err
+	}
+	newObj, ok := kinds[tm.APIVersion+"/"+tm.Kind]
+	if !ok {
+		return "", nil, fmt.Errorf("no k8s.io/api type registered for %s/%s", tm.APIVersion, tm.Kind)
+	}
+	obj := newObj()
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(obj); err != nil {
+		return "", nil, fmt.Errorf("%s/%s: %w", tm.APIVersion, tm.Kind, err)
+	}
+	return tm.Kind + " " + obj.GetNamespace() + "/" + obj.GetName(), obj, nil
+}

@@ -1,0 +1,203 @@
+package main
+
+// Real-engine tests: the pinned pulumi CLI, the kubernetes provider and the
+// policy pack from bin/ (make test builds them) run the dev stack end to end
+// in a temporary project root, backend and output folder.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/stretchr/testify/require"
+
+	"github.com/intelliflow/platform/infra"
+	"github.com/intelliflow/platform/stacks"
+)
+
+// engineRoot prepares a project root in a temporary folder: the project and
+// dev stack files, and links to the built tools. It skips when the tools are
+// not built, unless INTELLIFLOW_REQUIRE_ENGINE is set (make test sets it, so
+// CI can never pass without running the engine).
+func engineRoot(t *testing.T) (root string, getenv func(string) string) {
+	t.Helper()
+	repo, err := filepath.Abs(filepath.Join("..", ".."))
+	require.NoError(t, err)
+	tools := []string{"pulumi", "pulumi-resource-kubernetes", "intelliflow-policy"}
+	for _, tool := range tools {
+		if _, err := os.Stat(filepath.Join(repo, "bin", tool)); err != nil {
+			if os.Getenv("INTELLIFLOW_REQUIRE_ENGINE") != "" {
+				t.Fatalf("bin/%s is missing; run `make tools policy`", tool)
+			}
+			t.Skipf("bin/%s is missing; `make test` builds it", tool)
+		}
+	}
+	root = t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "bin"), 0o755))
+	for _, tool := range tools {
+		require.NoError(t, os.Symlink(filepath.Join(repo, "bin", tool), filepath.Join(root, "bin", tool)))
+	}
+	for _, f := range []string{"Pulumi.yaml", "Pulumi.dev.yaml"} {
+		data, err := os.ReadFile(filepath.Join(repo, f))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(root, f), data, 0o644))
+	}
+	env := map[string]string{
+		"PATH":               os.Getenv("PATH"),
+		"HOME":               os.Getenv("HOME"),
+		"PULUMI_HOME":        filepath.Join(root, ".pulumi-home"),
+		"PULUMI_BACKEND_URL": "file://" + filepath.Join(root, "state"),
+	}
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "state"), 0o700))
+	return root, func(k string) string { return env[k] }
+}
+
+// engine runs one driver command with --json and returns its report.
+func engine(t *testing.T, program pulumi.RunFunc, root string, getenv func(string) string, args ...string) (Report, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	args = append(args, "--stack", "dev", "--json", "--root", root)
+	start := time.Now()
+	err := runProgram(ctx, program, args, getenv, &stdout, &stderr)
+	t.Logf("intelliflow %s: %v in %s", args[0], err, time.Since(start).Round(time.Millisecond))
+	var rep Report
+	if args[0] != "outputs" {
+		require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep), "stdout: %s\nstderr: %s", stdout.String(), stderr.String())
+	}
+	if err != nil {
+		t.Logf("stderr:\n%s", lastLines(stderr.String(), 40))
+	}
+	return rep, err
+}
+
+// renderedObjects decodes every rendered manifest strictly into k8s.io/api
+// types, keyed by "Kind namespace/name".
+func renderedObjects(t *testing.T, dir string) map[string]any {
+	t.Helper()
+	objs := map[string]any{}
+	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		require.NoError(t, err)
+		for _, doc := range strings.Split(string(data), "\n---") {
+			if strings.TrimSpace(doc) == "" {
+				continue
+			}
+			key, obj, err := decodeStrict([]byte(doc))
+			require.NoError(t, err, "%s", path)
+			require.NotContains(t, objs, key, "%s rendered twice", key)
+			objs[key] = obj
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	return objs
+}
+
+func TestEngineDevStack(t *testing.T) {
+	root, getenv := engineRoot(t)
+	out := filepath.Join(root, "out", "dev")
+
+	rep, err := engine(t, infra.Run, root, getenv, "up")
+	require.NoError(t, err)
+	require.True(t, rep.OK)
+	require.Zero(t, rep.Policy.Mandatory, "violations: %+v", rep.Policy.Violations)
+	require.Contains(t, rep.Policy.Packs, "intelliflow")
+	require.Greater(t, rep.Policy.Checked, 0, "the policy pack must analyze resources")
+	require.Equal(t, "out/dev", rep.Manifests.Dir)
+
+	objs := renderedObjects(t, out)
+	require.Equal(t, len(objs), rep.Manifests.Files)
+	for _, ns := range []string{"intelliflow-dev", "intelliflow-monitoring", "intelliflow-security"} {
+		o, ok := objs["Namespace /"+ns]
+		require.True(t, ok, "namespace %s not rendered; have %v", ns, keys(objs))
+		require.Equal(t, "restricted", o.(interface{ GetLabels() map[string]string }).GetLabels()["pod-security.kubernetes.io/enforce"])
+		require.Contains(t, objs, "NetworkPolicy "+ns+"/default-deny")
+		require.Contains(t, objs, "NetworkPolicy "+ns+"/allow-dns")
+	}
+	require.Equal(t, rep.Changes["create"], len(rep.Steps), "every created resource is a step")
+	t.Logf("rendered %d objects; %d resources created", len(objs), rep.Changes["create"])
+
+	// A second up changes nothing.
+	rep, err = engine(t, infra.Run, root, getenv, "up")
+	require.NoError(t, err)
+	require.Empty(t, rep.Steps, "second up must change nothing")
+	for op, n := range rep.Changes {
+		require.True(t, op == "same" || n == 0, "second up: %d %s", n, op)
+	}
+
+	rep, err = engine(t, infra.Run, root, getenv, "preview")
+	require.NoError(t, err)
+	require.Empty(t, rep.Steps, "preview after up must show no changes")
+
+	_, err = engine(t, infra.Run, root, getenv, "outputs")
+	require.NoError(t, err)
+
+	rep, err = engine(t, infra.Run, root, getenv, "destroy")
+	require.NoError(t, err)
+	require.Positive(t, rep.Changes["delete"])
+	require.Empty(t, renderedObjects(t, out), "destroy removes the rendered manifests")
+}
+
+func TestEngineMandatoryViolationBlocksUp(t *testing.T) {
+	root, getenv := engineRoot(t)
+	unsafe := func(ctx *pulumi.Context) error {
+		cfg, err := stacks.Load(ctx)
+		if err != nil {
+			return err
+		}
+		platform, err := infra.Deploy(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		_, err = appsv1.NewDeployment(ctx, "unsafe", &appsv1.DeploymentArgs{
+			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("unsafe"), Namespace: pulumi.String("intelliflow-dev")},
+			Spec: &appsv1.DeploymentSpecArgs{
+				Selector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{"app": pulumi.String("unsafe")}},
+				Template: &corev1.PodTemplateSpecArgs{
+					Metadata: &metav1.ObjectMetaArgs{Labels: pulumi.StringMap{"app": pulumi.String("unsafe")}},
+					Spec: &corev1.PodSpecArgs{Containers: corev1.ContainerArray{&corev1.ContainerArgs{
+						Name: pulumi.String("app"), Image: pulumi.String("registry.intelliflow.internal/unsafe:latest"),
+					}}},
+				},
+			},
+		}, pulumi.Provider(platform.Kubernetes))
+		return err
+	}
+	for _, cmd := range []string{"preview", "up"} {
+		rep, err := engine(t, unsafe, root, getenv, cmd)
+		require.Error(t, err, cmd)
+		require.ErrorContains(t, err, "mandatory policy violation")
+		require.False(t, rep.OK)
+		require.Positive(t, rep.Policy.Mandatory)
+		found := false
+		for _, v := range rep.Policy.Violations {
+			if v.Policy == "SEC-17-image-tag" && v.Level == "mandatory" {
+				require.Contains(t, v.Message, `Deployment "unsafe": spec.template.spec.containers[0].image`)
+				found = true
+			}
+		}
+		require.True(t, found, "%s: violations %+v", cmd, rep.Policy.Violations)
+	}
+	for key := range renderedObjects(t, filepath.Join(root, "out", "dev")) {
+		require.NotContains(t, key, "Deployment", "a blocked resource must not be rendered")
+	}
+}
+
+func keys(m map[string]any) []string {
+	return sortedKeys(m)
+}
