@@ -77,7 +77,7 @@ func engine(t *testing.T, program pulumi.RunFunc, root string, getenv func(strin
 		require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep), "stdout: %s\nstderr: %s", stdout.String(), stderr.String())
 	}
 	if err != nil {
-		t.Logf("stderr:\n%s", lastLines(stderr.String(), 40))
+		t.Logf("stderr (%d bytes):\n%s", stderr.Len(), lastLines(stderr.String(), 40))
 	}
 	return rep, err
 }

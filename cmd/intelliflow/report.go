@@ -94,7 +94,7 @@ func (r *Report) observe(e events.EngineEvent) {
 		}
 	case e.ResourcePreEvent != nil:
 		m := e.ResourcePreEvent.Metadata
-		if m.Op != apitype.OpSame && m.Type != "pulumi:pulumi:Stack" {
+		if m.Op != apitype.OpSame {
 			r.Steps = append(r.Steps, Step{Op: string(m.Op), URN: m.URN, Type: m.Type, Diffs: m.Diffs})
 		}
 	case e.PolicyEvent != nil:
