@@ -12,6 +12,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/intelliflow/platform/apps/catalog"
 )
 
 // Namespace is the config namespace of every key this project reads.
@@ -60,6 +62,24 @@ type Config struct {
 	ImageRegistries []string
 	// RequireImageDigests makes the policy pack require @sha256 pins (prod).
 	RequireImageDigests bool
+	// ImageTag is the tag of every service image where no digest is given.
+	ImageTag string
+	// ImageDigests pins service images by digest (service -> sha256:...).
+	ImageDigests map[string]string
+	// Services sizes every service of the catalog.
+	Services map[string]Size
+	// GPUNodeGroup is the node group GPU workloads are scheduled on; empty
+	// when the stack has no GPUs (dev).
+	GPUNodeGroup string
+	// ServiceMonitors creates Prometheus ServiceMonitor objects (needs the
+	// Prometheus operator's CRDs, which dev does not install).
+	ServiceMonitors bool
+	// DataStores are the endpoints of the data stores and external services.
+	DataStores map[catalog.Store]Endpoint
+
+	// raw overrides, merged over the environment's defaults.
+	serviceOverrides  map[string]map[string]any
+	endpointOverrides map[string]map[string]any
 }
 
 // Kubernetes is the target for Kubernetes objects: a folder of rendered
@@ -118,16 +138,28 @@ var keys = []key{
 		c.ImageRegistries = regs
 		return nil
 	}},
-	{"requireImageDigests", "true | false: images must be pinned by @sha256 digest (prod default true)", func(c *Config, raw string) error {
-		switch raw {
-		case "true":
-			c.RequireImageDigests = true
-		case "false":
-			c.RequireImageDigests = false
-		default:
-			return fmt.Errorf("want true or false, got %q", raw)
-		}
+	{"imageTag", "tag of the service images where no digest is given (default 0.1.0)", func(c *Config, raw string) error {
+		c.ImageTag = raw
 		return nil
+	}},
+	{"imageDigests", "JSON object service -> sha256:<64 hex>; required for every service when requireImageDigests", func(c *Config, raw string) error {
+		return strictJSON(raw, &c.ImageDigests)
+	}},
+	{"services", "JSON object service -> size overrides (minReplicas, maxReplicas, cpuRequest, ...)", func(c *Config, raw string) error {
+		return strictJSON(raw, &c.serviceOverrides)
+	}},
+	{"gpuNodeGroup", "node group GPU workloads run on (staging/prod default gpu; dev none)", func(c *Config, raw string) error {
+		c.GPUNodeGroup = raw
+		return nil
+	}},
+	{"serviceMonitors", "true | false: create Prometheus ServiceMonitors (default: not in dev)", func(c *Config, raw string) error {
+		return parseBool(raw, &c.ServiceMonitors)
+	}},
+	{"dataStores", "JSON object store -> endpoint overrides (host, port, cidrs)", func(c *Config, raw string) error {
+		return strictJSON(raw, &c.endpointOverrides)
+	}},
+	{"requireImageDigests", "true | false: images must be pinned by @sha256 digest (prod default true)", func(c *Config, raw string) error {
+		return parseBool(raw, &c.RequireImageDigests)
 	}},
 }
 
@@ -166,7 +198,9 @@ func Parse(stack string, lookup Lookup) (Config, error) {
 		return Config{}, fmt.Errorf("config %s:environment is required (one of %s); set it with `pulumi config set %s:environment %s`",
 			Namespace, environmentList(), Namespace, guessEnvironment(stack))
 	}
-	c.applyDefaults(lookup)
+	if err := c.applyDefaults(lookup); err != nil {
+		return Config{}, err
+	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
@@ -200,8 +234,9 @@ func CheckKeys(fullKeys []string) error {
 		strings.Join(unknown, ", "), strings.Join(names, ", "))
 }
 
-// applyDefaults fills in what the stack did not set, per environment.
-func (c *Config) applyDefaults(lookup Lookup) {
+// applyDefaults fills in what the stack did not set, per environment, and
+// lays the stack's partial overrides over the defaults.
+func (c *Config) applyDefaults(lookup Lookup) error {
 	if c.PodSecurityVersion == "" {
 		c.PodSecurityVersion = DefaultPodSecurityVersion
 	}
@@ -214,9 +249,60 @@ func (c *Config) applyDefaults(lookup Lookup) {
 	if c.Environment == Dev && c.Kubernetes.Kubeconfig == "" && c.Kubernetes.RenderDir == "" {
 		c.Kubernetes.RenderDir = path.Join("out", c.Stack)
 	}
+	if c.ImageTag == "" {
+		c.ImageTag = "0.1.0"
+	}
+	if _, ok := lookup("gpuNodeGroup"); !ok && c.Environment != Dev {
+		c.GPUNodeGroup = "gpu"
+	}
+	if _, ok := lookup("serviceMonitors"); !ok {
+		c.ServiceMonitors = c.Environment != Dev
+	}
+	var errs []error
+	sizes, err := mergeSizes(DefaultSizes(c.Environment), c.serviceOverrides)
+	errs = append(errs, err)
+	c.Services = sizes
+	if c.Environment == Dev {
+		// Dev has no GPU node group: fraud runs its model on CPU.
+		if s, ok := c.Services[catalog.Fraud]; ok && c.GPUNodeGroup == "" {
+			s.GPU = 0
+			c.Services[catalog.Fraud] = s
+		}
+	}
+	c.DataStores = map[catalog.Store]Endpoint{}
+	for st, e := range DefaultEndpoints(c.Environment) {
+		c.DataStores[st] = e
+	}
+	for _, name := range sortedKeys(c.endpointOverrides) {
+		st := catalog.Store(name)
+		e, ok := c.DataStores[st]
+		if !ok {
+			errs = append(errs, fmt.Errorf("config %s:dataStores.%s: unknown store; known stores: %v", Namespace, name, catalog.Stores))
+			continue
+		}
+		if err := overlay(c.endpointOverrides[name], &e); err != nil {
+			errs = append(errs, fmt.Errorf("config %s:dataStores.%s: %w", Namespace, name, err))
+			continue
+		}
+		c.DataStores[st] = e
+	}
+	c.serviceOverrides, c.endpointOverrides = nil, nil
+	return errors.Join(errs...)
+}
+
+// Image returns the image reference of a service: pinned by digest where the
+// stack gives one, by tag otherwise.
+func (c Config) Image(service string) string {
+	repo := strings.TrimSuffix(c.ImageRegistries[0], "/") + "/intelliflow/" + service
+	if d, ok := c.ImageDigests[service]; ok {
+		return repo + "@" + d
+	}
+	return repo + ":" + c.ImageTag
 }
 
 var (
+	tagRE        = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	digestRE     = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
 	psaVersionRE = regexp.MustCompile(`^v1\.[0-9]{1,3}$`)
 	// A registry host with an optional port and path, as in an image reference.
 	registryRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9._-]+)*$`)
@@ -254,7 +340,68 @@ func (c Config) Validate() error {
 			bad("imageRegistries", "%q is not a registry host (like registry.example.com or registry.example.com:5000/team)", r)
 		}
 	}
+	if !tagRE.MatchString(c.ImageTag) || c.ImageTag == "latest" {
+		bad("imageTag", "%q is not a pinned image tag (letters, digits, '.', '_', '-'; not latest)", c.ImageTag)
+	}
+	for _, name := range sortedKeys(c.ImageDigests) {
+		if _, err := catalog.Get(name); err != nil {
+			bad("imageDigests."+name, "%v", err)
+		}
+		if !digestRE.MatchString(c.ImageDigests[name]) {
+			bad("imageDigests."+name, "%q is not sha256:<64 hex digits>", c.ImageDigests[name])
+		}
+	}
+	if c.RequireImageDigests {
+		for _, name := range catalog.Names() {
+			if _, ok := c.ImageDigests[name]; !ok {
+				bad("imageDigests."+name, "missing: this stack pins images by digest (requireImageDigests); the release pipeline sets it with `pulumi config set --path %s:imageDigests.%s sha256:...`", Namespace, name)
+			}
+		}
+	}
+	errs = append(errs, c.validateSizes()...)
+	errs = append(errs, c.validateEndpoints()...)
 	return errors.Join(errs...)
+}
+
+// strictJSON decodes a structured config value, rejecting unknown fields.
+func strictJSON(raw string, into any) error {
+	dec := json.NewDecoder(strings.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(into); err != nil {
+		return fmt.Errorf("not valid here: %w", err)
+	}
+	return nil
+}
+
+// overlay decodes a partial JSON object onto v, keeping the fields it does
+// not name and rejecting fields v does not have.
+func overlay(partial map[string]any, v any) error {
+	b, err := json.Marshal(partial)
+	if err != nil {
+		return err
+	}
+	return strictJSON(string(b), v)
+}
+
+func parseBool(raw string, into *bool) error {
+	switch raw {
+	case "true":
+		*into = true
+	case "false":
+		*into = false
+	default:
+		return fmt.Errorf("want true or false, got %q", raw)
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func environmentList() string {

@@ -1,9 +1,13 @@
 package stacks
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/intelliflow/platform/apps/catalog"
 )
 
 func lookupOf(m map[string]string) Lookup {
@@ -13,71 +17,95 @@ func lookupOf(m map[string]string) Lookup {
 	}
 }
 
-func TestParseDefaults(t *testing.T) {
-	tests := []struct {
-		name  string
-		stack string
-		raw   map[string]string
-		want  Config
-	}{
-		{
-			name:  "dev renders to out/<stack> by default",
-			stack: "dev",
-			raw:   map[string]string{"environment": "dev"},
-			want: Config{
-				Stack: "dev", Environment: Dev,
-				Kubernetes:         Kubernetes{RenderDir: "out/dev"},
-				PodSecurityVersion: DefaultPodSecurityVersion,
-				ImageRegistries:    []string{"registry.intelliflow.internal"},
-			},
-		},
-		{
-			name:  "dev with a kubeconfig deploys there instead",
-			stack: "alice",
-			raw:   map[string]string{"environment": "dev", "kubeconfig": "/home/alice/.kube/config", "kubeContext": "kind"},
-			want: Config{
-				Stack: "alice", Environment: Dev,
-				Kubernetes:         Kubernetes{Kubeconfig: "/home/alice/.kube/config", Context: "kind"},
-				PodSecurityVersion: DefaultPodSecurityVersion,
-				ImageRegistries:    []string{"registry.intelliflow.internal"},
-			},
-		},
-		{
-			name:  "prod requires digests by default",
-			stack: "prod",
-			raw: map[string]string{
-				"environment": "prod", "renderDir": "out/prod",
-				"imageRegistries": `["123456789012.dkr.ecr.eu-west-1.amazonaws.com"]`,
-			},
-			want: Config{
-				Stack: "prod", Environment: Prod,
-				Kubernetes:          Kubernetes{RenderDir: "out/prod"},
-				PodSecurityVersion:  DefaultPodSecurityVersion,
-				ImageRegistries:     []string{"123456789012.dkr.ecr.eu-west-1.amazonaws.com"},
-				RequireImageDigests: true,
-			},
-		},
-		{
-			name:  "explicit settings win over defaults",
-			stack: "prod",
-			raw: map[string]string{
-				"environment": "prod", "kubeconfig": "kc", "requireImageDigests": "false",
-				"podSecurityVersion": "v1.30", "imageRegistries": `["registry.example.com:5000/team"]`,
-			},
-			want: Config{
-				Stack: "prod", Environment: Prod,
-				Kubernetes:         Kubernetes{Kubeconfig: "kc"},
-				PodSecurityVersion: "v1.30",
-				ImageRegistries:    []string{"registry.example.com:5000/team"},
-			},
-		},
+var testDigest = "sha256:" + strings.Repeat("ab", 32)
+
+func prodDigests() string {
+	parts := []string{}
+	for _, n := range catalog.Names() {
+		parts = append(parts, fmt.Sprintf("%q: %q", n, testDigest))
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := Parse(tt.stack, lookupOf(tt.raw))
-			require.NoError(t, err)
-			require.Equal(t, tt.want, got)
-		})
+	return "{" + strings.Join(parts, ",") + "}"
+}
+
+func TestParseDefaults(t *testing.T) {
+	t.Run("dev renders to out/<stack>, tags, no GPU, no ServiceMonitors", func(t *testing.T) {
+		c, err := Parse("dev", lookupOf(map[string]string{"environment": "dev"}))
+		require.NoError(t, err)
+		require.Equal(t, Kubernetes{RenderDir: "out/dev"}, c.Kubernetes)
+		require.Equal(t, DefaultPodSecurityVersion, c.PodSecurityVersion)
+		require.Equal(t, []string{"registry.intelliflow.internal"}, c.ImageRegistries)
+		require.False(t, c.RequireImageDigests)
+		require.False(t, c.ServiceMonitors)
+		require.Empty(t, c.GPUNodeGroup)
+		require.Zero(t, c.Services[catalog.Fraud].GPU)
+		require.Equal(t, "registry.intelliflow.internal/intelliflow/fraud:0.1.0", c.Image(catalog.Fraud))
+		for name, s := range c.Services {
+			require.Equal(t, 2, s.MinReplicas, name)
+		}
+	})
+	t.Run("dev with a kubeconfig deploys there instead", func(t *testing.T) {
+		c, err := Parse("alice", lookupOf(map[string]string{"environment": "dev", "kubeconfig": "/home/alice/.kube/config", "kubeContext": "kind"}))
+		require.NoError(t, err)
+		require.Equal(t, Kubernetes{Kubeconfig: "/home/alice/.kube/config", Context: "kind"}, c.Kubernetes)
+	})
+	t.Run("prod requires digests and pins images by them", func(t *testing.T) {
+		c, err := Parse("prod", lookupOf(map[string]string{
+			"environment": "prod", "renderDir": "out/prod", "imageDigests": prodDigests(),
+			"imageRegistries": `["123456789012.dkr.ecr.eu-west-1.amazonaws.com"]`,
+		}))
+		require.NoError(t, err)
+		require.True(t, c.RequireImageDigests)
+		require.True(t, c.ServiceMonitors)
+		require.Equal(t, "gpu", c.GPUNodeGroup)
+		require.Equal(t, "123456789012.dkr.ecr.eu-west-1.amazonaws.com/intelliflow/users@"+testDigest, c.Image(catalog.Users))
+	})
+	t.Run("explicit settings win over defaults", func(t *testing.T) {
+		c, err := Parse("prod", lookupOf(map[string]string{
+			"environment": "prod", "kubeconfig": "kc", "requireImageDigests": "false",
+			"podSecurityVersion": "v1.30", "imageRegistries": `["registry.example.com:5000/team"]`,
+			"imageTag": "2.3.1", "serviceMonitors": "false", "gpuNodeGroup": "a10g",
+			"services":   `{"transactions": {"minReplicas": 6, "maxReplicas": 60}}`,
+			"dataStores": `{"postgres": {"host": "db.internal", "cidrs": ["10.20.0.0/16"]}}`,
+		}))
+		require.NoError(t, err)
+		require.Equal(t, "v1.30", c.PodSecurityVersion)
+		require.False(t, c.RequireImageDigests)
+		require.False(t, c.ServiceMonitors)
+		require.Equal(t, "a10g", c.GPUNodeGroup)
+		require.Equal(t, "registry.example.com:5000/team/intelliflow/gateway:2.3.1", c.Image(catalog.Gateway))
+		tx := c.Services[catalog.Transactions]
+		require.Equal(t, 6, tx.MinReplicas)
+		require.Equal(t, 60, tx.MaxReplicas)
+		require.Equal(t, "500m", tx.CPURequest, "fields not overridden keep the default")
+		require.Equal(t, Endpoint{Host: "db.internal", Port: 5432, CIDRs: []string{"10.20.0.0/16"}}, c.DataStores[catalog.Postgres])
+	})
+}
+
+// TestProdSizesAreTheSeeds pins the seed's production figures.
+func TestProdSizesAreTheSeeds(t *testing.T) {
+	s := DefaultSizes(Prod)
+	users := s[catalog.Users]
+	require.Equal(t, 3, users.MinReplicas)
+	require.Equal(t, [4]string{"250m", "512Mi", "1", "1Gi"}, [4]string{users.CPURequest, users.MemoryRequest, users.CPULimit, users.MemoryLimit})
+
+	tx := s[catalog.Transactions]
+	require.Equal(t, [2]int{5, 50}, [2]int{tx.MinReplicas, tx.MaxReplicas})
+	require.Equal(t, [4]string{"500m", "1Gi", "2", "2Gi"}, [4]string{tx.CPURequest, tx.MemoryRequest, tx.CPULimit, tx.MemoryLimit})
+	require.Equal(t, 60, tx.CPUUtilization)
+	require.Equal(t, &MetricTarget{Name: "transaction_processing_rate", AverageValue: "200"}, tx.PodsMetric)
+	require.Equal(t, &MetricTarget{Name: "sqs_queue_depth", AverageValue: "50"}, tx.ExternalMetric)
+	require.True(t, tx.RequiredHostAntiAffinity)
+
+	fraud := s[catalog.Fraud]
+	require.Equal(t, 4, fraud.MinReplicas)
+	require.Equal(t, [4]string{"1", "2Gi", "4", "4Gi"}, [4]string{fraud.CPURequest, fraud.MemoryRequest, fraud.CPULimit, fraud.MemoryLimit})
+	require.Equal(t, 1, fraud.GPU)
+
+	for _, env := range Environments {
+		sizes := DefaultSizes(env)
+		require.ElementsMatch(t, catalog.Names(), sortedKeys(sizes), env)
+		c := Config{Environment: env, Services: sizes, GPUNodeGroup: "gpu"}
+		require.Empty(t, c.validateSizes(), env)
 	}
 }
 
@@ -97,6 +125,25 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"empty registries", map[string]string{"environment": "dev", "imageRegistries": "[]"}, []string{"intelliflow:imageRegistries", "at least one"}},
 		{"registry with scheme", map[string]string{"environment": "dev", "imageRegistries": `["https://registry.example.com"]`}, []string{"intelliflow:imageRegistries", "not a registry host"}},
 		{"digest flag not boolean", map[string]string{"environment": "prod", "renderDir": "x", "requireImageDigests": "yes"}, []string{"intelliflow:requireImageDigests", `want true or false, got "yes"`}},
+		{"unknown service", map[string]string{"environment": "dev", "services": `{"ledger": {"minReplicas": 2}}`}, []string{"intelliflow:services.ledger: unknown service"}},
+		{"unknown size field", map[string]string{"environment": "dev", "services": `{"users": {"replicas": 2}}`}, []string{"intelliflow:services.users", `unknown field "replicas"`}},
+		{"one replica", map[string]string{"environment": "dev", "services": `{"users": {"minReplicas": 1}}`}, []string{"intelliflow:services.users.minReplicas: 1", "REL-01"}},
+		{"min above max", map[string]string{"environment": "dev", "services": `{"users": {"minReplicas": 4, "maxReplicas": 3}}`}, []string{"intelliflow:services.users.maxReplicas: 3 must be greater than minReplicas 4"}},
+		{"bad quantity", map[string]string{"environment": "dev", "services": `{"users": {"memoryLimit": "1GB"}}`}, []string{"intelliflow:services.users.memoryLimit", `"1GB" is not a positive Kubernetes quantity`}},
+		{"request above limit", map[string]string{"environment": "dev", "services": `{"users": {"cpuRequest": "2", "cpuLimit": "1"}}`}, []string{"intelliflow:services.users.cpuRequest: 2 is above cpuLimit 1"}},
+		{"GPU without a node group", map[string]string{"environment": "staging", "renderDir": "x", "gpuNodeGroup": "", "services": `{"fraud": {"gpu": 1}}`}, []string{"intelliflow:services.fraud.gpu: needs a GPU node group"}},
+		{"GPU on a CPU service", map[string]string{"environment": "staging", "renderDir": "x", "services": `{"users": {"gpu": 1}}`}, []string{"intelliflow:services.users.gpu: users does not run on GPUs"}},
+		{"bad utilization", map[string]string{"environment": "dev", "services": `{"users": {"cpuUtilization": 150}}`}, []string{"intelliflow:services.users.cpuUtilization: 150"}},
+		{"bad metric", map[string]string{"environment": "dev", "services": `{"users": {"podsMetric": {"name": "", "averageValue": "x"}}}`}, []string{"services.users.podsMetric.name: is empty", "services.users.podsMetric.averageValue"}},
+		{"latest tag", map[string]string{"environment": "dev", "imageTag": "latest"}, []string{"intelliflow:imageTag", "not latest"}},
+		{"bad digest", map[string]string{"environment": "dev", "imageDigests": `{"users": "sha256:abc"}`}, []string{"intelliflow:imageDigests.users", "is not sha256:<64 hex digits>"}},
+		{"digest for unknown service", map[string]string{"environment": "dev", "imageDigests": `{"ledger": "` + testDigest + `"}`}, []string{"intelliflow:imageDigests.ledger", "unknown service"}},
+		{"prod without digests", map[string]string{"environment": "prod", "renderDir": "x"}, []string{"intelliflow:imageDigests.fraud: missing", "pulumi config set --path intelliflow:imageDigests.fraud"}},
+		{"unknown store", map[string]string{"environment": "dev", "dataStores": `{"oracle": {"port": 1521}}`}, []string{"intelliflow:dataStores.oracle: unknown store"}},
+		{"bad endpoint", map[string]string{"environment": "dev", "dataStores": `{"redis": {"host": "", "port": 0, "cidrs": ["10.0.0.0"]}}`}, []string{
+			`intelliflow:dataStores.redis.host: "" is not a host name`, "intelliflow:dataStores.redis.port: 0", `intelliflow:dataStores.redis.cidrs: "10.0.0.0" is not a CIDR`,
+		}},
+		{"bad serviceMonitors", map[string]string{"environment": "dev", "serviceMonitors": "on"}, []string{"intelliflow:serviceMonitors", `want true or false, got "on"`}},
 		{
 			"every problem at once",
 			map[string]string{"environment": "qa", "podSecurityVersion": "1.33", "imageRegistries": "[]"},

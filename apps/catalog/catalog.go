@@ -1,0 +1,233 @@
+// Package catalog describes what each IntelliFlow service needs: its ports,
+// health endpoints, configuration, secrets, peers and data stores. The Pulumi
+// program deploys from it and the services read their own entry, so the two
+// can never disagree. It imports nothing from Pulumi.
+package catalog
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+)
+
+// Service names.
+const (
+	Gateway       = "gateway"
+	Users         = "users"
+	Transactions  = "transactions"
+	Fraud         = "fraud"
+	Analytics     = "analytics"
+	Notifications = "notifications"
+	Orchestrator  = "orchestrator"
+)
+
+// Store is a kind of data store or external dependency a service reaches.
+type Store string
+
+// The data stores and external dependencies of the platform.
+const (
+	Postgres Store = "postgres"
+	Redis    Store = "redis"
+	Kafka    Store = "kafka"
+	MongoDB  Store = "mongodb" // DocumentDB in AWS, speaking the MongoDB protocol
+	S3       Store = "s3"      // the model bucket
+	SMTP     Store = "smtp"
+	MLflow   Store = "mlflow"
+)
+
+// Stores lists every store kind.
+var Stores = []Store{Postgres, Redis, Kafka, MongoDB, S3, SMTP, MLflow}
+
+// Standard ports and paths every service serves; the httpserver package of
+// the services uses the same values.
+const (
+	HTTPPort      = 8080
+	MetricsPort   = 9090
+	LivenessPath  = "/livez"
+	ReadinessPath = "/readyz"
+	MetricsPath   = "/metrics"
+)
+
+// Secret is a credential a service reads from its environment. In dev it
+// comes from a Kubernetes Secret; where Vault is enabled, from Vault.
+type Secret struct {
+	// Env is the environment variable the service reads.
+	Env string
+	// Key is the key in the service's Secret (and the Vault field).
+	Key string
+}
+
+// Service describes one service.
+type Service struct {
+	Name        string
+	Description string
+	// Port serves the API, MetricsPort serves /metrics.
+	Port, MetricsPort int
+	// LivenessPath never checks downstream services; ReadinessPath does.
+	LivenessPath, ReadinessPath string
+	// SlowStart marks a service whose start is slow (loading a model): it
+	// gets a startup probe with a long budget.
+	SlowStart bool
+	// Config are non-secret settings (environment variable -> default).
+	Config map[string]string
+	// Secrets are the credentials the service needs.
+	Secrets []Secret
+	// Calls lists the services this one calls over HTTP.
+	Calls []string
+	// Stores lists the data stores this one reaches.
+	Stores []Store
+	// Public marks the one service behind the ingress.
+	Public bool
+	// GPU marks a service that runs inference on a GPU where the stack has one.
+	GPU bool
+	// ModelArtifact marks a service whose pods fetch a model before starting.
+	ModelArtifact bool
+	// CallsKubernetesAPI gets the service account token mounted.
+	CallsKubernetesAPI bool
+	// ScalingMetric is the per-pod custom metric its HPA may use.
+	ScalingMetric string
+}
+
+// All returns every service, in a stable order.
+func All() []Service {
+	out := make([]Service, 0, len(services))
+	for _, s := range services {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Names returns every service name, sorted.
+func Names() []string {
+	out := make([]string, 0, len(services))
+	for n := range services {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Get returns the named service.
+func Get(name string) (Service, error) {
+	s, ok := services[name]
+	if !ok {
+		return Service{}, fmt.Errorf("unknown service %q; known services: %v", name, Names())
+	}
+	return s, nil
+}
+
+// CallersOf returns the services that call name, sorted.
+func CallersOf(name string) []string {
+	var out []string
+	for _, s := range services {
+		if slices.Contains(s.Calls, name) {
+			out = append(out, s.Name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func service(name, description string, s Service) Service {
+	s.Name, s.Description = name, description
+	s.Port, s.MetricsPort = HTTPPort, MetricsPort
+	s.LivenessPath, s.ReadinessPath = LivenessPath, ReadinessPath
+	return s
+}
+
+// services is the platform, after the seed's architecture: the gateway fronts
+// every service; users, transactions and fraud share PostgreSQL and Redis;
+// transactions publish to Kafka, which fraud, analytics and notifications
+// consume; analytics keeps its documents in a MongoDB-compatible store; fraud
+// loads its model from S3; the orchestrator drives model lifecycle in MLflow.
+var services = map[string]Service{
+	Gateway: service(Gateway, "API gateway: authentication, rate limits, routing to the services", Service{
+		Public:  true,
+		Calls:   []string{Users, Transactions, Fraud, Analytics, Notifications, Orchestrator},
+		Stores:  []Store{Redis},
+		Secrets: []Secret{{Env: "JWT_SIGNING_KEY", Key: "jwt-signing-key"}, {Env: "REDIS_PASSWORD", Key: "redis-password"}},
+		Config: map[string]string{
+			"RATE_LIMIT_PER_MINUTE": "1000",
+			"CORS_ALLOWED_ORIGINS":  "https://app.intelliflow.example",
+			"REQUEST_TIMEOUT":       "10s",
+		},
+	}),
+	Users: service(Users, "user accounts, profiles and authentication", Service{
+		Stores:  []Store{Postgres, Redis},
+		Secrets: []Secret{{Env: "DATABASE_PASSWORD", Key: "database-password"}, {Env: "REDIS_PASSWORD", Key: "redis-password"}, {Env: "JWT_SIGNING_KEY", Key: "jwt-signing-key"}},
+		Config:  map[string]string{"SESSION_TTL": "30m", "PASSWORD_MIN_LENGTH": "12"},
+	}),
+	Transactions: service(Transactions, "payment transactions: validation, persistence, publication to Kafka", Service{
+		Calls:         []string{Fraud},
+		Stores:        []Store{Postgres, Redis, Kafka},
+		Secrets:       []Secret{{Env: "DATABASE_PASSWORD", Key: "database-password"}, {Env: "REDIS_PASSWORD", Key: "redis-password"}},
+		Config:        map[string]string{"KAFKA_TOPIC_TRANSACTIONS": "transactions", "FRAUD_SCORE_TIMEOUT": "150ms"},
+		ScalingMetric: "transaction_processing_rate",
+	}),
+	Fraud: service(Fraud, "fraud inference server: scores transactions with the current model", Service{
+		SlowStart:     true,
+		GPU:           true,
+		ModelArtifact: true,
+		Stores:        []Store{Postgres, Redis, Kafka, S3},
+		Secrets:       []Secret{{Env: "DATABASE_PASSWORD", Key: "database-password"}, {Env: "REDIS_PASSWORD", Key: "redis-password"}},
+		Config: map[string]string{
+			"MODEL_PATH":               "/models/model.json",
+			"FRAUD_THRESHOLD":          "0.85",
+			"KAFKA_TOPIC_TRANSACTIONS": "transactions",
+			"KAFKA_TOPIC_ALERTS":       "fraud-alerts",
+		},
+	}),
+	Analytics: service(Analytics, "analytics: aggregates transaction events into reports", Service{
+		Stores:  []Store{MongoDB, Kafka},
+		Secrets: []Secret{{Env: "MONGODB_PASSWORD", Key: "mongodb-password"}},
+		Config:  map[string]string{"KAFKA_TOPIC_TRANSACTIONS": "transactions", "RETENTION_DAYS": "400"},
+	}),
+	Notifications: service(Notifications, "notifications: e-mails customers and analysts about fraud alerts", Service{
+		Stores:  []Store{Kafka, SMTP},
+		Secrets: []Secret{{Env: "SMTP_PASSWORD", Key: "smtp-password"}},
+		Config:  map[string]string{"KAFKA_TOPIC_ALERTS": "fraud-alerts", "MAIL_FROM": "alerts@intelliflow.example"},
+	}),
+	Orchestrator: service(Orchestrator, "AI orchestrator: model lifecycle, retraining and promotion through MLflow", Service{
+		Calls:   []string{Fraud, Analytics},
+		Stores:  []Store{MLflow, S3},
+		Secrets: []Secret{{Env: "MLFLOW_TOKEN", Key: "mlflow-token"}},
+		Config:  map[string]string{"PROMOTION_MIN_AUC": "0.92"},
+	}),
+}
+
+// Validate checks the catalog's own consistency: every peer exists, nobody
+// calls itself, and exactly one service is public.
+func Validate() error {
+	var errs []error
+	public := 0
+	for _, s := range All() {
+		if s.Public {
+			public++
+		}
+		for _, c := range s.Calls {
+			if _, ok := services[c]; !ok {
+				errs = append(errs, fmt.Errorf("service %q calls unknown service %q", s.Name, c))
+			}
+			if c == s.Name {
+				errs = append(errs, fmt.Errorf("service %q calls itself", s.Name))
+			}
+		}
+		for _, st := range s.Stores {
+			if !slices.Contains(Stores, st) {
+				errs = append(errs, fmt.Errorf("service %q uses unknown store %q", s.Name, st))
+			}
+		}
+		if s.Port <= 0 || s.MetricsPort <= 0 || s.Port == s.MetricsPort {
+			errs = append(errs, fmt.Errorf("service %q: ports %d/%d must be set and distinct", s.Name, s.Port, s.MetricsPort))
+		}
+		if s.LivenessPath == s.ReadinessPath {
+			errs = append(errs, fmt.Errorf("service %q: liveness and readiness must differ", s.Name))
+		}
+	}
+	if public != 1 {
+		errs = append(errs, fmt.Errorf("%d public services; exactly one (the gateway) may be", public))
+	}
+	return errors.Join(errs...)
+}
