@@ -14,6 +14,7 @@ type Settings struct {
 // All returns every rule for a stack's settings.
 func All(s Settings) []Rule {
 	return []Rule{
+		SEC01PodSecurityRestricted(s.PodSecurityVersion),
 		SEC16NamespacePodSecurity(s.PodSecurityVersion),
 		SEC17ImageTag(),
 		SEC17ImageDigest(s.RequireImageDigests),

@@ -138,7 +138,8 @@ spec:
 			if s.PodSecurityVersion == "" {
 				s = testSettings
 			}
-			got := Check(All(s), res(t, tt.typ, "fraud", tt.props))
+			imageRules := []Rule{SEC17ImageTag(), SEC17ImageDigest(s.RequireImageDigests), SEC18ImageRegistry(s.ImageRegistries)}
+			got := Check(imageRules, res(t, tt.typ, "fraud", tt.props))
 			requireFindings(t, tt.want, got)
 		})
 	}
@@ -257,4 +258,69 @@ func TestPoliciesRouteFindings(t *testing.T) {
 	require.Empty(t, reported["X-panics"])
 	require.Len(t, reported[UncheckedPolicy], 1)
 	require.Contains(t, reported[UncheckedPolicy][0], "X-panics could not be checked")
+}
+
+const restrictedPod = `
+spec:
+  template:
+    metadata:
+      labels: {app: fraud}
+    spec:
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 10001
+        seccompProfile: {type: RuntimeDefault}
+      containers:
+      - name: app
+        image: registry.intelliflow.internal/fraud:1.0
+        securityContext:
+          allowPrivilegeEscalation: false
+          capabilities: {drop: [ALL]}
+          readOnlyRootFilesystem: true
+`
+
+func TestSEC01(t *testing.T) {
+	rule := []Rule{SEC01PodSecurityRestricted("v1.33")}
+	tests := []struct {
+		name  string
+		typ   string
+		props string
+		want  []string
+	}{
+		{"restricted deployment passes", deployment, restrictedPod, nil},
+		{"privileged container", deployment, strings.Replace(restrictedPod, "allowPrivilegeEscalation: false", "allowPrivilegeEscalation: false\n          privileged: true", 1),
+			[]string{`privileged (container "app" must not set securityContext.privileged=true)`}},
+		{"host network", deployment, strings.Replace(restrictedPod, "      containers:", "      hostNetwork: true\n      containers:", 1),
+			[]string{"host namespaces (hostNetwork=true)"}},
+		{"root user", deployment, strings.Replace(restrictedPod, "runAsUser: 10001", "runAsUser: 0", 1),
+			[]string{"runAsUser=0"}},
+		{"hostPath volume", deployment, restrictedPod + "      volumes:\n      - name: host\n        hostPath: {path: /var/run}\n",
+			[]string{`restricted volume types (volume "host" uses restricted volume type "hostPath")`}},
+		{"added capability", deployment, strings.Replace(restrictedPod, "drop: [ALL]", "drop: [ALL], add: [SYS_ADMIN]", 1),
+			[]string{`unrestricted capabilities (container "app" must not include "SYS_ADMIN" in securityContext.capabilities.add)`}},
+		{"bare pod without any context", "kubernetes:core/v1:Pod", "spec:\n  containers:\n  - name: debug\n    image: x:1\n",
+			[]string{"allowPrivilegeEscalation != false", "runAsNonRoot != true", "seccompProfile", "unrestricted capabilities"}},
+		{"not a workload", "kubernetes:core/v1:Service", "spec:\n  type: ClusterIP\n", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Check(rule, res(t, tt.typ, "fraud", tt.props))
+			if tt.want == nil {
+				require.Empty(t, got)
+				return
+			}
+			requireFindings(t, map[string][]string{"SEC-01-pod-security-restricted": tt.want}, got)
+		})
+	}
+
+	t.Run("unknown values are unchecked", func(t *testing.T) {
+		r := withUnknown(res(t, deployment, "fraud", restrictedPod), "spec", "template", "spec", "securityContext")
+		got := Check(rule, r)
+		require.Len(t, got["SEC-01-pod-security-restricted"], 1)
+		require.True(t, got["SEC-01-pod-security-restricted"][0].Unchecked)
+	})
+	t.Run("a bad version is unchecked, not a crash", func(t *testing.T) {
+		got := Check([]Rule{SEC01PodSecurityRestricted("latest-ish")}, res(t, deployment, "fraud", restrictedPod))
+		require.True(t, got["SEC-01-pod-security-restricted"][0].Unchecked)
+	})
 }
