@@ -1,6 +1,8 @@
 package stacks
 
 import (
+	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/config"
 	"sigs.k8s.io/yaml"
 )
 
@@ -17,6 +20,8 @@ import (
 type File struct {
 	// SecretsProvider is the stack's secrets provider; empty means passphrase.
 	SecretsProvider string `json:"secretsprovider"`
+	// EncryptionSalt is the passphrase provider's salt and check value.
+	EncryptionSalt string `json:"encryptionsalt"`
 	// Config is the stack's config as written, keys with or without namespace.
 	Config map[string]any `json:"config"`
 }
@@ -70,6 +75,59 @@ func (f File) Values() map[string]string {
 func (f File) Lookup(key string) (string, bool) {
 	v, ok := f.Values()[Namespace+":"+key]
 	return v, ok
+}
+
+// DevPassphrase encrypts the dev stack's secrets. It is public, so the dev
+// stack holds only dev-only values; other stacks never use it.
+const DevPassphrase = "intelliflow-dev-only-not-a-secret"
+
+// UsesPassphrase reports whether the stack's secrets use a passphrase.
+func (f File) UsesPassphrase() bool {
+	return f.SecretsProvider == "" || f.SecretsProvider == "passphrase"
+}
+
+// Decrypt returns the file with its secure values decrypted with the stack's
+// passphrase, so config can be validated before the engine runs. A wrong
+// passphrase is an error; a file without secure values needs none.
+func (f File) Decrypt(passphrase string) (File, error) {
+	secure := map[string]string{}
+	for k, v := range f.Config {
+		if m, ok := v.(map[string]any); ok && len(m) == 1 {
+			if ct, ok := m["secure"].(string); ok {
+				secure[k] = ct
+			}
+		}
+	}
+	if len(secure) == 0 {
+		return f, nil
+	}
+	if !f.UsesPassphrase() {
+		return f, fmt.Errorf("secure values need the %s secrets provider to decrypt; only passphrase stacks are validated before the engine runs", f.SecretsProvider)
+	}
+	parts := strings.SplitN(f.EncryptionSalt, ":", 3)
+	if len(parts) != 3 || parts[0] != "v1" {
+		return f, errors.New("secure values but no valid encryptionsalt")
+	}
+	salt, err := base64.StdEncoding.DecodeString(parts[1])
+	if err != nil {
+		return f, fmt.Errorf("encryptionsalt: %w", err)
+	}
+	crypter := config.NewSymmetricCrypterFromPassphrase(passphrase, salt)
+	if check, err := crypter.DecryptValue(context.Background(), parts[2]); err != nil || check != "pulumi" {
+		return f, errors.New("incorrect passphrase for this stack's secrets")
+	}
+	out := File{SecretsProvider: f.SecretsProvider, EncryptionSalt: f.EncryptionSalt, Config: map[string]any{}}
+	for k, v := range f.Config {
+		out.Config[k] = v
+	}
+	for k, ct := range secure {
+		pt, err := crypter.DecryptValue(context.Background(), ct)
+		if err != nil {
+			return f, fmt.Errorf("config %s: cannot decrypt: %w", fullKey(k), err)
+		}
+		out.Config[k] = pt
+	}
+	return out, nil
 }
 
 func rawValue(v any) string {

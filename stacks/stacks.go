@@ -76,6 +76,11 @@ type Config struct {
 	ServiceMonitors bool
 	// DataStores are the endpoints of the data stores and external services.
 	DataStores map[catalog.Store]Endpoint
+	// Credentials are the services' secrets by key (catalog.Secret.Key). Set
+	// as a Pulumi secret; never logged.
+	Credentials map[string]string
+	// FraudModel is the model artifact the fraud pods fetch and verify.
+	FraudModel ModelArtifact
 
 	// raw overrides, merged over the environment's defaults.
 	serviceOverrides  map[string]map[string]any
@@ -157,6 +162,16 @@ var keys = []key{
 	}},
 	{"dataStores", "JSON object store -> endpoint overrides (host, port, cidrs)", func(c *Config, raw string) error {
 		return strictJSON(raw, &c.endpointOverrides)
+	}},
+	{"credentials", "Pulumi secret: JSON object secret key -> value for every key the services need (set with --secret)", func(c *Config, raw string) error {
+		if err := strictJSON(raw, &c.Credentials); err != nil {
+			// Never echo the value: it is a secret.
+			return errors.New("not a JSON object of strings")
+		}
+		return nil
+	}},
+	{"fraudModel", "JSON object {uri: s3://bucket/key, sha256: <64 hex>}: the model the fraud pods fetch and verify", func(c *Config, raw string) error {
+		return strictJSON(raw, &c.FraudModel)
 	}},
 	{"requireImageDigests", "true | false: images must be pinned by @sha256 digest (prod default true)", func(c *Config, raw string) error {
 		return parseBool(raw, &c.RequireImageDigests)
@@ -360,6 +375,8 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.validateSizes()...)
 	errs = append(errs, c.validateEndpoints()...)
+	errs = append(errs, c.validateCredentials()...)
+	errs = append(errs, c.FraudModel.validate()...)
 	return errors.Join(errs...)
 }
 

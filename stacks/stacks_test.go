@@ -1,6 +1,7 @@
 package stacks
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -19,6 +20,24 @@ func lookupOf(m map[string]string) Lookup {
 
 var testDigest = "sha256:" + strings.Repeat("ab", 32)
 
+// valid adds the keys every stack must set (credentials, the fraud model) to
+// a test's raw config.
+func valid(m map[string]string) map[string]string {
+	creds := map[string]string{}
+	for _, k := range CredentialKeys() {
+		creds[k] = "dev-only-" + k
+	}
+	b, _ := json.Marshal(creds)
+	out := map[string]string{
+		"credentials": string(b),
+		"fraudModel":  `{"uri": "s3://intelliflow-dev-models/fraud/model.json", "sha256": "` + strings.Repeat("0f", 32) + `"}`,
+	}
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
 func prodDigests() string {
 	parts := []string{}
 	for _, n := range catalog.Names() {
@@ -29,7 +48,7 @@ func prodDigests() string {
 
 func TestParseDefaults(t *testing.T) {
 	t.Run("dev renders to out/<stack>, tags, no GPU, no ServiceMonitors", func(t *testing.T) {
-		c, err := Parse("dev", lookupOf(map[string]string{"environment": "dev"}))
+		c, err := Parse("dev", lookupOf(valid(map[string]string{"environment": "dev"})))
 		require.NoError(t, err)
 		require.Equal(t, Kubernetes{RenderDir: "out/dev"}, c.Kubernetes)
 		require.Equal(t, DefaultPodSecurityVersion, c.PodSecurityVersion)
@@ -44,15 +63,15 @@ func TestParseDefaults(t *testing.T) {
 		}
 	})
 	t.Run("dev with a kubeconfig deploys there instead", func(t *testing.T) {
-		c, err := Parse("alice", lookupOf(map[string]string{"environment": "dev", "kubeconfig": "/home/alice/.kube/config", "kubeContext": "kind"}))
+		c, err := Parse("alice", lookupOf(valid(map[string]string{"environment": "dev", "kubeconfig": "/home/alice/.kube/config", "kubeContext": "kind"})))
 		require.NoError(t, err)
 		require.Equal(t, Kubernetes{Kubeconfig: "/home/alice/.kube/config", Context: "kind"}, c.Kubernetes)
 	})
 	t.Run("prod requires digests and pins images by them", func(t *testing.T) {
-		c, err := Parse("prod", lookupOf(map[string]string{
+		c, err := Parse("prod", lookupOf(valid(map[string]string{
 			"environment": "prod", "renderDir": "out/prod", "imageDigests": prodDigests(),
 			"imageRegistries": `["123456789012.dkr.ecr.eu-west-1.amazonaws.com"]`,
-		}))
+		})))
 		require.NoError(t, err)
 		require.True(t, c.RequireImageDigests)
 		require.True(t, c.ServiceMonitors)
@@ -60,13 +79,13 @@ func TestParseDefaults(t *testing.T) {
 		require.Equal(t, "123456789012.dkr.ecr.eu-west-1.amazonaws.com/intelliflow/users@"+testDigest, c.Image(catalog.Users))
 	})
 	t.Run("explicit settings win over defaults", func(t *testing.T) {
-		c, err := Parse("prod", lookupOf(map[string]string{
+		c, err := Parse("prod", lookupOf(valid(map[string]string{
 			"environment": "prod", "kubeconfig": "kc", "requireImageDigests": "false",
 			"podSecurityVersion": "v1.30", "imageRegistries": `["registry.example.com:5000/team"]`,
 			"imageTag": "2.3.1", "serviceMonitors": "false", "gpuNodeGroup": "a10g",
 			"services":   `{"transactions": {"minReplicas": 6, "maxReplicas": 60}}`,
 			"dataStores": `{"postgres": {"host": "db.internal", "cidrs": ["10.20.0.0/16"]}}`,
-		}))
+		})))
 		require.NoError(t, err)
 		require.Equal(t, "v1.30", c.PodSecurityVersion)
 		require.False(t, c.RequireImageDigests)
@@ -143,6 +162,12 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"bad endpoint", map[string]string{"environment": "dev", "dataStores": `{"redis": {"host": "", "port": 0, "cidrs": ["10.0.0.0"]}}`}, []string{
 			`intelliflow:dataStores.redis.host: "" is not a host name`, "intelliflow:dataStores.redis.port: 0", `intelliflow:dataStores.redis.cidrs: "10.0.0.0" is not a CIDR`,
 		}},
+		{"missing credentials", map[string]string{"environment": "dev", "credentials": `{"jwt-signing-key": "x"}`}, []string{"intelliflow:credentials: missing database-password", "pulumi config set --secret intelliflow:credentials"}},
+		{"empty credential", map[string]string{"environment": "dev", "credentials": `{"jwt-signing-key": " "}`}, []string{"intelliflow:credentials: empty values for jwt-signing-key"}},
+		{"unknown credential", map[string]string{"environment": "dev", "credentials": `{"root-password": "x"}`}, []string{`intelliflow:credentials: "root-password" is not a key any service reads`}},
+		{"credentials not an object", map[string]string{"environment": "dev", "credentials": `"hunter2"`}, []string{"intelliflow:credentials: not a JSON object of strings"}},
+		{"bad model uri", map[string]string{"environment": "dev", "fraudModel": `{"uri": "https://x/model.json", "sha256": "` + strings.Repeat("0f", 32) + `"}`}, []string{`intelliflow:fraudModel.uri: "https://x/model.json" is not s3://`}},
+		{"bad model checksum", map[string]string{"environment": "dev", "fraudModel": `{"uri": "s3://bucket/model.json", "sha256": "abc"}`}, []string{"intelliflow:fraudModel.sha256"}},
 		{"bad serviceMonitors", map[string]string{"environment": "dev", "serviceMonitors": "on"}, []string{"intelliflow:serviceMonitors", `want true or false, got "on"`}},
 		{
 			"every problem at once",
@@ -152,7 +177,7 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("dev", lookupOf(tt.raw))
+			_, err := Parse("dev", lookupOf(valid(tt.raw)))
 			require.Error(t, err)
 			for _, w := range tt.want {
 				require.ErrorContains(t, err, w)
@@ -173,4 +198,10 @@ func TestNamespaces(t *testing.T) {
 		c := Config{Environment: env}
 		require.Equal(t, []string{"intelliflow-" + string(env), MonitoringNamespace, SecurityNamespace}, c.Namespaces())
 	}
+}
+
+func TestCredentialErrorsNeverEchoValues(t *testing.T) {
+	_, err := Parse("dev", lookupOf(valid(map[string]string{"environment": "dev", "credentials": `["hunter2"]`})))
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), "hunter2")
 }

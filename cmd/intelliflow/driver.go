@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
@@ -19,11 +21,6 @@ import (
 
 	"github.com/intelliflow/platform/stacks"
 )
-
-// DevPassphrase encrypts the dev stack's secrets when PULUMI_CONFIG_PASSPHRASE
-// is not set. Dev only: it is public, so the dev stack holds no real secrets.
-// Other stacks refuse to run without a passphrase or a secrets provider.
-const DevPassphrase = "intelliflow-dev-only-not-a-secret"
 
 // driver runs one command on one stack.
 type driver struct {
@@ -43,14 +40,29 @@ func newDriver(ctx context.Context, o options, program pulumi.RunFunc, getenv fu
 	if err := stacks.CheckKeys(sf.Keys()); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
+	environment := stacks.Environment(rawEnvironment(sf))
+	if !slices.Contains(stacks.Environments, environment) {
+		// The secrets setup depends on the environment: report it first.
+		_, err := stacks.Parse(o.stack, sf.Lookup)
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	env, err := engineEnv(o, environment, sf, getenv)
+	if err != nil {
+		return nil, err
+	}
+	if sf.UsesPassphrase() {
+		if sf, err = sf.Decrypt(passphrase(env)); err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+	}
 	cfg, err := stacks.Parse(o.stack, sf.Lookup)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-
-	env, err := engineEnv(o, cfg, sf, getenv)
-	if err != nil {
-		return nil, err
+	if state, ok := strings.CutPrefix(env["PULUMI_BACKEND_URL"], "file://"); ok {
+		if err := os.MkdirAll(state, 0o700); err != nil {
+			return nil, fmt.Errorf("state folder: %w", err)
+		}
 	}
 	if o.command == "preview" || o.command == "up" {
 		if _, err := os.Stat(o.policyPack); err != nil {
@@ -87,8 +99,28 @@ func newDriver(ctx context.Context, o options, program pulumi.RunFunc, getenv fu
 	return d, nil
 }
 
+// rawEnvironment is the stack's environment as written, before validation:
+// it decides whether the dev passphrase may be used.
+func rawEnvironment(sf stacks.File) string {
+	v, _ := sf.Lookup("environment")
+	return v
+}
+
+// passphrase is the one the CLI will use, read from the file when given so.
+func passphrase(env map[string]string) string {
+	if p, ok := env["PULUMI_CONFIG_PASSPHRASE"]; ok {
+		return p
+	}
+	if f, ok := env["PULUMI_CONFIG_PASSPHRASE_FILE"]; ok {
+		if b, err := os.ReadFile(f); err == nil {
+			return strings.TrimRight(string(b), "\r\n")
+		}
+	}
+	return ""
+}
+
 // engineEnv is the environment the pulumi CLI runs with.
-func engineEnv(o options, cfg stacks.Config, sf stacks.File, getenv func(string) string) (map[string]string, error) {
+func engineEnv(o options, environment stacks.Environment, sf stacks.File, getenv func(string) string) (map[string]string, error) {
 	bin := filepath.Join(o.root, "bin")
 	env := map[string]string{
 		// The kubernetes provider is used from bin/ as an ambient plugin.
@@ -102,22 +134,17 @@ func engineEnv(o options, cfg stacks.Config, sf stacks.File, getenv func(string)
 			env[k] = v
 		}
 	}
-	usesPassphrase := sf.SecretsProvider == "" || sf.SecretsProvider == "passphrase"
 	_, hasPass := env["PULUMI_CONFIG_PASSPHRASE"]
 	_, hasPassFile := env["PULUMI_CONFIG_PASSPHRASE_FILE"]
-	if usesPassphrase && !hasPass && !hasPassFile {
-		if cfg.Environment != stacks.Dev {
-			return nil, fmt.Errorf("stack %q (%s) uses passphrase secrets: set PULUMI_CONFIG_PASSPHRASE (the dev default is not allowed outside dev)", o.stack, cfg.Environment)
+	if sf.UsesPassphrase() && !hasPass && !hasPassFile {
+		if environment != stacks.Dev {
+			return nil, fmt.Errorf("stack %q (environment %q) uses passphrase secrets: set PULUMI_CONFIG_PASSPHRASE (the dev default is not allowed outside dev)", o.stack, environment)
 		}
-		env["PULUMI_CONFIG_PASSPHRASE"] = DevPassphrase
+		env["PULUMI_CONFIG_PASSPHRASE"] = stacks.DevPassphrase
 	}
 	backend := getenv("PULUMI_BACKEND_URL")
 	if backend == "" {
-		state := filepath.Join(o.root, ".pulumi-state")
-		if err := os.MkdirAll(state, 0o700); err != nil {
-			return nil, fmt.Errorf("state folder: %w", err)
-		}
-		backend = "file://" + state
+		backend = "file://" + filepath.Join(o.root, ".pulumi-state")
 	}
 	env["PULUMI_BACKEND_URL"] = backend
 	return env, nil

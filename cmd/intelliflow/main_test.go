@@ -64,6 +64,7 @@ func TestConfigErrorsBeforeTheEngine(t *testing.T) {
 		{"missing environment", "dev", "config:\n  intelliflow:renderDir: out\n", "config intelliflow:environment is required"},
 		{"bad list", "dev", "config:\n  intelliflow:environment: dev\n  intelliflow:imageRegistries: registry.example.com\n", "config intelliflow:imageRegistries: want a list"},
 		{"broken yaml", "dev", "config: [\n", "Pulumi.dev.yaml"},
+		{"wrong passphrase for dev secrets", "dev", "config:\n  intelliflow:environment: dev\n  intelliflow:credentials:\n    secure: v1:abc:def\nencryptionsalt: v1:lcarNZndu9A=:v1:E8vqcDBcB3dxUBsS:vcYeE/K5zLKqcXOk9G2VRYAvD/xMrA==\n", "cannot decrypt"},
 		{"prod without passphrase", "prod", "config:\n  intelliflow:environment: prod\n  intelliflow:renderDir: out\n", "set PULUMI_CONFIG_PASSPHRASE (the dev default is not allowed outside dev)"},
 	}
 	for _, tt := range tests {
@@ -83,9 +84,11 @@ func TestConfigErrorsBeforeTheEngine(t *testing.T) {
 }
 
 func TestMissingToolsSayHowToBuildThem(t *testing.T) {
-	root := rootWith(t, "dev", "config:\n  intelliflow:environment: dev\n")
+	devStack, err := os.ReadFile(filepath.Join("..", "..", "Pulumi.dev.yaml"))
+	require.NoError(t, err)
+	root := rootWith(t, "dev", string(devStack))
 	getenv := func(string) string { return "" }
-	err := run(context.Background(), []string{"preview", "--root", root}, getenv, &bytes.Buffer{}, &bytes.Buffer{})
+	err = run(context.Background(), []string{"preview", "--root", root}, getenv, &bytes.Buffer{}, &bytes.Buffer{})
 	require.ErrorContains(t, err, "make policy")
 
 	require.NoError(t, os.MkdirAll(filepath.Join(root, "bin"), 0o755))
@@ -95,17 +98,15 @@ func TestMissingToolsSayHowToBuildThem(t *testing.T) {
 }
 
 func TestEngineEnv(t *testing.T) {
-	dev := stacks.Config{Environment: stacks.Dev}
-	prod := stacks.Config{Environment: stacks.Prod}
+	dev, prod := stacks.Dev, stacks.Prod
 	o := options{root: t.TempDir(), stack: "x"}
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 	got, err := engineEnv(o, dev, stacks.File{}, env(map[string]string{"PATH": "/usr/bin"}))
 	require.NoError(t, err)
-	require.Equal(t, DevPassphrase, got["PULUMI_CONFIG_PASSPHRASE"])
+	require.Equal(t, stacks.DevPassphrase, got["PULUMI_CONFIG_PASSPHRASE"])
 	require.Equal(t, filepath.Join(o.root, "bin")+":/usr/bin", got["PATH"])
 	require.Equal(t, "file://"+filepath.Join(o.root, ".pulumi-state"), got["PULUMI_BACKEND_URL"])
-	require.DirExists(t, filepath.Join(o.root, ".pulumi-state"))
 
 	got, err = engineEnv(o, dev, stacks.File{}, env(map[string]string{"PULUMI_CONFIG_PASSPHRASE": "mine", "PULUMI_BACKEND_URL": "s3://b"}))
 	require.NoError(t, err)

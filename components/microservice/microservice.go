@@ -107,10 +107,12 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 					Labels:      pulumi.ToStringMap(labels),
 					Annotations: pulumi.ToStringMap(podAnnotations(a)),
 				},
-				Spec: podSpec(a, sa.Metadata.Name().Elem(), cm.Metadata.Name().Elem(), selector),
+				// Names, not outputs: the pod template stays known during
+				// preview, so the policy pack can check all of it.
+				Spec: podSpec(a, pulumi.String(a.Name), pulumi.String(configName), selector),
 			},
 		},
-	}, parent)
+	}, parent, pulumi.DependsOn([]pulumi.Resource{sa, cm}))
 	if err != nil {
 		return nil, wrap("deployment", err)
 	}

@@ -1,0 +1,70 @@
+package stacks
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/intelliflow/platform/apps/catalog"
+)
+
+// ModelArtifact is a model file in object storage with its checksum.
+type ModelArtifact struct {
+	URI    string `json:"uri"`
+	SHA256 string `json:"sha256"`
+}
+
+var (
+	s3URIRE  = regexp.MustCompile(`^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^\s]+$`)
+	sha256RE = regexp.MustCompile(`^[a-f0-9]{64}$`)
+)
+
+func (m ModelArtifact) validate() []error {
+	var errs []error
+	if !s3URIRE.MatchString(m.URI) {
+		errs = append(errs, fmt.Errorf("config %s:fraudModel.uri: %q is not s3://<bucket>/<key>", Namespace, m.URI))
+	}
+	if !sha256RE.MatchString(m.SHA256) {
+		errs = append(errs, fmt.Errorf("config %s:fraudModel.sha256: %q is not 64 lower-case hex digits; the fetcher refuses a model whose checksum differs", Namespace, m.SHA256))
+	}
+	return errs
+}
+
+// CredentialKeys lists every secret key the services need, sorted.
+func CredentialKeys() []string {
+	keys := map[string]bool{}
+	for _, s := range catalog.All() {
+		for _, sec := range s.Secrets {
+			keys[sec.Key] = true
+		}
+	}
+	return sortedKeys(keys)
+}
+
+func (c Config) validateCredentials() []error {
+	var missing, empty []string
+	for _, k := range CredentialKeys() {
+		v, ok := c.Credentials[k]
+		switch {
+		case !ok:
+			missing = append(missing, k)
+		case strings.TrimSpace(v) == "":
+			empty = append(empty, k)
+		}
+	}
+	var errs []error
+	if len(missing) > 0 {
+		errs = append(errs, fmt.Errorf("config %s:credentials: missing %s; set them all with `pulumi config set --secret %s:credentials '{\"%s\": \"...\"}'`",
+			Namespace, strings.Join(missing, ", "), Namespace, strings.Join(CredentialKeys(), `": "...", "`)))
+	}
+	if len(empty) > 0 {
+		errs = append(errs, fmt.Errorf("config %s:credentials: empty values for %s", Namespace, strings.Join(empty, ", ")))
+	}
+	for k := range c.Credentials {
+		if !slices.Contains(CredentialKeys(), k) {
+			errs = append(errs, fmt.Errorf("config %s:credentials: %q is not a key any service reads; known keys: %s", Namespace, k, strings.Join(CredentialKeys(), ", ")))
+		}
+	}
+	return errs
+}
