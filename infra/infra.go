@@ -9,7 +9,9 @@ import (
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/intelliflow/platform/components/microservice"
 	"github.com/intelliflow/platform/components/namespace"
+	"github.com/intelliflow/platform/components/priority"
 	"github.com/intelliflow/platform/stacks"
 )
 
@@ -31,6 +33,8 @@ type Platform struct {
 	Kubernetes *kubernetes.Provider
 	// Namespaces by Kubernetes name.
 	Namespaces map[string]*namespace.Namespace
+	// Services by catalog name.
+	Services map[string]*microservice.Microservice
 }
 
 // Deploy builds the stack described by cfg.
@@ -40,19 +44,41 @@ func Deploy(ctx *pulumi.Context, cfg stacks.Config) (*Platform, error) {
 		return nil, err
 	}
 	p := &Platform{Kubernetes: k8s, Namespaces: map[string]*namespace.Namespace{}}
+	onCluster := pulumi.Providers(k8s)
+
+	// Platform: namespaces sized for what runs in them, priorities.
+	appNS := cfg.Environment.AppNamespace()
 	names := pulumi.StringArray{}
 	for _, name := range cfg.Namespaces() {
-		ns, err := namespace.New(ctx, name, &namespace.Args{
+		args := &namespace.Args{
 			Name:        name,
 			PodSecurity: namespace.PodSecurity{Level: namespace.Restricted, Version: cfg.PodSecurityVersion},
 			Labels:      map[string]string{"intelliflow.io/environment": string(cfg.Environment)},
-		}, pulumi.Providers(k8s))
+		}
+		if name == appNS {
+			q, l := appQuota(cfg.Services), appLimits(cfg.Services)
+			args.Quota, args.Limits = &q, &l
+		} else {
+			q, l := platformQuota(cfg.Environment)
+			args.Quota, args.Limits = &q, &l
+		}
+		ns, err := namespace.New(ctx, name, args, onCluster)
 		if err != nil {
 			return nil, err
 		}
 		p.Namespaces[name] = ns
 		names = append(names, ns.Name)
 	}
+	if _, err := priority.New(ctx, "priority", &priority.Args{Classes: []priority.Class{priority.Critical, priority.Standard}}, onCluster); err != nil {
+		return nil, err
+	}
+
+	// Apps.
+	services, err := deployApps(ctx, cfg, p.Namespaces[appNS].Name, onCluster)
+	if err != nil {
+		return nil, err
+	}
+	p.Services = services
 
 	ctx.Export("environment", pulumi.String(string(cfg.Environment)))
 	ctx.Export("namespaces", names)

@@ -2,6 +2,7 @@ package infra
 
 import (
 	"encoding/json"
+	"fmt"
 	"flag"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
 	"github.com/stretchr/testify/require"
 
+	"github.com/intelliflow/platform/apps/catalog"
 	"github.com/intelliflow/platform/internal/pulumitest"
 	"github.com/intelliflow/platform/policy/rules"
 	"github.com/intelliflow/platform/stacks"
@@ -76,10 +78,89 @@ func TestStacks(t *testing.T) {
 					require.Contains(t, ns.Provider, "pulumi:providers:kubernetes::kubernetes", "namespace %s must use the stack's provider", ns.Name)
 				}
 				require.ElementsMatch(t, []string{"intelliflow-" + stack, "intelliflow-monitoring", "intelliflow-security"}, got)
-				require.Len(t, mocks.OfType("kubernetes:networking.k8s.io/v1:NetworkPolicy"), 6)
+				requireWorkloadsComplete(t, mocks, "intelliflow-"+stack)
 			})
 		}
 	}
+}
+
+// requireWorkloadsComplete checks what every Deployment must come with.
+func requireWorkloadsComplete(t *testing.T, mocks *pulumitest.Mocks, ns string) {
+	t.Helper()
+	byName := func(typ string) map[string]pulumitest.Resource {
+		out := map[string]pulumitest.Resource{}
+		for _, r := range mocks.OfType(typ) {
+			if r.Get("metadata.namespace") == ns {
+				out[r.Get("metadata.name").(string)] = r
+			}
+		}
+		return out
+	}
+	deployments := byName("kubernetes:apps/v1:Deployment")
+	require.Len(t, deployments, len(catalog.Names()))
+	hpas, pdbs, netpols := byName("kubernetes:autoscaling/v2:HorizontalPodAutoscaler"), byName("kubernetes:policy/v1:PodDisruptionBudget"), byName("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+	for name, d := range deployments {
+		require.Contains(t, hpas, name, "HPA for %s", name)
+		require.Contains(t, pdbs, name, "PDB for %s", name)
+		require.Contains(t, netpols, name, "NetworkPolicy for %s", name)
+		require.Equal(t, name, hpas[name].Get("spec.scaleTargetRef.name"))
+		require.Nil(t, d.Get("spec.replicas"), "%s: the HPA owns replicas", name)
+		sa := d.Get("spec.template.spec.serviceAccountName")
+		require.NotEmpty(t, sa, name)
+		require.NotEqual(t, "default", sa, name)
+		for _, list := range []string{"containers", "initContainers"} {
+			cs, _ := d.Get("spec.template.spec." + list).([]any)
+			for i := range cs {
+				c := fmt.Sprintf("spec.template.spec.%s.%d.resources.", list, i)
+				for _, k := range []string{"requests.cpu", "requests.memory", "limits.cpu", "limits.memory"} {
+					require.NotEmpty(t, d.Get(c+k), "%s %s %s", name, list, k)
+				}
+			}
+		}
+	}
+}
+
+// TestProdSeedFigures asserts the seed's production figures on what the
+// prod stack registers.
+func TestProdSeedFigures(t *testing.T) {
+	mocks, _ := runStack(t, "prod", false)
+	get := func(typ, name string) pulumitest.Resource {
+		r, ok := mocks.Find(typ, name)
+		require.True(t, ok, "%s %s", typ, name)
+		return r
+	}
+	const c0 = "spec.template.spec.containers.0."
+	users := get("kubernetes:apps/v1:Deployment", "users-deployment")
+	require.Equal(t, map[string]any{"cpu": "250m", "memory": "512Mi", "ephemeral-storage": "64Mi"}, users.Get(c0+"resources.requests"))
+	require.Equal(t, "1", users.Get(c0+"resources.limits.cpu"))
+	require.Equal(t, "1Gi", users.Get(c0+"resources.limits.memory"))
+	require.Equal(t, 3.0, get("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "users-hpa").Get("spec.minReplicas"))
+
+	tx := get("kubernetes:apps/v1:Deployment", "transactions-deployment")
+	require.Equal(t, "500m", tx.Get(c0+"resources.requests.cpu"))
+	require.Equal(t, "1Gi", tx.Get(c0+"resources.requests.memory"))
+	require.Equal(t, "2", tx.Get(c0+"resources.limits.cpu"))
+	require.Equal(t, "2Gi", tx.Get(c0+"resources.limits.memory"))
+	require.Equal(t, "kubernetes.io/hostname", tx.Get("spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution.0.topologyKey"))
+	require.Equal(t, "intelliflow-critical", tx.Get("spec.template.spec.priorityClassName"))
+	txHPA := get("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "transactions-hpa")
+	require.Equal(t, 5.0, txHPA.Get("spec.minReplicas"))
+	require.Equal(t, 50.0, txHPA.Get("spec.maxReplicas"))
+	require.Equal(t, 60.0, txHPA.Get("spec.metrics.0.resource.target.averageUtilization"))
+	require.Equal(t, "transaction_processing_rate", txHPA.Get("spec.metrics.1.pods.metric.name"))
+	require.Equal(t, "200", txHPA.Get("spec.metrics.1.pods.target.averageValue"))
+	require.Equal(t, "sqs_queue_depth", txHPA.Get("spec.metrics.2.external.metric.name"))
+	require.Equal(t, "50", txHPA.Get("spec.metrics.2.external.target.averageValue"))
+
+	fraud := get("kubernetes:apps/v1:Deployment", "fraud-deployment")
+	require.Equal(t, "1", fraud.Get(c0+"resources.requests.cpu"))
+	require.Equal(t, "2Gi", fraud.Get(c0+"resources.requests.memory"))
+	require.Equal(t, "4", fraud.Get(c0+"resources.limits.cpu"))
+	require.Equal(t, "4Gi", fraud.Get(c0+"resources.limits.memory"))
+	require.Equal(t, "1", fraud.Get(c0+"resources.limits").(map[string]any)["nvidia.com/gpu"])
+	require.Equal(t, 4.0, get("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "fraud-hpa").Get("spec.minReplicas"))
+	require.Equal(t, "model-fetch", fraud.Get("spec.template.spec.initContainers.0.name"))
+	require.Contains(t, fraud.Get(c0+"image"), "@sha256:", "prod images are pinned by digest")
 }
 
 func TestBadConfigFailsBeforeAnyResource(t *testing.T) {

@@ -305,8 +305,15 @@ func (c *Config) applyDefaults(lookup Lookup) error {
 	return errors.Join(errs...)
 }
 
-// Image returns the image reference of a service: pinned by digest where the
-// stack gives one, by tag otherwise.
+// ToolImages are images the platform runs besides the services: the fraud
+// pods' model fetcher. They are pinned like the services.
+var ToolImages = []string{"model-fetch"}
+
+// Images lists every image the stack pins: services, then tools.
+func Images() []string { return append(catalog.Names(), ToolImages...) }
+
+// Image returns the image reference of a service or tool: pinned by digest
+// where the stack gives one, by tag otherwise.
 func (c Config) Image(service string) string {
 	repo := strings.TrimSuffix(c.ImageRegistries[0], "/") + "/intelliflow/" + service
 	if d, ok := c.ImageDigests[service]; ok {
@@ -359,15 +366,15 @@ func (c Config) Validate() error {
 		bad("imageTag", "%q is not a pinned image tag (letters, digits, '.', '_', '-'; not latest)", c.ImageTag)
 	}
 	for _, name := range sortedKeys(c.ImageDigests) {
-		if _, err := catalog.Get(name); err != nil {
-			bad("imageDigests."+name, "%v", err)
+		if !slices.Contains(Images(), name) {
+			bad("imageDigests."+name, "unknown image; images are %v", Images())
 		}
 		if !digestRE.MatchString(c.ImageDigests[name]) {
 			bad("imageDigests."+name, "%q is not sha256:<64 hex digits>", c.ImageDigests[name])
 		}
 	}
 	if c.RequireImageDigests {
-		for _, name := range catalog.Names() {
+		for _, name := range Images() {
 			if _, ok := c.ImageDigests[name]; !ok {
 				bad("imageDigests."+name, "missing: this stack pins images by digest (requireImageDigests); the release pipeline sets it with `pulumi config set --path %s:imageDigests.%s sha256:...`", Namespace, name)
 			}

@@ -40,7 +40,7 @@ func valid(m map[string]string) map[string]string {
 
 func prodDigests() string {
 	parts := []string{}
-	for _, n := range catalog.Names() {
+	for _, n := range Images() {
 		parts = append(parts, fmt.Sprintf("%q: %q", n, testDigest))
 	}
 	return "{" + strings.Join(parts, ",") + "}"
@@ -156,7 +156,7 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"bad metric", map[string]string{"environment": "dev", "services": `{"users": {"podsMetric": {"name": "", "averageValue": "x"}}}`}, []string{"services.users.podsMetric.name: is empty", "services.users.podsMetric.averageValue"}},
 		{"latest tag", map[string]string{"environment": "dev", "imageTag": "latest"}, []string{"intelliflow:imageTag", "not latest"}},
 		{"bad digest", map[string]string{"environment": "dev", "imageDigests": `{"users": "sha256:abc"}`}, []string{"intelliflow:imageDigests.users", "is not sha256:<64 hex digits>"}},
-		{"digest for unknown service", map[string]string{"environment": "dev", "imageDigests": `{"ledger": "` + testDigest + `"}`}, []string{"intelliflow:imageDigests.ledger", "unknown service"}},
+		{"digest for unknown service", map[string]string{"environment": "dev", "imageDigests": `{"ledger": "` + testDigest + `"}`}, []string{"intelliflow:imageDigests.ledger", "unknown image"}},
 		{"prod without digests", map[string]string{"environment": "prod", "renderDir": "x"}, []string{"intelliflow:imageDigests.fraud: missing", "pulumi config set --path intelliflow:imageDigests.fraud"}},
 		{"unknown store", map[string]string{"environment": "dev", "dataStores": `{"oracle": {"port": 1521}}`}, []string{"intelliflow:dataStores.oracle: unknown store"}},
 		{"bad endpoint", map[string]string{"environment": "dev", "dataStores": `{"redis": {"host": "", "port": 0, "cidrs": ["10.0.0.0"]}}`}, []string{

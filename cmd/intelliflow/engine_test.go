@@ -21,6 +21,9 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/require"
 
+	k8sappsv1 "k8s.io/api/apps/v1"
+
+	"github.com/intelliflow/platform/apps/catalog"
 	"github.com/intelliflow/platform/infra"
 	"github.com/intelliflow/platform/stacks"
 )
@@ -129,8 +132,22 @@ func TestEngineDevStack(t *testing.T) {
 		require.Contains(t, objs, "NetworkPolicy "+ns+"/default-deny")
 		require.Contains(t, objs, "NetworkPolicy "+ns+"/allow-dns")
 	}
+	for _, svc := range catalog.Names() {
+		for _, kind := range []string{"Deployment", "Service", "ServiceAccount", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy"} {
+			require.Contains(t, objs, kind+" intelliflow-dev/"+svc)
+		}
+		d := objs["Deployment intelliflow-dev/"+svc].(*k8sappsv1.Deployment)
+		require.Nil(t, d.Spec.Replicas, "%s: the HPA owns replicas", svc)
+		require.Equal(t, svc, d.Spec.Template.Spec.ServiceAccountName)
+	}
+	require.Contains(t, objs, "PriorityClass /intelliflow-critical")
+	require.Contains(t, objs, "ResourceQuota intelliflow-dev/quota")
 	require.Equal(t, rep.Changes["create"], len(rep.Steps), "every created resource is a step")
-	t.Logf("rendered %d objects; %d resources created", len(objs), rep.Changes["create"])
+	kinds := map[string]int{}
+	for key := range objs {
+		kinds[strings.SplitN(key, " ", 2)[0]]++
+	}
+	t.Logf("rendered %d objects %v; %d resources created", len(objs), kinds, rep.Changes["create"])
 
 	// A second up changes nothing.
 	rep, err = engine(t, infra.Run, root, getenv, "up")
@@ -193,9 +210,8 @@ func TestEngineMandatoryViolationBlocksUp(t *testing.T) {
 		}
 		require.True(t, found, "%s: violations %+v", cmd, rep.Policy.Violations)
 	}
-	for key := range renderedObjects(t, filepath.Join(root, "out", "dev")) {
-		require.NotContains(t, key, "Deployment", "a blocked resource must not be rendered")
-	}
+	require.NotContains(t, renderedObjects(t, filepath.Join(root, "out", "dev")), "Deployment intelliflow-dev/unsafe",
+		"a blocked resource must not be rendered")
 }
 
 func keys(m map[string]any) []string {

@@ -171,8 +171,10 @@ type Vault struct {
 var (
 	dnsLabelRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 	envRE      = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
-	// secretish catches secret values put in plain config (SEC-19).
-	secretish = regexp.MustCompile(`(?i)(PASSWORD|SECRET|TOKEN|PRIVATE_KEY|API_KEY|CREDENTIAL)`)
+	// secretish catches secret values put in plain config (SEC-19): names
+	// that end in the secret noun (DB_PASSWORD), not settings about secrets
+	// (PASSWORD_MIN_LENGTH).
+	secretish = regexp.MustCompile(`(?i)(PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE_KEY|API_KEY|SIGNING_KEY|CREDENTIALS?)$`)
 )
 
 func (a *Args) withDefaults() Args {

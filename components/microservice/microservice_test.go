@@ -55,6 +55,8 @@ func TestValidate(t *testing.T) {
 		{"min above max", func(a *Args) { a.Replicas = Replicas{Min: 5, Max: 3} }, "Replicas.Max: 3 must be greater than Replicas.Min 5"},
 		{"GPU without node group", func(a *Args) { a.GPUNodeGroup = "" }, "GPUNodeGroup: is required when GPU is 1"},
 		{"secret in config", func(a *Args) { a.Config["DB_PASSWORD"] = "hunter2" }, `Config: "DB_PASSWORD" looks like a secret`},
+		{"settings about secrets are fine", func(a *Args) { a.Config["PASSWORD_MIN_LENGTH"] = "12"; a.Config["TOKEN_TTL"] = "5m" }, ""},
+		{"signing key in config", func(a *Args) { a.Config["JWT_SIGNING_KEY"] = "k" }, `"JWT_SIGNING_KEY" looks like a secret`},
 		{"same probe paths", func(a *Args) { a.Probes.ReadinessPath = "/livez" }, "must differ from LivenessPath"},
 		{"relative probe", func(a *Args) { a.Probes.LivenessPath = "livez" }, `Probes.LivenessPath: "livez" is not an absolute path`},
 		{"bad quantity", func(a *Args) { a.Resources.MemoryLimit = "4GB" }, `Resources.MemoryLimit: "4GB" is not a positive quantity`},

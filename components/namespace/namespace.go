@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // Pod Security Standards levels, as Pod Security Admission spells them.
@@ -42,6 +44,26 @@ type Args struct {
 	PodSecurity PodSecurity
 	// Labels are extra labels for the namespace (PSA labels win on conflict).
 	Labels map[string]string
+	// Quota caps what the namespace may request; nil sets none.
+	Quota *Quota
+	// Limits sets container defaults and maxima; nil sets none.
+	Limits *Limits
+}
+
+// Quota is a ResourceQuota: totals across the namespace, as quantities.
+type Quota struct {
+	RequestsCPU, RequestsMemory, LimitsCPU, LimitsMemory string
+	Pods                                                 int
+	// GPUs caps nvidia.com/gpu requests; 0 forbids GPUs in the namespace.
+	GPUs int
+}
+
+// Limits is a LimitRange for containers: the defaults a container without
+// requests or limits gets, and the most one container may ask for.
+type Limits struct {
+	DefaultRequestCPU, DefaultRequestMemory string
+	DefaultCPU, DefaultMemory               string
+	MaxCPU, MaxMemory                       string
 }
 
 // Namespace is a namespace with Pod Security Admission labels and
@@ -88,7 +110,31 @@ func (a *Args) Validate() error {
 	if !psaVersionRE.MatchString(ps.Version) {
 		errs = append(errs, fmt.Errorf("podSecurity.version %q is not a pinned version like v1.33", ps.Version))
 	}
+	if q := a.Quota; q != nil {
+		for field, v := range map[string]string{"requestsCPU": q.RequestsCPU, "requestsMemory": q.RequestsMemory, "limitsCPU": q.LimitsCPU, "limitsMemory": q.LimitsMemory} {
+			errs = append(errs, positiveQuantity("quota."+field, v))
+		}
+		if q.Pods < 1 || q.GPUs < 0 {
+			errs = append(errs, fmt.Errorf("quota.pods %d must be positive and quota.gpus %d not negative", q.Pods, q.GPUs))
+		}
+	}
+	if l := a.Limits; l != nil {
+		for field, v := range map[string]string{
+			"defaultRequestCPU": l.DefaultRequestCPU, "defaultRequestMemory": l.DefaultRequestMemory,
+			"defaultCPU": l.DefaultCPU, "defaultMemory": l.DefaultMemory, "maxCPU": l.MaxCPU, "maxMemory": l.MaxMemory,
+		} {
+			errs = append(errs, positiveQuantity("limits."+field, v))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+func positiveQuantity(field, v string) error {
+	q, err := resource.ParseQuantity(v)
+	if err != nil || q.Sign() <= 0 {
+		return fmt.Errorf("%s %q is not a positive quantity", field, v)
+	}
+	return nil
 }
 
 // Labels returns the namespace labels: the extra labels, the Kubernetes name
@@ -183,6 +229,35 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		},
 	}, parent); err != nil {
 		return nil, fmt.Errorf("namespace %q: %s: %w", name, AllowDNSPolicy, err)
+	}
+
+	if q := args.Quota; q != nil {
+		if _, err := corev1.NewResourceQuota(ctx, name+"-quota", &corev1.ResourceQuotaArgs{
+			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("quota"), Namespace: nsName},
+			Spec: &corev1.ResourceQuotaSpecArgs{Hard: pulumi.StringMap{
+				"requests.cpu":            pulumi.String(q.RequestsCPU),
+				"requests.memory":         pulumi.String(q.RequestsMemory),
+				"limits.cpu":              pulumi.String(q.LimitsCPU),
+				"limits.memory":           pulumi.String(q.LimitsMemory),
+				"pods":                    pulumi.String(strconv.Itoa(q.Pods)),
+				"requests.nvidia.com/gpu": pulumi.String(strconv.Itoa(q.GPUs)),
+			}},
+		}, parent); err != nil {
+			return nil, fmt.Errorf("namespace %q: quota: %w", name, err)
+		}
+	}
+	if l := args.Limits; l != nil {
+		if _, err := corev1.NewLimitRange(ctx, name+"-limits", &corev1.LimitRangeArgs{
+			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("limits"), Namespace: nsName},
+			Spec: &corev1.LimitRangeSpecArgs{Limits: corev1.LimitRangeItemArray{&corev1.LimitRangeItemArgs{
+				Type:           pulumi.String("Container"),
+				DefaultRequest: pulumi.StringMap{"cpu": pulumi.String(l.DefaultRequestCPU), "memory": pulumi.String(l.DefaultRequestMemory)},
+				Default:        pulumi.StringMap{"cpu": pulumi.String(l.DefaultCPU), "memory": pulumi.String(l.DefaultMemory)},
+				Max:            pulumi.StringMap{"cpu": pulumi.String(l.MaxCPU), "memory": pulumi.String(l.MaxMemory)},
+			}}},
+		}, parent); err != nil {
+			return nil, fmt.Errorf("namespace %q: limits: %w", name, err)
+		}
 	}
 
 	ns.Name = nsName

@@ -26,6 +26,9 @@ func TestValidate(t *testing.T) {
 		{"upper case name", Args{Name: "Prod", PodSecurity: restricted()}, "not a DNS label"},
 		{"too long", Args{Name: string(make([]byte, 64)), PodSecurity: restricted()}, "not a DNS label"},
 		{"default namespace", Args{Name: "default", PodSecurity: restricted()}, "reserved"},
+		{"bad quota", Args{Name: "a", PodSecurity: restricted(), Quota: &Quota{RequestsCPU: "lots", RequestsMemory: "1Gi", LimitsCPU: "1", LimitsMemory: "1Gi", Pods: 1}}, `quota.requestsCPU "lots" is not a positive quantity`},
+		{"quota without pods", Args{Name: "a", PodSecurity: restricted(), Quota: &Quota{RequestsCPU: "1", RequestsMemory: "1Gi", LimitsCPU: "1", LimitsMemory: "1Gi"}}, "quota.pods 0 must be positive"},
+		{"bad limits", Args{Name: "a", PodSecurity: restricted(), Limits: &Limits{DefaultRequestCPU: "0", DefaultRequestMemory: "1Mi", DefaultCPU: "1", DefaultMemory: "1Mi", MaxCPU: "1", MaxMemory: "1Mi"}}, `limits.defaultRequestCPU "0" is not a positive quantity`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,4 +118,26 @@ func TestNewRejectsBadArgsBeforeRegistering(t *testing.T) {
 		return err
 	})
 	require.ErrorContains(t, err, "args are required")
+}
+
+func TestQuotaAndLimits(t *testing.T) {
+	mocks, err := pulumitest.Run(t, pulumitest.Options{}, func(ctx *pulumi.Context) error {
+		_, err := New(ctx, "prod", &Args{
+			Name: "intelliflow-prod", PodSecurity: restricted(),
+			Quota:  &Quota{RequestsCPU: "100", RequestsMemory: "200Gi", LimitsCPU: "300", LimitsMemory: "400Gi", Pods: 250, GPUs: 15},
+			Limits: &Limits{DefaultRequestCPU: "100m", DefaultRequestMemory: "128Mi", DefaultCPU: "500m", DefaultMemory: "256Mi", MaxCPU: "8", MaxMemory: "16Gi"},
+		})
+		return err
+	})
+	require.NoError(t, err)
+	q, ok := mocks.Find("kubernetes:core/v1:ResourceQuota", "prod-quota")
+	require.True(t, ok)
+	require.Equal(t, map[string]any{
+		"requests.cpu": "100", "requests.memory": "200Gi", "limits.cpu": "300", "limits.memory": "400Gi",
+		"pods": "250", "requests.nvidia.com/gpu": "15",
+	}, q.Get("spec.hard"))
+	l, ok := mocks.Find("kubernetes:core/v1:LimitRange", "prod-limits")
+	require.True(t, ok)
+	require.Equal(t, "Container", l.Get("spec.limits.0.type"))
+	require.Equal(t, map[string]any{"cpu": "8", "memory": "16Gi"}, l.Get("spec.limits.0.max"))
 }

@@ -1,0 +1,214 @@
+package infra
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/intelliflow/platform/apps/catalog"
+	"github.com/intelliflow/platform/components/microservice"
+	"github.com/intelliflow/platform/components/priority"
+	"github.com/intelliflow/platform/stacks"
+)
+
+// IngressControllerNamespace is where the ingress controller runs; the
+// public service admits it.
+const IngressControllerNamespace = "ingress-nginx"
+
+// Model files live on the fraud pods' shared volume.
+const (
+	modelVolume = "models"
+	modelDir    = "/models"
+)
+
+// credentialsSecret names a service's Secret.
+func credentialsSecret(service string) string { return service + "-credentials" }
+
+// serviceArgs derives a service's Microservice arguments from the catalog and
+// the stack: what it is (catalog) and how big and where (stack).
+func serviceArgs(cfg stacks.Config, svc catalog.Service, namespace pulumi.StringInput) (*microservice.Args, error) {
+	size, ok := cfg.Services[svc.Name]
+	if !ok {
+		return nil, fmt.Errorf("service %q: the stack has no size for it", svc.Name)
+	}
+	network, err := networkFor(cfg, svc)
+	if err != nil {
+		return nil, err
+	}
+	args := &microservice.Args{
+		Namespace:   namespace,
+		Name:        svc.Name,
+		Image:       cfg.Image(svc.Name),
+		Port:        svc.Port,
+		MetricsPort: svc.MetricsPort,
+		Probes:      microservice.Probes{LivenessPath: svc.LivenessPath, ReadinessPath: svc.ReadinessPath},
+		Config:      configFor(cfg, svc),
+		Resources: microservice.Resources{
+			CPURequest: size.CPURequest, MemoryRequest: size.MemoryRequest, CPULimit: size.CPULimit, MemoryLimit: size.MemoryLimit,
+		},
+		Replicas:    microservice.Replicas{Min: size.MinReplicas, Max: size.MaxReplicas},
+		Autoscaling: microservice.Autoscaling{CPUUtilization: size.CPUUtilization},
+		Placement: microservice.Placement{
+			RequiredHostAntiAffinity: size.RequiredHostAntiAffinity,
+			StrictZoneSpread:         cfg.Environment == stacks.Prod,
+			PriorityClass:            priorityClass(svc.Name).Name,
+		},
+		Network:        network,
+		ServiceAccount: microservice.ServiceAccount{KubernetesAPI: svc.CallsKubernetesAPI},
+		ServiceMonitor: cfg.ServiceMonitors,
+		Labels:         map[string]string{"intelliflow.io/environment": string(cfg.Environment)},
+	}
+	if m := size.PodsMetric; m != nil {
+		args.Autoscaling.Pods = &microservice.Metric{Name: m.Name, AverageValue: m.AverageValue}
+	}
+	if m := size.ExternalMetric; m != nil {
+		args.Autoscaling.External = &microservice.Metric{Name: m.Name, AverageValue: m.AverageValue}
+	}
+	if size.GPU > 0 {
+		args.GPU, args.GPUNodeGroup = size.GPU, cfg.GPUNodeGroup
+	}
+	for _, s := range svc.Secrets {
+		args.Secrets = append(args.Secrets, microservice.SecretEnv{Env: s.Env, SecretName: credentialsSecret(svc.Name), Key: s.Key})
+	}
+	if svc.SlowStart {
+		// Fetching and loading a model: five minutes before liveness counts.
+		args.Probes.StartupSeconds = 300
+	}
+	if svc.ModelArtifact {
+		args.SharedVolume = &microservice.SharedVolume{Name: modelVolume, MountPath: modelDir, SizeLimit: "2Gi"}
+		args.InitContainers = []microservice.InitContainer{{
+			Name:  "model-fetch",
+			Image: cfg.Image("model-fetch"),
+			Args: []string{
+				"--source", cfg.FraudModel.URI,
+				"--sha256", cfg.FraudModel.SHA256,
+				"--out", modelDir + "/model.json",
+			},
+		}}
+	}
+	return args, nil
+}
+
+// priorityClass puts the payment path above everything else.
+func priorityClass(service string) priority.Class {
+	if service == catalog.Gateway || service == catalog.Transactions {
+		return priority.Critical
+	}
+	return priority.Standard
+}
+
+// networkFor turns the catalog's peers and stores into NetworkPolicy terms.
+func networkFor(cfg stacks.Config, svc catalog.Service) (microservice.Network, error) {
+	n := microservice.Network{
+		Callers:             catalog.CallersOf(svc.Name),
+		MonitoringNamespace: stacks.MonitoringNamespace,
+	}
+	if svc.Public {
+		n.IngressControllerNamespace = IngressControllerNamespace
+	}
+	for _, name := range svc.Calls {
+		peer, err := catalog.Get(name)
+		if err != nil {
+			return n, fmt.Errorf("service %q calls %w", svc.Name, err)
+		}
+		n.Calls = append(n.Calls, microservice.Peer{Name: peer.Name, Port: peer.Port})
+	}
+	for _, st := range svc.Stores {
+		e, ok := cfg.DataStores[st]
+		if !ok {
+			return n, fmt.Errorf("service %q uses %s, which the stack has no endpoint for", svc.Name, st)
+		}
+		n.Egress = append(n.Egress, microservice.CIDRRule{Name: string(st), CIDRs: e.CIDRs, Port: e.Port})
+	}
+	return n, nil
+}
+
+// configFor is a service's non-secret environment: its own settings, where
+// its stores and peers are, and who it is.
+func configFor(cfg stacks.Config, svc catalog.Service) map[string]string {
+	out := map[string]string{}
+	for k, v := range svc.Config {
+		out[k] = v
+	}
+	out["SERVICE_NAME"] = svc.Name
+	out["ENVIRONMENT"] = string(cfg.Environment)
+	out["HTTP_PORT"] = strconv.Itoa(svc.Port)
+	out["METRICS_PORT"] = strconv.Itoa(svc.MetricsPort)
+	out["LOG_LEVEL"] = "info"
+	if cfg.Environment == stacks.Dev {
+		out["LOG_LEVEL"] = "debug"
+	}
+	hostPort := func(st catalog.Store) string {
+		e := cfg.DataStores[st]
+		return e.Host + ":" + strconv.Itoa(e.Port)
+	}
+	for _, st := range svc.Stores {
+		switch st {
+		case catalog.Postgres:
+			out["DATABASE_HOST"] = cfg.DataStores[st].Host
+			out["DATABASE_PORT"] = strconv.Itoa(cfg.DataStores[st].Port)
+			out["DATABASE_NAME"] = "intelliflow"
+			out["DATABASE_USER"] = svc.Name
+		case catalog.Redis:
+			out["REDIS_ADDR"] = hostPort(st)
+		case catalog.Kafka:
+			out["KAFKA_BROKERS"] = hostPort(st)
+		case catalog.MongoDB:
+			out["MONGODB_URI"] = "mongodb://" + hostPort(st) + "/intelliflow?tls=true"
+			out["MONGODB_USER"] = svc.Name
+		case catalog.S3:
+			out["S3_ENDPOINT"] = "https://" + cfg.DataStores[st].Host
+		case catalog.SMTP:
+			out["SMTP_ADDR"] = hostPort(st)
+		case catalog.MLflow:
+			out["MLFLOW_URL"] = "https://" + hostPort(st)
+		}
+	}
+	ns := cfg.Environment.AppNamespace()
+	for _, peer := range svc.Calls {
+		out[strings.ToUpper(peer)+"_URL"] = "http://" + peer + "." + ns + ".svc.cluster.local"
+	}
+	return out
+}
+
+// deployApps creates every service of the catalog, each with the Secret of
+// exactly the credentials it reads.
+func deployApps(ctx *pulumi.Context, cfg stacks.Config, namespace pulumi.StringInput, opts ...pulumi.ResourceOption) (map[string]*microservice.Microservice, error) {
+	out := map[string]*microservice.Microservice{}
+	for _, svc := range catalog.All() {
+		args, err := serviceArgs(cfg, svc, namespace)
+		if err != nil {
+			return nil, err
+		}
+		svcOpts := opts
+		if len(svc.Secrets) > 0 {
+			data := pulumi.StringMap{}
+			for _, s := range svc.Secrets {
+				data[s.Key] = pulumi.ToSecret(pulumi.String(cfg.Credentials[s.Key])).(pulumi.StringOutput)
+			}
+			secret, err := corev1.NewSecret(ctx, credentialsSecret(svc.Name), &corev1.SecretArgs{
+				Metadata: &metav1.ObjectMetaArgs{
+					Name:      pulumi.String(credentialsSecret(svc.Name)),
+					Namespace: namespace,
+					Labels:    pulumi.StringMap{microservice.AppLabel: pulumi.String(svc.Name), "app.kubernetes.io/part-of": pulumi.String("intelliflow")},
+				},
+				Type:       pulumi.String("Opaque"),
+				StringData: data,
+			}, opts...)
+			if err != nil {
+				return nil, fmt.Errorf("secret %s: %w", credentialsSecret(svc.Name), err)
+			}
+			svcOpts = append(append([]pulumi.ResourceOption{}, opts...), pulumi.DependsOn([]pulumi.Resource{secret}))
+		}
+		m, err := microservice.New(ctx, svc.Name, args, svcOpts...)
+		if err != nil {
+			return nil, err
+		}
+		out[svc.Name] = m
+	}
+	return out, nil
+}
