@@ -2,8 +2,8 @@ package infra
 
 import (
 	"encoding/json"
-	"fmt"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -157,7 +157,7 @@ func TestProdSeedFigures(t *testing.T) {
 	require.Equal(t, "2Gi", fraud.Get(c0+"resources.requests.memory"))
 	require.Equal(t, "4", fraud.Get(c0+"resources.limits.cpu"))
 	require.Equal(t, "4Gi", fraud.Get(c0+"resources.limits.memory"))
-	require.Equal(t, "1", fraud.Get(c0+"resources.limits").(map[string]any)["nvidia.com/gpu"])
+	require.Equal(t, "1", fraud.Get(c0 + "resources.limits").(map[string]any)["nvidia.com/gpu"])
 	require.Equal(t, 4.0, get("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "fraud-hpa").Get("spec.minReplicas"))
 	require.Equal(t, "model-fetch", fraud.Get("spec.template.spec.initContainers.0.name"))
 	require.Contains(t, fraud.Get(c0+"image"), "@sha256:", "prod images are pinned by digest")
