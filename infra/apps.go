@@ -10,6 +10,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/intelliflow/platform/apps/catalog"
+	"github.com/intelliflow/platform/components/ingress"
 	"github.com/intelliflow/platform/components/microservice"
 	"github.com/intelliflow/platform/components/priority"
 	"github.com/intelliflow/platform/stacks"
@@ -109,6 +110,12 @@ func networkFor(cfg stacks.Config, svc catalog.Service) (microservice.Network, e
 	}
 	if svc.Public {
 		n.IngressControllerNamespace = IngressControllerNamespace
+		if lb := cfg.Ingress.LoadBalancer; lb != nil {
+			n.PublicCIDRs = lb.SourceRanges
+			if len(n.PublicCIDRs) == 0 {
+				n.PublicCIDRs = []string{"0.0.0.0/0"}
+			}
+		}
 	}
 	for _, name := range svc.Calls {
 		peer, err := catalog.Get(name)
@@ -211,4 +218,37 @@ func deployApps(ctx *pulumi.Context, cfg stacks.Config, namespace pulumi.StringI
 		out[svc.Name] = m
 	}
 	return out, nil
+}
+
+// publicEntryArgs exposes the public service (the gateway) as the stack says.
+func publicEntryArgs(cfg stacks.Config, namespace pulumi.StringInput) (*ingress.Args, error) {
+	var public *catalog.Service
+	for _, s := range catalog.All() {
+		if s.Public {
+			public = &s
+		}
+	}
+	if public == nil {
+		return nil, fmt.Errorf("the catalog has no public service")
+	}
+	in := cfg.Ingress
+	args := &ingress.Args{
+		Namespace:          namespace,
+		Service:            public.Name,
+		ServicePort:        80,
+		Selector:           map[string]string{microservice.AppLabel: public.Name},
+		TargetPort:         "http",
+		Host:               in.Host,
+		Paths:              in.Paths,
+		ClusterIssuer:      in.ClusterIssuer,
+		RateLimitPerMinute: in.RateLimitPerMinute,
+		CORSOrigins:        in.CORSOrigins,
+	}
+	if lb := in.LoadBalancer; lb != nil {
+		args.LoadBalancer = &ingress.LoadBalancer{CertificateARN: lb.CertificateARN, SourceRanges: lb.SourceRanges}
+	}
+	if err := args.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s:ingress: %w", stacks.Namespace, err)
+	}
+	return args, nil
 }

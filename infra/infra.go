@@ -9,6 +9,8 @@ import (
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/intelliflow/platform/apps/catalog"
+	"github.com/intelliflow/platform/components/ingress"
 	"github.com/intelliflow/platform/components/microservice"
 	"github.com/intelliflow/platform/components/namespace"
 	"github.com/intelliflow/platform/components/priority"
@@ -43,11 +45,16 @@ func Deploy(ctx *pulumi.Context, cfg stacks.Config) (*Platform, error) {
 	if err != nil {
 		return nil, err
 	}
+	appNS := cfg.Environment.AppNamespace()
+	// Validated before anything exists, like the rest of the config.
+	entryArgs, err := publicEntryArgs(cfg, pulumi.String(appNS))
+	if err != nil {
+		return nil, err
+	}
 	p := &Platform{Kubernetes: k8s, Namespaces: map[string]*namespace.Namespace{}}
 	onCluster := pulumi.Providers(k8s)
 
 	// Platform: namespaces sized for what runs in them, priorities.
-	appNS := cfg.Environment.AppNamespace()
 	names := pulumi.StringArray{}
 	for _, name := range cfg.Namespaces() {
 		args := &namespace.Args{
@@ -79,6 +86,12 @@ func Deploy(ctx *pulumi.Context, cfg stacks.Config) (*Platform, error) {
 		return nil, err
 	}
 	p.Services = services
+	entryArgs.Namespace = p.Namespaces[appNS].Name
+	entry, err := ingress.New(ctx, "public", entryArgs, onCluster, pulumi.DependsOn([]pulumi.Resource{services[catalog.Gateway]}))
+	if err != nil {
+		return nil, err
+	}
+	ctx.Export("apiHost", entry.Host)
 
 	ctx.Export("environment", pulumi.String(string(cfg.Environment)))
 	ctx.Export("namespaces", names)

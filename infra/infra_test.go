@@ -7,9 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
 	"github.com/stretchr/testify/require"
 
@@ -171,6 +173,35 @@ func TestBadConfigFailsBeforeAnyResource(t *testing.T) {
 	for _, r := range mocks.Resources() {
 		require.Equal(t, "pulumi:pulumi:Stack", r.Type, "no resource may be registered on bad config")
 	}
+}
+
+func TestBadIngressFailsBeforeAnyResource(t *testing.T) {
+	f, err := stacks.ReadFile(filepath.Join("..", "Pulumi.dev.yaml"))
+	require.NoError(t, err)
+	f, err = f.Decrypt(stacks.DevPassphrase)
+	require.NoError(t, err)
+	values := f.Values()
+	values["intelliflow:ingress"] = `{"rateLimitPerMinute": 0, "corsOrigins": ["*"]}`
+	mocks, err := pulumitest.Run(t, pulumitest.Options{Config: values}, Run)
+	require.ErrorContains(t, err, "config intelliflow:ingress: RateLimitPerMinute: 0")
+	require.ErrorContains(t, err, `CORSOrigins[0]: "*" is not an https origin`)
+	for _, r := range mocks.Resources() {
+		require.Contains(t, []string{"pulumi:pulumi:Stack", "pulumi:providers:kubernetes"}, r.Type)
+	}
+}
+
+func TestUnknownPeerIsAnError(t *testing.T) {
+	cfg, err := stacks.Parse("dev", func(k string) (string, bool) {
+		v, ok := map[string]string{"environment": "dev", "credentials": testCredentials(),
+			"fraudModel": `{"uri": "s3://models-bucket/m.json", "sha256": "` + strings.Repeat("0", 64) + `"}`}[k]
+		return v, ok
+	})
+	require.NoError(t, err)
+	svc, err := catalog.Get(catalog.Users)
+	require.NoError(t, err)
+	svc.Calls = []string{"ledger"}
+	_, err = serviceArgs(cfg, svc, pulumi.String("intelliflow-dev"))
+	require.ErrorContains(t, err, `service "users" calls unknown service "ledger"`)
 }
 
 // TestStacksPassPolicy runs every rule on every resource each stack

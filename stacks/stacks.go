@@ -81,10 +81,13 @@ type Config struct {
 	Credentials map[string]string
 	// FraudModel is the model artifact the fraud pods fetch and verify.
 	FraudModel ModelArtifact
+	// Ingress is how the API is exposed; the component validates it.
+	Ingress Ingress
 
 	// raw overrides, merged over the environment's defaults.
 	serviceOverrides  map[string]map[string]any
 	endpointOverrides map[string]map[string]any
+	ingressOverride   map[string]any
 }
 
 // Kubernetes is the target for Kubernetes objects: a folder of rendered
@@ -172,6 +175,9 @@ var keys = []key{
 	}},
 	{"fraudModel", "JSON object {uri: s3://bucket/key, sha256: <64 hex>}: the model the fraud pods fetch and verify", func(c *Config, raw string) error {
 		return strictJSON(raw, &c.FraudModel)
+	}},
+	{"ingress", "JSON object overrides: host, clusterIssuer, rateLimitPerMinute (default 1000), corsOrigins, paths, loadBalancer {certificateArn, sourceRanges}", func(c *Config, raw string) error {
+		return strictJSON(raw, &c.ingressOverride)
 	}},
 	{"requireImageDigests", "true | false: images must be pinned by @sha256 digest (prod default true)", func(c *Config, raw string) error {
 		return parseBool(raw, &c.RequireImageDigests)
@@ -301,7 +307,13 @@ func (c *Config) applyDefaults(lookup Lookup) error {
 		}
 		c.DataStores[st] = e
 	}
-	c.serviceOverrides, c.endpointOverrides = nil, nil
+	c.Ingress = DefaultIngress(c.Environment)
+	if c.ingressOverride != nil {
+		if err := overlay(c.ingressOverride, &c.Ingress); err != nil {
+			errs = append(errs, fmt.Errorf("config %s:ingress: %w", Namespace, err))
+		}
+	}
+	c.serviceOverrides, c.endpointOverrides, c.ingressOverride = nil, nil, nil
 	return errors.Join(errs...)
 }
 

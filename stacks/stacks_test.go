@@ -97,6 +97,8 @@ func TestParseDefaults(t *testing.T) {
 		require.Equal(t, 60, tx.MaxReplicas)
 		require.Equal(t, "500m", tx.CPURequest, "fields not overridden keep the default")
 		require.Equal(t, Endpoint{Host: "db.internal", Port: 5432, CIDRs: []string{"10.20.0.0/16"}}, c.DataStores[catalog.Postgres])
+		require.Equal(t, "letsencrypt-prod", c.Ingress.ClusterIssuer)
+		require.Equal(t, 1000, c.Ingress.RateLimitPerMinute, "the seed's rate limit")
 	})
 }
 
@@ -168,6 +170,7 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"credentials not an object", map[string]string{"environment": "dev", "credentials": `"hunter2"`}, []string{"intelliflow:credentials: not a JSON object of strings"}},
 		{"bad model uri", map[string]string{"environment": "dev", "fraudModel": `{"uri": "https://x/model.json", "sha256": "` + strings.Repeat("0f", 32) + `"}`}, []string{`intelliflow:fraudModel.uri: "https://x/model.json" is not s3://`}},
 		{"bad model checksum", map[string]string{"environment": "dev", "fraudModel": `{"uri": "s3://bucket/model.json", "sha256": "abc"}`}, []string{"intelliflow:fraudModel.sha256"}},
+		{"ingress unknown field", map[string]string{"environment": "dev", "ingress": `{"rateLimit": 5}`}, []string{"intelliflow:ingress", `unknown field "rateLimit"`}},
 		{"bad serviceMonitors", map[string]string{"environment": "dev", "serviceMonitors": "on"}, []string{"intelliflow:serviceMonitors", `want true or false, got "on"`}},
 		{
 			"every problem at once",

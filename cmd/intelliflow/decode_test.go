@@ -30,6 +30,7 @@ var kinds = map[string]func() metav1.Object{
 	"scheduling.k8s.io/v1/PriorityClass":     func() metav1.Object { return &schedulingv1.PriorityClass{} },
 	"apps/v1/Deployment":                     func() metav1.Object { return &appsv1.Deployment{} },
 	"networking.k8s.io/v1/NetworkPolicy":     func() metav1.Object { return &networkingv1.NetworkPolicy{} },
+	"networking.k8s.io/v1/Ingress":           func() metav1.Object { return &networkingv1.Ingress{} },
 }
 
 // decodeStrict decodes one YAML object into its k8s.io/api type, failing on

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	k8sappsv1 "k8s.io/api/apps/v1"
+	k8scorev1 "k8s.io/api/core/v1"
 
 	"github.com/intelliflow/platform/apps/catalog"
 	"github.com/intelliflow/platform/infra"
@@ -141,6 +143,8 @@ func TestEngineDevStack(t *testing.T) {
 		require.Equal(t, svc, d.Spec.Template.Spec.ServiceAccountName)
 	}
 	require.Contains(t, objs, "PriorityClass /intelliflow-critical")
+	require.Contains(t, objs, "Ingress intelliflow-dev/public")
+	requireGolden(t, objs)
 	require.Contains(t, objs, "ResourceQuota intelliflow-dev/quota")
 	require.Equal(t, rep.Changes["create"], len(rep.Steps), "every created resource is a step")
 	kinds := map[string]int{}
@@ -212,6 +216,39 @@ func TestEngineMandatoryViolationBlocksUp(t *testing.T) {
 	}
 	require.NotContains(t, renderedObjects(t, filepath.Join(root, "out", "dev")), "Deployment intelliflow-dev/unsafe",
 		"a blocked resource must not be rendered")
+}
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+// requireGolden compares the rendered objects with testdata/dev-rendered.golden
+// (`go test ./cmd/intelliflow -run TestEngineDevStack -update` refreshes it).
+// Secret values are redacted: the golden file is reviewed, not decrypted.
+func requireGolden(t *testing.T, objs map[string]any) {
+	t.Helper()
+	redacted := map[string]any{}
+	for k, o := range objs {
+		if s, ok := o.(*k8scorev1.Secret); ok {
+			c := s.DeepCopy()
+			for key := range c.Data {
+				c.Data[key] = []byte("REDACTED")
+			}
+			for key := range c.StringData {
+				c.StringData[key] = "REDACTED"
+			}
+			o = c
+		}
+		redacted[k] = o
+	}
+	got, err := json.MarshalIndent(redacted, "", "  ")
+	require.NoError(t, err)
+	golden := filepath.Join("testdata", "dev-rendered.golden")
+	if *update {
+		require.NoError(t, os.MkdirAll("testdata", 0o755))
+		require.NoError(t, os.WriteFile(golden, append(got, '\n'), 0o644))
+	}
+	want, err := os.ReadFile(golden)
+	require.NoError(t, err, "run `go test ./cmd/intelliflow -run TestEngineDevStack -update` to create it")
+	require.JSONEq(t, string(want), string(got))
 }
 
 func keys(m map[string]any) []string {

@@ -132,6 +132,9 @@ type Network struct {
 	IngressControllerNamespace string
 	// MonitoringNamespace admits Prometheus on the metrics port.
 	MonitoringNamespace string
+	// PublicCIDRs admit clients straight from the network on the API port:
+	// the sources of a load balancer that targets the pods.
+	PublicCIDRs []string
 	// Egress allows data stores and external services.
 	Egress []CIDRRule
 }
@@ -283,6 +286,11 @@ func (a *Args) Validate() error {
 	for i, c := range n.Callers {
 		if !isDNSLabel(c) {
 			bad(fmt.Sprintf("Network.Callers[%d]", i), "%q is not a service name", c)
+		}
+	}
+	for i, c := range n.PublicCIDRs {
+		if _, _, err := net.ParseCIDR(c); err != nil {
+			bad(fmt.Sprintf("Network.PublicCIDRs[%d]", i), "%q is not a CIDR", c)
 		}
 	}
 	for i, p := range n.Calls {

@@ -90,8 +90,9 @@ func namespaceLabels(ns string) map[string]string {
 	return map[string]string{"kubernetes.io/metadata.name": ns}
 }
 
-// ingressRules: named callers on the API port, the ingress controller for the
-// public service, Prometheus on the metrics port. Nothing else gets in.
+// ingressRules: named callers on the API port, the ingress controller and a
+// load balancer's sources for the public service, Prometheus on the metrics
+// port. Nothing else gets in.
 func ingressRules(a Args) []netRule {
 	var rules []netRule
 	callers := append([]string(nil), a.Network.Callers...)
@@ -108,6 +109,13 @@ func ingressRules(a Args) []netRule {
 			Peers: []peer{{NamespaceLabels: namespaceLabels(ns), PodLabels: map[string]string{}}},
 			Ports: []netPort{{Name: "http", Protocol: "TCP"}},
 		})
+	}
+	if len(a.Network.PublicCIDRs) > 0 {
+		r := netRule{Ports: []netPort{{Name: "http", Protocol: "TCP"}}}
+		for _, c := range a.Network.PublicCIDRs {
+			r.Peers = append(r.Peers, peer{CIDR: c})
+		}
+		rules = append(rules, r)
 	}
 	if ns := a.Network.MonitoringNamespace; ns != "" {
 		rules = append(rules, netRule{

@@ -81,6 +81,9 @@ func TestNetworkRules(t *testing.T) {
 		{Peers: []peer{{CIDR: "10.0.0.0/16"}}, Ports: []netPort{{Port: 5432, Protocol: "TCP"}}},
 	}, egressRules(a))
 
+	lb := ingressRules(Args{Network: Network{PublicCIDRs: []string{"0.0.0.0/0"}}})
+	require.Equal(t, []netRule{{Peers: []peer{{CIDR: "0.0.0.0/0"}}, Ports: []netPort{{Name: "http", Protocol: "TCP"}}}}, lb)
+
 	// A service nobody calls, with no stores, admits and reaches nothing.
 	require.Empty(t, ingressRules(Args{}))
 	require.Empty(t, egressRules(Args{}))
