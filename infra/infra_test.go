@@ -231,6 +231,31 @@ func TestStacksPassPolicy(t *testing.T) {
 	}
 }
 
+// TestPodTemplatesPassPodSecurityRestricted evaluates every Deployment's pod
+// template with the reference evaluator (through SEC-01), and proves the
+// check bites by making one template privileged.
+func TestPodTemplatesPassPodSecurityRestricted(t *testing.T) {
+	for _, stack := range []string{"dev", "staging", "prod"} {
+		t.Run(stack, func(t *testing.T) {
+			mocks, cfg := runStack(t, stack, false)
+			rule := []rules.Rule{rules.SEC01PodSecurityRestricted(cfg.PodSecurityVersion)}
+			deployments := mocks.OfType("kubernetes:apps/v1:Deployment")
+			require.Len(t, deployments, len(catalog.Names()))
+			for _, d := range deployments {
+				r := policyx.AnalyzerResource{Type: d.Type, Name: d.Name, Properties: resource.FromResourcePropertyMap(d.Inputs)}
+				require.Empty(t, rules.Check(rule, r), d.Name)
+
+				// Negative control: the same template, privileged, fails.
+				bad := d.Inputs.Copy()
+				c0 := bad["spec"].ObjectValue()["template"].ObjectValue()["spec"].ObjectValue()["containers"].ArrayValue()[0].ObjectValue()
+				c0["securityContext"].ObjectValue()["privileged"] = resource.NewBoolProperty(true)
+				r.Properties = resource.FromResourcePropertyMap(bad)
+				require.NotEmpty(t, rules.Check(rule, r)["SEC-01-pod-security-restricted"], d.Name)
+			}
+		})
+	}
+}
+
 // TestDevGolden pins every resource the dev stack registers with its inputs;
 // refresh with `go test ./infra -update` and review the diff.
 func TestDevGolden(t *testing.T) {
