@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -39,7 +40,7 @@ func CredentialKeys() []string {
 			keys[sec.Key] = true
 		}
 	}
-	return sortedKeys(keys)
+	return slices.Sorted(maps.Keys(keys))
 }
 
 func (c Config) validateCredentials() []error {

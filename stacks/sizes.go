@@ -3,6 +3,7 @@ package stacks
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -83,7 +84,7 @@ func DefaultSizes(env Environment) map[string]Size {
 // validateSizes reports every bad size, naming the config path.
 func (c Config) validateSizes() []error {
 	var errs []error
-	for _, name := range sortedKeys(c.Services) {
+	for _, name := range slices.Sorted(maps.Keys(c.Services)) {
 		s := c.Services[name]
 		bad := func(field, format string, args ...any) {
 			errs = append(errs, fmt.Errorf("config %s:services.%s.%s: %s", Namespace, name, field, fmt.Sprintf(format, args...)))
@@ -158,7 +159,7 @@ func mergeSizes(defaults map[string]Size, overrides map[string]map[string]any) (
 		out[k] = v
 	}
 	var errs []error
-	for _, name := range sortedKeys(overrides) {
+	for _, name := range slices.Sorted(maps.Keys(overrides)) {
 		if !slices.Contains(catalog.Names(), name) {
 			errs = append(errs, fmt.Errorf("config %s:services.%s: unknown service; known services: %v", Namespace, name, catalog.Names()))
 			continue

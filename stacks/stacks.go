@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"regexp"
 	"slices"
@@ -294,7 +295,7 @@ func (c *Config) applyDefaults(lookup Lookup) error {
 	for st, e := range DefaultEndpoints(c.Environment) {
 		c.DataStores[st] = e
 	}
-	for _, name := range sortedKeys(c.endpointOverrides) {
+	for _, name := range slices.Sorted(maps.Keys(c.endpointOverrides)) {
 		st := catalog.Store(name)
 		e, ok := c.DataStores[st]
 		if !ok {
@@ -377,7 +378,7 @@ func (c Config) Validate() error {
 	if !tagRE.MatchString(c.ImageTag) || c.ImageTag == "latest" {
 		bad("imageTag", "%q is not a pinned image tag (letters, digits, '.', '_', '-'; not latest)", c.ImageTag)
 	}
-	for _, name := range sortedKeys(c.ImageDigests) {
+	for _, name := range slices.Sorted(maps.Keys(c.ImageDigests)) {
 		if !slices.Contains(Images(), name) {
 			bad("imageDigests."+name, "unknown image; images are %v", Images())
 		}
@@ -429,15 +430,6 @@ func parseBool(raw string, into *bool) error {
 		return fmt.Errorf("want true or false, got %q", raw)
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func environmentList() string {

@@ -3,6 +3,8 @@ package stacks
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -124,7 +126,7 @@ func TestProdSizesAreTheSeeds(t *testing.T) {
 
 	for _, env := range Environments {
 		sizes := DefaultSizes(env)
-		require.ElementsMatch(t, catalog.Names(), sortedKeys(sizes), env)
+		require.ElementsMatch(t, catalog.Names(), slices.Sorted(maps.Keys(sizes)), env)
 		c := Config{Environment: env, Services: sizes, GPUNodeGroup: "gpu"}
 		require.Empty(t, c.validateSizes(), env)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -241,7 +242,7 @@ func (d *driver) printOutputs(ctx context.Context) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(plain)
 	}
-	for _, k := range sortedKeys(plain) {
+	for _, k := range slices.Sorted(maps.Keys(plain)) {
 		b, _ := json.Marshal(plain[k])
 		fmt.Fprintf(d.stdout, "%-20s %s\n", k, b)
 	}

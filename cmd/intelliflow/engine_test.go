@@ -10,8 +10,10 @@ import (
 	"encoding/json"
 	"flag"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -129,7 +131,7 @@ func TestEngineDevStack(t *testing.T) {
 	require.Equal(t, len(objs), rep.Manifests.Files)
 	for _, ns := range []string{"intelliflow-dev", "intelliflow-monitoring", "intelliflow-security"} {
 		o, ok := objs["Namespace /"+ns]
-		require.True(t, ok, "namespace %s not rendered; have %v", ns, keys(objs))
+		require.True(t, ok, "namespace %s not rendered; have %v", ns, slices.Sorted(maps.Keys(objs)))
 		require.Equal(t, "restricted", o.(interface{ GetLabels() map[string]string }).GetLabels()["pod-security.kubernetes.io/enforce"])
 		require.Contains(t, objs, "NetworkPolicy "+ns+"/default-deny")
 		require.Contains(t, objs, "NetworkPolicy "+ns+"/allow-dns")
@@ -249,8 +251,4 @@ func requireGolden(t *testing.T, objs map[string]any) {
 	want, err := os.ReadFile(golden)
 	require.NoError(t, err, "run `go test ./cmd/intelliflow -run TestEngineDevStack -update` to create it")
 	require.JSONEq(t, string(want), string(got))
-}
-
-func keys(m map[string]any) []string {
-	return sortedKeys(m)
 }

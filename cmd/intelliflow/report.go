@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -162,7 +163,7 @@ func (r *Report) print(w io.Writer, asJSON bool) error {
 	}
 	fmt.Fprintf(w, "\nintelliflow %s --stack %s (%s): %s in %.1fs\n", r.Command, r.Stack, r.Environment, status, r.DurationSeconds)
 	var changes []string
-	for _, op := range sortedKeys(r.Changes) {
+	for _, op := range slices.Sorted(maps.Keys(r.Changes)) {
 		changes = append(changes, fmt.Sprintf("%d %s", r.Changes[op], op))
 	}
 	if len(changes) == 0 {
@@ -174,7 +175,7 @@ func (r *Report) print(w io.Writer, asJSON bool) error {
 	}
 	if len(r.Policy.Packs) > 0 || r.Policy.Checked > 0 {
 		var packs []string
-		for _, n := range sortedKeys(r.Policy.Packs) {
+		for _, n := range slices.Sorted(maps.Keys(r.Policy.Packs)) {
 			packs = append(packs, n+" "+r.Policy.Packs[n])
 		}
 		fmt.Fprintf(w, "  policy:     %s: %d resources checked, %d mandatory and %d advisory violations\n",
@@ -199,15 +200,6 @@ func plainOutputs(outs auto.OutputMap) map[string]any {
 		plain[k] = v.Value
 	}
 	return plain
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func indent(s string) string { return strings.ReplaceAll(s, "\n", "\n      ") }

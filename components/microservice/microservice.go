@@ -4,7 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
@@ -220,7 +221,7 @@ func podAnnotations(a Args) map[string]string {
 
 func configHash(cfg map[string]string) string {
 	h := sha256.New()
-	for _, k := range sortedKeys(cfg) {
+	for _, k := range slices.Sorted(maps.Keys(cfg)) {
 		fmt.Fprintf(h, "%s=%s\n", k, cfg[k])
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
@@ -285,7 +286,7 @@ func podSpec(a Args, serviceAccount, configMap pulumi.StringInput, selector map[
 			res = *ic.Resources
 		}
 		var env corev1.EnvVarArray
-		for _, k := range sortedKeys(ic.Env) {
+		for _, k := range slices.Sorted(maps.Keys(ic.Env)) {
 			env = append(env, &corev1.EnvVarArgs{Name: pulumi.String(k), Value: pulumi.String(ic.Env[k])})
 		}
 		inits = append(inits, &corev1.ContainerArgs{
@@ -515,13 +516,4 @@ func egressArgs(rules []netRule) networkingv1.NetworkPolicyEgressRuleArray {
 		out = append(out, &networkingv1.NetworkPolicyEgressRuleArgs{To: to, Ports: portArgs(r.Ports)})
 	}
 	return out
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
