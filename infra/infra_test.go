@@ -211,22 +211,35 @@ func TestStacksPassPolicy(t *testing.T) {
 		t.Run(stack, func(t *testing.T) {
 			mocks, cfg := runStack(t, stack, false)
 			all := rules.All(rules.Settings{
-				PodSecurityVersion:  cfg.PodSecurityVersion,
-				ImageRegistries:     cfg.ImageRegistries,
-				RequireImageDigests: cfg.RequireImageDigests,
+				PodSecurityVersion:   cfg.PodSecurityVersion,
+				ImageRegistries:      cfg.ImageRegistries,
+				RequireImageDigests:  cfg.RequireImageDigests,
+				LoadBalancerServices: []string{catalog.Gateway},
+				SpreadServices:       []string{catalog.Gateway, catalog.Transactions},
 			})
-			checked := 0
+			var analyzed []policyx.AnalyzerResource
 			for _, r := range mocks.Resources() {
 				if !r.Custom {
 					continue
 				}
-				checked++
-				findings := rules.Check(all, policyx.AnalyzerResource{
-					Type: r.Type, Name: r.Name, Properties: resource.FromResourcePropertyMap(r.Inputs),
-				})
-				require.Empty(t, findings, "%s %s", r.Type, r.Name)
+				a := policyx.AnalyzerResource{Type: r.Type, Name: r.Name, URN: r.Name, Properties: resource.FromResourcePropertyMap(r.Inputs)}
+				analyzed = append(analyzed, a)
+				require.Empty(t, rules.Check(all, a), "%s %s", r.Type, r.Name)
 			}
-			require.Greater(t, checked, 5)
+			require.Greater(t, len(analyzed), 50)
+			for _, sr := range rules.AllStack() {
+				require.Empty(t, sr.Check(analyzed), sr.Name)
+			}
+			// Negative control: without the PDBs and NetworkPolicies the
+			// whole-stack rules fire for every service.
+			var stripped []policyx.AnalyzerResource
+			for _, a := range analyzed {
+				if a.Type != "kubernetes:policy/v1:PodDisruptionBudget" && a.Type != "kubernetes:networking.k8s.io/v1:NetworkPolicy" {
+					stripped = append(stripped, a)
+				}
+			}
+			require.Len(t, rules.REL02DisruptionBudgets().Check(stripped), len(catalog.Names()))
+			require.Len(t, rules.NET01NetworkPolicies().Check(stripped), len(catalog.Names())+2*len(cfg.Namespaces()))
 		})
 	}
 }

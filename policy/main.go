@@ -12,12 +12,24 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
 
+	"github.com/intelliflow/platform/apps/catalog"
 	"github.com/intelliflow/platform/policy/rules"
 	"github.com/intelliflow/platform/stacks"
 )
 
 // version is the pack's version; bump it with any rule change.
-var version = semver.MustParse("0.1.0")
+var version = semver.MustParse("0.2.0")
+
+// settings are the stack facts the rules need, from the typed stack config.
+func settings(cfg stacks.Config) rules.Settings {
+	return rules.Settings{
+		PodSecurityVersion:   cfg.PodSecurityVersion,
+		ImageRegistries:      cfg.ImageRegistries,
+		RequireImageDigests:  cfg.RequireImageDigests,
+		LoadBalancerServices: []string{catalog.Gateway},
+		SpreadServices:       []string{catalog.Gateway, catalog.Transactions},
+	}
+}
 
 func main() {
 	if err := policyx.Main(pack); err != nil {
@@ -34,10 +46,11 @@ func pack(ctx *pulumi.Context) (policyx.PolicyPack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("intelliflow policy pack: stack %q: %w", ctx.Stack(), err)
 	}
+	// The pack-level level is ignored by policyx: every policy sets its own.
 	return policyx.NewPolicyPack("intelliflow", version, policyx.EnforcementLevelMandatory,
-		rules.Policies(rules.All(rules.Settings{
-			PodSecurityVersion:  cfg.PodSecurityVersion,
-			ImageRegistries:     cfg.ImageRegistries,
-			RequireImageDigests: cfg.RequireImageDigests,
-		})))
+		rules.Policies(rules.Pack{
+			Rules:      rules.All(settings(cfg)),
+			StackRules: rules.AllStack(),
+			Exceptions: exceptions,
+		}))
 }

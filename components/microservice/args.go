@@ -14,6 +14,8 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/intelliflow/platform/internal/secretname"
 )
 
 // Args configures a Microservice. Every field is validated before any
@@ -174,10 +176,6 @@ type Vault struct {
 var (
 	dnsLabelRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 	envRE      = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
-	// secretish catches secret values put in plain config (SEC-19): names
-	// that end in the secret noun (DB_PASSWORD), not settings about secrets
-	// (PASSWORD_MIN_LENGTH).
-	secretish = regexp.MustCompile(`(?i)(PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE_KEY|API_KEY|SIGNING_KEY|CREDENTIALS?)$`)
 )
 
 func (a *Args) withDefaults() Args {
@@ -232,7 +230,7 @@ func (a *Args) Validate() error {
 		if !envRE.MatchString(k) {
 			bad("Config", "%q is not an environment variable name", k)
 		}
-		if secretish.MatchString(k) {
+		if secretname.Looks(k) {
 			bad("Config", "%q looks like a secret; deliver it through Secrets, never a ConfigMap (SEC-19)", k)
 		}
 		_ = v

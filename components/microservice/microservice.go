@@ -208,6 +208,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 // Agent injector.
 func podAnnotations(a Args) map[string]string {
 	out := map[string]string{"intelliflow.io/config-hash": configHash(a.Config)}
+	if a.ServiceAccount.KubernetesAPI {
+		// Tells the policy pack (SEC-13) why the token is mounted.
+		out["intelliflow.io/kubernetes-api"] = "true"
+	}
 	if a.Vault != nil {
 		out["vault.hashicorp.com/agent-inject"] = "true"
 		out["vault.hashicorp.com/role"] = a.Vault.Role

@@ -1,10 +1,13 @@
 package rules
 
 import (
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
 )
 
 // at walks a property map along a path of keys. It returns the value and
@@ -114,3 +117,11 @@ func containers(typ string, props property.Map) (cs []container, unknown bool, o
 	}
 	return cs, unknown, true
 }
+
+// sortedMapKeys returns a property map's keys in order, for stable messages.
+func sortedMapKeys(m property.Map) []string {
+	return slices.Sorted(maps.Keys(m.AsMap()))
+}
+
+// at0 is the whole resource as a value.
+func at0(r policyx.AnalyzerResource) property.Value { return property.New(r.Properties) }

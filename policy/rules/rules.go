@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
 )
@@ -47,22 +48,79 @@ type Rule struct {
 }
 
 // UncheckedPolicy is the name of the advisory policy that reports fields a
-// rule could not check.
-const UncheckedPolicy = "unchecked-values"
+// rule could not check; ExceptedPolicy reports findings a named exception
+// waived, so an exception is visible on every preview, never silent.
+const (
+	UncheckedPolicy = "unchecked-values"
+	ExceptedPolicy  = "excepted-findings"
+)
 
-// Policies turns rules into the pack's policies: one per rule, plus the
-// advisory policy for unknown values.
-func Policies(rules []Rule) []policyx.Policy {
-	out := make([]policyx.Policy, 0, len(rules)+1)
-	for _, rule := range rules {
+// Exception waives one rule for one resource, with the reason reviewers read.
+type Exception struct {
+	// Rule is a rule id or policy name: "SEC-09" waives every SEC-09 policy.
+	Rule string
+	// Type and Name identify the resource (its type token and Pulumi name).
+	Type, Name string
+	// Reason says why the rule cannot hold here.
+	Reason string
+}
+
+func (e Exception) covers(policy, typ, name string) bool {
+	return (policy == e.Rule || strings.HasPrefix(policy, e.Rule+"-")) && typ == e.Type && name == e.Name
+}
+
+// exceptionFor returns the exception that waives a finding, if any.
+func exceptionFor(exceptions []Exception, policy, typ, name string) (Exception, bool) {
+	for _, e := range exceptions {
+		if e.covers(policy, typ, name) {
+			return e, true
+		}
+	}
+	return Exception{}, false
+}
+
+// Pack is everything the policy pack enforces for a stack.
+type Pack struct {
+	Rules      []Rule
+	StackRules []StackRule
+	Exceptions []Exception
+}
+
+// Policies turns the pack into policyx policies: one per rule at its own
+// level, plus the advisory policies for unknown values and exceptions.
+func Policies(p Pack) []policyx.Policy {
+	out := make([]policyx.Policy, 0, len(p.Rules)+len(p.StackRules)+2)
+	for _, rule := range p.Rules {
 		out = append(out, policyx.NewResourceValidationPolicy(rule.Name, policyx.ResourceValidationPolicyArgs{
 			Description:      rule.Description,
 			EnforcementLevel: rule.Level,
 			ValidateResource: func(_ context.Context, args policyx.ResourceValidationArgs) error {
-				for _, f := range safeCheck(rule, args.Resource) {
+				r := args.Resource
+				if _, waived := exceptionFor(p.Exceptions, rule.Name, r.Type, r.Name); waived {
+					return nil
+				}
+				for _, f := range safeCheck(rule, r) {
 					if !f.Unchecked {
-						args.Manager.ReportViolation(describe(args.Resource)+": "+f.Message, "")
+						args.Manager.ReportViolation(describe(r)+": "+f.Message, "")
 					}
+				}
+				return nil
+			},
+		}))
+	}
+	for _, rule := range p.StackRules {
+		out = append(out, policyx.NewStackValidationPolicy(rule.Name, policyx.StackValidationPolicyArgs{
+			Description:      rule.Description,
+			EnforcementLevel: rule.Level,
+			ValidateStack: func(_ context.Context, args policyx.StackValidationArgs) error {
+				for _, f := range safeStackCheck(rule, args.Resources) {
+					if f.Unchecked {
+						continue
+					}
+					if _, waived := exceptionFor(p.Exceptions, rule.Name, f.Type, f.Name); waived {
+						continue
+					}
+					args.Manager.ReportViolation(fmt.Sprintf("%s %q: %s", kindOf(f.Type), f.Name, f.Message), f.URN)
 				}
 				return nil
 			},
@@ -72,7 +130,7 @@ func Policies(rules []Rule) []policyx.Policy {
 		Description:      "Fields a rule could not check because their values are not known yet (preview); they are checked again on update.",
 		EnforcementLevel: policyx.EnforcementLevelAdvisory,
 		ValidateResource: func(_ context.Context, args policyx.ResourceValidationArgs) error {
-			for _, rule := range rules {
+			for _, rule := range p.Rules {
 				for _, f := range safeCheck(rule, args.Resource) {
 					if f.Unchecked {
 						args.Manager.ReportViolation(fmt.Sprintf("%s: %s could not be checked: %s", describe(args.Resource), rule.Name, f.Message), "")
@@ -82,7 +140,36 @@ func Policies(rules []Rule) []policyx.Policy {
 			return nil
 		},
 	}))
+	out = append(out, policyx.NewResourceValidationPolicy(ExceptedPolicy, policyx.ResourceValidationPolicyArgs{
+		Description:      "Findings waived by a named exception in policy/exceptions.go, with its reason.",
+		EnforcementLevel: policyx.EnforcementLevelAdvisory,
+		ValidateResource: func(_ context.Context, args policyx.ResourceValidationArgs) error {
+			r := args.Resource
+			for _, rule := range p.Rules {
+				e, waived := exceptionFor(p.Exceptions, rule.Name, r.Type, r.Name)
+				if !waived {
+					continue
+				}
+				for _, f := range safeCheck(rule, r) {
+					if !f.Unchecked {
+						args.Manager.ReportViolation(fmt.Sprintf("%s: %s waived (%s): %s", describe(r), rule.Name, e.Reason, f.Message), "")
+					}
+				}
+			}
+			return nil
+		},
+	}))
 	return out
+}
+
+// safeStackCheck is safeCheck for stack rules.
+func safeStackCheck(rule StackRule, resources []policyx.AnalyzerResource) (findings []StackFinding) {
+	defer func() {
+		if p := recover(); p != nil {
+			findings = []StackFinding{{Finding: unchecked("rule %s failed (%v); report this as a policy-pack bug", rule.Name, p)}}
+		}
+	}()
+	return rule.Check(resources)
 }
 
 // safeCheck runs a rule and turns a panic into a finding: a policy pack that

@@ -39,7 +39,11 @@ const deployment = "kubernetes:apps/v1:Deployment"
 
 func workload(image string) string {
 	return `
+metadata:
+  namespace: intelliflow-dev
 spec:
+  strategy:
+    rollingUpdate: {maxUnavailable: 0}
   template:
     spec:
       initContainers:
@@ -235,7 +239,7 @@ func TestPoliciesRouteFindings(t *testing.T) {
 		m["boom"]++
 		return nil
 	}}
-	policies := Policies(append(All(testSettings), panicky))
+	policies := Policies(Pack{Rules: append(All(testSettings), panicky)})
 	names := map[string]policyx.EnforcementLevel{}
 	for _, p := range policies {
 		names[p.Name()] = p.EnforcementLevel()
