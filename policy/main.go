@@ -52,5 +52,6 @@ func pack(ctx *pulumi.Context) (policyx.PolicyPack, error) {
 			Rules:      rules.All(settings(cfg)),
 			StackRules: rules.AllStack(),
 			Exceptions: exceptions,
+			DryRun:     ctx.DryRun(),
 		}))
 }

@@ -21,6 +21,7 @@ import (
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	rbacv1sdk "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/rbac/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/require"
 
@@ -28,6 +29,7 @@ import (
 	k8scorev1 "k8s.io/api/core/v1"
 
 	"github.com/intelliflow/platform/apps/catalog"
+	"github.com/intelliflow/platform/components/namespace"
 	"github.com/intelliflow/platform/infra"
 	"github.com/intelliflow/platform/stacks"
 )
@@ -176,9 +178,9 @@ func TestEngineDevStack(t *testing.T) {
 	require.Empty(t, renderedObjects(t, out), "destroy removes the rendered manifests")
 }
 
-func TestEngineMandatoryViolationBlocksUp(t *testing.T) {
-	root, getenv := engineRoot(t)
-	unsafe := func(ctx *pulumi.Context) error {
+// withExtra is the real program plus one resource an engineer might add.
+func withExtra(add func(ctx *pulumi.Context, p *infra.Platform) error) pulumi.RunFunc {
+	return func(ctx *pulumi.Context) error {
 		cfg, err := stacks.Load(ctx)
 		if err != nil {
 			return err
@@ -187,37 +189,94 @@ func TestEngineMandatoryViolationBlocksUp(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		_, err = appsv1.NewDeployment(ctx, "unsafe", &appsv1.DeploymentArgs{
-			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("unsafe"), Namespace: pulumi.String("intelliflow-dev")},
+		return add(ctx, platform)
+	}
+}
+
+// rogueDeployment is a Deployment in the dev namespace; tweak breaks it.
+func rogueDeployment(image string, privileged bool) func(ctx *pulumi.Context, p *infra.Platform) error {
+	return func(ctx *pulumi.Context, p *infra.Platform) error {
+		labels := pulumi.StringMap{"app.kubernetes.io/name": pulumi.String("rogue")}
+		_, err := appsv1.NewDeployment(ctx, "rogue", &appsv1.DeploymentArgs{
+			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("rogue"), Namespace: pulumi.String("intelliflow-dev")},
 			Spec: &appsv1.DeploymentSpecArgs{
-				Selector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{"app": pulumi.String("unsafe")}},
+				Selector: &metav1.LabelSelectorArgs{MatchLabels: labels},
 				Template: &corev1.PodTemplateSpecArgs{
-					Metadata: &metav1.ObjectMetaArgs{Labels: pulumi.StringMap{"app": pulumi.String("unsafe")}},
+					Metadata: &metav1.ObjectMetaArgs{Labels: labels},
 					Spec: &corev1.PodSpecArgs{Containers: corev1.ContainerArray{&corev1.ContainerArgs{
-						Name: pulumi.String("app"), Image: pulumi.String("registry.intelliflow.internal/unsafe:latest"),
+						Name: pulumi.String("app"), Image: pulumi.String(image),
+						SecurityContext: &corev1.SecurityContextArgs{Privileged: pulumi.Bool(privileged)},
 					}}},
 				},
 			},
-		}, pulumi.Provider(platform.Kubernetes))
+		}, pulumi.Provider(p.Kubernetes))
 		return err
 	}
-	for _, cmd := range []string{"preview", "up"} {
-		rep, err := engine(t, unsafe, root, getenv, cmd)
-		require.Error(t, err, cmd)
-		require.ErrorContains(t, err, "mandatory policy violation")
-		require.False(t, rep.OK)
-		require.Positive(t, rep.Policy.Mandatory)
-		found := false
-		for _, v := range rep.Policy.Violations {
-			if v.Policy == "SEC-17-image-tag" && v.Level == "mandatory" {
-				require.Contains(t, v.Message, `Deployment "unsafe": spec.template.spec.containers[0].image`)
-				found = true
-			}
-		}
-		require.True(t, found, "%s: violations %+v", cmd, rep.Policy.Violations)
+}
+
+// TestEngineMandatoryViolationsBlock: one unsafe change per rule family
+// fails both preview and up through the real engine, naming the rule.
+func TestEngineMandatoryViolationsBlock(t *testing.T) {
+	root, getenv := engineRoot(t)
+	tests := []struct {
+		name string
+		add  func(ctx *pulumi.Context, p *infra.Platform) error
+		want []string
+	}{
+		{"image: latest tag", rogueDeployment("registry.intelliflow.internal/unsafe:latest", false), []string{"SEC-17-image-tag"}},
+		{"workload: privileged container", rogueDeployment("registry.intelliflow.internal/unsafe:1.0", true), []string{"SEC-02-no-privileged", "SEC-01-pod-security-restricted"}},
+		{"network: namespace without default-deny", func(ctx *pulumi.Context, p *infra.Platform) error {
+			// Labelled for Pod Security like the stack's own, so only NET-01
+			// (a whole-stack rule, run after the resources) objects.
+			_, err := corev1.NewNamespace(ctx, "sandbox", &corev1.NamespaceArgs{
+				Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("intelliflow-sandbox"), Labels: pulumi.ToStringMap(namespace.Labels(
+					"intelliflow-sandbox", namespace.PodSecurity{Level: namespace.Restricted, Version: stacks.DefaultPodSecurityVersion}, nil))},
+			}, pulumi.Provider(p.Kubernetes))
+			return err
+		}, []string{"NET-01-network-policies"}},
+		{"network: LoadBalancer for an internal service", func(ctx *pulumi.Context, p *infra.Platform) error {
+			_, err := corev1.NewService(ctx, "users-public", &corev1.ServiceArgs{
+				Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("users-public"), Namespace: pulumi.String("intelliflow-dev")},
+				Spec: &corev1.ServiceSpecArgs{
+					Type:     pulumi.String("LoadBalancer"),
+					Selector: pulumi.StringMap{"app.kubernetes.io/name": pulumi.String("users")},
+					Ports:    corev1.ServicePortArray{&corev1.ServicePortArgs{Port: pulumi.Int(80)}},
+				},
+			}, pulumi.Provider(p.Kubernetes))
+			return err
+		}, []string{"NET-02-service-types", "NET-03-tls"}},
+		{"rbac: cluster-admin for an app", func(ctx *pulumi.Context, p *infra.Platform) error {
+			_, err := rbacv1sdk.NewClusterRoleBinding(ctx, "users-admin", &rbacv1sdk.ClusterRoleBindingArgs{
+				Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("users-admin")},
+				RoleRef:  &rbacv1sdk.RoleRefArgs{ApiGroup: pulumi.String("rbac.authorization.k8s.io"), Kind: pulumi.String("ClusterRole"), Name: pulumi.String("cluster-admin")},
+				Subjects: rbacv1sdk.SubjectArray{&rbacv1sdk.SubjectArgs{Kind: pulumi.String("ServiceAccount"), Name: pulumi.String("users"), Namespace: pulumi.String("intelliflow-dev")}},
+			}, pulumi.Provider(p.Kubernetes))
+			return err
+		}, []string{"RBAC-02-no-escalation"}},
 	}
-	require.NotContains(t, renderedObjects(t, filepath.Join(root, "out", "dev")), "Deployment intelliflow-dev/unsafe",
-		"a blocked resource must not be rendered")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, cmd := range []string{"preview", "up"} {
+				rep, err := engine(t, withExtra(tt.add), root, getenv, cmd)
+				require.Error(t, err, cmd)
+				require.ErrorContains(t, err, "mandatory policy violation")
+				require.False(t, rep.OK)
+				got := map[string]bool{}
+				for _, v := range rep.Policy.Violations {
+					if v.Level == "mandatory" {
+						got[v.Policy] = true
+					}
+				}
+				for _, w := range tt.want {
+					require.True(t, got[w], "%s: %s not among %v", cmd, w, got)
+				}
+			}
+			// Resource policies stop the unsafe object before it exists.
+			require.NotContains(t, renderedObjects(t, filepath.Join(root, "out", "dev")), "Deployment intelliflow-dev/rogue")
+			_, err := engine(t, infra.Run, root, getenv, "up")
+			require.NoError(t, err, "the plain program recovers the stack")
+		})
+	}
 }
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")

@@ -84,6 +84,9 @@ type Pack struct {
 	Rules      []Rule
 	StackRules []StackRule
 	Exceptions []Exception
+	// DryRun is true in preview, read from the pack's context: unknown values
+	// are then expected, and the update looks again.
+	DryRun bool
 }
 
 // Policies turns the pack into policyx policies: one per rule at its own
@@ -130,10 +133,14 @@ func Policies(p Pack) []policyx.Policy {
 		Description:      "Fields a rule could not check because their values are not known yet (preview); they are checked again on update.",
 		EnforcementLevel: policyx.EnforcementLevelAdvisory,
 		ValidateResource: func(_ context.Context, args policyx.ResourceValidationArgs) error {
+			when := "the update checks it again"
+			if !p.DryRun {
+				when = "still unknown during the update; it comes from another resource's output, so check the deployed object"
+			}
 			for _, rule := range p.Rules {
 				for _, f := range safeCheck(rule, args.Resource) {
 					if f.Unchecked {
-						args.Manager.ReportViolation(fmt.Sprintf("%s: %s could not be checked: %s", describe(args.Resource), rule.Name, f.Message), "")
+						args.Manager.ReportViolation(fmt.Sprintf("%s: %s could not be checked: %s (%s)", describe(args.Resource), rule.Name, f.Message, when), "")
 					}
 				}
 			}
