@@ -38,7 +38,7 @@ import (
 // dev stack files, and links to the built tools. It skips when the tools are
 // not built, unless INTELLIFLOW_REQUIRE_ENGINE is set (make test sets it, so
 // CI can never pass without running the engine).
-func engineRoot(t *testing.T) (root string, getenv func(string) string) {
+func engineRoot(t testing.TB) (root string, getenv func(string) string) {
 	t.Helper()
 	repo, err := filepath.Abs(filepath.Join("..", ".."))
 	require.NoError(t, err)
