@@ -28,6 +28,7 @@ func settings(cfg stacks.Config) rules.Settings {
 		RequireImageDigests:  cfg.RequireImageDigests,
 		LoadBalancerServices: []string{catalog.Gateway},
 		SpreadServices:       []string{catalog.Gateway, catalog.Transactions},
+		Production:           cfg.Environment == stacks.Prod,
 	}
 }
 

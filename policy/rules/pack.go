@@ -13,6 +13,8 @@ type Settings struct {
 	LoadBalancerServices []string
 	// SpreadServices must spread over zones and hosts (REL-03).
 	SpreadServices []string
+	// Production asks for multi-AZ databases and Vault HA >= 3.
+	Production bool
 }
 
 // All returns every resource rule for a stack's settings.
@@ -52,6 +54,16 @@ func All(s Settings) []Rule {
 		RBAC02NoEscalation(),
 		K8S01APIVersions(),
 		K8S02VisibleCharts(),
+		AWS01PrivateEndpoint(),
+		AWS02SecretsEncryption(),
+		AWS03ControlPlaneLogs(),
+		AWS04AccessEntries(),
+		AWS05Nodes(),
+		AWS06IRSA(),
+		AWS07ECR(),
+		AWS09Databases(s.Production),
+		AWS10KeysAndIngress(),
+		VLT01Vault(s.Production),
 	}
 }
 
@@ -62,5 +74,6 @@ func AllStack() []StackRule {
 		REL02DisruptionBudgets(),
 		REL01HPAOwnsReplicas(),
 		SEC14AccountsExist(),
+		AWS08Buckets(),
 	}
 }

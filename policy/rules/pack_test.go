@@ -74,11 +74,16 @@ func FuzzRulesNeverPanic(f *testing.F) {
 	f.Add([]byte(`{"metadata":{"labels":[1,2]},"rules":[{"verbs":"*"}]}`), uint8(7))
 	f.Add([]byte(`{"spec":{"strategy":{"rollingUpdate":{"maxUnavailable":{"a":1}}},"replicas":"two"}}`), uint8(0))
 	f.Add([]byte(`{"spec":{"minReplicas":-1,"metrics":[{"type":7}]}}`), uint8(3))
+	f.Add([]byte(`{"assumeRolePolicy":"{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":{\"Federated\":[\"oidc-provider\"]}}}"}`), uint8(17))
+	f.Add([]byte(`{"chart":"vault","values":{"server":[1],"global":{"tlsDisable":"no"}}}`), uint8(23))
+	f.Add([]byte(`{"ingress":[{"cidrBlocks":"0.0.0.0/0"},7],"vpcConfig":{"publicAccessCidrs":[1]}}`), uint8(22))
 	types := []string{
 		deploymentType, statefulSetType, "kubernetes:batch/v1:CronJob", "kubernetes:core/v1:Pod", hpaType,
 		"kubernetes:core/v1:Service", "kubernetes:networking.k8s.io/v1:Ingress", "kubernetes:rbac.authorization.k8s.io/v1:Role",
 		"kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", "kubernetes:core/v1:Namespace", "kubernetes:core/v1:ConfigMap",
 		"kubernetes:policy/v1:PodDisruptionBudget", "kubernetes:networking.k8s.io/v1:NetworkPolicy", "kubernetes:helm.sh/v3:Release",
+		eksClusterType, eksNodeGroupType, launchTemplateType, iamRoleType, "aws:iam/policy:Policy", ecrRepositoryType,
+		rdsInstanceType, kmsKeyType, "aws:ec2/securityGroup:SecurityGroup", "kubernetes:helm.sh/v4:Chart", bucketType, publicBlock,
 	}
 	all := All(Settings{PodSecurityVersion: "v1.33", ImageRegistries: []string{"r.example.com"}, RequireImageDigests: true})
 	f.Fuzz(func(t *testing.T, data []byte, pick uint8) {

@@ -1,0 +1,171 @@
+package rules
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
+	"gopkg.in/yaml.v3"
+)
+
+// S3 type tokens: the bucket and the resources that configure it.
+const (
+	bucketType     = "aws:s3/bucketV2:BucketV2"
+	bucketV1Type   = "aws:s3/bucket:Bucket"
+	publicBlock    = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+	sseConfigType  = "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2"
+	versioningType = "aws:s3/bucketVersioningV2:BucketVersioningV2"
+)
+
+// AWS08Buckets: every bucket blocks public access with all four flags,
+// encrypts with KMS and keeps versions. The settings are separate resources
+// that name the bucket, so this looks at the whole stack.
+func AWS08Buckets() StackRule {
+	return StackRule{
+		Name:        "AWS-08-s3-buckets",
+		Description: "AWS-08: S3 buckets have all four public-access-block flags, SSE-KMS and versioning.",
+		Level:       policyx.EnforcementLevelMandatory,
+		Check: func(resources []policyx.AnalyzerResource) []StackFinding {
+			type settings struct{ block, kms, versioned bool }
+			byBucket := map[string]*settings{}
+			var unknownRefs bool
+			s := func(r policyx.AnalyzerResource) *settings {
+				b := get(r, "bucket")
+				if b.computed {
+					unknownRefs = true
+					return &settings{}
+				}
+				if byBucket[b.str()] == nil {
+					byBucket[b.str()] = &settings{}
+				}
+				return byBucket[b.str()]
+			}
+			for _, r := range resources {
+				switch r.Type {
+				case publicBlock:
+					ok := true
+					for _, f := range []string{"blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"} {
+						ok = ok && get(r, f).isTrue()
+					}
+					s(r).block = s(r).block || ok
+				case sseConfigType:
+					rules := get(r, "rules")
+					if rules.present && rules.v.IsArray() {
+						for _, e := range rules.v.AsArray().AsSlice() {
+							if e.IsMap() && get(policyx.AnalyzerResource{Properties: e.AsMap()}, "applyServerSideEncryptionByDefault", "sseAlgorithm").str() == "aws:kms" {
+								s(r).kms = true
+							}
+						}
+					}
+				case versioningType:
+					if get(r, "versioningConfiguration", "status").str() == "Enabled" {
+						s(r).versioned = true
+					}
+				}
+			}
+			var out []StackFinding
+			for _, r := range resources {
+				if r.Type != bucketType && r.Type != bucketV1Type {
+					continue
+				}
+				name := get(r, "bucket")
+				if name.computed || unknownRefs {
+					out = append(out, StackFinding{Finding: unchecked("bucket names are not known yet"), URN: r.URN, Name: r.Name, Type: r.Type})
+					continue
+				}
+				set := byBucket[name.str()]
+				if set == nil {
+					set = &settings{}
+				}
+				var missing []string
+				if !set.block {
+					missing = append(missing, "a BucketPublicAccessBlock with all four flags true")
+				}
+				if !set.kms {
+					missing = append(missing, "SSE-KMS (BucketServerSideEncryptionConfigurationV2, sseAlgorithm aws:kms)")
+				}
+				if !set.versioned {
+					missing = append(missing, "versioning (BucketVersioningV2, status Enabled)")
+				}
+				if len(missing) > 0 {
+					out = append(out, StackFinding{Finding: violation("bucket %q lacks %s", name.str(), strings.Join(missing, "; ")), URN: r.URN, Name: r.Name, Type: r.Type})
+				}
+			}
+			return out
+		},
+	}
+}
+
+// chartValues returns the values of a Vault chart, if r is one.
+func chartValues(r policyx.AnalyzerResource) (map[string]any, bool) {
+	if r.Type != "kubernetes:helm.sh/v4:Chart" && r.Type != "kubernetes:helm.sh/v3:Release" && r.Type != "kubernetes:helm.sh/v3:Chart" {
+		return nil, false
+	}
+	if !strings.Contains(get(r, "chart").str(), "vault") {
+		return nil, false
+	}
+	v := get(r, "values")
+	if !v.present {
+		return map[string]any{}, true
+	}
+	m, _ := plain(v.v).(map[string]any)
+	return m, true
+}
+
+func dig(m map[string]any, path ...string) any {
+	var cur any = m
+	for _, p := range path {
+		mm, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = mm[p]
+	}
+	return cur
+}
+
+// VLT01Vault: Vault never runs in dev mode, serves TLS, is HA on raft (three
+// or more in prod), unseals with AWS KMS, keeps an audit log and holds no
+// root token in its config.
+func VLT01Vault(requireHA bool) Rule {
+	return Rule{
+		Name:        "VLT-01-vault",
+		Description: "VLT-01: Vault no dev mode, TLS on, HA raft >= 3 in prod, auto-unseal (awskms), audit device on, no root token in config.",
+		Level:       policyx.EnforcementLevelMandatory,
+		Check: func(r policyx.AnalyzerResource) []Finding {
+			values, ok := chartValues(r)
+			if !ok {
+				return nil
+			}
+			if get(r, "values").computed {
+				return []Finding{unchecked("chart values are not known yet")}
+			}
+			var out []Finding
+			if dig(values, "server", "dev", "enabled") == true {
+				out = append(out, violation("values.server.dev.enabled: dev mode keeps everything in memory with a known root token; remove it"))
+			}
+			if dig(values, "global", "tlsDisable") != false {
+				out = append(out, violation("values.global.tlsDisable: the chart defaults to plain HTTP; set false and mount the TLS certificate"))
+			}
+			if dig(values, "server", "ha", "enabled") != true || dig(values, "server", "ha", "raft", "enabled") != true {
+				out = append(out, violation("values.server.ha: enable HA with integrated raft storage"))
+			}
+			if n, _ := dig(values, "server", "ha", "replicas").(float64); requireHA && n < 3 {
+				out = append(out, violation("values.server.ha.replicas: %v; prod runs at least 3 for raft quorum", n))
+			}
+			cfg, _ := dig(values, "server", "ha", "raft", "config").(string)
+			if !strings.Contains(cfg, `seal "awskms"`) {
+				out = append(out, violation(`values.server.ha.raft.config: no seal "awskms" stanza; without auto-unseal every restart needs key holders`))
+			}
+			if dig(values, "server", "auditStorage", "enabled") != true {
+				out = append(out, violation("values.server.auditStorage.enabled: set true; the audit device needs durable storage"))
+			}
+			raw, _ := yaml.Marshal(values)
+			if slices.ContainsFunc([]string{"devRootToken", "VAULT_DEV_ROOT_TOKEN_ID", "VAULT_TOKEN"}, func(k string) bool { return strings.Contains(string(raw), k) }) {
+				out = append(out, violation("values: a root or dev token is set in the chart values; tokens come from Vault's auth methods, never config"))
+			}
+			return out
+		},
+	}
+}
+
