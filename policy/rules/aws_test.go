@@ -97,8 +97,8 @@ func TestAWSFixtures(t *testing.T) {
 func TestAWS08Buckets(t *testing.T) {
 	bucket := m{"bucket": "intelliflow-prod-models"}
 	settings := map[string]any{
-		publicBlock + "#pab": m{"bucket": "intelliflow-prod-models", "blockPublicAcls": true, "blockPublicPolicy": true, "ignorePublicAcls": true, "restrictPublicBuckets": true},
-		sseConfigType + "#sse": m{"bucket": "intelliflow-prod-models", "rules": []any{m{"applyServerSideEncryptionByDefault": m{"sseAlgorithm": "aws:kms"}}}},
+		publicBlock + "#pab":    m{"bucket": "intelliflow-prod-models", "blockPublicAcls": true, "blockPublicPolicy": true, "ignorePublicAcls": true, "restrictPublicBuckets": true},
+		sseConfigType + "#sse":  m{"bucket": "intelliflow-prod-models", "rules": []any{m{"applyServerSideEncryptionByDefault": m{"sseAlgorithm": "aws:kms"}}}},
 		versioningType + "#ver": m{"bucket": "intelliflow-prod-models", "versioningConfiguration": m{"status": "Enabled"}},
 		bucketType:              bucket,
 	}

@@ -168,4 +168,3 @@ func VLT01Vault(requireHA bool) Rule {
 		},
 	}
 }
-
