@@ -162,13 +162,23 @@ func AWS04AccessEntries() Rule {
 		})
 }
 
+// PrivateSubnetTag marks the subnets nodes and internal load balancers use.
+const PrivateSubnetTag = "kubernetes.io/role/internal-elb"
+
 // AWS05Nodes: node groups have no SSH and launch from templates that
 // require IMDSv2 with a hop limit of 1, so pods cannot reach node
-// credentials.
+// credentials; nodes get no public address, and the private subnets never
+// hand one out.
 func AWS05Nodes() Rule {
-	return awsRule("AWS-05-nodes", "AWS-05: nodes require IMDSv2 with hop limit 1, no SSH remote access.", policyx.EnforcementLevelMandatory,
-		[]string{eksNodeGroupType, launchTemplateType}, func(r policyx.AnalyzerResource) []Finding {
+	return awsRule("AWS-05-nodes", "AWS-05: nodes require IMDSv2 with hop limit 1, no SSH remote access, private subnets.", policyx.EnforcementLevelMandatory,
+		[]string{eksNodeGroupType, launchTemplateType, "aws:ec2/subnet:Subnet"}, func(r policyx.AnalyzerResource) []Finding {
 			var out []Finding
+			if r.Type == "aws:ec2/subnet:Subnet" {
+				if get(r, "tags", PrivateSubnetTag).present && get(r, "mapPublicIpOnLaunch").isTrue() {
+					out = append(out, violation("mapPublicIpOnLaunch: a private (node) subnet must not give instances public addresses; set false"))
+				}
+				return out
+			}
 			if r.Type == eksNodeGroupType {
 				if get(r, "remoteAccess").present {
 					out = append(out, violation("remoteAccess: SSH into nodes is off-limits; use SSM Session Manager"))
@@ -187,6 +197,17 @@ func AWS05Nodes() Rule {
 			}
 			if n, ok := get(r, "metadataOptions", "httpPutResponseHopLimit").num(); !ok || n != 1 {
 				out = append(out, violation("metadataOptions.httpPutResponseHopLimit: set 1 so pods cannot reach the node's credentials"))
+			}
+			nics := get(r, "networkInterfaces")
+			if nics.present && nics.v.IsArray() {
+				for i, n := range nics.v.AsArray().AsSlice() {
+					if !n.IsMap() {
+						continue
+					}
+					if a := get(policyx.AnalyzerResource{Properties: n.AsMap()}, "associatePublicIpAddress"); a.str() == "true" || a.isTrue() {
+						out = append(out, violation("networkInterfaces[%d].associatePublicIpAddress: nodes live in private subnets without public addresses; set false", i))
+					}
+				}
 			}
 			return out
 		})

@@ -3,6 +3,9 @@ package rules
 import (
 	"context"
 	"encoding/json"
+	"maps"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -102,4 +105,37 @@ func FuzzRulesNeverPanic(f *testing.F) {
 			rule.Check([]policyx.AnalyzerResource{r, r})
 		}
 	})
+}
+
+// TestPackInventory prints the rules by family and level (go test -v -run
+// Inventory ./policy/rules) and checks every RULES.md id is present.
+func TestPackInventory(t *testing.T) {
+	counts := map[string]map[string]int{}
+	ids := map[string]bool{}
+	add := func(name string, level policyx.EnforcementLevel) {
+		family := name[:strings.Index(name, "-")]
+		lvl := map[policyx.EnforcementLevel]string{policyx.EnforcementLevelMandatory: "mandatory", policyx.EnforcementLevelAdvisory: "advisory"}[level]
+		if counts[family] == nil {
+			counts[family] = map[string]int{}
+		}
+		counts[family][lvl]++
+		ids[strings.Join(strings.SplitN(name, "-", 3)[:2], "-")] = true
+	}
+	for _, r := range All(Settings{PodSecurityVersion: "v1.33", ImageRegistries: []string{"r.example.com"}}) {
+		add(r.Name, r.Level)
+	}
+	for _, r := range AllStack() {
+		add(r.Name, r.Level)
+	}
+	for _, family := range slices.Sorted(maps.Keys(counts)) {
+		t.Logf("%-5s mandatory %2d  advisory %d", family, counts[family]["mandatory"], counts[family]["advisory"])
+	}
+	want := []string{"SEC-01", "SEC-02", "SEC-03", "SEC-04", "SEC-05", "SEC-06", "SEC-07", "SEC-08", "SEC-09", "SEC-10", "SEC-11", "SEC-12",
+		"SEC-13", "SEC-14", "SEC-15", "SEC-16", "SEC-17", "SEC-18", "SEC-19", "SEC-20", "SEC-21", "REL-01", "REL-02", "REL-03", "REL-04",
+		"REL-05", "REL-06", "NET-01", "NET-02", "NET-03", "RBAC-01", "RBAC-02", "K8S-01", "K8S-02", "AWS-01", "AWS-02", "AWS-03", "AWS-04",
+		"AWS-05", "AWS-06", "AWS-07", "AWS-08", "AWS-09", "AWS-10", "VLT-01"}
+	for _, id := range want {
+		require.True(t, ids[id], "RULES.md %s has no policy", id)
+	}
+	t.Logf("%d RULES.md ids, %d policies", len(want), len(All(Settings{PodSecurityVersion: "v1.33"}))+len(AllStack()))
 }
