@@ -2,9 +2,7 @@ package infra
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -16,12 +14,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/intelliflow/platform/apps/catalog"
+	"github.com/intelliflow/platform/internal/golden"
 	"github.com/intelliflow/platform/internal/pulumitest"
 	"github.com/intelliflow/platform/policy/rules"
 	"github.com/intelliflow/platform/stacks"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 // runStack runs the program under mocks with the config of the repository's
 // own Pulumi.<stack>.yaml.
@@ -290,14 +287,5 @@ func TestDevGolden(t *testing.T) {
 		}
 		return entries[i].Name < entries[j].Name
 	})
-	got, err := json.MarshalIndent(entries, "", "  ")
-	require.NoError(t, err)
-	golden := filepath.Join("testdata", "dev.golden")
-	if *update {
-		require.NoError(t, os.MkdirAll("testdata", 0o755))
-		require.NoError(t, os.WriteFile(golden, append(got, '\n'), 0o644))
-	}
-	want, err := os.ReadFile(golden)
-	require.NoError(t, err, "run `go test ./infra -run TestDevGolden -update` to create it")
-	require.JSONEq(t, string(want), string(got))
+	golden.RequireJSON(t, "dev.golden", entries)
 }

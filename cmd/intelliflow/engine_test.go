@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"io/fs"
 	"maps"
 	"os"
@@ -31,6 +30,7 @@ import (
 	"github.com/intelliflow/platform/apps/catalog"
 	"github.com/intelliflow/platform/components/namespace"
 	"github.com/intelliflow/platform/infra"
+	"github.com/intelliflow/platform/internal/golden"
 	"github.com/intelliflow/platform/stacks"
 )
 
@@ -279,8 +279,6 @@ func TestEngineMandatoryViolationsBlock(t *testing.T) {
 	}
 }
 
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
-
 // requireGolden compares the rendered objects with testdata/dev-rendered.golden
 // (`go test ./cmd/intelliflow -run TestEngineDevStack -update` refreshes it).
 // Secret values are redacted: the golden file is reviewed, not decrypted.
@@ -300,14 +298,5 @@ func requireGolden(t *testing.T, objs map[string]any) {
 		}
 		redacted[k] = o
 	}
-	got, err := json.MarshalIndent(redacted, "", "  ")
-	require.NoError(t, err)
-	golden := filepath.Join("testdata", "dev-rendered.golden")
-	if *update {
-		require.NoError(t, os.MkdirAll("testdata", 0o755))
-		require.NoError(t, os.WriteFile(golden, append(got, '\n'), 0o644))
-	}
-	want, err := os.ReadFile(golden)
-	require.NoError(t, err, "run `go test ./cmd/intelliflow -run TestEngineDevStack -update` to create it")
-	require.JSONEq(t, string(want), string(got))
+	golden.RequireJSON(t, "dev-rendered.golden", redacted)
 }
