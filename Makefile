@@ -5,7 +5,7 @@ SHELL := bash
 STACK ?= dev
 ARGS ?=
 
-.PHONY: up preview destroy refresh outputs tools policy build test test-unit test-engine lint clean
+.PHONY: up preview destroy refresh outputs tools policy build test clean fraud-reference
 
 up: tools policy ## deploy STACK (default dev) with the policy pack
 	go run ./cmd/intelliflow up --stack $(STACK) $(ARGS)
@@ -34,6 +34,12 @@ build:
 # Every test in the repository, the real-engine tests included.
 test: tools policy
 	scripts/test.sh
+
+# Re-create the XGBoost model and XGBoost's own predictions that the Go
+# evaluator (apps/fraud/internal/gbtree) is tested against.
+fraud-reference:
+	scripts/install-xgboost.sh
+	/usr/bin/python3 apps/fraud/internal/gbtree/testdata/make_reference.py
 
 clean:
 	rm -rf out/ .pulumi-state/
