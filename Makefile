@@ -5,7 +5,7 @@ SHELL := bash
 STACK ?= dev
 ARGS ?=
 
-.PHONY: up preview destroy refresh outputs tools policy build test clean fraud-reference
+.PHONY: up preview destroy refresh outputs tools policy build test clean fraud-reference fraud-model
 
 up: tools policy ## deploy STACK (default dev) with the policy pack
 	go run ./cmd/intelliflow up --stack $(STACK) $(ARGS)
@@ -40,6 +40,13 @@ test: tools policy
 fraud-reference:
 	scripts/install-xgboost.sh
 	/usr/bin/python3 apps/fraud/internal/gbtree/testdata/make_reference.py
+
+# Re-create the committed fraud model, its baseline and metrics.json from
+# the seeded synthetic data (about a minute on two cores).
+fraud-model:
+	scripts/install-xgboost.sh
+	go run ./apps/fraud/cmd/dataset --out out/fraud-data
+	/usr/bin/python3 apps/fraud/model/train.py out/fraud-data apps/fraud/model
 
 clean:
 	rm -rf out/ .pulumi-state/
