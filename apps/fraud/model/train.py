@@ -5,7 +5,9 @@ their quality on the time-based test split. Run through `make fraud-model`:
     /usr/bin/python3 apps/fraud/model/train.py DATA apps/fraud/model
 
 Writes model.json (XGBoost trees, served by apps/fraud), model-lr.json (the
-fallback: weights over standardized features) and metrics.json.
+fallback: weights over standardized features), reference.json (XGBoost's
+own predictions for test rows, which the server checks a model against
+before serving it) and metrics.json.
 """
 import json
 import os
@@ -96,6 +98,17 @@ def main(data_dir, out_dir):
     with open(os.path.join(out_dir, "model-lr.json"), "w") as f:
         json.dump(lr_model, f, indent=1)
     s_lr = lr.predict(xgb.DMatrix(standardize(Xte)))
+
+    # Reference predictions: the server refuses a model that does not
+    # reproduce them (a damaged or mismatched file).
+    pick = np.random.default_rng(7).choice(len(yte), size=200, replace=False)
+    reference = {
+        "features": [[None if np.isnan(v) else float(v) for v in Xte[i]] for i in pick],
+        "probability": [float(s_trees[i]) for i in pick],
+        "lr_probability": [float(s_lr[i]) for i in pick],
+    }
+    with open(os.path.join(out_dir, "reference.json"), "w") as f:
+        json.dump(reference, f)
 
     metrics = {
         "xgboost_version": xgb.__version__,
