@@ -1,0 +1,212 @@
+// Package featurestore keeps each card's recent history in Redis and reads
+// it back for scoring in one pipelined round trip under a hard deadline.
+// When Redis is slow or down the read returns what it has and says what is
+// missing, so the request is scored degraded instead of failing; history
+// updates go through a bounded queue off the request path.
+package featurestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/intelliflow/platform/apps/fraud/internal/features"
+)
+
+// Store reads and writes card histories.
+type Store struct {
+	rdb     redis.UniversalClient
+	timeout time.Duration
+	log     *slog.Logger
+	queue   chan update
+	dropped func()
+}
+
+type update struct {
+	card string
+	tx   features.Transaction
+}
+
+// Options configure a Store.
+type Options struct {
+	// ReadTimeout bounds the whole read; default 5 ms.
+	ReadTimeout time.Duration
+	// QueueSize bounds pending updates; when full, updates are dropped (and
+	// counted) rather than slowing requests. Default 10000.
+	QueueSize int
+	// Dropped is called for each dropped update (a metric).
+	Dropped func()
+}
+
+// New returns a store over a Redis client.
+func New(rdb redis.UniversalClient, log *slog.Logger, o Options) *Store {
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 5 * time.Millisecond
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = 10000
+	}
+	if o.Dropped == nil {
+		o.Dropped = func() {}
+	}
+	return &Store{rdb: rdb, timeout: o.ReadTimeout, log: log, queue: make(chan update, o.QueueSize), dropped: o.Dropped}
+}
+
+func keys(card string) (tx, profile, merchants string) {
+	// One hash tag per card keeps its keys on one Redis Cluster slot, so
+	// the pipeline and the update script work there too.
+	tag := "{card:" + card + "}"
+	return tag + ":tx", tag + ":profile", tag + ":merchants"
+}
+
+// window is the longest velocity window: older payments are dropped.
+var window = features.Windows[len(features.Windows)-1]
+
+// Read fetches a card's history for scoring tx. It never fails the request:
+// parts it could not read in time are marked unknown.
+func (s *Store) Read(ctx context.Context, card string, tx features.Transaction) (features.History, features.Known) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	txKey, profileKey, merchantsKey := keys(card)
+	pipe := s.rdb.Pipeline()
+	since := tx.Time.Add(-window).UnixMilli()
+	recent := pipe.ZRangeByScoreWithScores(ctx, txKey, &redis.ZRangeBy{Min: strconv.FormatInt(since, 10), Max: "+inf"})
+	profile := pipe.HGetAll(ctx, profileKey)
+	var seen *redis.BoolCmd
+	if tx.MerchantID != "" {
+		seen = pipe.SIsMember(ctx, merchantsKey, tx.MerchantID)
+	}
+	_, err := pipe.Exec(ctx)
+	if err != nil && !errors.Is(err, redis.Nil) {
+		s.log.Warn("feature read degraded", "card", card, "err", err)
+	}
+
+	var h features.History
+	var known features.Known
+	if zs, err := recent.Result(); err == nil {
+		known.Velocity = true
+		for _, z := range zs {
+			m, _ := z.Member.(string)
+			amount, perr := parseMember(m)
+			if perr != nil {
+				continue // a foreign entry: ignore, do not fail
+			}
+			h.Recent = append(h.Recent, features.Payment{Time: time.UnixMilli(int64(z.Score)), Amount: amount})
+		}
+	}
+	if p, err := profile.Result(); err == nil {
+		known.Profile = true
+		h.N, h.Mean, h.M2 = num(p["n"]), num(p["mean"]), num(p["m2"])
+		if last := num(p["last_ms"]); last > 0 {
+			h.Last, h.HasLast = time.UnixMilli(int64(last)), true
+			h.LastX, h.LastY = num(p["last_x"]), num(p["last_y"])
+		}
+	}
+	if seen == nil {
+		known.Merchants = true
+	} else if ok, err := seen.Result(); err == nil {
+		known.Merchants = true
+		if ok {
+			h.Merchants = map[string]bool{tx.MerchantID: true}
+		}
+	}
+	return h, known
+}
+
+func num(s string) float64 {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	return v
+}
+
+// members are "<unix ns>:<amount>": unique per payment time and amount.
+func member(tx features.Transaction) string {
+	return strconv.FormatInt(tx.Time.UnixNano(), 10) + ":" + strconv.FormatFloat(tx.Amount, 'f', -1, 64)
+}
+
+func parseMember(m string) (float64, error) {
+	for i := len(m) - 1; i >= 0; i-- {
+		if m[i] == ':' {
+			return strconv.ParseFloat(m[i+1:], 64)
+		}
+	}
+	return 0, fmt.Errorf("member %q", m)
+}
+
+// updateScript applies one payment atomically: Welford's running amount
+// statistics, last time and place, the payment in the velocity set (trimmed
+// to the window) and the merchant, each key kept for the window plus a day.
+var updateScript = redis.NewScript(`
+local n = tonumber(redis.call('HGET', KEYS[2], 'n') or '0')
+local mean = tonumber(redis.call('HGET', KEYS[2], 'mean') or '0')
+local m2 = tonumber(redis.call('HGET', KEYS[2], 'm2') or '0')
+local amount = tonumber(ARGV[2])
+n = n + 1
+local delta = amount - mean
+mean = mean + delta / n
+m2 = m2 + delta * (amount - mean)
+redis.call('HSET', KEYS[2], 'n', n, 'mean', mean, 'm2', m2, 'last_ms', ARGV[1])
+if ARGV[6] == '1' then redis.call('HSET', KEYS[2], 'last_x', ARGV[4], 'last_y', ARGV[5]) end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[7])
+if ARGV[8] ~= '' then redis.call('SADD', KEYS[3], ARGV[8]); redis.call('PEXPIRE', KEYS[3], ARGV[9]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[9])
+redis.call('PEXPIRE', KEYS[2], ARGV[9])
+return n
+`)
+
+// Update writes a payment into the card's history now.
+func (s *Store) Update(ctx context.Context, card string, tx features.Transaction) error {
+	txKey, profileKey, merchantsKey := keys(card)
+	hasLoc := "0"
+	if tx.HasLocation {
+		hasLoc = "1"
+	}
+	ttl := (window + 24*time.Hour).Milliseconds()
+	return updateScript.Run(ctx, s.rdb, []string{txKey, profileKey, merchantsKey},
+		tx.Time.UnixMilli(), tx.Amount, member(tx), tx.X, tx.Y, hasLoc,
+		tx.Time.Add(-window).UnixMilli(), tx.MerchantID, ttl).Err()
+}
+
+// Enqueue schedules an update without waiting; a full queue drops it.
+func (s *Store) Enqueue(card string, tx features.Transaction) {
+	select {
+	case s.queue <- update{card, tx}:
+	default:
+		s.dropped()
+	}
+}
+
+// Run applies queued updates until ctx ends, then drains what is queued.
+func (s *Store) Run(ctx context.Context) {
+	apply := func(u update) {
+		uctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := s.Update(uctx, u.card, u.tx); err != nil {
+			s.log.Warn("feature update failed", "card", u.card, "err", err)
+		}
+	}
+	for {
+		select {
+		case u := <-s.queue:
+			apply(u)
+		case <-ctx.Done():
+			for {
+				select {
+				case u := <-s.queue:
+					apply(u)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
