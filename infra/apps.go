@@ -84,10 +84,12 @@ func serviceArgs(cfg stacks.Config, svc catalog.Service, namespace pulumi.String
 		args.InitContainers = []microservice.InitContainer{{
 			Name:  "model-fetch",
 			Image: cfg.Image("model-fetch"),
+			// Writes a version folder under modelDir, which the server's
+			// registry checks against its reference predictions.
 			Args: []string{
 				"--source", cfg.FraudModel.URI,
 				"--sha256", cfg.FraudModel.SHA256,
-				"--out", modelDir + "/model.json",
+				"--out", modelDir,
 			},
 		}}
 	}

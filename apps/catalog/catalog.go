@@ -173,7 +173,8 @@ var services = map[string]Service{
 		Stores:        []Store{Postgres, Redis, Kafka, S3},
 		Secrets:       []Secret{{Env: "DATABASE_PASSWORD", Key: "database-password"}, {Env: "REDIS_PASSWORD", Key: "redis-password"}},
 		Config: map[string]string{
-			"MODEL_PATH":               "/models/model.json",
+			"MODEL_DIR":                "/models",
+			"REVIEW_THRESHOLD":         "0.5",
 			"FRAUD_THRESHOLD":          "0.85",
 			"KAFKA_TOPIC_TRANSACTIONS": "transactions",
 			"KAFKA_TOPIC_ALERTS":       "fraud-alerts",

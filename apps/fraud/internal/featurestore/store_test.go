@@ -2,12 +2,8 @@ package featurestore
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -15,43 +11,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/intelliflow/platform/apps/fraud/internal/features"
+	"github.com/intelliflow/platform/internal/redistest"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-// startRedis runs a throwaway redis-server on a free loopback port. It
-// skips where redis-server is missing, unless INTELLIFLOW_REQUIRE_SERVICES is
-// set (make test sets it after scripts/install-services.sh).
-func startRedis(t *testing.T) (addr string, stop func()) {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("INTELLIFLOW_REQUIRE_SERVICES") != "" {
-			t.Fatal("redis-server is missing; run scripts/install-services.sh")
-		}
-		t.Skip("redis-server is missing; make test installs it")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
-	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	require.NoError(t, cmd.Start())
-	addr = fmt.Sprintf("127.0.0.1:%d", port)
-	stopped := false
-	stop = func() {
-		if !stopped {
-			stopped = true
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	}
-	t.Cleanup(stop)
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
-	require.Eventually(t, func() bool { return rdb.Ping(context.Background()).Err() == nil }, 5*time.Second, 20*time.Millisecond)
-	return addr, stop
-}
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
@@ -62,7 +25,7 @@ func pay(offset time.Duration, amount float64, merchant string) features.Transac
 // TestMatchesInMemoryHistory: what the store reads back gives exactly the
 // features an in-memory history gives, which is what the model trained on.
 func TestMatchesInMemoryHistory(t *testing.T) {
-	addr, _ := startRedis(t)
+	addr, _ := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	defer rdb.Close()
 	s := New(rdb, quiet, Options{ReadTimeout: time.Second})
@@ -95,7 +58,7 @@ func TestMatchesInMemoryHistory(t *testing.T) {
 // within the deadline with everything unknown, and the queue drops rather
 // than blocks.
 func TestRedisDownScoresDegraded(t *testing.T) {
-	addr, stop := startRedis(t)
+	addr, stop := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 50 * time.Millisecond})
 	defer rdb.Close()
 	dropped := 0
@@ -123,7 +86,7 @@ func TestRedisDownScoresDegraded(t *testing.T) {
 
 // TestQueuedUpdatesApply: Run applies queued updates and drains on stop.
 func TestQueuedUpdatesApply(t *testing.T) {
-	addr, _ := startRedis(t)
+	addr, _ := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	defer rdb.Close()
 	s := New(rdb, quiet, Options{ReadTimeout: time.Second})
@@ -142,7 +105,7 @@ func TestQueuedUpdatesApply(t *testing.T) {
 }
 
 func TestForeignEntriesAreIgnored(t *testing.T) {
-	addr, _ := startRedis(t)
+	addr, _ := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	defer rdb.Close()
 	ctx := context.Background()

@@ -1,0 +1,205 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/intelliflow/platform/apps/fraud/internal/features"
+)
+
+// maxBody bounds request bodies: a score request is a few hundred bytes; a
+// v2 batch of 1000 rows is under 1 MB.
+const maxBody = 1 << 20
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// decode reads a JSON body strictly: unknown fields, trailing data and
+// oversized bodies are the client's error.
+func decode(w http.ResponseWriter, r *http.Request, into any) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(into); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return fmt.Errorf("body larger than %d bytes", maxBody)
+		}
+		return fmt.Errorf("malformed JSON: %v", err)
+	}
+	if dec.More() {
+		return errors.New("malformed JSON: more than one value")
+	}
+	return nil
+}
+
+// ScoreRequest is one transaction to score.
+type ScoreRequest struct {
+	TransactionID string    `json:"transaction_id"`
+	CardID        string    `json:"card_id"`
+	Amount        float64   `json:"amount"`
+	Currency      string    `json:"currency"`
+	MerchantID    string    `json:"merchant_id"`
+	Timestamp     time.Time `json:"timestamp"`
+	Location      *struct {
+		X float64 `json:"x"`
+		Y float64 `json:"y"`
+	} `json:"location"`
+}
+
+func (q ScoreRequest) validate() error {
+	var errs []string
+	if q.CardID == "" || len(q.CardID) > 128 || strings.ContainsAny(q.CardID, "{}\x00") {
+		errs = append(errs, "card_id: required, at most 128 characters, no braces")
+	}
+	if !(q.Amount > 0 && q.Amount <= 10_000_000) {
+		errs = append(errs, fmt.Sprintf("amount: %v, want more than 0 and at most 10000000", q.Amount))
+	}
+	if len(q.MerchantID) > 128 {
+		errs = append(errs, "merchant_id: at most 128 characters")
+	}
+	if q.Currency != "" && len(q.Currency) != 3 {
+		errs = append(errs, "currency: an ISO 4217 code like EUR")
+	}
+	if q.Location != nil && (math.Abs(q.Location.X) > 1e6 || math.Abs(q.Location.Y) > 1e6) {
+		errs = append(errs, "location: out of range")
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Reason is one feature that pushed the score up.
+type Reason struct {
+	Feature      string  `json:"feature"`
+	Contribution float64 `json:"contribution"`
+}
+
+// ScoreResponse is the verdict.
+type ScoreResponse struct {
+	TransactionID string   `json:"transaction_id,omitempty"`
+	Score         float64  `json:"score"`
+	Decision      string   `json:"decision"`
+	Reasons       []Reason `json:"reasons"`
+	Model         struct {
+		Name    string `json:"name"`
+		Version string `json:"version"`
+	} `json:"model"`
+	Degraded bool `json:"degraded"`
+}
+
+func (s *Server) handleScore() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		var q ScoreRequest
+		if err := decode(w, r, &q); err != nil {
+			s.metrics.Rejected.Inc()
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if err := q.validate(); err != nil {
+			s.metrics.Rejected.Inc()
+			writeError(w, http.StatusUnprocessableEntity, err.Error())
+			return
+		}
+		if q.Timestamp.IsZero() {
+			q.Timestamp = time.Now().UTC()
+		}
+		tx := features.Transaction{Time: q.Timestamp, Amount: q.Amount, MerchantID: q.MerchantID}
+		if q.Location != nil {
+			tx.X, tx.Y, tx.HasLocation = q.Location.X, q.Location.Y, true
+		}
+		var h features.History
+		var known features.Known
+		if s.features != nil {
+			h, known = s.features.Read(r.Context(), q.CardID, tx)
+		}
+		x, degraded := features.Vector(tx, h, known)
+
+		m := s.models.Current() // this request stays on this model
+		contribs, err := m.Contributions(x[:])
+		if err != nil {
+			s.log.Error("scoring failed", "model", m.Version, "err", err)
+			writeError(w, http.StatusInternalServerError, "scoring failed")
+			return
+		}
+		margin := 0.0
+		for _, c := range contribs {
+			margin += c
+		}
+		resp := ScoreResponse{TransactionID: q.TransactionID, Score: 1 / (1 + math.Exp(-margin)), Degraded: degraded}
+		resp.Decision = s.thresholds.Decide(resp.Score)
+		resp.Reasons = topReasons(contribs[:len(contribs)-1], 3)
+		resp.Model.Name, resp.Model.Version = s.modelName, m.Version
+		if s.features != nil {
+			s.features.Enqueue(q.CardID, tx)
+		}
+		s.metrics.Observe(m, resp.Decision, degraded, time.Since(start))
+		s.log.Info("prediction", "transaction_id", q.TransactionID, "score", resp.Score, "decision", resp.Decision,
+			"model", s.modelName, "model_version", m.Version, "degraded", degraded)
+		writeJSON(w, http.StatusOK, resp)
+	})
+}
+
+// topReasons are the features that raised the score most.
+func topReasons(contribs []float64, n int) []Reason {
+	var out []Reason
+	for i, c := range contribs {
+		if c > 0 {
+			out = append(out, Reason{Feature: features.Names[i], Contribution: math.Round(c*1e4) / 1e4})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Contribution > out[j].Contribution })
+	if len(out) > n {
+		out = out[:n]
+	}
+	if out == nil {
+		out = []Reason{}
+	}
+	return out
+}
+
+func (s *Server) handleLive() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]bool{"live": true})
+	})
+}
+
+func (s *Server) handleReady() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.ready.Load() || s.models.Current() == nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]bool{"ready": false})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]bool{"ready": true})
+	})
+}
+
+func (s *Server) handleReload() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switched, err := s.models.Reload()
+		cur := s.models.Current()
+		if err != nil {
+			writeJSON(w, http.StatusConflict, map[string]any{"error": err.Error(), "serving": cur.Version})
+			return
+		}
+		if switched {
+			s.metrics.ModelLoaded(cur)
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"switched": switched, "serving": cur.Version})
+	})
+}

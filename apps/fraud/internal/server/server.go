@@ -1,0 +1,95 @@
+// Package server is the fraud inference server's HTTP API: the domain
+// endpoint POST /v1/score, the Open Inference Protocol (KServe v2) endpoints
+// tools expect, health, and an admin reload. It scores with the registry's
+// current model over features from the feature store, and never fails a
+// request because the store is slow: it scores degraded instead.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/intelliflow/platform/apps/fraud/internal/features"
+	"github.com/intelliflow/platform/apps/fraud/internal/registry"
+)
+
+// Features reads a card's history and queues updates; the Redis store
+// implements it.
+type Features interface {
+	Read(ctx context.Context, card string, tx features.Transaction) (features.History, features.Known)
+	Enqueue(card string, tx features.Transaction)
+}
+
+// Thresholds turn a score into a decision.
+type Thresholds struct {
+	// Review and Decline are the lowest scores that get each decision.
+	Review, Decline float64
+}
+
+// Decide returns approve, review or decline.
+func (t Thresholds) Decide(score float64) string {
+	switch {
+	case score >= t.Decline:
+		return "decline"
+	case score >= t.Review:
+		return "review"
+	default:
+		return "approve"
+	}
+}
+
+// Server holds the API's dependencies.
+type Server struct {
+	modelName  string
+	models     *registry.Registry
+	features   Features // nil: no store, every request scores on what it carries
+	thresholds Thresholds
+	metrics    *Metrics
+	log        *slog.Logger
+	ready      atomic.Bool
+}
+
+// Config assembles a Server.
+type Config struct {
+	ModelName  string
+	Models     *registry.Registry
+	Features   Features
+	Thresholds Thresholds
+	Metrics    *Metrics
+	Log        *slog.Logger
+}
+
+// New returns the server, ready to serve.
+func New(c Config) *Server {
+	s := &Server{modelName: c.ModelName, models: c.Models, features: c.Features, thresholds: c.Thresholds, metrics: c.Metrics, log: c.Log}
+	s.ready.Store(true)
+	s.metrics.ModelLoaded(c.Models.Current())
+	return s
+}
+
+// SetReady marks readiness; shutdown clears it first so load balancers stop
+// sending traffic before the server drains.
+func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
+
+// Handler is the API with its middleware.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.routes(mux)
+	return recoverPanics(s.log, mux)
+}
+
+// recoverPanics turns a handler panic into a 500 and a log line: one bad
+// request must not take the server down.
+func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				log.Error("handler panic", "path", r.URL.Path, "panic", p)
+				writeError(w, http.StatusInternalServerError, "internal error")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/intelliflow/platform/apps/fraud/internal/features"
+	"github.com/intelliflow/platform/internal/redistest"
+)
+
+// modelDir makes a model folder with the committed model as one version.
+func modelDir(t *testing.T, version string, dir string) string {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, version), 0o755))
+	for _, f := range []string{"model.json", "reference.json"} {
+		b, err := os.ReadFile(filepath.Join("model", f))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, version, f), b, 0o644))
+	}
+	return dir
+}
+
+// syncBuffer is a log sink safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type running struct {
+	api, metrics string
+	logs         *syncBuffer
+	stop         func() error
+}
+
+func start(t *testing.T, env map[string]string) running {
+	t.Helper()
+	base := map[string]string{"HTTP_PORT": "0", "METRICS_PORT": "0", "BIND_ADDRESS": "127.0.0.1", "SHUTDOWN_DRAIN": "10ms"}
+	for k, v := range env {
+		base[k] = v
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	logs := &syncBuffer{}
+	go func() { done <- run(ctx, func(k string) string { return base[k] }, logs, ready) }()
+	var addrs string
+	select {
+	case addrs = <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("server did not start: %v\n%s", err, logs.String())
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatal("server did not start in time")
+	}
+	a := strings.Fields(addrs)
+	r := running{api: "http://" + a[0], metrics: "http://" + a[1], logs: logs}
+	r.stop = func() error { cancel(); return <-done }
+	t.Cleanup(func() { _ = r.stop })
+	return r
+}
+
+func post(t *testing.T, url, body string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out map[string]any
+	b, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(b, &out)
+	return resp.StatusCode, out
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestServerEndToEnd(t *testing.T) {
+	redisAddr, stopRedis := redistest.Start(t)
+	dir := modelDir(t, "2026-11-01", "")
+	srv := start(t, map[string]string{"MODEL_DIR": dir, "REDIS_ADDR": redisAddr, "FEATURE_TIMEOUT": "50ms"})
+
+	code, body := get(t, srv.api+"/v2/health/ready")
+	require.Equal(t, 200, code, body)
+	code, _ = get(t, srv.api+"/livez")
+	require.Equal(t, 200, code)
+
+	// A card builds history; the first payment is scored with full features.
+	for i := 0; i < 5; i++ {
+		code, out := post(t, srv.api+"/v1/score", fmt.Sprintf(`{"transaction_id":"t%d","card_id":"c1","amount":%d,"merchant_id":"m1","timestamp":"2026-03-01T12:%02d:00Z","location":{"x":1,"y":2}}`, i, 20+i, i))
+		require.Equal(t, 200, code, out)
+		require.Equal(t, false, out["degraded"], out)
+		require.Contains(t, []any{"approve", "review", "decline"}, out["decision"])
+		require.Equal(t, "2026-11-01", out["model"].(map[string]any)["version"])
+	}
+	code, out := post(t, srv.api+"/v1/score", `{"card_id":"c1","amount":950,"merchant_id":"m9","timestamp":"2026-03-01T12:10:00Z"}`)
+	require.Equal(t, 200, code, out)
+	require.NotEqual(t, "approve", out["decision"], "a 950 payment on a card that pays 20 is not approved: %v", out)
+	require.Greater(t, out["score"], 0.5)
+	reasons := out["reasons"].([]any)
+	require.NotEmpty(t, reasons)
+	require.Contains(t, []any{"amount", "amount_zscore"}, reasons[0].(map[string]any)["feature"], "the amount explains it")
+
+	// Open Inference Protocol.
+	code, body = get(t, srv.api+"/v2/models/fraud")
+	require.Equal(t, 200, code)
+	require.Contains(t, body, `"platform":"xgboost"`)
+	row := make([]string, features.Count)
+	for i := range row {
+		row[i] = "null"
+	}
+	row[features.Amount], row[features.HourOfDay] = "950", "3"
+	code, out = post(t, srv.api+"/v2/models/fraud/infer", `{"inputs":[{"name":"features","shape":[2,12],"datatype":"FP64","data":[`+strings.Join(row, ",")+","+strings.Join(row, ",")+`]}]}`)
+	require.Equal(t, 200, code, out)
+	probs := out["outputs"].([]any)[0].(map[string]any)["data"].([]any)
+	require.Len(t, probs, 2)
+	require.Greater(t, probs[0].(float64), 0.5)
+
+	// Bad input: a clear 4xx, never a crash.
+	for _, bad := range []struct {
+		path, body string
+		code       int
+		want       string
+	}{
+		{"/v1/score", `{"card_id": "c1", "amount": `, 400, "malformed JSON"},
+		{"/v1/score", `{"card_id": "c1", "amount": 5, "surprise": 1}`, 400, `unknown field "surprise"`},
+		{"/v1/score", `{"card_id": "", "amount": -5}`, 422, "card_id: required"},
+		{"/v1/score", `{"card_id": "c1", "amount": 1e300}`, 422, "amount: 1e+300"},
+		{"/v1/score", `{"card_id": "c1", "amount": "NaN"}`, 400, "malformed JSON"},
+		{"/v1/score", `{"card_id": "c1", "amount": 5, "currency": "EURO"}`, 422, "currency"},
+		{"/v1/score", `{"card_id": "c1", "amount": 5}{"again": 1}`, 400, "more than one value"},
+		{"/v1/score", `{"card_id": "c1", "amount": 5, "merchant_id": "` + strings.Repeat("m", 2<<20) + `"}`, 400, "body larger than"},
+		{"/v2/models/other/infer", `{}`, 404, `unknown model "other"`},
+		{"/v2/models/fraud/infer", `{"inputs":[{"name":"features","shape":[1,3],"datatype":"FP64","data":[1,2,3]}]}`, 400, "want [N, 12]"},
+		{"/v2/models/fraud/infer", `{"inputs":[{"name":"features","shape":[1,12],"datatype":"BYTES","data":[]}]}`, 400, `datatype "BYTES"`},
+		{"/v2/models/fraud/infer", `{"inputs":[]}`, 400, `exactly one input named "features"`},
+	} {
+		code, out := post(t, srv.api+bad.path, bad.body)
+		require.Equal(t, bad.code, code, "%s %.80s: %v", bad.path, bad.body, out)
+		require.Contains(t, fmt.Sprint(out["error"]), bad.want, bad.body[:min(len(bad.body), 80)])
+	}
+
+	// Redis stops: requests still score, marked degraded, within the deadline.
+	stopRedis()
+	startAt := time.Now()
+	code, out = post(t, srv.api+"/v1/score", `{"card_id":"c1","amount":25,"merchant_id":"m1"}`)
+	require.Equal(t, 200, code, out)
+	require.Equal(t, true, out["degraded"])
+	require.Less(t, time.Since(startAt), 2*time.Second)
+
+	// Hot reload: a new version is served; a broken one is refused.
+	modelDir(t, "2026-11-20", dir)
+	code, out = post(t, srv.api+"/admin/reload", ``)
+	require.Equal(t, 200, code, out)
+	require.Equal(t, "2026-11-20", out["serving"])
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "2026-12-01"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "2026-12-01", "model.json"), []byte(`{"learner":`), 0o644))
+	code, out = post(t, srv.api+"/admin/reload", ``)
+	require.Equal(t, 409, code)
+	require.Equal(t, "2026-11-20", out["serving"], "the old model keeps serving")
+
+	code, body = get(t, srv.metrics+"/metrics")
+	require.Equal(t, 200, code)
+	for _, m := range []string{"fraud_prediction_duration_seconds_bucket", `fraud_decisions_total{decision="approve"}`, "fraud_degraded_predictions_total 1", "fraud_rejected_requests_total", `fraud_model_info{kind="xgboost",model="fraud",version="2026-11-20"} 1`} {
+		require.Contains(t, body, m)
+	}
+	require.Contains(t, srv.logs.String(), `"msg":"prediction"`)
+	require.Contains(t, srv.logs.String(), `"score":`)
+
+	require.NoError(t, srv.stop())
+	require.Contains(t, srv.logs.String(), `"msg":"stopped"`)
+}
+
+func TestConfigErrors(t *testing.T) {
+	env := map[string]string{"HTTP_PORT": "http", "FRAUD_THRESHOLD": "0.3", "REVIEW_THRESHOLD": "0.6", "FEATURE_TIMEOUT": "fast", "LOG_LEVEL": "loud"}
+	err := run(context.Background(), func(k string) string { return env[k] }, io.Discard, nil)
+	for _, want := range []string{`HTTP_PORT: "http" is not a port`, "REVIEW_THRESHOLD 0.6 must be below FRAUD_THRESHOLD 0.3", `FEATURE_TIMEOUT: "fast"`, "LOG_LEVEL"} {
+		require.ErrorContains(t, err, want)
+	}
+	err = run(context.Background(), func(k string) string {
+		return map[string]string{"HTTP_PORT": "0", "METRICS_PORT": "0", "MODEL_DIR": t.TempDir()}[k]
+	}, io.Discard, nil)
+	require.ErrorContains(t, err, "has no versions", "no model, no server")
+}
