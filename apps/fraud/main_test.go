@@ -21,7 +21,7 @@ import (
 )
 
 // modelDir makes a model folder with the committed model as one version.
-func modelDir(t *testing.T, version string, dir string) string {
+func modelDir(t testing.TB, version string, dir string) string {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
@@ -59,7 +59,7 @@ type running struct {
 	stop         func() error
 }
 
-func start(t *testing.T, env map[string]string) running {
+func start(t testing.TB, env map[string]string) running {
 	t.Helper()
 	base := map[string]string{"HTTP_PORT": "0", "METRICS_PORT": "0", "BIND_ADDRESS": "127.0.0.1", "SHUTDOWN_DRAIN": "10ms"}
 	for k, v := range env {
