@@ -47,6 +47,7 @@ fraud-model:
 	scripts/install-xgboost.sh
 	go run ./apps/fraud/cmd/dataset --out out/fraud-data
 	/usr/bin/python3 apps/fraud/model/train.py out/fraud-data apps/fraud/model
+	@echo "model.json sha256 (intelliflow:fraudModel.sha256): $$(sha256sum apps/fraud/model/model.json | cut -d' ' -f1)"
 
 clean:
 	rm -rf out/ .pulumi-state/
