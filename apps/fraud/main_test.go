@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/intelliflow/platform/apps/fraud/internal/features"
@@ -27,7 +28,7 @@ func modelDir(t testing.TB, version string, dir string) string {
 		dir = t.TempDir()
 	}
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, version), 0o755))
-	for _, f := range []string{"model.json", "reference.json"} {
+	for _, f := range []string{"model.json", "reference.json", "metrics.json"} {
 		b, err := os.ReadFile(filepath.Join("model", f))
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, version, f), b, 0o644))
@@ -125,6 +126,14 @@ func TestServerEndToEnd(t *testing.T) {
 		require.Contains(t, []any{"approve", "review", "decline"}, out["decision"])
 		require.Equal(t, "2026-11-01", out["model"].(map[string]any)["version"])
 	}
+	// History updates are written off the request path: wait for them, as a
+	// card's next real payment would come long after.
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
+	defer rdb.Close()
+	require.Eventually(t, func() bool {
+		n, _ := rdb.HGet(context.Background(), "{card:c1}:profile", "n").Result()
+		return n == "5"
+	}, 5*time.Second, 10*time.Millisecond)
 	code, out := post(t, srv.api+"/v1/score", `{"card_id":"c1","amount":950,"merchant_id":"m9","timestamp":"2026-03-01T12:10:00Z"}`)
 	require.Equal(t, 200, code, out)
 	require.NotEqual(t, "approve", out["decision"], "a 950 payment on a card that pays 20 is not approved: %v", out)
@@ -193,7 +202,7 @@ func TestServerEndToEnd(t *testing.T) {
 
 	code, body = get(t, srv.metrics+"/metrics")
 	require.Equal(t, 200, code)
-	for _, m := range []string{"fraud_prediction_duration_seconds_bucket", `fraud_decisions_total{decision="approve"}`, "fraud_degraded_predictions_total 1", "fraud_rejected_requests_total", `fraud_model_info{kind="xgboost",model="fraud",version="2026-11-20"} 1`} {
+	for _, m := range []string{"fraud_prediction_duration_seconds_bucket", `fraud_decisions_total{decision="approve"}`, "fraud_degraded_predictions_total 1", "fraud_rejected_requests_total", `fraud_model_info{kind="xgboost",model="fraud",version="2026-11-20"} 1`, `model_accuracy_score{metric="pr_auc",model="fraud",version="2026-11-20"} 0.3106`} {
 		require.Contains(t, body, m)
 	}
 	require.Contains(t, srv.logs.String(), `"msg":"prediction"`)

@@ -140,6 +140,12 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 	if _, _, err := download(ctx, client, o.bucket, refKey, filepath.Join(tmp, "reference.json"), o.maxBytes); err != nil {
 		return fmt.Errorf("s3://%s/%s: %w", o.bucket, refKey, err)
 	}
+	// The trainer's metrics travel with the model when published (optional).
+	metricsKey := path.Join(path.Dir(o.key), "metrics.json")
+	if _, _, err := download(ctx, client, o.bucket, metricsKey, filepath.Join(tmp, "metrics.json"), o.maxBytes); err != nil {
+		_ = os.Remove(filepath.Join(tmp, "metrics.json"))
+		log.Info("no metrics.json with the model; model_accuracy_score stays unset", "key", metricsKey)
+	}
 	if _, err := registry.Load(tmp, features.Count); err != nil {
 		return fmt.Errorf("version %s does not validate: %w", o.version, err)
 	}

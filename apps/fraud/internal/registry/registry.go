@@ -39,6 +39,9 @@ type Model struct {
 	Version  string
 	Kind     string // "xgboost" or "logistic"
 	LoadedAt time.Time
+	// PRAUC is the trainer's precision-recall AUC on its held-out split, from
+	// the version's optional metrics.json; NaN when absent.
+	PRAUC float64
 }
 
 // Registry holds the current model.
@@ -199,6 +202,23 @@ func Load(dir string, numFeatures int) (*Model, error) {
 		}
 		if math.Abs(p-want[i]) > referenceTolerance {
 			return nil, fmt.Errorf("reference row %d: predicts %.6f, the trainer recorded %.6f; the file does not match its reference", i, p, want[i])
+		}
+	}
+	m.PRAUC = math.NaN()
+	if b, err := os.ReadFile(filepath.Join(dir, "metrics.json")); err == nil {
+		var mj struct {
+			Models []struct {
+				Model string  `json:"model"`
+				PRAUC float64 `json:"pr_auc"`
+			} `json:"models"`
+		}
+		if json.Unmarshal(b, &mj) == nil && len(mj.Models) > 0 {
+			// train.py lists the trees first, the logistic baseline second.
+			i := 0
+			if m.Kind == "logistic" && len(mj.Models) > 1 {
+				i = 1
+			}
+			m.PRAUC = mj.Models[i].PRAUC
 		}
 	}
 	// Warm up: the first requests on a new model should not pay for page

@@ -30,7 +30,7 @@ func addVersion(t *testing.T, dir, version string, files []string, damage func(n
 	}
 }
 
-var trees = []string{"model.json", "reference.json"}
+var trees = []string{"model.json", "reference.json", "metrics.json"}
 
 func TestOpenAndSwitch(t *testing.T) {
 	dir := t.TempDir()
@@ -39,6 +39,7 @@ func TestOpenAndSwitch(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "2026-11-01", r.Current().Version)
 	require.Equal(t, "xgboost", r.Current().Kind)
+	require.InDelta(t, 0.3106, r.Current().PRAUC, 1e-9, "from metrics.json")
 
 	switched, err := r.Reload()
 	require.NoError(t, err)

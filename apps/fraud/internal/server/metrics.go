@@ -1,6 +1,7 @@
 package server
 
 import (
+	"math"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,7 @@ type Metrics struct {
 	Rejected  prometheus.Counter
 	Dropped   prometheus.Counter
 	ModelInfo *prometheus.GaugeVec
+	Quality   *prometheus.GaugeVec
 }
 
 // NewMetrics registers the metrics on reg.
@@ -32,8 +34,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Rejected:  prometheus.NewCounter(prometheus.CounterOpts{Name: "fraud_rejected_requests_total", Help: "Requests refused as malformed or invalid."}),
 		Dropped:   prometheus.NewCounter(prometheus.CounterOpts{Name: "fraud_feature_updates_dropped_total", Help: "History updates dropped because the queue was full."}),
 		ModelInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "fraud_model_info", Help: "The model being served (value 1)."}, []string{"model", "version", "kind"}),
+		// The seed alerts on model_accuracy_score. Accuracy means little at
+		// under 1 % fraud, so the value is the trainer's PR-AUC, and says so.
+		Quality: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "model_accuracy_score",
+			Help: "Quality of the serving model: precision-recall AUC on the trainer's held-out time split (metrics.json).",
+		}, []string{"model", "version", "metric"}),
 	}
-	reg.MustRegister(m.Duration, m.Decisions, m.Degraded, m.Rejected, m.Dropped, m.ModelInfo)
+	reg.MustRegister(m.Duration, m.Decisions, m.Degraded, m.Rejected, m.Dropped, m.ModelInfo, m.Quality)
 	return m
 }
 
@@ -54,7 +62,11 @@ func (m *Metrics) ObserveBatch(model *registry.Model, d time.Duration) {
 // ModelLoaded points fraud_model_info at the serving model.
 func (m *Metrics) ModelLoaded(model *registry.Model) {
 	m.ModelInfo.Reset()
+	m.Quality.Reset()
 	if model != nil {
 		m.ModelInfo.WithLabelValues("fraud", model.Version, model.Kind).Set(1)
+		if !math.IsNaN(model.PRAUC) {
+			m.Quality.WithLabelValues("fraud", model.Version, "pr_auc").Set(model.PRAUC)
+		}
 	}
 }
