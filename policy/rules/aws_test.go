@@ -74,26 +74,7 @@ func awsFixtures() []fixture {
 func TestAWSFixtures(t *testing.T) {
 	all := All(Settings{PodSecurityVersion: "v1.33", ImageRegistries: []string{"r.example.com"}, Production: true})
 	for _, f := range awsFixtures() {
-		t.Run(f.rule+"/"+f.name, func(t *testing.T) {
-			var selected []Rule
-			for _, r := range all {
-				if len(r.Name) > len(f.rule) && r.Name[:len(f.rule)+1] == f.rule+"-" {
-					selected = append(selected, r)
-				}
-			}
-			require.NotEmpty(t, selected)
-			var msgs []string
-			for _, fs := range Check(selected, asResource(t, f.typ, f.obj)) {
-				for _, x := range fs {
-					require.False(t, x.Unchecked, x.Message)
-					msgs = append(msgs, x.Message)
-				}
-			}
-			require.Len(t, msgs, len(f.want), "%v", msgs)
-			for _, w := range f.want {
-				require.True(t, slicesContainSubstring(msgs, w), "%q not in %v", w, msgs)
-			}
-		})
+		t.Run(f.rule+"/"+f.name, func(t *testing.T) { runFixture(t, all, f) })
 	}
 }
 

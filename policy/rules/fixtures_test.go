@@ -229,29 +229,33 @@ func TestRuleFixtures(t *testing.T) {
 		require.True(t, failing[id] || failing[strings.TrimSuffix(r.Name, "-probe")], "rule %s has no failing fixture", r.Name)
 	}
 	for _, f := range fixtures() {
-		t.Run(f.rule+"/"+f.name, func(t *testing.T) {
-			var selected []Rule
-			for _, r := range all {
-				if strings.HasPrefix(r.Name, f.rule+"-") || r.Name == f.rule {
-					selected = append(selected, r)
-				}
-			}
-			require.NotEmpty(t, selected, "no rule %s", f.rule)
-			got := Check(selected, asResource(t, f.typ, f.obj))
-			var msgs []string
-			for _, fs := range got {
-				for _, x := range fs {
-					require.False(t, x.Unchecked, x.Message)
-					msgs = append(msgs, x.Message)
-				}
-			}
-			require.Len(t, msgs, len(f.want), "findings: %v", msgs)
-			for _, w := range f.want {
-				require.True(t, slicesContainSubstring(msgs, w), "no finding contains %q: %v", w, msgs)
-			}
-		})
+		t.Run(f.rule+"/"+f.name, func(t *testing.T) { runFixture(t, all, f) })
 	}
 	t.Logf("%d fixtures", len(fixtures()))
+}
+
+// runFixture runs a fixture through the rules its id names: a failing
+// fixture must produce exactly the expected findings, a passing one none.
+func runFixture(t *testing.T, all []Rule, f fixture) {
+	t.Helper()
+	var selected []Rule
+	for _, r := range all {
+		if strings.HasPrefix(r.Name, f.rule+"-") || r.Name == f.rule {
+			selected = append(selected, r)
+		}
+	}
+	require.NotEmpty(t, selected, "no rule %s", f.rule)
+	var msgs []string
+	for _, fs := range Check(selected, asResource(t, f.typ, f.obj)) {
+		for _, x := range fs {
+			require.False(t, x.Unchecked, x.Message)
+			msgs = append(msgs, x.Message)
+		}
+	}
+	require.Len(t, msgs, len(f.want), "findings: %v", msgs)
+	for _, w := range f.want {
+		require.True(t, slicesContainSubstring(msgs, w), "no finding contains %q: %v", w, msgs)
+	}
 }
 
 func slicesContainSubstring(msgs []string, sub string) bool {

@@ -145,33 +145,53 @@ type reference struct {
 	LRProbability []float64    `json:"lr_probability"`
 }
 
+// kinds are the model files a version may hold, preferred first.
+var kinds = []struct {
+	file, kind string
+	load       func(io.Reader) (scorerSize, error)
+}{
+	{"model.json", "xgboost", func(r io.Reader) (scorerSize, error) {
+		m, err := gbtree.Load(r)
+		if err != nil {
+			return scorerSize{}, err
+		}
+		return scorerSize{m, m.NumFeatures}, nil
+	}},
+	{"model-lr.json", "logistic", func(r io.Reader) (scorerSize, error) {
+		m, err := logistic.Load(r)
+		if err != nil {
+			return scorerSize{}, err
+		}
+		return scorerSize{m, m.NumFeatures}, nil
+	}},
+}
+
+// scorerSize is a loaded model with its feature count.
+type scorerSize struct {
+	Scorer
+	n int
+}
+
 // Load reads one version folder, checks it reproduces its reference
 // predictions, and warms it up.
 func Load(dir string, numFeatures int) (*Model, error) {
 	m := &Model{Version: filepath.Base(dir), LoadedAt: time.Now()}
-	var err error
-	switch {
-	case exists(filepath.Join(dir, "model.json")):
-		m.Kind = "xgboost"
-		var g *gbtree.Model
-		g, err = loadFile(filepath.Join(dir, "model.json"), gbtree.Load)
-		if err == nil && g.NumFeatures != numFeatures {
-			err = fmt.Errorf("model takes %d features, the server computes %d", g.NumFeatures, numFeatures)
+	for _, k := range kinds {
+		if !exists(filepath.Join(dir, k.file)) {
+			continue
 		}
-		m.Scorer = g
-	case exists(filepath.Join(dir, "model-lr.json")):
-		m.Kind = "logistic"
-		var l *logistic.Model
-		l, err = loadFile(filepath.Join(dir, "model-lr.json"), logistic.Load)
-		if err == nil && l.NumFeatures != numFeatures {
-			err = fmt.Errorf("model takes %d features, the server computes %d", l.NumFeatures, numFeatures)
+		loaded, err := loadFile(filepath.Join(dir, k.file), k.load)
+		if err != nil {
+			return nil, err
 		}
-		m.Scorer = l
-	default:
-		return nil, errors.New("no model.json or model-lr.json")
+		if loaded.n != numFeatures {
+			return nil, fmt.Errorf("model takes %d features, the server computes %d", loaded.n, numFeatures)
+		}
+		m.Kind, m.Scorer = k.kind, loaded.Scorer
+		break
 	}
-	if err != nil {
-		return nil, err
+	if m.Scorer == nil {
+		return nil, errors.New("no model.json or model-lr.json")
 	}
 	ref, err := loadFile(filepath.Join(dir, "reference.json"), func(r io.Reader) (*reference, error) {
 		var ref reference
