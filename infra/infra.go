@@ -104,7 +104,12 @@ func Deploy(ctx *pulumi.Context, cfg stacks.Config) (*Platform, error) {
 // kubernetesProvider is the one provider every Kubernetes object goes
 // through: a folder of rendered manifests, or the configured cluster.
 func kubernetesProvider(ctx *pulumi.Context, k stacks.Kubernetes) (*kubernetes.Provider, error) {
-	args := &kubernetes.ProviderArgs{}
+	args := &kubernetes.ProviderArgs{
+		// Update ConfigMaps in place: their names are fixed (replacing one
+		// would collide on a cluster), and pods roll on the config-hash
+		// annotation the microservice component sets.
+		EnableConfigMapMutable: pulumi.Bool(true),
+	}
 	switch {
 	case k.RenderDir != "":
 		args.RenderYamlToDirectory = pulumi.String(k.RenderDir)

@@ -66,6 +66,7 @@ func TestStacks(t *testing.T) {
 				providers := mocks.OfType("pulumi:providers:kubernetes")
 				require.Len(t, providers, 1)
 				require.Equal(t, "out/"+stack, providers[0].Get("renderYamlToDirectory"))
+				require.Contains(t, []any{"true", true}, providers[0].Get("enableConfigMapMutable"), "ConfigMaps update in place")
 
 				var got []string
 				for _, ns := range mocks.OfType("kubernetes:core/v1:Namespace") {
