@@ -1,6 +1,8 @@
-// Package network will provide the VPC component of the AWS foundation. This
-// file holds its decisions, as pure functions: how the VPC's address space
-// is cut into subnets per zone, and how many NAT gateways a stack runs.
+// Package network provides the Network component of the AWS foundation: the
+// VPC over two or three zones with public and private subnets, NAT, VPC
+// endpoints and flow logs. Its decisions are pure functions in this file:
+// how the address space is cut into subnets per zone, and how many NAT
+// gateways a stack runs.
 package network
 
 import (
