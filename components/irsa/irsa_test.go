@@ -1,0 +1,70 @@
+package irsa
+
+import (
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
+	"github.com/stretchr/testify/require"
+
+	"github.com/intelliflow/platform/internal/pulumitest"
+	"github.com/intelliflow/platform/policy/rules"
+)
+
+const (
+	providerARN = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC"
+	issuer      = "https://oidc.eks.eu-west-1.amazonaws.com/id/ABC"
+)
+
+func fraudArgs() *Args {
+	return &Args{
+		OIDCProviderARN: pulumi.String(providerARN), OIDCIssuer: pulumi.String(issuer),
+		Namespace: "intelliflow-prod", ServiceAccount: "fraud",
+		Permissions: []Statement{{Actions: []string{"s3:GetObject"}, Resources: []string{"arn:aws:s3:::intelliflow-prod-models/fraud/*"}}},
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		mutate func(a *Args)
+		want   string
+	}{
+		{"admin", func(a *Args) { a.Permissions = []Statement{{Actions: []string{"*"}, Resources: []string{"*"}}} }, "wildcard actions"},
+		{"service wildcard on everything", func(a *Args) { a.Permissions = []Statement{{Actions: []string{"s3:*"}, Resources: []string{"*"}}} }, "wildcard actions"},
+		{"no permissions", func(a *Args) { a.Permissions = nil }, "should not exist"},
+		{"bad account", func(a *Args) { a.ServiceAccount = "*" }, "must be DNS labels"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := fraudArgs()
+			tt.mutate(a)
+			require.ErrorContains(t, a.Validate(), tt.want)
+		})
+	}
+}
+
+func TestRolePassesAWS06(t *testing.T) {
+	mocks, err := pulumitest.Run(t, pulumitest.Options{Stack: "prod"}, func(ctx *pulumi.Context) error {
+		_, err := New(ctx, "fraud", fraudArgs())
+		return err
+	})
+	require.NoError(t, err)
+	role, ok := mocks.Find("aws:iam/role:Role", "fraud")
+	require.True(t, ok)
+	trust := role.Get("assumeRolePolicy").(string)
+	require.Contains(t, trust, `"oidc.eks.eu-west-1.amazonaws.com/id/ABC:sub":"system:serviceaccount:intelliflow-prod:fraud"`)
+	require.Contains(t, trust, `"oidc.eks.eu-west-1.amazonaws.com/id/ABC:aud":"sts.amazonaws.com"`)
+
+	all := rules.All(rules.Settings{PodSecurityVersion: "v1.33", ImageRegistries: []string{"r.example.com"}, Production: true})
+	for _, r := range mocks.Resources() {
+		if r.Custom {
+			require.Empty(t, rules.Check(all, policyx.AnalyzerResource{Type: r.Type, Name: r.Name, Properties: resource.FromResourcePropertyMap(r.Inputs)}), r.Name)
+		}
+	}
+	// The rule would catch a trust policy that any account could use.
+	loose := policyx.AnalyzerResource{Type: "aws:iam/role:Role", Name: "loose", Properties: resource.FromResourcePropertyMap(resource.NewPropertyMapFromMap(map[string]any{
+		"assumeRolePolicy": `{"Statement":[{"Effect":"Allow","Principal":{"Federated":"` + providerARN + `"},"Condition":{"StringEquals":{}}}]}`,
+	}))}
+	require.NotEmpty(t, rules.Check(all, loose)["AWS-06-irsa"])
+}
