@@ -215,14 +215,9 @@ func TestStacksPassPolicy(t *testing.T) {
 				LoadBalancerServices: []string{catalog.Gateway},
 				SpreadServices:       []string{catalog.Gateway, catalog.Transactions},
 			})
-			var analyzed []policyx.AnalyzerResource
-			for _, r := range mocks.Resources() {
-				if !r.Custom {
-					continue
-				}
-				a := policyx.AnalyzerResource{Type: r.Type, Name: r.Name, URN: r.Name, Properties: resource.FromResourcePropertyMap(r.Inputs)}
-				analyzed = append(analyzed, a)
-				require.Empty(t, rules.Check(all, a), "%s %s", r.Type, r.Name)
+			analyzed := mocks.Analyzed()
+			for _, a := range analyzed {
+				require.Empty(t, rules.Check(all, a), "%s %s", a.Type, a.Name)
 			}
 			require.Greater(t, len(analyzed), 50)
 			// Zero findings of any level: the stacks carry no accepted advisories.

@@ -3,7 +3,6 @@ package storage
 import (
 	"testing"
 
-	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
 	"github.com/stretchr/testify/require"
@@ -68,14 +67,10 @@ func TestNew(t *testing.T) {
 	}
 
 	// Every resource rule and the whole-stack S3 rule (AWS-08) pass.
-	var analyzed []policyx.AnalyzerResource
+	analyzed := mocks.Analyzed()
 	all := rules.All(rules.Settings{PodSecurityVersion: "v1.33", ImageRegistries: []string{"r.example.com"}, Production: true})
-	for _, r := range mocks.Resources() {
-		if r.Custom {
-			a := policyx.AnalyzerResource{Type: r.Type, Name: r.Name, Properties: resource.FromResourcePropertyMap(r.Inputs)}
-			analyzed = append(analyzed, a)
-			require.Empty(t, rules.Check(all, a), r.Name)
-		}
+	for _, a := range analyzed {
+		require.Empty(t, rules.Check(all, a), a.Name)
 	}
 	require.Empty(t, rules.AWS08Buckets().Check(analyzed))
 	// Negative control: without the public access block AWS-08 fires.

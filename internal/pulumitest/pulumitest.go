@@ -13,6 +13,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
 )
 
 // Resource is one registered resource as the mock saw it.
@@ -127,6 +128,21 @@ func (m *Mocks) OfType(typ string) []Resource {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Analyzed returns the recorded custom resources as the policy pack's
+// analyzer receives them (inputs as properties, the name as URN), so tests
+// run the rules on exactly what was registered.
+func (m *Mocks) Analyzed() []policyx.AnalyzerResource {
+	var out []policyx.AnalyzerResource
+	for _, r := range m.Resources() {
+		if r.Custom {
+			out = append(out, policyx.AnalyzerResource{
+				Type: r.Type, Name: r.Name, URN: r.Name, Properties: resource.FromResourcePropertyMap(r.Inputs),
+			})
+		}
+	}
 	return out
 }
 
