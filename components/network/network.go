@@ -255,3 +255,56 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 	return n, nil
 }
+
+// ClientAccess is a security group that admits TCP on ports from the given
+// private networks only: the managed data stores' front door.
+type ClientAccess struct {
+	VpcID       pulumi.StringInput
+	Description string
+	Ports       []int
+	CIDRs       []string
+}
+
+// Validate refuses public networks and bad ports: a data store is reached
+// from inside the VPC only (AWS-10).
+func (a ClientAccess) Validate() error {
+	var errs []error
+	if a.VpcID == nil {
+		errs = append(errs, errors.New("VpcID is required"))
+	}
+	if len(a.CIDRs) == 0 {
+		errs = append(errs, errors.New("ClientCIDRs: name the networks that may connect"))
+	}
+	for i, c := range a.CIDRs {
+		p, err := netip.ParsePrefix(c)
+		if err != nil || !p.Addr().IsPrivate() {
+			errs = append(errs, fmt.Errorf("ClientCIDRs[%d] %q is not a private CIDR", i, c))
+		}
+	}
+	if len(a.Ports) == 0 {
+		errs = append(errs, errors.New("Ports: name at least one"))
+	}
+	for _, p := range a.Ports {
+		if p < 1 || p > 65535 {
+			errs = append(errs, fmt.Errorf("Ports: %d is not a port", p))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// NewClientAccess creates the security group.
+func NewClientAccess(ctx *pulumi.Context, name string, a ClientAccess, opts ...pulumi.ResourceOption) (*ec2.SecurityGroup, error) {
+	if err := a.Validate(); err != nil {
+		return nil, fmt.Errorf("security group %q: %w", name, err)
+	}
+	var in ec2.SecurityGroupIngressArray
+	for _, p := range a.Ports {
+		in = append(in, &ec2.SecurityGroupIngressArgs{
+			Protocol: pulumi.String("tcp"), FromPort: pulumi.Int(p), ToPort: pulumi.Int(p), CidrBlocks: pulumi.ToStringArray(a.CIDRs),
+		})
+	}
+	return ec2.NewSecurityGroup(ctx, name, &ec2.SecurityGroupArgs{
+		VpcId: a.VpcID, Description: pulumi.String(a.Description), Ingress: in,
+		Tags: pulumi.StringMap{"app.kubernetes.io/part-of": pulumi.String("intelliflow")},
+	}, opts...)
+}

@@ -9,12 +9,12 @@ package postgres
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"regexp"
 
-	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/rds"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/intelliflow/platform/components/network"
 )
 
 // Args configures the database.
@@ -70,14 +70,8 @@ func (a *Args) Validate() error {
 	if a.VpcID == nil || a.PrivateSubnetIDs == nil || a.KMSKeyARN == nil {
 		bad("VpcID, PrivateSubnetIDs and KMSKeyARN are required")
 	}
-	if len(a.ClientCIDRs) == 0 {
-		bad("ClientCIDRs: name the networks that may connect")
-	}
-	for i, c := range a.ClientCIDRs {
-		p, err := netip.ParsePrefix(c)
-		if err != nil || !p.Addr().IsPrivate() {
-			bad("ClientCIDRs[%d] %q is not a private CIDR", i, c)
-		}
+	if err := (network.ClientAccess{VpcID: a.VpcID, Ports: []int{5432}, CIDRs: a.ClientCIDRs}).Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if !classRE.MatchString(a.InstanceClass) {
 		bad("InstanceClass %q is not like db.r6g.large", a.InstanceClass)
@@ -118,12 +112,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	wrap := func(child string, err error) error { return fmt.Errorf("postgres %q: %s: %w", name, child, err) }
 	tags := pulumi.StringMap{"app.kubernetes.io/part-of": pulumi.String("intelliflow")}
 
-	sg, err := ec2.NewSecurityGroup(ctx, name+"-db", &ec2.SecurityGroupArgs{
-		VpcId: args.VpcID, Description: pulumi.String("PostgreSQL from inside the VPC only"),
-		Ingress: ec2.SecurityGroupIngressArray{&ec2.SecurityGroupIngressArgs{
-			Protocol: pulumi.String("tcp"), FromPort: pulumi.Int(5432), ToPort: pulumi.Int(5432), CidrBlocks: pulumi.ToStringArray(args.ClientCIDRs),
-		}},
-		Tags: tags,
+	sg, err := network.NewClientAccess(ctx, name+"-db", network.ClientAccess{
+		VpcID: args.VpcID, Description: "PostgreSQL from inside the VPC only", Ports: []int{5432}, CIDRs: args.ClientCIDRs,
 	}, parent)
 	if err != nil {
 		return nil, wrap("security group", err)
