@@ -82,3 +82,34 @@ func Taints(gpu bool) []Taint {
 	}
 	return []Taint{{Key: GPUTaintKey, Value: "true", Effect: "NO_SCHEDULE"}}
 }
+
+// multiGPU are the sizes with more than one GPU, per family; every other
+// size of a GPU family has one.
+var multiGPU = map[string]map[string]int{
+	"g4dn": {"12xlarge": 4, "metal": 8},
+	"g5":   {"12xlarge": 4, "24xlarge": 4, "48xlarge": 8},
+	"g6":   {"12xlarge": 4, "24xlarge": 4, "48xlarge": 8},
+	"g6e":  {"12xlarge": 4, "24xlarge": 4, "48xlarge": 8},
+	"gr6":  {},
+	"p3":   {"8xlarge": 4, "16xlarge": 8},
+	"p3dn": {"24xlarge": 8},
+	"p4d":  {"24xlarge": 8}, "p4de": {"24xlarge": 8},
+	"p5": {"48xlarge": 8, "4xlarge": 1}, "p5e": {"48xlarge": 8}, "p5en": {"48xlarge": 8},
+}
+
+// GPUsPerNode is how many NVIDIA GPUs one node of an instance type offers
+// the scheduler (nvidia.com/gpu capacity); 0 for CPU types.
+func GPUsPerNode(instanceType string) (int, error) {
+	fam, err := family(instanceType)
+	if err != nil {
+		return 0, err
+	}
+	if !nvidiaFamilies[fam] {
+		return 0, nil
+	}
+	_, size, _ := strings.Cut(instanceType, ".")
+	if n, ok := multiGPU[fam][size]; ok {
+		return n, nil
+	}
+	return 1, nil
+}

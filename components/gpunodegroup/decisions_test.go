@@ -48,3 +48,16 @@ func TestTaints(t *testing.T) {
 	require.False(t, IsGPU("m6i.large"))
 	require.False(t, IsGPU("garbage"))
 }
+
+func TestGPUsPerNode(t *testing.T) {
+	for it, want := range map[string]int{
+		"m6i.2xlarge": 0, "m7g.large": 0, "g5.xlarge": 1, "g5.2xlarge": 1, "g5.12xlarge": 4, "g5.48xlarge": 8,
+		"g4dn.xlarge": 1, "g4dn.12xlarge": 4, "p3.2xlarge": 1, "p3.8xlarge": 4, "p3.16xlarge": 8, "p4d.24xlarge": 8,
+	} {
+		got, err := GPUsPerNode(it)
+		require.NoError(t, err, it)
+		require.Equal(t, want, got, it)
+	}
+	_, err := GPUsPerNode("g5")
+	require.ErrorContains(t, err, "not <family>.<size>")
+}

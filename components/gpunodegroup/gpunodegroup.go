@@ -87,11 +87,15 @@ type NodeGroup struct {
 	GPU bool
 }
 
+// GPUPresentLabel marks GPU nodes (the label NVIDIA's tools use); the device
+// plugin selects it.
+const GPUPresentLabel = "nvidia.com/gpu.present"
+
 // Labels are the Kubernetes labels of the group's nodes.
 func Labels(name string, gpu bool) map[string]string {
 	l := map[string]string{microservice.NodeGroupLabel: name}
 	if gpu {
-		l["nvidia.com/gpu.present"] = "true"
+		l[GPUPresentLabel] = "true"
 	}
 	return l
 }

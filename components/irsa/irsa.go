@@ -20,6 +20,9 @@ import (
 type Statement struct {
 	Actions   []string
 	Resources []string
+	// Condition narrows the grant (operator -> key -> value), for example
+	// KMS use only through S3 and only on the platform's key alias.
+	Condition map[string]map[string]string
 }
 
 // Args configures an app's role.
@@ -31,9 +34,15 @@ type Args struct {
 	Namespace, ServiceAccount string
 	// Permissions are what the app may do; never * on *.
 	Permissions []Statement
+	// ManagedPolicyARNs attach AWS-managed policies made for exactly one
+	// job (the VPC CNI's, the EBS CSI driver's); apps use Permissions.
+	ManagedPolicyARNs []string
 }
 
-var labelRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+var (
+	labelRE   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	managedRE = regexp.MustCompile(`^arn:aws[a-z-]*:iam::aws:policy/[A-Za-z0-9_/+=,.@-]+$`)
+)
 
 // Validate reports every problem, naming the field.
 func (a *Args) Validate() error {
@@ -44,8 +53,13 @@ func (a *Args) Validate() error {
 	if !labelRE.MatchString(a.Namespace) || !labelRE.MatchString(a.ServiceAccount) {
 		errs = append(errs, fmt.Errorf("Namespace %q and ServiceAccount %q must be DNS labels", a.Namespace, a.ServiceAccount))
 	}
-	if len(a.Permissions) == 0 {
+	if len(a.Permissions) == 0 && len(a.ManagedPolicyARNs) == 0 {
 		errs = append(errs, errors.New("Permissions: an app role with no permissions should not exist"))
+	}
+	for i, arn := range a.ManagedPolicyARNs {
+		if !managedRE.MatchString(arn) || strings.HasSuffix(arn, "/AdministratorAccess") || strings.HasSuffix(arn, "/PowerUserAccess") {
+			errs = append(errs, fmt.Errorf("ManagedPolicyARNs[%d] %q is not a job-specific AWS-managed policy ARN", i, arn))
+		}
 	}
 	for i, p := range a.Permissions {
 		if len(p.Actions) == 0 || len(p.Resources) == 0 {
@@ -81,7 +95,11 @@ func TrustPolicy(providerARN, issuer, namespace, serviceAccount string) string {
 func PermissionPolicy(perms []Statement) string {
 	var sts []any
 	for _, p := range perms {
-		sts = append(sts, map[string]any{"Effect": "Allow", "Action": p.Actions, "Resource": p.Resources})
+		st := map[string]any{"Effect": "Allow", "Action": p.Actions, "Resource": p.Resources}
+		if len(p.Condition) > 0 {
+			st["Condition"] = p.Condition
+		}
+		sts = append(sts, st)
 	}
 	b, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": sts})
 	return string(b)
@@ -118,10 +136,19 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err != nil {
 		return nil, fmt.Errorf("app role %q: role: %w", name, err)
 	}
-	if _, err := iam.NewRolePolicy(ctx, name, &iam.RolePolicyArgs{
-		Role: role.ID(), Policy: pulumi.String(PermissionPolicy(args.Permissions)),
-	}, pulumi.Parent(r)); err != nil {
-		return nil, fmt.Errorf("app role %q: policy: %w", name, err)
+	if len(args.Permissions) > 0 {
+		if _, err := iam.NewRolePolicy(ctx, name, &iam.RolePolicyArgs{
+			Role: role.ID(), Policy: pulumi.String(PermissionPolicy(args.Permissions)),
+		}, pulumi.Parent(r)); err != nil {
+			return nil, fmt.Errorf("app role %q: policy: %w", name, err)
+		}
+	}
+	for i, arn := range args.ManagedPolicyARNs {
+		if _, err := iam.NewRolePolicyAttachment(ctx, fmt.Sprintf("%s-%d", name, i), &iam.RolePolicyAttachmentArgs{
+			Role: role.Name, PolicyArn: pulumi.String(arn),
+		}, pulumi.Parent(r)); err != nil {
+			return nil, fmt.Errorf("app role %q: managed policy: %w", name, err)
+		}
 	}
 	r.ARN = role.Arn
 	if err := ctx.RegisterResourceOutputs(r, pulumi.Map{"arn": r.ARN}); err != nil {

@@ -66,3 +66,30 @@ func TestRolePassesAWS06(t *testing.T) {
 	}))}
 	require.NotEmpty(t, rules.Check(all, loose)["AWS-06-irsa"])
 }
+
+// TestManagedPoliciesAndConditions: add-on roles attach their one AWS-managed
+// policy; conditions narrow a grant; broad managed policies are refused.
+func TestManagedPoliciesAndConditions(t *testing.T) {
+	mocks, err := pulumitest.Run(t, pulumitest.Options{Stack: "prod"}, func(ctx *pulumi.Context) error {
+		_, err := New(ctx, "cni", &Args{
+			OIDCProviderARN: pulumi.String(providerARN), OIDCIssuer: pulumi.String(issuer), Namespace: "kube-system", ServiceAccount: "aws-node",
+			ManagedPolicyARNs: []string{"arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"},
+		})
+		return err
+	})
+	require.NoError(t, err)
+	require.Empty(t, mocks.OfType("aws:iam/rolePolicy:RolePolicy"), "no inline policy without Permissions")
+	att, ok := mocks.Find("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "cni-0")
+	require.True(t, ok)
+	require.Equal(t, "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy", att.Get("policyArn"))
+
+	a := fraudArgs()
+	a.ManagedPolicyARNs = []string{"arn:aws:iam::aws:policy/AdministratorAccess", "arn:aws:iam::111122223333:policy/mine"}
+	err = a.Validate()
+	require.ErrorContains(t, err, "ManagedPolicyARNs[0]")
+	require.ErrorContains(t, err, "ManagedPolicyARNs[1]")
+
+	doc := PermissionPolicy([]Statement{{Actions: []string{"kms:Decrypt"}, Resources: []string{"arn:aws:kms:eu-west-1:111122223333:key/*"},
+		Condition: map[string]map[string]string{"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}}})
+	require.Contains(t, doc, `"Condition":{"StringEquals":{"kms:ViaService":"s3.eu-west-1.amazonaws.com"}}`)
+}

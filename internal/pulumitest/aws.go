@@ -1,0 +1,90 @@
+package pulumitest
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+)
+
+// AWSAccount is the account the AWS mocks answer with (AWS's documentation
+// account).
+const AWSAccount = "111122223333"
+
+// AWS describes the account and region the AWS mocks pretend to be in.
+type AWS struct {
+	Region string
+	// Zones are the region's available zones.
+	Zones []string
+}
+
+// NewAWSMocks answers the AWS invokes the foundation makes (caller identity,
+// partition, region, availability zones) and adds the outputs AWS computes
+// (ARNs, endpoints, the EKS OIDC issuer) so that code applying over them
+// runs as it would against AWS.
+func NewAWSMocks(a AWS) *Mocks {
+	obj := func(m map[string]any) resource.PropertyMap { return resource.NewPropertyMapFromMap(m) }
+	zones := make([]any, len(a.Zones))
+	for i, z := range a.Zones {
+		zones[i] = z
+	}
+	return &Mocks{
+		Invokes: map[string]Invoke{
+			"aws:index/getCallerIdentity:getCallerIdentity": func(resource.PropertyMap) (resource.PropertyMap, error) {
+				return obj(map[string]any{"accountId": AWSAccount, "id": AWSAccount, "arn": "arn:aws:iam::" + AWSAccount + ":role/ci", "userId": "AROATEST"}), nil
+			},
+			"aws:index/getPartition:getPartition": func(resource.PropertyMap) (resource.PropertyMap, error) {
+				return obj(map[string]any{"partition": "aws", "id": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws"}), nil
+			},
+			"aws:index/getRegion:getRegion": func(resource.PropertyMap) (resource.PropertyMap, error) {
+				return obj(map[string]any{"name": a.Region, "id": a.Region, "endpoint": "ec2." + a.Region + ".amazonaws.com", "description": a.Region}), nil
+			},
+			"aws:index/getAvailabilityZones:getAvailabilityZones": func(args resource.PropertyMap) (resource.PropertyMap, error) {
+				if s := args["state"]; !s.IsString() || s.StringValue() != "available" {
+					return nil, fmt.Errorf("ask for available zones only, got state %v", s)
+				}
+				return obj(map[string]any{"names": zones, "id": a.Region, "zoneIds": zones}), nil
+			},
+		},
+		Outputs: func(typ, name string, inputs resource.PropertyMap) resource.PropertyMap {
+			return awsOutputs(a.Region, typ, name, inputs)
+		},
+	}
+}
+
+// awsOutputs are the outputs AWS would compute for a resource.
+func awsOutputs(region, typ, name string, inputs resource.PropertyMap) resource.PropertyMap {
+	if !strings.HasPrefix(typ, "aws:") || strings.HasPrefix(typ, "aws:index/") {
+		return nil
+	}
+	out := map[string]any{}
+	if _, ok := inputs["arn"]; !ok {
+		service := strings.Split(strings.TrimPrefix(typ, "aws:"), "/")[0]
+		out["arn"] = fmt.Sprintf("arn:aws:%s:%s:%s:%s/%s", service, region, AWSAccount, strings.ToLower(typ[strings.LastIndex(typ, ":")+1:]), name)
+	}
+	switch typ {
+	case "aws:eks/cluster:Cluster":
+		out["endpoint"] = "https://" + strings.ToUpper(name) + ".gr7." + region + ".eks.amazonaws.com"
+		out["certificateAuthority"] = map[string]any{"data": "LS0tLS1CRUdJTi1tZXN0"}
+		out["identities"] = []any{map[string]any{"oidcs": []any{map[string]any{"issuer": "https://oidc.eks." + region + ".amazonaws.com/id/" + strings.ToUpper(name)}}}}
+	case "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+		out["arn"] = "arn:aws:iam::" + AWSAccount + ":oidc-provider/oidc.eks." + region + ".amazonaws.com/id/" + strings.ToUpper(name)
+	case "aws:iam/role:Role":
+		out["arn"] = "arn:aws:iam::" + AWSAccount + ":role/" + name
+	case "aws:rds/instance:Instance":
+		out["address"] = name + ".abc123." + region + ".rds.amazonaws.com"
+	case "aws:elasticache/replicationGroup:ReplicationGroup":
+		out["primaryEndpointAddress"] = "master." + name + ".abc123.euw1.cache.amazonaws.com"
+	case "aws:msk/cluster:Cluster":
+		out["bootstrapBrokersSaslIam"] = "b-1." + name + ".kafka." + region + ".amazonaws.com:9098,b-2." + name + ".kafka." + region + ".amazonaws.com:9098"
+	case "aws:msk/configuration:Configuration":
+		out["latestRevision"] = 1
+	case "aws:docdb/cluster:Cluster":
+		out["endpoint"] = name + ".cluster-abc123." + region + ".docdb.amazonaws.com"
+	case "aws:ec2/launchTemplate:LaunchTemplate":
+		out["latestVersion"] = 1
+	case "aws:kms/key:Key":
+		out["keyId"] = "key-" + name
+	}
+	return resource.NewPropertyMapFromMap(out)
+}
