@@ -13,12 +13,13 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
 
 	"github.com/intelliflow/platform/apps/catalog"
+	"github.com/intelliflow/platform/policy/exceptions"
 	"github.com/intelliflow/platform/policy/rules"
 	"github.com/intelliflow/platform/stacks"
 )
 
 // version is the pack's version; bump it with any rule change.
-var version = semver.MustParse("0.2.0")
+var version = semver.MustParse("0.3.0")
 
 // settings are the stack facts the rules need, from the typed stack config.
 func settings(cfg stacks.Config) rules.Settings {
@@ -52,7 +53,7 @@ func pack(ctx *pulumi.Context) (policyx.PolicyPack, error) {
 		rules.Policies(rules.Pack{
 			Rules:      rules.All(settings(cfg)),
 			StackRules: rules.AllStack(),
-			Exceptions: exceptions,
+			Exceptions: exceptions.List,
 			DryRun:     ctx.DryRun(),
 		}))
 }

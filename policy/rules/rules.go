@@ -69,6 +69,12 @@ func (e Exception) covers(policy, typ, name string) bool {
 	return (policy == e.Rule || strings.HasPrefix(policy, e.Rule+"-")) && typ == e.Type && name == e.Name
 }
 
+// Waived reports whether an exception waives a rule's findings on a resource.
+func Waived(exceptions []Exception, policy, typ, name string) bool {
+	_, ok := exceptionFor(exceptions, policy, typ, name)
+	return ok
+}
+
 // exceptionFor returns the exception that waives a finding, if any.
 func exceptionFor(exceptions []Exception, policy, typ, name string) (Exception, bool) {
 	for _, e := range exceptions {
@@ -148,7 +154,7 @@ func Policies(p Pack) []policyx.Policy {
 		},
 	}))
 	out = append(out, policyx.NewResourceValidationPolicy(ExceptedPolicy, policyx.ResourceValidationPolicyArgs{
-		Description:      "Findings waived by a named exception in policy/exceptions.go, with its reason.",
+		Description:      "Findings waived by a named exception in policy/exceptions, with its reason.",
 		EnforcementLevel: policyx.EnforcementLevelAdvisory,
 		ValidateResource: func(_ context.Context, args policyx.ResourceValidationArgs) error {
 			r := args.Resource
