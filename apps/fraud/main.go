@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -43,6 +44,7 @@ type config struct {
 	httpAddr, metricsAddr string
 	modelDir, modelName   string
 	redisAddr, redisPass  string
+	redisTLS              bool
 	review, decline       float64
 	featureTimeout        time.Duration
 	reloadInterval        time.Duration
@@ -85,6 +87,13 @@ func readConfig(getenv func(string) string) (config, error) {
 	c.modelDir = str("MODEL_DIR", "/models")
 	c.redisAddr = getenv("REDIS_ADDR")
 	c.redisPass = getenv("REDIS_PASSWORD")
+	switch v := str("REDIS_TLS", "false"); v {
+	case "true", "false":
+		// ElastiCache with transit encryption accepts TLS only.
+		c.redisTLS = v == "true"
+	default:
+		errs = append(errs, fmt.Errorf("REDIS_TLS: %q is not true or false", v))
+	}
 	if f := getenv("REDIS_PASSWORD_FILE"); f != "" { // Vault Agent renders it
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -115,7 +124,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	}
 	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.logLevel}))
 	log.Info("starting", "http", cfg.httpAddr, "metrics", cfg.metricsAddr, "model_dir", cfg.modelDir,
-		"redis", cfg.redisAddr, "redis_password_set", cfg.redisPass != "", "review", cfg.review, "decline", cfg.decline)
+		"redis", cfg.redisAddr, "redis_tls", cfg.redisTLS, "redis_password_set", cfg.redisPass != "", "review", cfg.review, "decline", cfg.decline)
 
 	models, err := registry.Open(cfg.modelDir, features.Count, log)
 	if err != nil {
@@ -130,7 +139,12 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	defer stopBG()
 	updatesDone := make(chan struct{})
 	if cfg.redisAddr != "" {
-		rdb := redis.NewClient(&redis.Options{Addr: cfg.redisAddr, Password: cfg.redisPass, DialTimeout: time.Second, MaxRetries: -1})
+		opts := &redis.Options{Addr: cfg.redisAddr, Password: cfg.redisPass, DialTimeout: time.Second, MaxRetries: -1}
+		if cfg.redisTLS {
+			host, _, _ := net.SplitHostPort(cfg.redisAddr)
+			opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
+		}
+		rdb := redis.NewClient(opts)
 		defer rdb.Close()
 		fs := featurestore.New(rdb, log, featurestore.Options{ReadTimeout: cfg.featureTimeout, Dropped: metrics.Dropped.Inc})
 		go func() { fs.Run(bg); close(updatesDone) }()

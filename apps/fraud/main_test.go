@@ -213,9 +213,9 @@ func TestServerEndToEnd(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	env := map[string]string{"HTTP_PORT": "http", "FRAUD_THRESHOLD": "0.3", "REVIEW_THRESHOLD": "0.6", "FEATURE_TIMEOUT": "fast", "LOG_LEVEL": "loud"}
+	env := map[string]string{"HTTP_PORT": "http", "FRAUD_THRESHOLD": "0.3", "REVIEW_THRESHOLD": "0.6", "FEATURE_TIMEOUT": "fast", "LOG_LEVEL": "loud", "REDIS_TLS": "yes"}
 	err := run(context.Background(), func(k string) string { return env[k] }, io.Discard, nil)
-	for _, want := range []string{`HTTP_PORT: "http" is not a port`, "REVIEW_THRESHOLD 0.6 must be below FRAUD_THRESHOLD 0.3", `FEATURE_TIMEOUT: "fast"`, "LOG_LEVEL"} {
+	for _, want := range []string{`HTTP_PORT: "http" is not a port`, "REVIEW_THRESHOLD 0.6 must be below FRAUD_THRESHOLD 0.3", `FEATURE_TIMEOUT: "fast"`, "LOG_LEVEL", `REDIS_TLS: "yes" is not true or false`} {
 		require.ErrorContains(t, err, want)
 	}
 	err = run(context.Background(), func(k string) string {

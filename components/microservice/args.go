@@ -33,6 +33,10 @@ type Args struct {
 	Probes            Probes
 	// Config is non-secret configuration, delivered as a ConfigMap.
 	Config map[string]string
+	// ConfigFrom is non-secret configuration other resources compute (the
+	// managed data stores' endpoints). It joins Config in the ConfigMap and
+	// in the config hash that rolls the pods; a key may not be in both.
+	ConfigFrom map[string]pulumi.StringInput
 	// Secrets are credentials delivered as environment variables from a
 	// Kubernetes Secret, or as files from Vault when Vault is set.
 	Secrets   []SecretEnv
@@ -234,6 +238,16 @@ func (a *Args) Validate() error {
 			bad("Config", "%q looks like a secret; deliver it through Secrets, never a ConfigMap (SEC-19)", k)
 		}
 		_ = v
+	}
+	for k := range a.ConfigFrom {
+		switch _, dup := a.Config[k]; {
+		case !envRE.MatchString(k):
+			bad("ConfigFrom", "%q is not an environment variable name", k)
+		case secretname.Looks(k):
+			bad("ConfigFrom", "%q looks like a secret; deliver it through Secrets, never a ConfigMap (SEC-19)", k)
+		case dup:
+			bad("ConfigFrom", "%q is also in Config; one value per key", k)
+		}
 	}
 	for i, s := range a.Secrets {
 		field := fmt.Sprintf("Secrets[%d]", i)

@@ -83,7 +83,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	configName := a.Name + "-config"
 	cm, err := corev1.NewConfigMap(ctx, name+"-config", &corev1.ConfigMapArgs{
 		Metadata: meta(configName),
-		Data:     pulumi.ToStringMap(a.Config),
+		Data:     configData(a),
 	}, parent)
 	if err != nil {
 		return nil, wrap("config map", err)
@@ -106,7 +106,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			Template: &corev1.PodTemplateSpecArgs{
 				Metadata: &metav1.ObjectMetaArgs{
 					Labels:      pulumi.ToStringMap(labels),
-					Annotations: pulumi.ToStringMap(podAnnotations(a)),
+					Annotations: annotationsWithConfigHash(a),
 				},
 				// Names, not outputs: the pod template stays known during
 				// preview, so the policy pack can check all of it.
@@ -204,10 +204,34 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	return m, nil
 }
 
-// podAnnotations roll the pods when config changes, and configure the Vault
-// Agent injector.
+// configData is the ConfigMap's data: Config and ConfigFrom.
+func configData(a Args) pulumi.StringMap {
+	data := pulumi.ToStringMap(a.Config)
+	for k, v := range a.ConfigFrom {
+		data[k] = v
+	}
+	return data
+}
+
+// annotationsWithConfigHash are the pod annotations, with the hash of the
+// whole ConfigMap: computed values are hashed once they are known.
+func annotationsWithConfigHash(a Args) pulumi.StringMapInput {
+	static := podAnnotations(a)
+	if len(a.ConfigFrom) == 0 {
+		static["intelliflow.io/config-hash"] = configHash(a.Config)
+		return pulumi.ToStringMap(static)
+	}
+	return configData(a).ToStringMapOutput().ApplyT(func(data map[string]string) map[string]string {
+		out := maps.Clone(static)
+		out["intelliflow.io/config-hash"] = configHash(data)
+		return out
+	}).(pulumi.StringMapOutput)
+}
+
+// podAnnotations configure the Vault Agent injector and tell the policy pack
+// why a token is mounted.
 func podAnnotations(a Args) map[string]string {
-	out := map[string]string{"intelliflow.io/config-hash": configHash(a.Config)}
+	out := map[string]string{}
 	if a.ServiceAccount.KubernetesAPI {
 		// Tells the policy pack (SEC-13) why the token is mounted.
 		out["intelliflow.io/kubernetes-api"] = "true"

@@ -190,3 +190,32 @@ func TestNew(t *testing.T) {
 	svc, _ := mocks.Find("kubernetes:core/v1:Service", "fraud-service")
 	require.Equal(t, "ClusterIP", svc.Get("spec.type"))
 }
+
+// TestConfigFrom: computed values (data-store endpoints) join the ConfigMap
+// and the config hash, so a moved endpoint rolls the pods.
+func TestConfigFrom(t *testing.T) {
+	hashFor := func(host string) (map[string]any, string) {
+		mocks, err := pulumitest.Run(t, pulumitest.Options{}, func(ctx *pulumi.Context) error {
+			a := fraudArgs()
+			a.ConfigFrom = map[string]pulumi.StringInput{"REDIS_ADDR": pulumi.String(host).ToStringOutput().ApplyT(func(h string) string { return h + ":6379" }).(pulumi.StringOutput)}
+			_, err := New(ctx, "fraud", a)
+			return err
+		})
+		require.NoError(t, err)
+		cm, _ := mocks.Find("kubernetes:core/v1:ConfigMap", "fraud-config")
+		d, _ := mocks.Find("kubernetes:apps/v1:Deployment", "fraud-deployment")
+		return cm.Get("data").(map[string]any), d.Get("spec.template.metadata.annotations").(map[string]any)["intelliflow.io/config-hash"].(string)
+	}
+	data, h1 := hashFor("a.cache.amazonaws.com")
+	require.Equal(t, "a.cache.amazonaws.com:6379", data["REDIS_ADDR"])
+	require.Equal(t, "0.85", data["FRAUD_THRESHOLD"], "static config stays")
+	_, h2 := hashFor("b.cache.amazonaws.com")
+	require.Len(t, h1, 16)
+	require.NotEqual(t, h1, h2)
+
+	a := fraudArgs()
+	a.ConfigFrom = map[string]pulumi.StringInput{"FRAUD_THRESHOLD": pulumi.String("1"), "DB_PASSWORD": pulumi.String("x")}
+	err := a.Validate()
+	require.ErrorContains(t, err, `"FRAUD_THRESHOLD" is also in Config`)
+	require.ErrorContains(t, err, `"DB_PASSWORD" looks like a secret`)
+}
