@@ -31,7 +31,7 @@ func credentialsSecret(service string) string { return service + "-credentials" 
 
 // serviceArgs derives a service's Microservice arguments from the catalog and
 // the stack: what it is (catalog) and how big and where (stack).
-func serviceArgs(cfg stacks.Config, svc catalog.Service, namespace pulumi.StringInput) (*microservice.Args, error) {
+func serviceArgs(cfg stacks.Config, f *Foundation, svc catalog.Service, namespace pulumi.StringInput) (*microservice.Args, error) {
 	size, ok := cfg.Services[svc.Name]
 	if !ok {
 		return nil, fmt.Errorf("service %q: the stack has no size for it", svc.Name)
@@ -71,6 +71,21 @@ func serviceArgs(cfg stacks.Config, svc catalog.Service, namespace pulumi.String
 	}
 	if size.GPU > 0 {
 		args.GPU, args.GPUNodeGroup = size.GPU, cfg.GPUNodeGroup
+	}
+	if f != nil {
+		// The managed stores' coordinates replace the config's.
+		for _, st := range svc.Stores {
+			for k, v := range f.Config[st] {
+				delete(args.Config, k)
+				if args.ConfigFrom == nil {
+					args.ConfigFrom = map[string]pulumi.StringInput{}
+				}
+				args.ConfigFrom[k] = v
+			}
+		}
+		if arn, ok := f.Roles[svc.Name]; ok {
+			args.ServiceAccount.IRSARoleARN = arn
+		}
 	}
 	for _, s := range svc.Secrets {
 		args.Secrets = append(args.Secrets, microservice.SecretEnv{Env: s.Env, SecretName: credentialsSecret(svc.Name), Key: s.Key})
@@ -177,6 +192,17 @@ func configFor(cfg stacks.Config, svc catalog.Service) map[string]string {
 			out["MLFLOW_URL"] = "https://" + hostPort(st)
 		}
 	}
+	if cfg.AWS != nil {
+		out["AWS_REGION"] = cfg.AWS.Region
+		for _, st := range svc.Stores {
+			switch st {
+			case catalog.Redis:
+				out["REDIS_TLS"] = "true" // ElastiCache with transit encryption
+			case catalog.Kafka:
+				out["KAFKA_SASL_MECHANISM"] = "AWS_MSK_IAM" // IRSA credentials, TLS
+			}
+		}
+	}
 	ns := cfg.Environment.AppNamespace()
 	for _, peer := range svc.Calls {
 		out[strings.ToUpper(peer)+"_URL"] = "http://" + peer + "." + ns + ".svc.cluster.local"
@@ -186,10 +212,10 @@ func configFor(cfg stacks.Config, svc catalog.Service) map[string]string {
 
 // deployApps creates every service of the catalog, each with the Secret of
 // exactly the credentials it reads.
-func deployApps(ctx *pulumi.Context, cfg stacks.Config, namespace pulumi.StringInput, opts ...pulumi.ResourceOption) (map[string]*microservice.Microservice, error) {
+func deployApps(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, namespace pulumi.StringInput, opts ...pulumi.ResourceOption) (map[string]*microservice.Microservice, error) {
 	out := map[string]*microservice.Microservice{}
 	for _, svc := range catalog.All() {
-		args, err := serviceArgs(cfg, svc, namespace)
+		args, err := serviceArgs(cfg, f, svc, namespace)
 		if err != nil {
 			return nil, err
 		}

@@ -10,6 +10,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/intelliflow/platform/apps/catalog"
+	"github.com/intelliflow/platform/components/deviceplugin"
+	"github.com/intelliflow/platform/components/gpunodegroup"
 	"github.com/intelliflow/platform/components/ingress"
 	"github.com/intelliflow/platform/components/microservice"
 	"github.com/intelliflow/platform/components/namespace"
@@ -37,21 +39,30 @@ type Platform struct {
 	Namespaces map[string]*namespace.Namespace
 	// Services by catalog name.
 	Services map[string]*microservice.Microservice
+	// Foundation is the AWS layer; nil in dev.
+	Foundation *Foundation
 }
 
-// Deploy builds the stack described by cfg.
+// Deploy builds the stack described by cfg: the AWS foundation where the
+// stack has one, then the Kubernetes platform and the apps on its cluster.
 func Deploy(ctx *pulumi.Context, cfg stacks.Config) (*Platform, error) {
-	k8s, err := kubernetesProvider(ctx, cfg.Kubernetes)
-	if err != nil {
-		return nil, err
-	}
 	appNS := cfg.Environment.AppNamespace()
 	// Validated before anything exists, like the rest of the config.
 	entryArgs, err := publicEntryArgs(cfg, pulumi.String(appNS))
 	if err != nil {
 		return nil, err
 	}
-	p := &Platform{Kubernetes: k8s, Namespaces: map[string]*namespace.Namespace{}}
+	var foundation *Foundation
+	if cfg.AWS != nil {
+		if foundation, err = deployFoundation(ctx, cfg); err != nil {
+			return nil, err
+		}
+	}
+	k8s, err := kubernetesProvider(ctx, cfg.Kubernetes, foundation)
+	if err != nil {
+		return nil, err
+	}
+	p := &Platform{Kubernetes: k8s, Namespaces: map[string]*namespace.Namespace{}, Foundation: foundation}
 	onCluster := pulumi.Providers(k8s)
 
 	// Platform: namespaces sized for what runs in them, priorities.
@@ -76,12 +87,22 @@ func Deploy(ctx *pulumi.Context, cfg stacks.Config) (*Platform, error) {
 		p.Namespaces[name] = ns
 		names = append(names, ns.Name)
 	}
+	if cfg.GPUNodeGroup != "" {
+		// Without it no GPU node offers nvidia.com/gpu, and fraud stays Pending.
+		if _, err := deviceplugin.New(ctx, "nvidia", &deviceplugin.Args{
+			Image:        cfg.Image(stacks.DevicePluginImage),
+			NodeSelector: map[string]string{gpunodegroup.GPUPresentLabel: "true"},
+			TaintKey:     gpunodegroup.GPUTaintKey,
+		}, onCluster); err != nil {
+			return nil, err
+		}
+	}
 	if _, err := priority.New(ctx, "priority", &priority.Args{Classes: []priority.Class{priority.Critical, priority.Standard}}, onCluster); err != nil {
 		return nil, err
 	}
 
 	// Apps.
-	services, err := deployApps(ctx, cfg, p.Namespaces[appNS].Name, onCluster)
+	services, err := deployApps(ctx, cfg, foundation, p.Namespaces[appNS].Name, onCluster)
 	if err != nil {
 		return nil, err
 	}
@@ -102,15 +123,22 @@ func Deploy(ctx *pulumi.Context, cfg stacks.Config) (*Platform, error) {
 }
 
 // kubernetesProvider is the one provider every Kubernetes object goes
-// through: a folder of rendered manifests, or the configured cluster.
-func kubernetesProvider(ctx *pulumi.Context, k stacks.Kubernetes) (*kubernetes.Provider, error) {
+// through: the foundation's cluster, a folder of rendered manifests, or the
+// configured cluster.
+func kubernetesProvider(ctx *pulumi.Context, k stacks.Kubernetes, f *Foundation) (*kubernetes.Provider, error) {
 	args := &kubernetes.ProviderArgs{
 		// Update ConfigMaps in place: their names are fixed (replacing one
 		// would collide on a cluster), and pods roll on the config-hash
 		// annotation the microservice component sets.
 		EnableConfigMapMutable: pulumi.Bool(true),
 	}
+	var opts []pulumi.ResourceOption
 	switch {
+	case f != nil:
+		args.Kubeconfig = f.Kubeconfig
+		// Objects go in once the deployer may create them and nodes can
+		// run them.
+		opts = append(opts, pulumi.DependsOn(f.Ready))
 	case k.RenderDir != "":
 		args.RenderYamlToDirectory = pulumi.String(k.RenderDir)
 	default:
@@ -119,7 +147,7 @@ func kubernetesProvider(ctx *pulumi.Context, k stacks.Kubernetes) (*kubernetes.P
 			args.Context = pulumi.String(k.Context)
 		}
 	}
-	p, err := kubernetes.NewProvider(ctx, "kubernetes", args)
+	p, err := kubernetes.NewProvider(ctx, "kubernetes", args, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes provider: %w", err)
 	}

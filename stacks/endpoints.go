@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 
 	"github.com/intelliflow/platform/apps/catalog"
 )
@@ -57,7 +58,8 @@ func (c Config) validateEndpoints() []error {
 			errs = append(errs, fmt.Errorf("%s: missing", key))
 			continue
 		}
-		if !hostRE.MatchString(e.Host) {
+		managed := c.AWS != nil && slices.Contains(ManagedStores, st)
+		if !managed && !hostRE.MatchString(e.Host) {
 			errs = append(errs, fmt.Errorf("%s.host: %q is not a host name", key, e.Host))
 		}
 		if e.Port < 1 || e.Port > 65535 {

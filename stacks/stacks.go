@@ -84,11 +84,16 @@ type Config struct {
 	FraudModel ModelArtifact
 	// Ingress is how the API is exposed; the component validates it.
 	Ingress Ingress
+	// AWS is the foundation staging and prod create (nil in dev). When set,
+	// Kubernetes objects go to the EKS cluster it creates, and the managed
+	// stores' endpoints come from it.
+	AWS *AWS
 
 	// raw overrides, merged over the environment's defaults.
 	serviceOverrides  map[string]map[string]any
 	endpointOverrides map[string]map[string]any
 	ingressOverride   map[string]any
+	awsOverride       map[string]any
 }
 
 // Kubernetes is the target for Kubernetes objects: a folder of rendered
@@ -180,6 +185,9 @@ var keys = []key{
 	{"ingress", "JSON object overrides: host, clusterIssuer, rateLimitPerMinute (default 1000), corsOrigins, paths, loadBalancer {certificateArn, sourceRanges}", func(c *Config, raw string) error {
 		return strictJSON(raw, &c.ingressOverride)
 	}},
+	{"aws", "JSON object overrides of the AWS foundation (staging/prod): region, vpcCidr, zones, kubernetesVersion, publicAccessCidrs, adminRoleArns, deployerRoleArns, viewerRoleArns, addonVersions, nodeGroups {general, gpu}, modelBucket, sesIdentity, flowLogRetentionDays, postgres, redis, kafka, documentdb", func(c *Config, raw string) error {
+		return strictJSON(raw, &c.awsOverride)
+	}},
 	{"requireImageDigests", "true | false: images must be pinned by @sha256 digest (prod default true)", func(c *Config, raw string) error {
 		return parseBool(raw, &c.RequireImageDigests)
 	}},
@@ -268,6 +276,15 @@ func (c *Config) applyDefaults(lookup Lookup) error {
 	if _, ok := lookup("requireImageDigests"); !ok {
 		c.RequireImageDigests = c.Environment == Prod
 	}
+	var errs []error
+	c.AWS = DefaultAWS(c.Environment)
+	if c.awsOverride != nil {
+		if c.AWS == nil {
+			errs = append(errs, fmt.Errorf("config %s:aws: %s has no AWS foundation; remove the key", Namespace, c.Environment))
+		} else if err := overlay(c.awsOverride, c.AWS); err != nil {
+			errs = append(errs, fmt.Errorf("config %s:aws: %w", Namespace, err))
+		}
+	}
 	if c.Environment == Dev && c.Kubernetes.Kubeconfig == "" && c.Kubernetes.RenderDir == "" {
 		c.Kubernetes.RenderDir = path.Join("out", c.Stack)
 	}
@@ -280,7 +297,6 @@ func (c *Config) applyDefaults(lookup Lookup) error {
 	if _, ok := lookup("serviceMonitors"); !ok {
 		c.ServiceMonitors = c.Environment != Dev
 	}
-	var errs []error
 	sizes, err := mergeSizes(DefaultSizes(c.Environment), c.serviceOverrides)
 	errs = append(errs, err)
 	c.Services = sizes
@@ -293,6 +309,11 @@ func (c *Config) applyDefaults(lookup Lookup) error {
 	}
 	c.DataStores = map[catalog.Store]Endpoint{}
 	for st, e := range DefaultEndpoints(c.Environment) {
+		if c.AWS != nil && slices.Contains(ManagedStores, st) {
+			// Created by the foundation: reached inside the VPC, on the
+			// port the managed service listens on; the host is its output.
+			e = Endpoint{Port: managedPorts[st], CIDRs: []string{c.AWS.VPCCIDR}}
+		}
 		c.DataStores[st] = e
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.endpointOverrides)) {
@@ -300,6 +321,10 @@ func (c *Config) applyDefaults(lookup Lookup) error {
 		e, ok := c.DataStores[st]
 		if !ok {
 			errs = append(errs, fmt.Errorf("config %s:dataStores.%s: unknown store; known stores: %v", Namespace, name, catalog.Stores))
+			continue
+		}
+		if c.AWS != nil && slices.Contains(ManagedStores, st) {
+			errs = append(errs, fmt.Errorf("config %s:dataStores.%s: the AWS foundation creates %s in this stack; its endpoint comes from there", Namespace, name, st))
 			continue
 		}
 		if err := overlay(c.endpointOverrides[name], &e); err != nil {
@@ -314,13 +339,21 @@ func (c *Config) applyDefaults(lookup Lookup) error {
 			errs = append(errs, fmt.Errorf("config %s:ingress: %w", Namespace, err))
 		}
 	}
-	c.serviceOverrides, c.endpointOverrides, c.ingressOverride = nil, nil, nil
+	c.serviceOverrides, c.endpointOverrides, c.ingressOverride, c.awsOverride = nil, nil, nil, nil
 	return errors.Join(errs...)
 }
 
 // ToolImages are images the platform runs besides the services: the fraud
-// pods' model fetcher. They are pinned like the services.
-var ToolImages = []string{"model-fetch"}
+// pods' model fetcher, and the NVIDIA device plugin on GPU nodes (mirrored
+// into the platform's registry). They are pinned like the services.
+var ToolImages = []string{"model-fetch", DevicePluginImage}
+
+// DevicePluginImage is the NVIDIA device plugin's image name.
+const DevicePluginImage = "nvidia-device-plugin"
+
+// upstreamTags are the tags of mirrored upstream images, which follow their
+// project's releases rather than the platform's imageTag.
+var upstreamTags = map[string]string{DevicePluginImage: "v0.17.1"}
 
 // Images lists every image the stack pins: services, then tools.
 func Images() []string { return append(catalog.Names(), ToolImages...) }
@@ -331,6 +364,9 @@ func (c Config) Image(service string) string {
 	repo := strings.TrimSuffix(c.ImageRegistries[0], "/") + "/intelliflow/" + service
 	if d, ok := c.ImageDigests[service]; ok {
 		return repo + "@" + d
+	}
+	if t, ok := upstreamTags[service]; ok {
+		return repo + ":" + t
 	}
 	return repo + ":" + c.ImageTag
 }
@@ -354,6 +390,10 @@ func (c Config) Validate() error {
 	}
 	k := c.Kubernetes
 	switch {
+	case c.AWS != nil && (k.RenderDir != "" || k.Kubeconfig != ""):
+		bad(map[bool]string{true: "renderDir", false: "kubeconfig"}[k.RenderDir != ""],
+			"%s deploys to the EKS cluster its AWS foundation creates; remove the key (preview shows what would change)", c.Environment)
+	case c.AWS != nil:
 	case k.RenderDir != "" && k.Kubeconfig != "":
 		bad("renderDir", "set either renderDir or kubeconfig, not both")
 	case k.RenderDir == "" && k.Kubeconfig == "":
@@ -397,6 +437,7 @@ func (c Config) Validate() error {
 	errs = append(errs, c.validateEndpoints()...)
 	errs = append(errs, c.validateCredentials()...)
 	errs = append(errs, c.FraudModel.validate()...)
+	errs = append(errs, c.validateAWS()...)
 	return errors.Join(errs...)
 }
 

@@ -40,6 +40,21 @@ func valid(m map[string]string) map[string]string {
 	return out
 }
 
+// testAWS names the roles every AWS stack must set, and the bucket of
+// valid()'s model.
+const testAWS = `{"adminRoleArns": ["arn:aws:iam::111122223333:role/admin"], "deployerRoleArns": ["arn:aws:iam::111122223333:role/ci"], "modelBucket": "intelliflow-dev-models"}`
+
+// shortRedis is valid credentials with a Redis password ElastiCache refuses.
+func shortRedis() string {
+	creds := map[string]string{}
+	for _, k := range CredentialKeys() {
+		creds[k] = "dev-only-" + k
+	}
+	creds["redis-password"] = "short"
+	b, _ := json.Marshal(creds)
+	return string(b)
+}
+
 func prodDigests() string {
 	parts := []string{}
 	for _, n := range Images() {
@@ -71,7 +86,7 @@ func TestParseDefaults(t *testing.T) {
 	})
 	t.Run("prod requires digests and pins images by them", func(t *testing.T) {
 		c, err := Parse("prod", lookupOf(valid(map[string]string{
-			"environment": "prod", "renderDir": "out/prod", "imageDigests": prodDigests(),
+			"environment": "prod", "aws": testAWS, "imageDigests": prodDigests(),
 			"imageRegistries": `["123456789012.dkr.ecr.eu-west-1.amazonaws.com"]`,
 		})))
 		require.NoError(t, err)
@@ -79,10 +94,33 @@ func TestParseDefaults(t *testing.T) {
 		require.True(t, c.ServiceMonitors)
 		require.Equal(t, "gpu", c.GPUNodeGroup)
 		require.Equal(t, "123456789012.dkr.ecr.eu-west-1.amazonaws.com/intelliflow/users@"+testDigest, c.Image(catalog.Users))
+		require.Equal(t, Kubernetes{}, c.Kubernetes, "the foundation's cluster is the target")
+		require.Equal(t, "intelliflow-prod", c.ClusterName())
+		require.Equal(t, 3, c.AWS.Zones)
+		require.Equal(t, 3, c.AWS.Kafka.Brokers, "the issue's 3 brokers in prod")
+		require.Equal(t, Endpoint{Port: 9098, CIDRs: []string{"10.30.0.0/16"}}, c.DataStores[catalog.Kafka], "managed stores: VPC only, IAM over TLS")
+		require.Equal(t, "s3.amazonaws.com", c.DataStores[catalog.S3].Host)
+	})
+	t.Run("dev has no AWS foundation", func(t *testing.T) {
+		c, err := Parse("dev", lookupOf(valid(map[string]string{"environment": "dev"})))
+		require.NoError(t, err)
+		require.Nil(t, c.AWS)
+	})
+	t.Run("aws overrides merge into the environment's defaults", func(t *testing.T) {
+		c, err := Parse("staging", lookupOf(valid(map[string]string{
+			"environment": "staging",
+			"aws":         `{"adminRoleArns": ["arn:aws:iam::111122223333:role/admin"], "deployerRoleArns": ["arn:aws:iam::111122223333:role/ci"], "modelBucket": "intelliflow-dev-models", "region": "us-east-2", "nodeGroups": {"gpu": {"max": 6}}, "postgres": {"instanceClass": "db.r6g.large"}}`,
+		})))
+		require.NoError(t, err)
+		require.Equal(t, "us-east-2", c.AWS.Region)
+		require.Equal(t, 6, c.AWS.NodeGroups.GPU.Max)
+		require.Equal(t, []string{"g5.xlarge"}, c.AWS.NodeGroups.GPU.InstanceTypes, "fields not overridden keep the default")
+		require.Equal(t, "db.r6g.large", c.AWS.Postgres.InstanceClass)
+		require.Equal(t, "16", c.AWS.Postgres.Version)
 	})
 	t.Run("explicit settings win over defaults", func(t *testing.T) {
-		c, err := Parse("prod", lookupOf(valid(map[string]string{
-			"environment": "prod", "kubeconfig": "kc", "requireImageDigests": "false",
+		c, err := Parse("alice", lookupOf(valid(map[string]string{
+			"environment": "dev", "kubeconfig": "kc", "requireImageDigests": "false",
 			"podSecurityVersion": "v1.30", "imageRegistries": `["registry.example.com:5000/team"]`,
 			"imageTag": "2.3.1", "serviceMonitors": "false", "gpuNodeGroup": "a10g",
 			"services":   `{"transactions": {"minReplicas": 6, "maxReplicas": 60}}`,
@@ -97,9 +135,9 @@ func TestParseDefaults(t *testing.T) {
 		tx := c.Services[catalog.Transactions]
 		require.Equal(t, 6, tx.MinReplicas)
 		require.Equal(t, 60, tx.MaxReplicas)
-		require.Equal(t, "500m", tx.CPURequest, "fields not overridden keep the default")
+		require.Equal(t, DefaultSizes(Dev)[catalog.Transactions].CPURequest, tx.CPURequest, "fields not overridden keep the default")
 		require.Equal(t, Endpoint{Host: "db.internal", Port: 5432, CIDRs: []string{"10.20.0.0/16"}}, c.DataStores[catalog.Postgres])
-		require.Equal(t, "letsencrypt-prod", c.Ingress.ClusterIssuer)
+		require.Equal(t, "intelliflow-dev-ca", c.Ingress.ClusterIssuer)
 		require.Equal(t, 1000, c.Ingress.RateLimitPerMinute, "the seed's rate limit")
 	})
 }
@@ -140,28 +178,44 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 	}{
 		{"missing environment", map[string]string{}, []string{"intelliflow:environment is required", "pulumi config set intelliflow:environment"}},
 		{"unknown environment", map[string]string{"environment": "qa", "renderDir": "x"}, []string{"intelliflow:environment", `unknown environment "qa"`}},
-		{"staging without a target", map[string]string{"environment": "staging"}, []string{"intelliflow:kubeconfig", "no Kubernetes target"}},
+		{"staging without roles", map[string]string{"environment": "staging"}, []string{"intelliflow:aws.adminRoleArns: name at least one admin role", "intelliflow:aws.deployerRoleArns", `intelliflow:aws.modelBucket: "intelliflow-staging-models" is not the bucket of fraudModel.uri`}},
+		{"staging with a render folder", map[string]string{"environment": "staging", "aws": testAWS, "renderDir": "out/staging"}, []string{"intelliflow:renderDir: staging deploys to the EKS cluster its AWS foundation creates"}},
+		{"aws in dev", map[string]string{"environment": "dev", "aws": `{"region": "eu-west-1"}`}, []string{"intelliflow:aws: dev has no AWS foundation"}},
+		{"aws unknown field", map[string]string{"environment": "prod", "aws": `{"regoin": "eu-west-1"}`}, []string{"intelliflow:aws", `unknown field "regoin"`}},
+		{"managed store endpoint", map[string]string{"environment": "staging", "aws": testAWS, "dataStores": `{"postgres": {"host": "db.internal"}}`}, []string{"intelliflow:dataStores.postgres: the AWS foundation creates postgres"}},
+		{"bad aws values", map[string]string{"environment": "prod", "aws": `{"adminRoleArns": ["admin"], "deployerRoleArns": ["arn:aws:iam::111122223333:role/ci"], "modelBucket": "intelliflow-dev-models", "region": "Europe", "vpcCidr": "8.8.0.0/16", "zones": 1, "kubernetesVersion": "1.30", "publicAccessCidrs": ["0.0.0.0/0"], "nodeGroups": {"general": {"instanceTypes": ["g5.xlarge"]}, "gpu": {"instanceTypes": ["m6i.large"], "diskGiB": 10}}, "kafka": {"brokers": 2}, "documentdb": {"instances": 1}, "flowLogRetentionDays": 2, "sesIdentity": "x"}`}, []string{
+			`aws.region: "Europe"`, `aws.vpcCidr: "8.8.0.0/16"`, "aws.zones: 1", "aws.kubernetesVersion: 1.30 is older than podSecurityVersion v1.33",
+			"aws.publicAccessCidrs[0]", `aws.adminRoleArns[0]: "admin"`, "aws.nodeGroups.general.instanceTypes: g5.xlarge: the general group takes CPU instance types",
+			"aws.nodeGroups.gpu.instanceTypes: m6i.large: the gpu group takes GPU", "aws.nodeGroups.gpu.diskGiB: 10", "aws.kafka.brokers: 2: prod keeps three copies",
+			"aws.documentdb.instances: 1", "aws.flowLogRetentionDays: 2", `aws.sesIdentity: "x"`,
+		}},
+		{"redis password unfit for ElastiCache", map[string]string{"environment": "staging", "aws": testAWS, "credentials": shortRedis()}, []string{
+			"intelliflow:credentials: redis-password is 5 characters; ElastiCache wants 16 to 128",
+		}},
+		{"too few GPU nodes", map[string]string{"environment": "prod", "aws": `{"adminRoleArns": ["arn:aws:iam::111122223333:role/admin"], "deployerRoleArns": ["arn:aws:iam::111122223333:role/ci"], "modelBucket": "intelliflow-dev-models", "nodeGroups": {"gpu": {"max": 4}}}`}, []string{
+			"aws.nodeGroups.gpu.max: 4 nodes x 1 GPUs hold 4 GPU pods, but the services scale to 12",
+		}},
 		{"both targets", map[string]string{"environment": "dev", "renderDir": "x", "kubeconfig": "y"}, []string{"intelliflow:renderDir", "not both"}},
 		{"context without kubeconfig", map[string]string{"environment": "dev", "kubeContext": "kind"}, []string{"intelliflow:kubeContext", "needs kubeconfig"}},
 		{"latest PSS version", map[string]string{"environment": "dev", "podSecurityVersion": "latest"}, []string{"intelliflow:podSecurityVersion", `"latest" is not allowed`}},
 		{"registries not a list", map[string]string{"environment": "dev", "imageRegistries": "registry.example.com"}, []string{"intelliflow:imageRegistries", "want a list"}},
 		{"empty registries", map[string]string{"environment": "dev", "imageRegistries": "[]"}, []string{"intelliflow:imageRegistries", "at least one"}},
 		{"registry with scheme", map[string]string{"environment": "dev", "imageRegistries": `["https://registry.example.com"]`}, []string{"intelliflow:imageRegistries", "not a registry host"}},
-		{"digest flag not boolean", map[string]string{"environment": "prod", "renderDir": "x", "requireImageDigests": "yes"}, []string{"intelliflow:requireImageDigests", `want true or false, got "yes"`}},
+		{"digest flag not boolean", map[string]string{"environment": "prod", "aws": testAWS, "requireImageDigests": "yes"}, []string{"intelliflow:requireImageDigests", `want true or false, got "yes"`}},
 		{"unknown service", map[string]string{"environment": "dev", "services": `{"ledger": {"minReplicas": 2}}`}, []string{"intelliflow:services.ledger: unknown service"}},
 		{"unknown size field", map[string]string{"environment": "dev", "services": `{"users": {"replicas": 2}}`}, []string{"intelliflow:services.users", `unknown field "replicas"`}},
 		{"one replica", map[string]string{"environment": "dev", "services": `{"users": {"minReplicas": 1}}`}, []string{"intelliflow:services.users.minReplicas: 1", "REL-01"}},
 		{"min above max", map[string]string{"environment": "dev", "services": `{"users": {"minReplicas": 4, "maxReplicas": 3}}`}, []string{"intelliflow:services.users.maxReplicas: 3 must be greater than minReplicas 4"}},
 		{"bad quantity", map[string]string{"environment": "dev", "services": `{"users": {"memoryLimit": "1GB"}}`}, []string{"intelliflow:services.users.memoryLimit", `"1GB" is not a positive Kubernetes quantity`}},
 		{"request above limit", map[string]string{"environment": "dev", "services": `{"users": {"cpuRequest": "2", "cpuLimit": "1"}}`}, []string{"intelliflow:services.users.cpuRequest: 2 is above cpuLimit 1"}},
-		{"GPU without a node group", map[string]string{"environment": "staging", "renderDir": "x", "gpuNodeGroup": "", "services": `{"fraud": {"gpu": 1}}`}, []string{"intelliflow:services.fraud.gpu: needs a GPU node group"}},
-		{"GPU on a CPU service", map[string]string{"environment": "staging", "renderDir": "x", "services": `{"users": {"gpu": 1}}`}, []string{"intelliflow:services.users.gpu: users does not run on GPUs"}},
+		{"GPU without a node group", map[string]string{"environment": "staging", "aws": testAWS, "gpuNodeGroup": "", "services": `{"fraud": {"gpu": 1}}`}, []string{"intelliflow:services.fraud.gpu: needs a GPU node group"}},
+		{"GPU on a CPU service", map[string]string{"environment": "staging", "aws": testAWS, "services": `{"users": {"gpu": 1}}`}, []string{"intelliflow:services.users.gpu: users does not run on GPUs"}},
 		{"bad utilization", map[string]string{"environment": "dev", "services": `{"users": {"cpuUtilization": 150}}`}, []string{"intelliflow:services.users.cpuUtilization: 150"}},
 		{"bad metric", map[string]string{"environment": "dev", "services": `{"users": {"podsMetric": {"name": "", "averageValue": "x"}}}`}, []string{"services.users.podsMetric.name: is empty", "services.users.podsMetric.averageValue"}},
 		{"latest tag", map[string]string{"environment": "dev", "imageTag": "latest"}, []string{"intelliflow:imageTag", "not latest"}},
 		{"bad digest", map[string]string{"environment": "dev", "imageDigests": `{"users": "sha256:abc"}`}, []string{"intelliflow:imageDigests.users", "is not sha256:<64 hex digits>"}},
 		{"digest for unknown service", map[string]string{"environment": "dev", "imageDigests": `{"ledger": "` + testDigest + `"}`}, []string{"intelliflow:imageDigests.ledger", "unknown image"}},
-		{"prod without digests", map[string]string{"environment": "prod", "renderDir": "x"}, []string{"intelliflow:imageDigests.fraud: missing", "pulumi config set --path intelliflow:imageDigests.fraud"}},
+		{"prod without digests", map[string]string{"environment": "prod", "aws": testAWS}, []string{"intelliflow:imageDigests.fraud: missing", "pulumi config set --path intelliflow:imageDigests.fraud"}},
 		{"unknown store", map[string]string{"environment": "dev", "dataStores": `{"oracle": {"port": 1521}}`}, []string{"intelliflow:dataStores.oracle: unknown store"}},
 		{"bad endpoint", map[string]string{"environment": "dev", "dataStores": `{"redis": {"host": "", "port": 0, "cidrs": ["10.0.0.0"]}}`}, []string{
 			`intelliflow:dataStores.redis.host: "" is not a host name`, "intelliflow:dataStores.redis.port: 0", `intelliflow:dataStores.redis.cidrs: "10.0.0.0" is not a CIDR`,
