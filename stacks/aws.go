@@ -105,7 +105,7 @@ func DefaultAWS(env Environment) *AWS {
 		return &AWS{
 			Region: "eu-west-1", VPCCIDR: "10.20.0.0/16", Zones: 3, KubernetesVersion: "1.33",
 			NodeGroups: NodeGroups{
-				General: NodeGroup{InstanceTypes: []string{"m6i.xlarge"}, Min: 3, Desired: 3, Max: 8, DiskGiB: 50},
+				General: NodeGroup{InstanceTypes: []string{"m6i.xlarge"}, Min: 3, Desired: 3, Max: 12, DiskGiB: 50},
 				GPU:     NodeGroup{InstanceTypes: []string{"g5.xlarge"}, Min: 2, Desired: 2, Max: 4, DiskGiB: 100},
 			},
 			ModelBucket: "intelliflow-staging-models", SESIdentity: "staging.intelliflow.example", FlowLogRetentionDays: 30,
@@ -116,11 +116,12 @@ func DefaultAWS(env Environment) *AWS {
 		}
 	case Prod:
 		// The seed's cluster: 3+ nodes of 16 GiB and 50 GB+ each (m6i.2xlarge:
-		// 32 GiB), and the fraud server's 4 to 12 GPU pods on one-GPU nodes.
+		// 32 GiB), room for transactions' 50 replicas on distinct nodes, and
+		// the fraud server's 4 to 12 GPU pods on one-GPU nodes.
 		return &AWS{
 			Region: "eu-west-1", VPCCIDR: "10.30.0.0/16", Zones: 3, KubernetesVersion: "1.33",
 			NodeGroups: NodeGroups{
-				General: NodeGroup{InstanceTypes: []string{"m6i.2xlarge"}, Min: 6, Desired: 6, Max: 30, DiskGiB: 100},
+				General: NodeGroup{InstanceTypes: []string{"m6i.2xlarge"}, Min: 6, Desired: 6, Max: 60, DiskGiB: 100},
 				GPU:     NodeGroup{InstanceTypes: []string{"g5.xlarge"}, Min: 4, Desired: 4, Max: 12, DiskGiB: 100},
 			},
 			ModelBucket: "intelliflow-prod-models", SESIdentity: "intelliflow.example", FlowLogRetentionDays: 365,
@@ -215,6 +216,7 @@ func (c Config) validateAWS() []error {
 		}
 	}
 	errs = append(errs, c.validateGPUCapacity()...)
+	errs = append(errs, c.validateHostSpread()...)
 	if tok, ok := c.Credentials["redis-password"]; ok {
 		// It is also the ElastiCache AUTH token. Never echo it: it is a secret.
 		if err := redis.ValidAuthToken(tok); err != nil {
@@ -294,4 +296,27 @@ func minor(v string) int {
 		return -1
 	}
 	return n
+}
+
+// validateHostSpread checks that the general group has a node for every
+// replica of a service that puts at most one pod per node: below min nodes
+// the rollout never completes, below max the HPA scales into Pending pods.
+func (c Config) validateHostSpread() []error {
+	ng := c.AWS.NodeGroups.General
+	var errs []error
+	for _, name := range catalog.Names() {
+		s := c.Services[name]
+		if !s.RequiredHostAntiAffinity || s.GPU > 0 {
+			continue
+		}
+		if ng.Min < s.MinReplicas {
+			errs = append(errs, fmt.Errorf("config %s:aws.nodeGroups.general.min: %d nodes, but %s runs %d replicas on distinct nodes (requiredHostAntiAffinity); raise min to %d",
+				Namespace, ng.Min, name, s.MinReplicas, s.MinReplicas))
+		}
+		if ng.Max < s.MaxReplicas {
+			errs = append(errs, fmt.Errorf("config %s:aws.nodeGroups.general.max: %d nodes, but %s scales to %d replicas on distinct nodes (requiredHostAntiAffinity); raise max to %d or lower its maxReplicas",
+				Namespace, ng.Max, name, s.MaxReplicas, s.MaxReplicas))
+		}
+	}
+	return errs
 }

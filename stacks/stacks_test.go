@@ -192,6 +192,10 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"redis password unfit for ElastiCache", map[string]string{"environment": "staging", "aws": testAWS, "credentials": shortRedis()}, []string{
 			"intelliflow:credentials: redis-password is 5 characters; ElastiCache wants 16 to 128",
 		}},
+		{"too few hosts for the spread", map[string]string{"environment": "prod", "aws": `{"adminRoleArns": ["arn:aws:iam::111122223333:role/admin"], "deployerRoleArns": ["arn:aws:iam::111122223333:role/ci"], "modelBucket": "intelliflow-dev-models", "nodeGroups": {"general": {"min": 3, "desired": 3, "max": 20}}}`}, []string{
+			"aws.nodeGroups.general.min: 3 nodes, but transactions runs 5 replicas on distinct nodes",
+			"aws.nodeGroups.general.max: 20 nodes, but transactions scales to 50 replicas",
+		}},
 		{"too few GPU nodes", map[string]string{"environment": "prod", "aws": `{"adminRoleArns": ["arn:aws:iam::111122223333:role/admin"], "deployerRoleArns": ["arn:aws:iam::111122223333:role/ci"], "modelBucket": "intelliflow-dev-models", "nodeGroups": {"gpu": {"max": 4}}}`}, []string{
 			"aws.nodeGroups.gpu.max: 4 nodes x 1 GPUs hold 4 GPU pods, but the services scale to 12",
 		}},
