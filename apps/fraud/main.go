@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -45,6 +46,7 @@ type config struct {
 	modelDir, modelName   string
 	redisAddr, redisPass  string
 	redisTLS              bool
+	redisCAs              *x509.CertPool
 	review, decline       float64
 	featureTimeout        time.Duration
 	reloadInterval        time.Duration
@@ -101,6 +103,21 @@ func readConfig(getenv func(string) string) (config, error) {
 		}
 		c.redisPass = strings.TrimSpace(string(b))
 	}
+	if f := getenv("REDIS_CA_FILE"); f != "" {
+		// A private CA (tests, self-hosted Redis); ElastiCache's certificates
+		// chain to the system roots.
+		b, err := os.ReadFile(f)
+		c.redisCAs = x509.NewCertPool()
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("REDIS_CA_FILE: %w", err))
+		case !c.redisCAs.AppendCertsFromPEM(b):
+			errs = append(errs, fmt.Errorf("REDIS_CA_FILE: %s holds no PEM certificate", f))
+		}
+		if !c.redisTLS {
+			errs = append(errs, errors.New("REDIS_CA_FILE is set but REDIS_TLS is not true"))
+		}
+	}
 	c.review = prob("REVIEW_THRESHOLD", "0.5")
 	c.decline = prob("FRAUD_THRESHOLD", "0.85")
 	if c.review >= c.decline {
@@ -142,7 +159,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		opts := &redis.Options{Addr: cfg.redisAddr, Password: cfg.redisPass, DialTimeout: time.Second, MaxRetries: -1}
 		if cfg.redisTLS {
 			host, _, _ := net.SplitHostPort(cfg.redisAddr)
-			opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
+			opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host, RootCAs: cfg.redisCAs}
 		}
 		rdb := redis.NewClient(opts)
 		defer rdb.Close()

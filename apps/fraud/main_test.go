@@ -212,12 +212,36 @@ func TestServerEndToEnd(t *testing.T) {
 	require.Contains(t, srv.logs.String(), `"msg":"stopped"`)
 }
 
+// TestServerWithTLSRedis: against a Redis that, like ElastiCache with
+// transit encryption, accepts only TLS clients with the AUTH token, the
+// server builds card history; without TLS or with the wrong token it still
+// scores, marked degraded.
+func TestServerWithTLSRedis(t *testing.T) {
+	r := redistest.StartTLS(t, "a-valid-auth-token-1")
+	dir := modelDir(t, "2026-11-01", "")
+	score := func(env map[string]string) map[string]any {
+		env["MODEL_DIR"], env["REDIS_ADDR"], env["FEATURE_TIMEOUT"] = dir, r.Addr, "200ms"
+		srv := start(t, env)
+		defer func() { require.NoError(t, srv.stop()) }()
+		code, out := post(t, srv.api+"/v1/score", `{"transaction_id":"t1","card_id":"c1","amount":20,"merchant_id":"m1","timestamp":"2026-03-01T12:00:00Z","location":{"x":1,"y":2}}`)
+		require.Equal(t, 200, code, out)
+		return out
+	}
+	ok := score(map[string]string{"REDIS_TLS": "true", "REDIS_CA_FILE": r.CAFile, "REDIS_PASSWORD": r.Password})
+	require.Equal(t, false, ok["degraded"], ok)
+	require.Equal(t, true, score(map[string]string{"REDIS_PASSWORD": r.Password})["degraded"], "plain TCP is refused")
+	require.Equal(t, true, score(map[string]string{"REDIS_TLS": "true", "REDIS_CA_FILE": r.CAFile, "REDIS_PASSWORD": "wrong-token-123456"})["degraded"])
+}
+
 func TestConfigErrors(t *testing.T) {
 	env := map[string]string{"HTTP_PORT": "http", "FRAUD_THRESHOLD": "0.3", "REVIEW_THRESHOLD": "0.6", "FEATURE_TIMEOUT": "fast", "LOG_LEVEL": "loud", "REDIS_TLS": "yes"}
 	err := run(context.Background(), func(k string) string { return env[k] }, io.Discard, nil)
 	for _, want := range []string{`HTTP_PORT: "http" is not a port`, "REVIEW_THRESHOLD 0.6 must be below FRAUD_THRESHOLD 0.3", `FEATURE_TIMEOUT: "fast"`, "LOG_LEVEL", `REDIS_TLS: "yes" is not true or false`} {
 		require.ErrorContains(t, err, want)
 	}
+	err = run(context.Background(), func(k string) string { return map[string]string{"REDIS_CA_FILE": "/nonexistent/ca.pem"}[k] }, io.Discard, nil)
+	require.ErrorContains(t, err, "REDIS_CA_FILE: open /nonexistent/ca.pem")
+	require.ErrorContains(t, err, "REDIS_CA_FILE is set but REDIS_TLS is not true")
 	err = run(context.Background(), func(k string) string {
 		return map[string]string{"HTTP_PORT": "0", "METRICS_PORT": "0", "MODEL_DIR": t.TempDir()}[k]
 	}, io.Discard, nil)

@@ -4,10 +4,19 @@ package redistest
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -19,6 +28,83 @@ import (
 // unless INTELLIFLOW_REQUIRE_SERVICES is set (make test sets it after
 // scripts/install-services.sh), so CI can never pass without running it.
 func Start(t testing.TB) (addr string, stop func()) {
+	t.Helper()
+	return start(t, nil, nil)
+}
+
+// TLS is a redis-server that, like ElastiCache with transit encryption,
+// accepts only TLS clients with the password.
+type TLS struct {
+	// Addr is localhost:<port>, the name its certificate carries.
+	Addr string
+	// CAFile is the PEM file of the CA that signed its certificate.
+	CAFile   string
+	Password string
+}
+
+// StartTLS runs a redis-server that speaks TLS only, with a certificate for
+// localhost signed by a CA made for the test, and requires password.
+func StartTLS(t testing.TB, password string) TLS {
+	t.Helper()
+	dir := t.TempDir()
+	caPEM, certPEM, keyPEM := certificates(t)
+	files := map[string][]byte{"ca.pem": caPEM, "cert.pem": certPEM, "key.pem": keyPEM}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	tlsArgs := func(port int) []string {
+		return []string{"--port", "0", "--tls-port", fmt.Sprint(port), "--requirepass", password,
+			"--tls-cert-file", filepath.Join(dir, "cert.pem"), "--tls-key-file", filepath.Join(dir, "key.pem"),
+			"--tls-ca-cert-file", filepath.Join(dir, "ca.pem"), "--tls-auth-clients", "no"}
+	}
+	client := func(addr string) *redis.Options {
+		return &redis.Options{Addr: addr, Password: password, TLSConfig: &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}}
+	}
+	addr, _ := start(t, tlsArgs, client)
+	_, port, _ := net.SplitHostPort(addr)
+	return TLS{Addr: net.JoinHostPort("localhost", port), CAFile: filepath.Join(dir, "ca.pem"), Password: password}
+}
+
+// certificates makes a CA and a server certificate for localhost.
+func certificates(t testing.TB) (caPEM, certPEM, keyPEM []byte) {
+	t.Helper()
+	must := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	must(err)
+	ca := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "redistest CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	must(err)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	must(err)
+	leaf := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
+	must(err)
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	must(err)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+}
+
+// start runs redis-server with the listener arguments for a port (plain
+// by default) and waits until a client with those options answers PING.
+func start(t testing.TB, listen func(port int) []string, client func(addr string) *redis.Options) (addr string, stop func()) {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -33,7 +119,14 @@ func Start(t testing.TB) (addr string, stop func()) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	_ = l.Close()
-	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	if listen == nil {
+		listen = func(port int) []string { return []string{"--port", fmt.Sprint(port)} }
+	}
+	if client == nil {
+		client = func(addr string) *redis.Options { return &redis.Options{Addr: addr} }
+	}
+	args := append(listen(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	cmd := exec.Command(bin, args...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +140,7 @@ func Start(t testing.TB) (addr string, stop func()) {
 		}
 	}
 	t.Cleanup(stop)
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	rdb := redis.NewClient(client(addr))
 	defer rdb.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for rdb.Ping(context.Background()).Err() != nil {

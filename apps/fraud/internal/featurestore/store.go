@@ -82,9 +82,17 @@ func (s *Store) Read(ctx context.Context, card string, tx features.Transaction) 
 	if tx.MerchantID != "" {
 		seen = pipe.SIsMember(ctx, merchantsKey, tx.MerchantID)
 	}
-	_, err := pipe.Exec(ctx)
+	cmds, err := pipe.Exec(ctx)
 	if err != nil && !errors.Is(err, redis.Nil) {
 		s.log.Warn("feature read degraded", "card", card, "err", err)
+		// A failure before the commands ran (a refused AUTH on a new
+		// connection) leaves them without an error of their own: they read
+		// nothing, so none of their parts is known.
+		for _, c := range cmds {
+			if c.Err() == nil {
+				c.SetErr(err)
+			}
+		}
 	}
 
 	var h features.History
