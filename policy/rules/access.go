@@ -20,6 +20,35 @@ var clusterScoped = []string{
 	"PriorityLevelConfiguration", "ConstraintTemplate", "ClusterIssuer",
 }
 
+// clusterScopedGroups are API groups whose every kind is cluster-scoped:
+// Gatekeeper's constraints.
+var clusterScopedGroups = []string{"constraints.gatekeeper.sh"}
+
+// isClusterScoped reports whether objects of a type token live outside
+// namespaces.
+func isClusterScoped(typ string) bool {
+	return slices.Contains(clusterScoped, kindOf(typ)) || slices.Contains(clusterScopedGroups, groupOf(typ))
+}
+
+// groupOf is the API group of a type token ("" for core).
+func groupOf(typ string) string {
+	parts := strings.Split(typ, ":")
+	if len(parts) != 3 {
+		return ""
+	}
+	group, _, ok := strings.Cut(parts[1], "/")
+	if !ok || group == "core" {
+		return ""
+	}
+	return group
+}
+
+// isBuiltinGroup is true for Kubernetes' own API groups: core, the
+// dot-less ones (apps, batch, policy, autoscaling) and *.k8s.io.
+func isBuiltinGroup(group string) bool {
+	return !strings.Contains(group, ".") || strings.HasSuffix(group, ".k8s.io")
+}
+
 // isKubernetesObject is true for the provider's object types, not its
 // components (helm, yaml, kustomize) or the provider itself.
 func isKubernetesObject(typ string) bool {
@@ -42,7 +71,7 @@ func SEC15Namespace() Rule {
 		Description: "SEC-15: namespaced objects set metadata.namespace, never default.",
 		Level:       policyx.EnforcementLevelMandatory,
 		Check: func(r policyx.AnalyzerResource) []Finding {
-			if !isKubernetesObject(r.Type) || slices.Contains(clusterScoped, kindOf(r.Type)) {
+			if !isKubernetesObject(r.Type) || isClusterScoped(r.Type) {
 				return nil
 			}
 			ns, ok := at(r.Properties, "metadata", "namespace")
@@ -258,7 +287,9 @@ func RBAC02NoEscalation() Rule {
 	}
 }
 
-// K8S01APIVersions forbids bare Pods and alpha, beta or removed API versions.
+// K8S01APIVersions forbids bare Pods and alpha, beta or removed versions of
+// Kubernetes' own APIs. Custom resources follow their project's versioning
+// (Gatekeeper serves its constraints at v1beta1 only).
 func K8S01APIVersions() Rule {
 	return Rule{
 		Name:        "K8S-01-api-versions",
@@ -274,7 +305,7 @@ func K8S01APIVersions() Rule {
 			parts := strings.Split(r.Type, ":")
 			if len(parts) == 3 {
 				version := parts[1][strings.LastIndex(parts[1], "/")+1:]
-				if strings.Contains(version, "alpha") || strings.Contains(version, "beta") {
+				if isBuiltinGroup(groupOf(r.Type)) && (strings.Contains(version, "alpha") || strings.Contains(version, "beta")) {
 					return []Finding{violation("apiVersion %s is not GA and may be removed; use the stable version of %s", parts[1], parts[2])}
 				}
 			}

@@ -200,6 +200,9 @@ func fixtures() []fixture {
 		}, nil},
 		{"K8S-01", "bare pod", "kubernetes:core/v1:Pod", &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "intelliflow-dev"}}, []string{"bare Pod"}},
 		{"K8S-01", "beta api", "kubernetes:policy/v1beta1:PodDisruptionBudget", map[string]any{"metadata": map[string]any{"name": "p", "namespace": "intelliflow-dev"}}, []string{"policy/v1beta1 is not GA"}},
+		{"K8S-01", "beta api of an extension", "kubernetes:networking.k8s.io/v1beta1:Ingress", map[string]any{"metadata": map[string]any{"name": "i", "namespace": "intelliflow-dev"}}, []string{"networking.k8s.io/v1beta1 is not GA"}},
+		{"K8S-01", "a project's own beta CRD version", "kubernetes:constraints.gatekeeper.sh/v1beta1:IntelliflowNoPrivileged", map[string]any{"metadata": map[string]any{"name": "c"}}, nil},
+		{"SEC-15", "cluster-scoped constraint", "kubernetes:constraints.gatekeeper.sh/v1beta1:IntelliflowNoPrivileged", map[string]any{"metadata": map[string]any{"name": "c"}}, nil},
 		{"K8S-02", "helm release", "kubernetes:helm.sh/v3:Release", map[string]any{"chart": "x"}, []string{"never sees"}},
 	}
 }
