@@ -84,6 +84,11 @@ type Config struct {
 	FraudModel ModelArtifact
 	// Ingress is how the API is exposed; the component validates it.
 	Ingress Ingress
+	// Charts installs the platform's charts (Gatekeeper, and the security
+	// and observability charts); dev cannot download them.
+	Charts bool
+	// ChartRepository is where the official charts are mirrored.
+	ChartRepository string
 	// AWS is the foundation staging and prod create (nil in dev). When set,
 	// Kubernetes objects go to the EKS cluster it creates, and the managed
 	// stores' endpoints come from it.
@@ -109,9 +114,13 @@ type Kubernetes struct {
 }
 
 // Namespaces lists the namespaces this stack creates: the environment's own,
-// then monitoring and security.
+// then monitoring and security, and Gatekeeper's where charts are installed.
 func (c Config) Namespaces() []string {
-	return []string{c.Environment.AppNamespace(), MonitoringNamespace, SecurityNamespace}
+	out := []string{c.Environment.AppNamespace(), MonitoringNamespace, SecurityNamespace}
+	if c.Charts {
+		out = append(out, GatekeeperNamespace)
+	}
+	return out
 }
 
 // key describes one config key: how to decode it into a Config.
@@ -187,6 +196,13 @@ var keys = []key{
 	}},
 	{"aws", "JSON object overrides of the AWS foundation (staging/prod): region, vpcCidr, zones, kubernetesVersion, publicAccessCidrs, adminRoleArns, deployerRoleArns, viewerRoleArns, addonVersions, nodeGroups {general, gpu}, modelBucket, sesIdentity, flowLogRetentionDays, postgres, redis, kafka, documentdb", func(c *Config, raw string) error {
 		return strictJSON(raw, &c.awsOverride)
+	}},
+	{"charts", "true | false: install the platform's charts (Gatekeeper, ...); default: not in dev, which cannot download them", func(c *Config, raw string) error {
+		return parseBool(raw, &c.Charts)
+	}},
+	{"chartRepository", "https:// or oci:// repository the official charts are mirrored in (default https://charts.intelliflow.internal)", func(c *Config, raw string) error {
+		c.ChartRepository = raw
+		return nil
 	}},
 	{"requireImageDigests", "true | false: images must be pinned by @sha256 digest (prod default true)", func(c *Config, raw string) error {
 		return parseBool(raw, &c.RequireImageDigests)
@@ -294,6 +310,12 @@ func (c *Config) applyDefaults(lookup Lookup) error {
 	if _, ok := lookup("gpuNodeGroup"); !ok && c.Environment != Dev {
 		c.GPUNodeGroup = "gpu"
 	}
+	if _, ok := lookup("charts"); !ok {
+		c.Charts = c.Environment != Dev
+	}
+	if c.ChartRepository == "" {
+		c.ChartRepository = DefaultChartRepository
+	}
 	if _, ok := lookup("serviceMonitors"); !ok {
 		c.ServiceMonitors = c.Environment != Dev
 	}
@@ -343,6 +365,13 @@ func (c *Config) applyDefaults(lookup Lookup) error {
 	return errors.Join(errs...)
 }
 
+// DefaultChartRepository is the platform's chart mirror: official charts,
+// pinned by version, copied in by the release process like images.
+const DefaultChartRepository = "https://charts.intelliflow.internal"
+
+// GatekeeperNamespace is where Gatekeeper runs.
+const GatekeeperNamespace = "gatekeeper-system"
+
 // ToolImages are images the platform runs besides the services: the fraud
 // pods' model fetcher, and the NVIDIA device plugin on GPU nodes (mirrored
 // into the platform's registry). They are pinned like the services.
@@ -375,6 +404,7 @@ var (
 	tagRE        = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 	digestRE     = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
 	psaVersionRE = regexp.MustCompile(`^v1\.[0-9]{1,3}$`)
+	chartRepoRE  = regexp.MustCompile(`^(https|oci)://[a-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._/-]*)?$`)
 	// A registry host with an optional port and path, as in an image reference.
 	registryRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9._-]+)*$`)
 )
@@ -438,6 +468,9 @@ func (c Config) Validate() error {
 	errs = append(errs, c.validateCredentials()...)
 	errs = append(errs, c.FraudModel.validate()...)
 	errs = append(errs, c.validateAWS()...)
+	if !chartRepoRE.MatchString(c.ChartRepository) {
+		bad("chartRepository", "%q is not an https:// or oci:// repository", c.ChartRepository)
+	}
 	return errors.Join(errs...)
 }
 
