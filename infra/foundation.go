@@ -122,7 +122,7 @@ func deployFoundation(ctx *pulumi.Context, cfg stacks.Config) (*Foundation, erro
 	eks, err := cluster.New(ctx, "eks", &cluster.Args{
 		Name: name, Version: a.KubernetesVersion, Region: a.Region, Partition: partition,
 		PrivateSubnetIDs: vpc.PrivateSubnetIDs, PublicAccessCIDRs: a.PublicAccessCIDRs, KMSKeyARN: key.ARN,
-		Access:        cluster.Access{Admins: a.AdminRoleARNs, Deployers: a.DeployerRoleARNs, Viewers: a.ViewerRoleARNs},
+		Access:        cluster.Access{Admins: a.AdminRoleARNs, Deployers: a.DeployerRoleARNs, AppDeployers: a.AppDeployerRoleARNs, Viewers: a.ViewerRoleARNs},
 		AddonVersions: a.AddonVersions,
 		NodeGroups: []cluster.NodeGroup{
 			{Name: "general", InstanceTypes: general.InstanceTypes, Scaling: gpunodegroup.Scaling{Min: general.Min, Desired: general.Desired, Max: general.Max}, DiskGiB: general.DiskGiB},

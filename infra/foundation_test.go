@@ -12,6 +12,7 @@ import (
 
 	"github.com/intelliflow/platform/apps/catalog"
 	"github.com/intelliflow/platform/components/cluster"
+	"github.com/intelliflow/platform/components/rbac"
 	"github.com/intelliflow/platform/internal/pulumitest"
 	"github.com/intelliflow/platform/stacks"
 )
@@ -130,8 +131,14 @@ func TestFoundation(t *testing.T) {
 			require.Equal(t, map[string]string{
 				a.AdminRoleARNs[0]:    "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
 				a.DeployerRoleARNs[0]: "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
-				a.ViewerRoleARNs[0]:   "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy",
-			}, entries)
+			}, entries, "only admins and the pulumi deployer are cluster admins")
+			k8sGroups := map[string]any{}
+			for _, e := range mocks.OfType("aws:eks/accessEntry:AccessEntry") {
+				k8sGroups[e.Get("principalArn").(string)] = e.Get("kubernetesGroups")
+			}
+			require.Equal(t, []any{rbac.DeployersGroup}, k8sGroups[a.AppDeployerRoleARNs[0]], "the pipeline gets the namespaced deployer role")
+			require.Equal(t, []any{rbac.ViewersGroup}, k8sGroups[a.ViewerRoleARNs[0]], "on-call gets the read-only role")
+			require.Len(t, k8sGroups, 4)
 			require.Equal(t, []any{"sts.amazonaws.com"}, one(t, mocks, "aws:iam/openIdConnectProvider:OpenIdConnectProvider").Get("clientIdLists"))
 			addons := map[string]pulumitest.Resource{}
 			for _, ad := range mocks.OfType("aws:eks/addon:Addon") {

@@ -16,6 +16,7 @@ import (
 	"github.com/intelliflow/platform/components/microservice"
 	"github.com/intelliflow/platform/components/namespace"
 	"github.com/intelliflow/platform/components/priority"
+	"github.com/intelliflow/platform/components/rbac"
 	"github.com/intelliflow/platform/stacks"
 )
 
@@ -110,6 +111,12 @@ func Deploy(ctx *pulumi.Context, cfg stacks.Config) (*Platform, error) {
 		return nil, err
 	}
 	p.Services = services
+	if _, err := rbac.New(ctx, "rbac", &rbac.Args{
+		Namespace: appNS, NamespaceReady: p.Namespaces[appNS].Name,
+		MLServiceAccount: catalog.Orchestrator, ServingDeployment: catalog.Fraud,
+	}, onCluster, pulumi.DependsOn([]pulumi.Resource{services[catalog.Orchestrator]})); err != nil {
+		return nil, err
+	}
 	entryArgs.Namespace = p.Namespaces[appNS].Name
 	entry, err := ingress.New(ctx, "public", entryArgs, onCluster, pulumi.DependsOn([]pulumi.Resource{services[catalog.Gateway]}))
 	if err != nil {

@@ -28,12 +28,14 @@ type AWS struct {
 	// PublicAccessCIDRs opens the EKS API to these networks; empty keeps
 	// it private (operators come through the VPC).
 	PublicAccessCIDRs []string `json:"publicAccessCidrs"`
-	// AdminRoleARNs, DeployerRoleARNs and ViewerRoleARNs get EKS access
-	// entries: cluster admin, cluster admin for the CI role `pulumi up` runs
-	// as, read-only.
-	AdminRoleARNs    []string `json:"adminRoleArns"`
-	DeployerRoleARNs []string `json:"deployerRoleArns"`
-	ViewerRoleARNs   []string `json:"viewerRoleArns"`
+	// AdminRoleARNs, DeployerRoleARNs, AppDeployerRoleARNs and
+	// ViewerRoleARNs get EKS access entries: cluster admin; cluster admin
+	// for the CI role `pulumi up` runs as; the namespaced app deployer role
+	// for the delivery pipeline; read-only without Secrets.
+	AdminRoleARNs       []string `json:"adminRoleArns"`
+	DeployerRoleARNs    []string `json:"deployerRoleArns"`
+	AppDeployerRoleARNs []string `json:"appDeployerRoleArns"`
+	ViewerRoleARNs      []string `json:"viewerRoleArns"`
 	// AddonVersions pins EKS add-on versions (default: EKS's default for
 	// the pinned Kubernetes version).
 	AddonVersions map[string]string `json:"addonVersions"`
@@ -189,7 +191,7 @@ func (c Config) validateAWS() []error {
 	if len(a.DeployerRoleARNs) == 0 {
 		bad("deployerRoleArns", "name the role `pulumi up` runs as: it needs an access entry to create the platform's objects")
 	}
-	for k, arns := range map[string][]string{"adminRoleArns": a.AdminRoleARNs, "deployerRoleArns": a.DeployerRoleARNs, "viewerRoleArns": a.ViewerRoleARNs} {
+	for k, arns := range map[string][]string{"adminRoleArns": a.AdminRoleARNs, "deployerRoleArns": a.DeployerRoleARNs, "appDeployerRoleArns": a.AppDeployerRoleARNs, "viewerRoleArns": a.ViewerRoleARNs} {
 		for i, arn := range arns {
 			if !principalRE.MatchString(arn) {
 				bad(fmt.Sprintf("%s[%d]", k, i), "%q is not an IAM role or user ARN", arn)

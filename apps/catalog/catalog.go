@@ -191,7 +191,9 @@ var services = map[string]Service{
 		Config:  map[string]string{"KAFKA_TOPIC_ALERTS": "fraud-alerts", "MAIL_FROM": "alerts@intelliflow.example"},
 	}),
 	Orchestrator: service(Orchestrator, "AI orchestrator: model lifecycle, retraining and promotion through MLflow", Service{
-		Calls:   []string{Fraud, Analytics},
+		// Runs training Jobs and rolls the fraud server (the ML role).
+		CallsKubernetesAPI: true,
+		Calls:              []string{Fraud, Analytics},
 		Stores:  []Store{MLflow, S3},
 		Secrets: []Secret{{Env: "MLFLOW_TOKEN", Key: "mlflow-token"}},
 		Config:  map[string]string{"PROMOTION_MIN_AUC": "0.92"},

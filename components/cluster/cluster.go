@@ -23,6 +23,7 @@ import (
 
 	"github.com/intelliflow/platform/components/gpunodegroup"
 	"github.com/intelliflow/platform/components/irsa"
+	"github.com/intelliflow/platform/components/rbac"
 )
 
 // LogTypes are every control-plane log EKS can ship (AWS-03).
@@ -36,7 +37,11 @@ type Access struct {
 	// object the platform creates, cluster-scoped ones included, so they
 	// get cluster admin too, visibly, as access entries.
 	Deployers []string
-	// Viewers get read-only access (AmazonEKSViewPolicy), no Secrets.
+	// AppDeployers are the delivery pipeline's roles: the namespaced
+	// deployer role through the rbac.DeployersGroup, nothing more.
+	AppDeployers []string
+	// Viewers are on-call: the read-only rbac.ViewerRole through the
+	// rbac.ViewersGroup (no Secrets).
 	Viewers []string
 }
 
@@ -130,7 +135,7 @@ func (a *Args) Validate() error {
 		bad("Access.Admins", "name at least one admin role: the creator gets no admin of its own (AWS-04)")
 	}
 	seen := map[string]bool{}
-	for _, group := range [][]string{a.Access.Admins, a.Access.Deployers, a.Access.Viewers} {
+	for _, group := range [][]string{a.Access.Admins, a.Access.Deployers, a.Access.AppDeployers, a.Access.Viewers} {
 		for _, arn := range group {
 			if !roleARNRE.MatchString(arn) {
 				bad("Access", "%q is not an IAM role or user ARN", arn)
@@ -332,17 +337,25 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, wrap("oidc provider", err)
 	}
 
-	// Access entries: admins and deployers get cluster admin, viewers the
-	// view policy; no one else, and no aws-auth ConfigMap.
+	// Access entries: admins and deployers get cluster admin through the
+	// EKS access policy; the pipeline's app deployers and the viewers get a
+	// Kubernetes group that our RBAC roles bind; no aws-auth ConfigMap.
 	var ready []pulumi.Resource
-	grant := func(kind string, arns []string, accessPolicy string) error {
+	grant := func(kind string, arns []string, accessPolicy string, groups []string) error {
 		for i, arn := range arns {
 			child := fmt.Sprintf("%s-%s-%d", name, kind, i)
-			entry, err := eks.NewAccessEntry(ctx, child, &eks.AccessEntryArgs{
+			entryArgs := &eks.AccessEntryArgs{
 				ClusterName: cluster.Name, PrincipalArn: pulumi.String(arn), Type: pulumi.String("STANDARD"), Tags: tags,
-			}, parent)
+			}
+			if len(groups) > 0 {
+				entryArgs.KubernetesGroups = pulumi.ToStringArray(groups)
+			}
+			entry, err := eks.NewAccessEntry(ctx, child, entryArgs, parent)
 			if err != nil {
 				return wrap(kind+" access entry", err)
+			}
+			if accessPolicy == "" {
+				continue
 			}
 			assoc, err := eks.NewAccessPolicyAssociation(ctx, child, &eks.AccessPolicyAssociationArgs{
 				ClusterName: cluster.Name, PrincipalArn: entry.PrincipalArn,
@@ -361,12 +374,14 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	for _, g := range []struct {
 		kind, policy string
 		arns         []string
+		groups       []string
 	}{
-		{"admin", "AmazonEKSClusterAdminPolicy", args.Access.Admins},
-		{"deployer", "AmazonEKSClusterAdminPolicy", args.Access.Deployers},
-		{"viewer", "AmazonEKSViewPolicy", args.Access.Viewers},
+		{"admin", "AmazonEKSClusterAdminPolicy", args.Access.Admins, nil},
+		{"deployer", "AmazonEKSClusterAdminPolicy", args.Access.Deployers, nil},
+		{"app-deployer", "", args.Access.AppDeployers, []string{rbac.DeployersGroup}},
+		{"viewer", "", args.Access.Viewers, []string{rbac.ViewersGroup}},
 	} {
-		if err := grant(g.kind, g.arns, g.policy); err != nil {
+		if err := grant(g.kind, g.arns, g.policy, g.groups); err != nil {
 			return nil, err
 		}
 	}
