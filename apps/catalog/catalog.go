@@ -194,9 +194,9 @@ var services = map[string]Service{
 		// Runs training Jobs and rolls the fraud server (the ML role).
 		CallsKubernetesAPI: true,
 		Calls:              []string{Fraud, Analytics},
-		Stores:  []Store{MLflow, S3},
-		Secrets: []Secret{{Env: "MLFLOW_TOKEN", Key: "mlflow-token"}},
-		Config:  map[string]string{"PROMOTION_MIN_AUC": "0.92"},
+		Stores:             []Store{MLflow, S3},
+		Secrets:            []Secret{{Env: "MLFLOW_TOKEN", Key: "mlflow-token"}},
+		Config:             map[string]string{"PROMOTION_MIN_AUC": "0.92"},
 	}),
 }
 
