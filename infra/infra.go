@@ -11,6 +11,7 @@ import (
 
 	"github.com/intelliflow/platform/apps/catalog"
 	"github.com/intelliflow/platform/components/deviceplugin"
+	"github.com/intelliflow/platform/components/falco"
 	"github.com/intelliflow/platform/components/gpunodegroup"
 	"github.com/intelliflow/platform/components/ingress"
 	"github.com/intelliflow/platform/components/microservice"
@@ -71,7 +72,7 @@ func Deploy(ctx *pulumi.Context, cfg stacks.Config) (*Platform, error) {
 	for _, name := range cfg.Namespaces() {
 		args := &namespace.Args{
 			Name:        name,
-			PodSecurity: namespace.PodSecurity{Level: namespace.Restricted, Version: cfg.PodSecurityVersion},
+			PodSecurity: podSecurityFor(name, cfg.PodSecurityVersion),
 			Labels:      map[string]string{"intelliflow.io/environment": string(cfg.Environment)},
 		}
 		if name == appNS {
@@ -130,6 +131,15 @@ func Deploy(ctx *pulumi.Context, cfg stacks.Config) (*Platform, error) {
 		ctx.Export("renderDir", pulumi.String(cfg.Kubernetes.RenderDir))
 	}
 	return p, nil
+}
+
+// podSecurityFor is restricted everywhere but Falco's namespace, whose node
+// agents read host syscalls (the exception is recorded on the namespace).
+func podSecurityFor(name, version string) namespace.PodSecurity {
+	if name == stacks.FalcoNamespace {
+		return namespace.PodSecurity{Level: namespace.Privileged, Version: version, Exception: falco.NamespaceException}
+	}
+	return namespace.PodSecurity{Level: namespace.Restricted, Version: version}
 }
 
 // kubernetesProvider is the one provider every Kubernetes object goes

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/intelliflow/platform/apps/catalog"
+	"github.com/intelliflow/platform/components/falco"
 	"github.com/intelliflow/platform/internal/golden"
 	"github.com/intelliflow/platform/internal/pulumitest"
 	"github.com/intelliflow/platform/policy/exceptions"
@@ -85,14 +86,19 @@ func TestStacks(t *testing.T) {
 				for _, ns := range mocks.OfType("kubernetes:core/v1:Namespace") {
 					got = append(got, ns.Get("metadata.name").(string))
 					labels := ns.Get("metadata.labels").(map[string]any)
-					require.Equal(t, "restricted", labels["pod-security.kubernetes.io/enforce"])
+					if ns.Get("metadata.name") == stacks.FalcoNamespace {
+						require.Equal(t, "privileged", labels["pod-security.kubernetes.io/enforce"])
+						require.Equal(t, falco.NamespaceException, ns.Get("metadata.annotations").(map[string]any)["intelliflow.io/pod-security-exception"], "the one exception names its reason")
+					} else {
+						require.Equal(t, "restricted", labels["pod-security.kubernetes.io/enforce"])
+					}
 					require.Equal(t, cfg.PodSecurityVersion, labels["pod-security.kubernetes.io/enforce-version"])
 					require.Equal(t, stack, labels["intelliflow.io/environment"])
 					require.Contains(t, ns.Provider, "pulumi:providers:kubernetes::kubernetes", "namespace %s must use the stack's provider", ns.Name)
 				}
 				want := []string{"intelliflow-" + stack, "intelliflow-monitoring", "intelliflow-security"}
 				if stack != "dev" {
-					want = append(want, "gatekeeper-system") // charts: not in dev
+					want = append(want, "gatekeeper-system", "falco") // charts: not in dev
 				}
 				require.ElementsMatch(t, want, got)
 				requireWorkloadsComplete(t, mocks, "intelliflow-"+stack)

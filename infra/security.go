@@ -1,15 +1,21 @@
 package infra
 
 import (
+	"strings"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/intelliflow/platform/components/cluster"
+	"github.com/intelliflow/platform/components/falco"
 	"github.com/intelliflow/platform/components/gatekeeper"
+	"github.com/intelliflow/platform/components/gpunodegroup"
 	"github.com/intelliflow/platform/components/namespace"
 	"github.com/intelliflow/platform/stacks"
 )
 
-// deploySecurity installs the admission-time half of the policy pack:
-// Gatekeeper with our constraints, where the stack installs charts.
+// deploySecurity installs, where the stack installs charts, the
+// admission-time half of the policy pack (Gatekeeper with our constraints)
+// and runtime detection (Falco with our rules, alerting Alertmanager).
 func deploySecurity(ctx *pulumi.Context, cfg stacks.Config, namespaces map[string]*namespace.Namespace, opts ...pulumi.ResourceOption) error {
 	if !cfg.Charts {
 		return nil
@@ -22,10 +28,26 @@ func deploySecurity(ctx *pulumi.Context, cfg stacks.Config, namespaces map[strin
 	if cfg.Environment == stacks.Prod {
 		replicas = 3
 	}
-	_, err := gatekeeper.New(ctx, "gatekeeper", &gatekeeper.Args{
+	if _, err := gatekeeper.New(ctx, "gatekeeper", &gatekeeper.Args{
 		Namespace: namespaces[stacks.GatekeeperNamespace].Name, NamespaceName: stacks.GatekeeperNamespace,
 		ChartRepository: cfg.ChartRepository, ImageRegistry: cfg.ImageRegistries[0], AllowedRegistries: cfg.ImageRegistries,
-		Replicas: replicas, ControlPlaneCIDRs: controlPlane, EnforcementAction: "deny",
+		ExemptNamespaces: []string{stacks.FalcoNamespace},
+		Replicas:         replicas, ControlPlaneCIDRs: controlPlane, EnforcementAction: "deny",
+	}, opts...); err != nil {
+		return err
+	}
+	allowed := controlPlane
+	if cfg.AWS != nil {
+		allowed = []string{cfg.AWS.VPCCIDR, cluster.ServiceCIDR}
+	}
+	_, err := falco.New(ctx, "falco", &falco.Args{
+		NamespaceReady:  namespaces[stacks.FalcoNamespace].Name,
+		ChartRepository: cfg.ChartRepository, ImageRegistry: cfg.ImageRegistries[0],
+		ArtifactIndex:       strings.TrimSuffix(cfg.ChartRepository, "/") + "/falcoctl/index.yaml",
+		AllowedNetworks:     allowed,
+		Alertmanager:        "http://alertmanager-operated." + stacks.MonitoringNamespace + ".svc:9093",
+		MonitoringNamespace: stacks.MonitoringNamespace,
+		TolerateTaints:      []string{gpunodegroup.GPUTaintKey},
 	}, opts...)
 	return err
 }

@@ -114,11 +114,12 @@ type Kubernetes struct {
 }
 
 // Namespaces lists the namespaces this stack creates: the environment's own,
-// then monitoring and security, and Gatekeeper's where charts are installed.
+// then monitoring and security, and Gatekeeper's and Falco's where charts
+// are installed.
 func (c Config) Namespaces() []string {
 	out := []string{c.Environment.AppNamespace(), MonitoringNamespace, SecurityNamespace}
 	if c.Charts {
-		out = append(out, GatekeeperNamespace)
+		out = append(out, GatekeeperNamespace, FalcoNamespace)
 	}
 	return out
 }
@@ -369,8 +370,12 @@ func (c *Config) applyDefaults(lookup Lookup) error {
 // pinned by version, copied in by the release process like images.
 const DefaultChartRepository = "https://charts.intelliflow.internal"
 
-// GatekeeperNamespace is where Gatekeeper runs.
-const GatekeeperNamespace = "gatekeeper-system"
+// GatekeeperNamespace is where Gatekeeper runs; FalcoNamespace is where
+// Falco's node agents run, the one namespace below restricted.
+const (
+	GatekeeperNamespace = "gatekeeper-system"
+	FalcoNamespace      = "falco"
+)
 
 // ToolImages are images the platform runs besides the services: the fraud
 // pods' model fetcher, and the NVIDIA device plugin on GPU nodes (mirrored

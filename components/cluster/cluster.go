@@ -85,6 +85,10 @@ type NodeGroup struct {
 	DiskGiB       int
 }
 
+// ServiceCIDR is the cluster's Service address range, set explicitly so
+// that network rules (Falco's allowed networks) can name it.
+const ServiceCIDR = "172.20.0.0/16"
+
 // Add-on names EKS manages for the platform.
 const (
 	AddonVPCCNI    = "vpc-cni"
@@ -306,6 +310,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		RoleArn:                controlRole.Arn,
 		VpcConfig:              vpc,
 		EnabledClusterLogTypes: pulumi.ToStringArray(LogTypes),
+		KubernetesNetworkConfig: &eks.ClusterKubernetesNetworkConfigArgs{
+			ServiceIpv4Cidr: pulumi.String(ServiceCIDR), IpFamily: pulumi.String("ipv4"),
+		},
 		EncryptionConfig: &eks.ClusterEncryptionConfigArgs{
 			Resources: pulumi.ToStringArray([]string{"secrets"}),
 			Provider:  &eks.ClusterEncryptionConfigProviderArgs{KeyArn: args.KMSKeyARN},

@@ -7,6 +7,7 @@ package exceptions
 
 import (
 	"github.com/intelliflow/platform/components/deviceplugin"
+	"github.com/intelliflow/platform/components/falco"
 	"github.com/intelliflow/platform/policy/rules"
 )
 
@@ -17,10 +18,26 @@ const devicePlugin = "the NVIDIA device plugin registers GPUs with the kubelet t
 	deviceplugin.SocketDir + " (hostPath), which only root can write; it runs in kube-system on GPU nodes only, " +
 	"unprivileged, with no capabilities, a read-only root filesystem and no network"
 
+// falcoAgent is why Falco's DaemonSet (rendered by its chart) cannot be
+// restricted.
+const falcoAgent = falco.NamespaceException + "; it runs in its own namespace (Pod Security privileged, " +
+	"named exception), exempt from Gatekeeper, with a NetworkPolicy that lets it talk to Falcosidekick only"
+
 // List is every exception of the platform.
-var List = []rules.Exception{
+var List = append([]rules.Exception{
 	{Rule: "SEC-01", Type: daemonSet, Name: deviceplugin.Name, Reason: devicePlugin},
 	{Rule: "SEC-04", Type: daemonSet, Name: deviceplugin.Name, Reason: devicePlugin},
 	{Rule: "SEC-05", Type: daemonSet, Name: deviceplugin.Name, Reason: devicePlugin},
 	{Rule: "SEC-10", Type: daemonSet, Name: deviceplugin.Name, Reason: devicePlugin},
+}, falcoExceptions()...)
+
+// falcoExceptions waive, for the Falco DaemonSet only, the restricted
+// profile's parts its eBPF probe cannot meet: root, added capabilities,
+// host paths, a writable root, the token its chart mounts.
+func falcoExceptions() []rules.Exception {
+	var out []rules.Exception
+	for _, rule := range []string{"SEC-01", "SEC-03", "SEC-04", "SEC-05", "SEC-06", "SEC-08", "SEC-10", "SEC-13"} {
+		out = append(out, rules.Exception{Rule: rule, Type: daemonSet, Name: falco.DaemonSetName, Reason: falcoAgent})
+	}
+	return out
 }
