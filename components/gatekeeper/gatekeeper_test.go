@@ -72,3 +72,12 @@ func TestNew(t *testing.T) {
 		require.Empty(t, rules.Check(all, a), "%s %s", a.Type, a.Name)
 	}
 }
+
+func TestMatches(t *testing.T) {
+	for _, tmpl := range Templates {
+		require.True(t, tmpl.Matches("Deployment"), tmpl.Kind)
+		require.Equal(t, !tmpl.LongRunningOnly, tmpl.Matches("CronJob"), tmpl.Kind)
+		require.Equal(t, !tmpl.LongRunningOnly, tmpl.Matches("Pod"), tmpl.Kind)
+		require.False(t, tmpl.Matches("ConfigMap"), tmpl.Kind)
+	}
+}

@@ -119,3 +119,16 @@ func Files() ([]string, error) {
 	sort.Strings(out)
 	return out, nil
 }
+
+// Matches reports whether the template's constraint applies to a kind, as
+// its match.kinds say (apiGroups aside: the kinds are unambiguous here).
+func (t Template) Matches(kind string) bool {
+	for _, mk := range t.MatchKinds() {
+		for _, k := range mk["kinds"].([]any) {
+			if k == kind {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -82,6 +82,10 @@ type SecretEnv struct {
 	// the file name and VaultPath the secret's path.
 	SecretName, Key string
 	VaultPath       string
+	// VaultTemplate renders the file from the secret at VaultPath (for
+	// example one field of a KV entry, or a dynamic database password);
+	// without it the agent writes the whole secret.
+	VaultTemplate string
 }
 
 // Resources are per-container requests and limits, as Kubernetes quantities.

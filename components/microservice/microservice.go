@@ -242,6 +242,9 @@ func podAnnotations(a Args) map[string]string {
 		out["vault.hashicorp.com/agent-service-account-token-volume-name"] = vaultTokenVolume
 		for _, s := range a.Secrets {
 			out["vault.hashicorp.com/agent-inject-secret-"+s.Key] = s.VaultPath
+			if s.VaultTemplate != "" {
+				out["vault.hashicorp.com/agent-inject-template-"+s.Key] = s.VaultTemplate
+			}
 		}
 	}
 	return out

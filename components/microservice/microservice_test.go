@@ -20,9 +20,10 @@ func fraudArgs() *Args {
 		MetricsPort: 9090,
 		Probes:      Probes{LivenessPath: "/livez", ReadinessPath: "/readyz", StartupSeconds: 300},
 		Config:      map[string]string{"MODEL_PATH": "/models/model.json", "FRAUD_THRESHOLD": "0.85"},
-		Secrets:     []SecretEnv{{Env: "DATABASE_PASSWORD", Key: "database-password", VaultPath: "database/creds/fraud"}},
-		Resources:   Resources{CPURequest: "1", MemoryRequest: "2Gi", CPULimit: "4", MemoryLimit: "4Gi"},
-		GPU:         1, GPUNodeGroup: "gpu",
+		Secrets: []SecretEnv{{Env: "DATABASE_PASSWORD", Key: "database-password", VaultPath: "database/creds/fraud",
+			VaultTemplate: `{{- with secret "database/creds/fraud" -}}{{ .Data.password }}{{- end -}}`}},
+		Resources: Resources{CPURequest: "1", MemoryRequest: "2Gi", CPULimit: "4", MemoryLimit: "4Gi"},
+		GPU:       1, GPUNodeGroup: "gpu",
 		Replicas:    Replicas{Min: 4, Max: 12},
 		Autoscaling: Autoscaling{CPUUtilization: 70},
 		Placement:   Placement{StrictZoneSpread: true, PriorityClass: "intelliflow-standard"},
@@ -161,6 +162,7 @@ func TestNew(t *testing.T) {
 	require.Equal(t, "true", ann["vault.hashicorp.com/agent-inject"])
 	require.Equal(t, "fraud", ann["vault.hashicorp.com/role"])
 	require.Equal(t, "database/creds/fraud", ann["vault.hashicorp.com/agent-inject-secret-database-password"])
+	require.Equal(t, `{{- with secret "database/creds/fraud" -}}{{ .Data.password }}{{- end -}}`, ann["vault.hashicorp.com/agent-inject-template-database-password"], "the file holds just the password")
 	require.Equal(t, "vault-token", ann["vault.hashicorp.com/agent-service-account-token-volume-name"])
 	require.Len(t, ann["intelliflow.io/config-hash"], 16)
 

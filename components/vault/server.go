@@ -1,0 +1,481 @@
+// Package vault provides the platform's Vault: the Server component (the
+// official chart in HA with integrated raft storage, TLS from cert-manager,
+// auto-unseal with AWS KMS through IRSA, an audit device, the agent
+// injector, and a CronJob that ships raft snapshots to the backup bucket)
+// and the Config component (what lives inside Vault, through the vault
+// provider: Kubernetes auth with one role per service account, a least-
+// privilege policy per service, dynamic PostgreSQL credentials, the transit
+// keys, the internal PKI and the KV engine for static secrets).
+package vault
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
+	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	helmv4 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v4"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Pinned versions: the chart, Vault, the injector, the CLI image the
+// snapshot job uploads with.
+const (
+	ChartVersion    = "0.30.1"
+	VaultVersion    = "1.20.1"
+	InjectorVersion = "1.7.0"
+	AWSCLIVersion   = "2.27.49"
+)
+
+// Names the chart derives from the release name "vault".
+const (
+	Release           = "vault"
+	ServerAccount     = "vault"
+	SnapshotAccount   = "vault-snapshot"
+	SnapshotRole      = "raft-snapshot"
+	TLSSecret         = "vault-tls"
+	tlsDir            = "/vault/userconfig/" + TLSSecret
+	snapshotTokenPath = "/var/run/secrets/vault"
+)
+
+// Args configures the server.
+type Args struct {
+	// Namespace is where Vault runs (its name, known now), NamespaceReady
+	// orders objects after it.
+	Namespace      string
+	NamespaceReady pulumi.StringInput
+	// ChartRepository and ImageRegistry are the platform's mirrors.
+	ChartRepository, ImageRegistry string
+	// Replicas of the raft cluster: 3 in prod for quorum across zones.
+	Replicas int
+	// Region and UnsealKeyAlias name the AWS KMS key that auto-unseals.
+	Region, UnsealKeyAlias string
+	// ServerRoleARN is the server's IRSA role (KMS for the seal);
+	// SnapshotRoleARN the backup job's (write to the backup bucket).
+	ServerRoleARN, SnapshotRoleARN pulumi.StringInput
+	// TLSIssuer is the cert-manager ClusterIssuer of the internal CA.
+	TLSIssuer string
+	// UIHost, when set, exposes the UI through the ingress with TLS.
+	UIHost string
+	// BackupBucket receives hourly raft snapshots.
+	BackupBucket string
+	// Clients are the namespaces whose pods reach Vault (the agents).
+	Clients []string
+	// ControlPlaneCIDRs are where the API server calls the injector from
+	// and where Vault reviews tokens.
+	ControlPlaneCIDRs []string
+	// PriorityClass keeps Vault above the apps it serves.
+	PriorityClass string
+}
+
+var (
+	nameRE  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	aliasRE = regexp.MustCompile(`^[a-zA-Z0-9/_-]{1,200}$`)
+	hostRE  = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$`)
+	urlRE   = regexp.MustCompile(`^(https|oci)://[a-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._/-]*)?$`)
+)
+
+// Validate reports every problem, naming the field.
+func (a *Args) Validate() error {
+	var errs []error
+	bad := func(format string, v ...any) { errs = append(errs, fmt.Errorf(format, v...)) }
+	if !nameRE.MatchString(a.Namespace) || a.NamespaceReady == nil {
+		bad("Namespace %q and NamespaceReady are required", a.Namespace)
+	}
+	if !urlRE.MatchString(a.ChartRepository) || a.ImageRegistry == "" {
+		bad("ChartRepository %q and ImageRegistry %q are required", a.ChartRepository, a.ImageRegistry)
+	}
+	if a.Replicas < 1 || a.Replicas%2 == 0 {
+		bad("Replicas %d: raft needs an odd number (1, 3, 5) for a quorum", a.Replicas)
+	}
+	if a.Region == "" || !aliasRE.MatchString(a.UnsealKeyAlias) {
+		bad("Region %q and UnsealKeyAlias %q name the KMS key that unseals Vault", a.Region, a.UnsealKeyAlias)
+	}
+	if a.ServerRoleARN == nil || a.SnapshotRoleARN == nil {
+		bad("ServerRoleARN and SnapshotRoleARN are required (IRSA for the seal and the backups)")
+	}
+	if !nameRE.MatchString(a.TLSIssuer) {
+		bad("TLSIssuer %q is not a ClusterIssuer name", a.TLSIssuer)
+	}
+	if a.UIHost != "" && !hostRE.MatchString(a.UIHost) {
+		bad("UIHost %q is not a host name", a.UIHost)
+	}
+	if !nameRE.MatchString(a.BackupBucket) {
+		bad("BackupBucket %q is not a bucket name", a.BackupBucket)
+	}
+	if len(a.Clients) == 0 || len(a.ControlPlaneCIDRs) == 0 {
+		bad("Clients and ControlPlaneCIDRs are required")
+	}
+	return errors.Join(errs...)
+}
+
+// ServerConfig is Vault's HCL configuration: TLS on the listener, raft
+// storage joining its peers over TLS, the AWS KMS seal, Kubernetes service
+// registration (active/standby labels), Prometheus telemetry.
+func ServerConfig(namespace, region, unsealKeyAlias string, replicas int, ui bool) string {
+	var joins strings.Builder
+	for i := range replicas {
+		fmt.Fprintf(&joins, `  retry_join {
+    leader_api_addr         = "https://%s-%d.%s-internal.%s.svc:8200"
+    leader_ca_cert_file     = "%s/ca.crt"
+    leader_client_cert_file = "%s/tls.crt"
+    leader_client_key_file  = "%s/tls.key"
+  }
+`, Release, i, Release, namespace, tlsDir, tlsDir, tlsDir)
+	}
+	return fmt.Sprintf(`ui = %t
+disable_mlock = true
+
+listener "tcp" {
+  address            = "[::]:8200"
+  cluster_address    = "[::]:8201"
+  tls_cert_file      = "%[2]s/tls.crt"
+  tls_key_file       = "%[2]s/tls.key"
+  tls_client_ca_file = "%[2]s/ca.crt"
+  tls_min_version    = "tls12"
+  telemetry {
+    unauthenticated_metrics_access = true
+  }
+}
+
+storage "raft" {
+  path = "/vault/data"
+%[3]s}
+
+seal "awskms" {
+  region     = "%[4]s"
+  kms_key_id = "alias/%[5]s"
+}
+
+service_registration "kubernetes" {}
+
+telemetry {
+  prometheus_retention_time = "30s"
+  disable_hostname          = true
+}
+`, ui, tlsDir, joins.String(), region, unsealKeyAlias)
+}
+
+// Values are the chart values.
+func (a *Args) Values() pulumi.Map {
+	reg := strings.TrimSuffix(a.ImageRegistry, "/")
+	resources := func(cpu, mem, memLimit string) pulumi.Map {
+		return pulumi.Map{
+			"requests": pulumi.Map{"cpu": pulumi.String(cpu), "memory": pulumi.String(mem)},
+			"limits":   pulumi.Map{"memory": pulumi.String(memLimit)},
+		}
+	}
+	server := pulumi.Map{
+		"image":     pulumi.Map{"repository": pulumi.String(reg + "/hashicorp/vault"), "tag": pulumi.String(VaultVersion)},
+		"dev":       pulumi.Map{"enabled": pulumi.Bool(false)},
+		"resources": resources("250m", "512Mi", "1Gi"),
+		"ha": pulumi.Map{
+			"enabled":  pulumi.Bool(true),
+			"replicas": pulumi.Int(a.Replicas),
+			"raft": pulumi.Map{
+				"enabled":   pulumi.Bool(true),
+				"setNodeId": pulumi.Bool(true),
+				"config":    pulumi.String(ServerConfig(a.Namespace, a.Region, a.UnsealKeyAlias, a.Replicas, a.UIHost != "")),
+			},
+		},
+		"extraVolumes":         pulumi.Array{pulumi.Map{"type": pulumi.String("secret"), "name": pulumi.String(TLSSecret)}},
+		"extraEnvironmentVars": pulumi.Map{"VAULT_CACERT": pulumi.String(tlsDir + "/ca.crt")},
+		"serviceAccount": pulumi.Map{
+			"name":        pulumi.String(ServerAccount),
+			"annotations": pulumi.Map{"eks.amazonaws.com/role-arn": a.ServerRoleARN},
+		},
+		"dataStorage":  pulumi.Map{"enabled": pulumi.Bool(true), "size": pulumi.String("10Gi")},
+		"auditStorage": pulumi.Map{"enabled": pulumi.Bool(true), "size": pulumi.String("20Gi")},
+		// One replica per zone; the chart's own anti-affinity keeps one per node.
+		"topologySpreadConstraints": pulumi.Array{pulumi.Map{
+			"maxSkew": pulumi.Int(1), "topologyKey": pulumi.String("topology.kubernetes.io/zone"), "whenUnsatisfiable": pulumi.String("DoNotSchedule"),
+			"labelSelector": pulumi.Map{"matchLabels": pulumi.Map{
+				"app.kubernetes.io/name": pulumi.String(Release), "component": pulumi.String("server"),
+			}},
+		}},
+		"priorityClassName": pulumi.String(a.PriorityClass),
+	}
+	if a.UIHost != "" {
+		server["ingress"] = pulumi.Map{
+			"enabled": pulumi.Bool(true), "ingressClassName": pulumi.String("nginx"),
+			"annotations": pulumi.Map{
+				"cert-manager.io/cluster-issuer":               pulumi.String(a.TLSIssuer),
+				"nginx.ingress.kubernetes.io/backend-protocol": pulumi.String("HTTPS"),
+			},
+			"hosts": pulumi.Array{pulumi.Map{"host": pulumi.String(a.UIHost)}},
+			"tls":   pulumi.Array{pulumi.Map{"secretName": pulumi.String("vault-ui-tls"), "hosts": pulumi.ToStringArray([]string{a.UIHost})}},
+		}
+	}
+	return pulumi.Map{
+		"global": pulumi.Map{"tlsDisable": pulumi.Bool(false)},
+		"injector": pulumi.Map{
+			"enabled":             pulumi.Bool(true),
+			"replicas":            pulumi.Int(2),
+			"image":               pulumi.Map{"repository": pulumi.String(reg + "/hashicorp/vault-k8s"), "tag": pulumi.String(InjectorVersion)},
+			"agentImage":          pulumi.Map{"repository": pulumi.String(reg + "/hashicorp/vault"), "tag": pulumi.String(VaultVersion)},
+			"resources":           resources("50m", "64Mi", "256Mi"),
+			"podDisruptionBudget": pulumi.Map{"maxUnavailable": pulumi.Int(1)},
+		},
+		"server": server,
+		"ui":     pulumi.Map{"enabled": pulumi.Bool(a.UIHost != "")},
+	}
+}
+
+// Server is the installed Vault.
+type Server struct {
+	pulumi.ResourceState
+
+	// Address is Vault's in-cluster HTTPS address.
+	Address pulumi.StringOutput `pulumi:"address"`
+}
+
+// Address is the in-cluster address of Vault in a namespace.
+func Address(namespace string) string {
+	return fmt.Sprintf("https://%s.%s.svc:8200", Release, namespace)
+}
+
+// NewServer installs Vault.
+func NewServer(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Server, error) {
+	if args == nil {
+		return nil, fmt.Errorf("vault %q: args are required", name)
+	}
+	if err := args.Validate(); err != nil {
+		return nil, fmt.Errorf("vault %q: %w", name, err)
+	}
+	s := &Server{}
+	if err := ctx.RegisterComponentResource("intelliflow:kubernetes:VaultServer", name, s, opts...); err != nil {
+		return nil, fmt.Errorf("vault %q: %w", name, err)
+	}
+	parent := pulumi.Parent(s)
+	wrap := func(child string, err error) error { return fmt.Errorf("vault %q: %s: %w", name, child, err) }
+	ns := args.Namespace
+	labels := pulumi.StringMap{"app.kubernetes.io/part-of": pulumi.String("intelliflow")}
+
+	// The serving certificate, for the service, every pod and loopback.
+	var dns []string
+	for _, suffix := range []string{"", "." + ns, "." + ns + ".svc", "." + ns + ".svc.cluster.local"} {
+		dns = append(dns, Release+suffix, Release+"-active"+suffix, "*."+Release+"-internal"+suffix)
+	}
+	cert, err := apiextensions.NewCustomResource(ctx, name+"-tls", &apiextensions.CustomResourceArgs{
+		ApiVersion: pulumi.String("cert-manager.io/v1"),
+		Kind:       pulumi.String("Certificate"),
+		Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String(TLSSecret), Namespace: args.NamespaceReady, Labels: labels},
+		OtherFields: kubernetes.UntypedArgs{"spec": map[string]any{
+			"secretName":  TLSSecret,
+			"commonName":  Release + "." + ns + ".svc",
+			"dnsNames":    dns,
+			"ipAddresses": []any{"127.0.0.1"},
+			"duration":    "2160h",
+			"renewBefore": "360h",
+			"privateKey":  map[string]any{"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+			"usages":      []any{"server auth", "client auth"},
+			"issuerRef":   map[string]any{"kind": "ClusterIssuer", "name": args.TLSIssuer, "group": "cert-manager.io"},
+		}},
+	}, parent)
+	if err != nil {
+		return nil, wrap("certificate", err)
+	}
+
+	if err := networkPolicies(ctx, name, args, parent); err != nil {
+		return nil, err
+	}
+
+	chart, err := helmv4.NewChart(ctx, name, &helmv4.ChartArgs{
+		Chart:          pulumi.String("vault"),
+		Name:           pulumi.String(Release),
+		Version:        pulumi.String(ChartVersion),
+		Namespace:      args.NamespaceReady,
+		RepositoryOpts: &helmv4.RepositoryOptsArgs{Repo: pulumi.String(args.ChartRepository)},
+		Values:         args.Values(),
+	}, parent, pulumi.DependsOn([]pulumi.Resource{cert}))
+	if err != nil {
+		return nil, wrap("chart", err)
+	}
+	if err := snapshotJob(ctx, name, args, parent, pulumi.DependsOn([]pulumi.Resource{chart})); err != nil {
+		return nil, err
+	}
+	s.Address = pulumi.String(Address(ns)).ToStringOutput()
+	if err := ctx.RegisterResourceOutputs(s, pulumi.Map{"address": s.Address}); err != nil {
+		return nil, wrap("outputs", err)
+	}
+	return s, nil
+}
+
+// networkPolicies open what Vault needs in a default-deny namespace: agents
+// and clients to 8200, raft between the servers on 8201, the API server to
+// the injector's webhook, KMS and the API for the servers.
+func networkPolicies(ctx *pulumi.Context, name string, a *Args, parent pulumi.ResourceOption) error {
+	tcp := func(ports ...int) networkingv1.NetworkPolicyPortArray {
+		var out networkingv1.NetworkPolicyPortArray
+		for _, p := range ports {
+			out = append(out, &networkingv1.NetworkPolicyPortArgs{Protocol: pulumi.String("TCP"), Port: pulumi.Int(p)})
+		}
+		return out
+	}
+	namespaces := func(names ...string) networkingv1.NetworkPolicyPeerArray {
+		var out networkingv1.NetworkPolicyPeerArray
+		for _, n := range names {
+			out = append(out, &networkingv1.NetworkPolicyPeerArgs{NamespaceSelector: &metav1.LabelSelectorArgs{
+				MatchLabels: pulumi.StringMap{"kubernetes.io/metadata.name": pulumi.String(n)},
+			}})
+		}
+		return out
+	}
+	cidrs := func(list ...string) networkingv1.NetworkPolicyPeerArray {
+		var out networkingv1.NetworkPolicyPeerArray
+		for _, c := range list {
+			out = append(out, &networkingv1.NetworkPolicyPeerArgs{IpBlock: &networkingv1.IPBlockArgs{Cidr: pulumi.String(c)}})
+		}
+		return out
+	}
+	servers := networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{PodSelector: &metav1.LabelSelectorArgs{
+		MatchLabels: pulumi.StringMap{"app.kubernetes.io/name": pulumi.String(Release), "component": pulumi.String("server")},
+	}}}
+	specs := map[string]*networkingv1.NetworkPolicySpecArgs{
+		"vault-server": {
+			PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{"app.kubernetes.io/name": pulumi.String(Release), "component": pulumi.String("server")}},
+			PolicyTypes: pulumi.ToStringArray([]string{"Ingress", "Egress"}),
+			Ingress: networkingv1.NetworkPolicyIngressRuleArray{
+				&networkingv1.NetworkPolicyIngressRuleArgs{From: namespaces(append([]string{a.Namespace}, a.Clients...)...), Ports: tcp(8200)},
+				&networkingv1.NetworkPolicyIngressRuleArgs{From: servers, Ports: tcp(8201)},
+			},
+			Egress: networkingv1.NetworkPolicyEgressRuleArray{
+				&networkingv1.NetworkPolicyEgressRuleArgs{To: servers, Ports: tcp(8200, 8201)},
+				// Token reviews (the API), PostgreSQL for dynamic credentials.
+				&networkingv1.NetworkPolicyEgressRuleArgs{To: cidrs(a.ControlPlaneCIDRs...), Ports: tcp(443, 5432)},
+				// KMS and STS for the seal have public endpoints only.
+				&networkingv1.NetworkPolicyEgressRuleArgs{To: cidrs("0.0.0.0/0"), Ports: tcp(443)},
+			},
+		},
+		"vault-agent-injector": {
+			PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{"app.kubernetes.io/name": pulumi.String(Release + "-agent-injector")}},
+			PolicyTypes: pulumi.ToStringArray([]string{"Ingress", "Egress"}),
+			Ingress:     networkingv1.NetworkPolicyIngressRuleArray{&networkingv1.NetworkPolicyIngressRuleArgs{From: cidrs(a.ControlPlaneCIDRs...), Ports: tcp(8080)}},
+			Egress:      networkingv1.NetworkPolicyEgressRuleArray{&networkingv1.NetworkPolicyEgressRuleArgs{To: cidrs(a.ControlPlaneCIDRs...), Ports: tcp(443)}},
+		},
+		SnapshotAccount: {
+			PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{"app.kubernetes.io/name": pulumi.String(SnapshotAccount)}},
+			PolicyTypes: pulumi.ToStringArray([]string{"Ingress", "Egress"}),
+			Egress: networkingv1.NetworkPolicyEgressRuleArray{
+				&networkingv1.NetworkPolicyEgressRuleArgs{To: servers, Ports: tcp(8200)},
+				&networkingv1.NetworkPolicyEgressRuleArgs{To: cidrs("0.0.0.0/0"), Ports: tcp(443)}, // S3, STS
+			},
+		},
+	}
+	for _, n := range []string{"vault-server", "vault-agent-injector", SnapshotAccount} {
+		if _, err := networkingv1.NewNetworkPolicy(ctx, name+"-"+n, &networkingv1.NetworkPolicyArgs{
+			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(n), Namespace: a.NamespaceReady},
+			Spec:     specs[n],
+		}, parent); err != nil {
+			return fmt.Errorf("vault %q: network policy %s: %w", name, n, err)
+		}
+	}
+	return nil
+}
+
+// snapshotJob takes a raft snapshot every hour (the Vault RPO) and copies
+// it to the backup bucket: an init container logs in with the job's own
+// Kubernetes identity (role raft-snapshot, which may only read snapshots)
+// and saves the snapshot; the main container uploads it with the job's
+// IRSA role. Nothing runs as root, nothing is writable but scratch space.
+func snapshotJob(ctx *pulumi.Context, name string, a *Args, opts ...pulumi.ResourceOption) error {
+	reg := strings.TrimSuffix(a.ImageRegistry, "/")
+	labels := pulumi.StringMap{"app.kubernetes.io/name": pulumi.String(SnapshotAccount), "app.kubernetes.io/part-of": pulumi.String("intelliflow")}
+	sa, err := corev1.NewServiceAccount(ctx, name+"-snapshot", &corev1.ServiceAccountArgs{
+		Metadata: &metav1.ObjectMetaArgs{
+			Name: pulumi.String(SnapshotAccount), Namespace: a.NamespaceReady, Labels: labels,
+			Annotations: pulumi.StringMap{"eks.amazonaws.com/role-arn": a.SnapshotRoleARN},
+		},
+		AutomountServiceAccountToken: pulumi.Bool(false),
+	}, opts...)
+	if err != nil {
+		return fmt.Errorf("vault %q: snapshot service account: %w", name, err)
+	}
+	security := &corev1.SecurityContextArgs{
+		AllowPrivilegeEscalation: pulumi.Bool(false), Privileged: pulumi.Bool(false), ReadOnlyRootFilesystem: pulumi.Bool(true),
+		RunAsNonRoot: pulumi.Bool(true), Capabilities: &corev1.CapabilitiesArgs{Drop: pulumi.ToStringArray([]string{"ALL"})},
+		SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
+	}
+	res := &corev1.ResourceRequirementsArgs{
+		Requests: pulumi.StringMap{"cpu": pulumi.String("100m"), "memory": pulumi.String("128Mi"), "ephemeral-storage": pulumi.String("1Gi")},
+		Limits:   pulumi.StringMap{"memory": pulumi.String("256Mi"), "ephemeral-storage": pulumi.String("2Gi")},
+	}
+	mounts := corev1.VolumeMountArray{
+		&corev1.VolumeMountArgs{Name: pulumi.String("snapshots"), MountPath: pulumi.String("/snapshots")},
+		&corev1.VolumeMountArgs{Name: pulumi.String("tmp"), MountPath: pulumi.String("/tmp")},
+	}
+	save := fmt.Sprintf(`set -eu
+export VAULT_TOKEN="$(vault write -field=token auth/%s/login role=%s jwt=@%s/token)"
+vault operator raft snapshot save /snapshots/vault-raft.snap`, KubernetesAuth, SnapshotRole, snapshotTokenPath)
+	upload := fmt.Sprintf(`set -eu
+aws s3 cp /snapshots/vault-raft.snap "s3://%s/vault/$(date -u +%%Y/%%m/%%d/%%H%%M%%S).snap" --sse aws:kms --only-show-errors`, a.BackupBucket)
+	if _, err := batchv1.NewCronJob(ctx, name+"-snapshot", &batchv1.CronJobArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(SnapshotAccount), Namespace: a.NamespaceReady, Labels: labels},
+		Spec: &batchv1.CronJobSpecArgs{
+			Schedule:                   pulumi.String("17 * * * *"),
+			ConcurrencyPolicy:          pulumi.String("Forbid"),
+			SuccessfulJobsHistoryLimit: pulumi.Int(3),
+			FailedJobsHistoryLimit:     pulumi.Int(5),
+			JobTemplate: &batchv1.JobTemplateSpecArgs{Spec: &batchv1.JobSpecArgs{
+				BackoffLimit:          pulumi.Int(2),
+				ActiveDeadlineSeconds: pulumi.Int(900),
+				Template: &corev1.PodTemplateSpecArgs{
+					Metadata: &metav1.ObjectMetaArgs{Labels: labels},
+					Spec: &corev1.PodSpecArgs{
+						ServiceAccountName:           sa.Metadata.Name().Elem(),
+						AutomountServiceAccountToken: pulumi.Bool(false),
+						RestartPolicy:                pulumi.String("OnFailure"),
+						SecurityContext: &corev1.PodSecurityContextArgs{
+							RunAsNonRoot: pulumi.Bool(true), RunAsUser: pulumi.Int(10001), RunAsGroup: pulumi.Int(10001), FsGroup: pulumi.Int(10001),
+							SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
+						},
+						InitContainers: corev1.ContainerArray{&corev1.ContainerArgs{
+							Name: pulumi.String("save"), Image: pulumi.String(reg + "/hashicorp/vault:" + VaultVersion),
+							Command: pulumi.ToStringArray([]string{"/bin/sh", "-c", save}),
+							Env: corev1.EnvVarArray{
+								&corev1.EnvVarArgs{Name: pulumi.String("VAULT_ADDR"), Value: pulumi.String(Address(a.Namespace))},
+								&corev1.EnvVarArgs{Name: pulumi.String("VAULT_CACERT"), Value: pulumi.String(tlsDir + "/ca.crt")},
+								&corev1.EnvVarArgs{Name: pulumi.String("HOME"), Value: pulumi.String("/tmp")},
+							},
+							SecurityContext: security, Resources: res,
+							VolumeMounts: append(mounts,
+								&corev1.VolumeMountArgs{Name: pulumi.String("vault-token"), MountPath: pulumi.String(snapshotTokenPath), ReadOnly: pulumi.Bool(true)},
+								&corev1.VolumeMountArgs{Name: pulumi.String("ca"), MountPath: pulumi.String(tlsDir), ReadOnly: pulumi.Bool(true)},
+							),
+						}},
+						Containers: corev1.ContainerArray{&corev1.ContainerArgs{
+							Name: pulumi.String("upload"), Image: pulumi.String(reg + "/amazon/aws-cli:" + AWSCLIVersion),
+							Command:         pulumi.ToStringArray([]string{"/bin/sh", "-c", upload}),
+							Env:             corev1.EnvVarArray{&corev1.EnvVarArgs{Name: pulumi.String("HOME"), Value: pulumi.String("/tmp")}},
+							SecurityContext: security, Resources: res, VolumeMounts: mounts,
+						}},
+						Volumes: corev1.VolumeArray{
+							&corev1.VolumeArgs{Name: pulumi.String("snapshots"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String("2Gi")}},
+							&corev1.VolumeArgs{Name: pulumi.String("tmp"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String("64Mi")}},
+							// A short-lived token for Vault's audience only.
+							&corev1.VolumeArgs{Name: pulumi.String("vault-token"), Projected: &corev1.ProjectedVolumeSourceArgs{
+								Sources: corev1.VolumeProjectionArray{&corev1.VolumeProjectionArgs{ServiceAccountToken: &corev1.ServiceAccountTokenProjectionArgs{
+									Path: pulumi.String("token"), Audience: pulumi.String("vault"), ExpirationSeconds: pulumi.Int(600),
+								}}},
+							}},
+							// Only the CA from the serving certificate's Secret.
+							&corev1.VolumeArgs{Name: pulumi.String("ca"), Secret: &corev1.SecretVolumeSourceArgs{
+								SecretName: pulumi.String(TLSSecret),
+								Items:      corev1.KeyToPathArray{&corev1.KeyToPathArgs{Key: pulumi.String("ca.crt"), Path: pulumi.String("ca.crt")}},
+							}},
+						},
+					},
+				},
+			}},
+		},
+	}, append(opts, pulumi.DependsOn([]pulumi.Resource{sa}))...); err != nil {
+		return fmt.Errorf("vault %q: snapshot job: %w", name, err)
+	}
+	return nil
+}
