@@ -88,7 +88,17 @@ func serviceArgs(cfg stacks.Config, f *Foundation, svc catalog.Service, namespac
 		}
 	}
 	for _, s := range svc.Secrets {
+		if cfg.Vault != nil {
+			args.Secrets = append(args.Secrets, vaultSecretEnv(cfg, svc, s)...)
+			continue
+		}
 		args.Secrets = append(args.Secrets, microservice.SecretEnv{Env: s.Env, SecretName: credentialsSecret(svc.Name), Key: s.Key})
+	}
+	if cfg.Vault != nil && len(svc.Secrets) > 0 {
+		// The agent renders each secret into a file the service reads; the
+		// database user is dynamic, so it leaves the ConfigMap.
+		args.Vault = &microservice.Vault{Role: svc.Name}
+		delete(args.Config, "DATABASE_USER")
 	}
 	if svc.SlowStart {
 		// Fetching and loading a model: five minutes before liveness counts.
@@ -220,7 +230,7 @@ func deployApps(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, namespace
 			return nil, err
 		}
 		svcOpts := opts
-		if len(svc.Secrets) > 0 {
+		if len(svc.Secrets) > 0 && cfg.Vault == nil {
 			data := pulumi.StringMap{}
 			for _, s := range svc.Secrets {
 				data[s.Key] = pulumi.ToSecret(pulumi.String(cfg.Credentials[s.Key])).(pulumi.StringOutput)

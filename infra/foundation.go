@@ -18,6 +18,7 @@ import (
 	"github.com/intelliflow/platform/components/postgres"
 	"github.com/intelliflow/platform/components/redis"
 	"github.com/intelliflow/platform/components/storage"
+	"github.com/intelliflow/platform/components/vault"
 	"github.com/intelliflow/platform/stacks"
 )
 
@@ -25,7 +26,11 @@ import (
 type Foundation struct {
 	// Account, Partition and Region are the invokes' answers.
 	Account, Partition, Region string
-	Cluster                    *cluster.Cluster
+	// KeyARN is the platform's KMS key.
+	KeyARN pulumi.StringOutput
+	// AWSProvider is the stack's AWS provider, for later invokes.
+	AWSProvider *aws.Provider
+	Cluster     *cluster.Cluster
 	// Kubeconfig reaches the cluster (no credential inside).
 	Kubeconfig pulumi.StringOutput
 	// Ready is what Kubernetes objects wait for.
@@ -35,6 +40,13 @@ type Foundation struct {
 	Config map[catalog.Store]map[string]pulumi.StringInput
 	// Roles are the services' IRSA role ARNs, by service.
 	Roles map[string]pulumi.StringOutput
+	// Vault's IRSA roles (the KMS seal, the snapshot upload) and its
+	// unseal key alias; nil without Vault.
+	VaultRole, VaultSnapshotRole pulumi.StringOutput
+	VaultUnsealAlias             string
+	// Database is the RDS endpoint and the ARN of the secret RDS keeps its
+	// master credentials in (Vault's database engine logs in with them).
+	DatabaseHost, DatabaseSecretARN pulumi.StringOutput
 }
 
 // awsProvider is the one AWS provider of the stack: default tags on every
@@ -99,7 +111,7 @@ func deployFoundation(ctx *pulumi.Context, cfg stacks.Config) (*Foundation, erro
 	if err != nil {
 		return nil, err
 	}
-	f := &Foundation{Account: account, Partition: partition, Region: a.Region}
+	f := &Foundation{Account: account, Partition: partition, Region: a.Region, AWSProvider: p}
 	onAWS := pulumi.Provider(p)
 	prod := cfg.Environment == stacks.Prod
 	name := cfg.ClusterName()
@@ -110,6 +122,7 @@ func deployFoundation(ctx *pulumi.Context, cfg stacks.Config) (*Foundation, erro
 	if err != nil {
 		return nil, err
 	}
+	f.KeyARN = key.ARN
 	vpc, err := network.New(ctx, "network", &network.Args{
 		Name: name, CIDR: a.VPCCIDR, Zones: zones, NATPerZone: prod, ClusterName: name, Region: a.Region,
 		FlowLogRetentionDays: a.FlowLogRetentionDays, FlowLogKMSKeyARN: key.ARN,
@@ -179,6 +192,12 @@ func deployFoundation(ctx *pulumi.Context, cfg stacks.Config) (*Foundation, erro
 		return nil, err
 	}
 	f.Config = managedStoreConfig(pg.Endpoint, cache.Endpoint, brokers.BootstrapBrokers, docs.Endpoint)
+	f.DatabaseHost, f.DatabaseSecretARN = pg.Endpoint, pg.MasterSecretARN
+	if cfg.Vault != nil {
+		if err := vaultFoundation(ctx, cfg, f, eks, onAWS); err != nil {
+			return nil, err
+		}
+	}
 
 	// One IRSA role per service that calls AWS.
 	f.Roles = map[string]pulumi.StringOutput{}
@@ -200,6 +219,48 @@ func deployFoundation(ctx *pulumi.Context, cfg stacks.Config) (*Foundation, erro
 	ctx.Export("clusterEndpoint", eks.Endpoint)
 	ctx.Export("kubeconfig", f.Kubeconfig)
 	return f, nil
+}
+
+// vaultFoundation is what Vault needs from AWS: its own KMS key to unseal
+// with, an IRSA role that may use only that key, the backup bucket, and the
+// snapshot job's role that may only write Vault's folder of it.
+func vaultFoundation(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, eks *cluster.Cluster, opts ...pulumi.ResourceOption) error {
+	a := cfg.AWS
+	f.VaultUnsealAlias = cfg.ClusterName() + "-vault-unseal"
+	if _, err := platformkey.New(ctx, "vault-unseal", &platformkey.Args{
+		Alias: f.VaultUnsealAlias, AccountID: f.Account, Partition: f.Partition, Region: f.Region, DeletionWindowDays: 30,
+	}, opts...); err != nil {
+		return err
+	}
+	if _, err := storage.New(ctx, "backups", &storage.Args{BucketName: a.BackupBucket, KMSKeyARN: f.KeyARN, NoncurrentVersionDays: 365}, opts...); err != nil {
+		return err
+	}
+	keys := fmt.Sprintf("arn:%s:kms:%s:%s:key/*", f.Partition, f.Region, f.Account)
+	server, err := irsa.New(ctx, "irsa-vault", &irsa.Args{
+		OIDCProviderARN: eks.OIDCProviderARN, OIDCIssuer: eks.OIDCIssuer, Namespace: stacks.SecurityNamespace, ServiceAccount: vault.ServerAccount,
+		Permissions: []irsa.Statement{{
+			Actions: []string{"kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"}, Resources: []string{keys},
+			Condition: map[string]map[string]string{"ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/" + f.VaultUnsealAlias}},
+		}},
+	}, opts...)
+	if err != nil {
+		return err
+	}
+	snapshot, err := irsa.New(ctx, "irsa-vault-snapshot", &irsa.Args{
+		OIDCProviderARN: eks.OIDCProviderARN, OIDCIssuer: eks.OIDCIssuer, Namespace: stacks.SecurityNamespace, ServiceAccount: vault.SnapshotAccount,
+		Permissions: []irsa.Statement{
+			{Actions: []string{"s3:PutObject"}, Resources: []string{fmt.Sprintf("arn:%s:s3:::%s/vault/*", f.Partition, a.BackupBucket)}},
+			{Actions: []string{"kms:GenerateDataKey"}, Resources: []string{keys}, Condition: map[string]map[string]string{
+				"StringEquals":             {"kms:ViaService": "s3." + f.Region + ".amazonaws.com"},
+				"ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/" + cfg.ClusterName()},
+			}},
+		},
+	}, opts...)
+	if err != nil {
+		return err
+	}
+	f.VaultRole, f.VaultSnapshotRole = server.ARN, snapshot.ARN
+	return nil
 }
 
 // redisPasswordKey is the credentials key of the Redis AUTH token.

@@ -2,6 +2,7 @@ package infra
 
 import (
 	"encoding/json"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -108,8 +109,10 @@ func TestFoundation(t *testing.T) {
 			require.Equal(t, "ALL", one(t, mocks, "aws:ec2/flowLog:FlowLog").Get("trafficType"))
 
 			// KMS: one customer-managed key, rotating, used everywhere.
-			key := one(t, mocks, "aws:kms/key:Key")
-			require.Equal(t, true, key.Get("enableKeyRotation"))
+			require.Len(t, mocks.OfType("aws:kms/key:Key"), 2, "the platform's key and Vault's unseal key")
+			for _, key := range mocks.OfType("aws:kms/key:Key") {
+				require.Equal(t, true, key.Get("enableKeyRotation"), key.Name)
+			}
 			keyARN := "arn:aws:kms:" + a.Region + ":" + pulumitest.AWSAccount + ":key/key"
 
 			// EKS.
@@ -181,13 +184,22 @@ func TestFoundation(t *testing.T) {
 				require.Equal(t, keyARN, lt.Get("blockDeviceMappings.0.ebs.kmsKeyId"))
 			}
 
-			// Storage: the model bucket and one ECR repository per image.
-			require.Equal(t, a.ModelBucket, one(t, mocks, "aws:s3/bucketV2:BucketV2").Get("bucket"))
-			require.Equal(t, "aws:kms", one(t, mocks, "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2").Get("rules.0.applyServerSideEncryptionByDefault.sseAlgorithm"))
-			require.Equal(t, "Enabled", one(t, mocks, "aws:s3/bucketVersioningV2:BucketVersioningV2").Get("versioningConfiguration.status"))
-			block := one(t, mocks, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
-			for _, f := range []string{"blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"} {
-				require.Equal(t, true, block.Get(f), f)
+			// Storage: the model and backup buckets, one ECR repository per image.
+			var buckets []any
+			for _, b := range mocks.OfType("aws:s3/bucketV2:BucketV2") {
+				buckets = append(buckets, b.Get("bucket"))
+			}
+			require.ElementsMatch(t, []any{a.ModelBucket, a.BackupBucket}, buckets)
+			for _, sse := range mocks.OfType("aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2") {
+				require.Equal(t, "aws:kms", sse.Get("rules.0.applyServerSideEncryptionByDefault.sseAlgorithm"))
+			}
+			for _, v := range mocks.OfType("aws:s3/bucketVersioningV2:BucketVersioningV2") {
+				require.Equal(t, "Enabled", v.Get("versioningConfiguration.status"))
+			}
+			for _, block := range mocks.OfType("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock") {
+				for _, f := range []string{"blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"} {
+					require.Equal(t, true, block.Get(f), f)
+				}
 			}
 			require.Len(t, mocks.OfType("aws:ecr/repository:Repository"), len(stacks.Images()))
 
@@ -228,6 +240,10 @@ func TestFoundation(t *testing.T) {
 					continue
 				}
 				svc := strings.TrimPrefix(r.Name, "irsa-")
+				ns := ns
+				if strings.HasPrefix(svc, "vault") {
+					ns = stacks.SecurityNamespace // Vault's server and snapshot job
+				}
 				st := policyDoc(t, r.Get("assumeRolePolicy"))["Statement"].([]any)[0].(map[string]any)
 				eq := st["Condition"].(map[string]any)["StringEquals"].(map[string]any)
 				for k, v := range eq {
@@ -243,7 +259,7 @@ func TestFoundation(t *testing.T) {
 				require.True(t, ok, r.Name)
 				roles[svc] = policyDoc(t, pol.Get("policy"))
 			}
-			require.ElementsMatch(t, []string{catalog.Fraud, catalog.Orchestrator, catalog.Notifications, catalog.Transactions, catalog.Analytics}, keysOf(roles))
+			require.ElementsMatch(t, []string{catalog.Fraud, catalog.Orchestrator, catalog.Notifications, catalog.Transactions, catalog.Analytics, "vault", "vault-snapshot"}, keysOf(roles))
 			actions := func(svc string) map[string][]string {
 				out := map[string][]string{}
 				for _, s := range roles[svc]["Statement"].([]any) {
@@ -263,6 +279,9 @@ func TestFoundation(t *testing.T) {
 			require.NotContains(t, actions(catalog.Fraud), "s3:PutObject")
 			require.Equal(t, []string{bucket + "/*"}, actions(catalog.Orchestrator)["s3:PutObject"], "the orchestrator publishes models")
 			require.Contains(t, actions(catalog.Notifications), "ses:SendRawEmail")
+			require.Equal(t, []string{"kms:Decrypt", "kms:DescribeKey", "kms:Encrypt"}, slices.Sorted(maps.Keys(actions("vault"))), "Vault may only use a key, for its seal")
+			require.Contains(t, policyDoc(t, mustFind(t, mocks, "aws:iam/rolePolicy:RolePolicy", "irsa-vault").Get("policy")), "Statement")
+			require.Equal(t, []string{"arn:aws:s3:::" + a.BackupBucket + "/vault/*"}, actions("vault-snapshot")["s3:PutObject"], "snapshots go to Vault's folder of the backup bucket only")
 			require.Contains(t, actions(catalog.Transactions), "kafka-cluster:WriteData")
 			require.NotContains(t, actions(catalog.Transactions), "kafka-cluster:ReadData")
 			for _, sa := range mocks.OfType("kubernetes:core/v1:ServiceAccount") {
@@ -302,6 +321,13 @@ func TestFoundation(t *testing.T) {
 	}
 }
 
+func mustFind(t *testing.T, mocks *pulumitest.Mocks, typ, name string) pulumitest.Resource {
+	t.Helper()
+	r, ok := mocks.Find(typ, name)
+	require.True(t, ok, "%s %s", typ, name)
+	return r
+}
+
 func keysOf[V any](m map[string]V) []string {
 	var out []string
 	for k := range m {
@@ -315,7 +341,7 @@ func keysOf[V any](m map[string]V) []string {
 // in state.
 func requireNoPlaintextCredentials(t *testing.T, mocks *pulumitest.Mocks, cfg stacks.Config) {
 	t.Helper()
-	secrets := map[string]bool{}
+	secrets := map[string]bool{"mock-master-password-0123": true} // the RDS master password (pulumitest.MasterSecret)
 	for _, v := range cfg.Credentials {
 		secrets[v] = true
 	}

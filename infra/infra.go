@@ -89,7 +89,7 @@ func Deploy(ctx *pulumi.Context, cfg stacks.Config) (*Platform, error) {
 		p.Namespaces[name] = ns
 		names = append(names, ns.Name)
 	}
-	if err := deploySecurity(ctx, cfg, p.Namespaces, onCluster); err != nil {
+	if err := deploySecurity(ctx, cfg, foundation, p.Namespaces, onCluster); err != nil {
 		return nil, err
 	}
 	if cfg.GPUNodeGroup != "" {

@@ -271,7 +271,10 @@ func TestStacksPassPolicy(t *testing.T) {
 			require.Len(t, rules.REL02DisruptionBudgets().Check(stripped), len(catalog.Names()))
 			agents := 0
 			if cfg.GPUNodeGroup != "" {
-				agents = 1 // the device plugin, in kube-system
+				agents++ // the device plugin, in kube-system
+			}
+			if cfg.Vault != nil {
+				agents++ // Vault's snapshot CronJob
 			}
 			require.Len(t, rules.NET01NetworkPolicies().Check(stripped), len(catalog.Names())+2*len(cfg.Namespaces())+agents)
 		})

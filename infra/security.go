@@ -13,12 +13,20 @@ import (
 	"github.com/intelliflow/platform/stacks"
 )
 
+// clusterServiceCIDR is the EKS cluster's Service range.
+const clusterServiceCIDR = cluster.ServiceCIDR
+
 // deploySecurity installs, where the stack installs charts, the
 // admission-time half of the policy pack (Gatekeeper with our constraints)
 // and runtime detection (Falco with our rules, alerting Alertmanager).
-func deploySecurity(ctx *pulumi.Context, cfg stacks.Config, namespaces map[string]*namespace.Namespace, opts ...pulumi.ResourceOption) error {
+func deploySecurity(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, namespaces map[string]*namespace.Namespace, opts ...pulumi.ResourceOption) error {
 	if !cfg.Charts {
 		return nil
+	}
+	if cfg.Vault != nil {
+		if err := deployVault(ctx, cfg, f, namespaces, opts...); err != nil {
+			return err
+		}
 	}
 	controlPlane := []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"}
 	if cfg.AWS != nil {
@@ -38,7 +46,7 @@ func deploySecurity(ctx *pulumi.Context, cfg stacks.Config, namespaces map[strin
 	}
 	allowed := controlPlane
 	if cfg.AWS != nil {
-		allowed = []string{cfg.AWS.VPCCIDR, cluster.ServiceCIDR}
+		allowed = []string{cfg.AWS.VPCCIDR, clusterServiceCIDR}
 	}
 	_, err := falco.New(ctx, "falco", &falco.Args{
 		NamespaceReady:  namespaces[stacks.FalcoNamespace].Name,

@@ -1,12 +1,14 @@
 package infra
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/intelliflow/platform/apps/catalog"
 	"github.com/intelliflow/platform/components/gatekeeper"
 	"github.com/intelliflow/platform/components/gatekeeper/gatekeepertest"
 )
@@ -42,7 +44,11 @@ func TestWorkloadsPassGatekeeper(t *testing.T) {
 				}
 				checked++
 			}
-			require.Equal(t, 7, checked, "the seven services' Deployments")
+			want := 7 // the seven services' Deployments
+			if cfg.Vault != nil {
+				want++ // and Vault's snapshot CronJob
+			}
+			require.Equal(t, want, checked)
 
 			// Negative control: the same fraud Deployment with a public image
 			// and a privileged container is refused by two templates.
@@ -63,6 +69,47 @@ func TestWorkloadsPassGatekeeper(t *testing.T) {
 			}
 			require.Equal(t, 2, refused, "IntelliflowAllowedRegistries and IntelliflowNoPrivileged")
 			t.Logf("%s: %d workloads through %d Gatekeeper templates: none refused", stack, checked, len(gatekeeper.Templates))
+		})
+	}
+}
+
+// TestVaultWiring: in staging and prod the services get every secret from
+// Vault (no Kubernetes Secret holds one), through agent templates that read
+// their own KV path or a dynamic database user; Vault runs HA with the KMS
+// seal, and its configuration gives each service account exactly its role.
+func TestVaultWiring(t *testing.T) {
+	for _, stack := range []string{"staging", "prod"} {
+		t.Run(stack, func(t *testing.T) {
+			mocks, cfg := runStack(t, stack, false)
+			require.NotNil(t, cfg.Vault)
+			require.Empty(t, mocks.OfType("kubernetes:core/v1:Secret"), "no credentials in Kubernetes Secrets")
+
+			chart := mustFind(t, mocks, "kubernetes:helm.sh/v4:Chart", "vault")
+			require.Equal(t, float64(3), chart.Get("values.server.ha.replicas"))
+			require.Contains(t, chart.Get("values.server.ha.raft.config"), "alias/"+cfg.ClusterName()+"-vault-unseal")
+
+			users := mustFind(t, mocks, "kubernetes:apps/v1:Deployment", "users-deployment")
+			ann := users.Get("spec.template.metadata.annotations").(map[string]any)
+			require.Equal(t, "users", ann["vault.hashicorp.com/role"])
+			require.Equal(t, "database/creds/readwrite", ann["vault.hashicorp.com/agent-inject-secret-database-password"])
+			require.Contains(t, ann["vault.hashicorp.com/agent-inject-template-database-username"], ".Data.username")
+			require.Contains(t, ann["vault.hashicorp.com/agent-inject-template-jwt-signing-key"], `"kv/data/intelliflow/`+stack+`/users"`)
+			cm := mustFind(t, mocks, "kubernetes:core/v1:ConfigMap", "users-config").Get("data").(map[string]any)
+			require.NotContains(t, cm, "DATABASE_USER", "the database user is dynamic")
+			env, _ := json.Marshal(users.Get("spec.template.spec.containers.0.env"))
+			require.Contains(t, string(env), `"DATABASE_PASSWORD_FILE"`)
+			require.NotContains(t, string(env), "secretKeyRef")
+
+			roles := mocks.OfType("vault:kubernetes/authBackendRole:AuthBackendRole")
+			require.Len(t, roles, len(catalog.Names())+1, "one per service and the snapshot job")
+			fraud := mustFind(t, mocks, "vault:index/policy:Policy", "vault-config-policy-fraud").Get("policy").(string)
+			require.Contains(t, fraud, `path "database/creds/readonly"`)
+			require.NotContains(t, fraud, "readwrite")
+			kv := mustFind(t, mocks, "vault:kv/secretV2:SecretV2", "vault-config-kv-gateway")
+			require.True(t, kv.Inputs["dataJson"].IsSecret())
+			conn := mustFind(t, mocks, "vault:database/secretBackendConnection:SecretBackendConnection", "vault-config-postgres")
+			require.Contains(t, conn.Get("postgresql.connectionUrl"), ".rds.amazonaws.com:5432/intelliflow")
+			require.Equal(t, "intelliflow_admin", conn.Get("postgresql.username"))
 		})
 	}
 }

@@ -42,6 +42,8 @@ type AWS struct {
 	NodeGroups    NodeGroups        `json:"nodeGroups"`
 	// ModelBucket is the S3 bucket of the model artifacts.
 	ModelBucket string `json:"modelBucket"`
+	// BackupBucket receives backups (Vault's raft snapshots).
+	BackupBucket string `json:"backupBucket"`
 	// SESIdentity is the verified SES domain notifications may send from.
 	SESIdentity          string     `json:"sesIdentity"`
 	FlowLogRetentionDays int        `json:"flowLogRetentionDays"`
@@ -110,7 +112,7 @@ func DefaultAWS(env Environment) *AWS {
 				General: NodeGroup{InstanceTypes: []string{"m6i.xlarge"}, Min: 3, Desired: 3, Max: 12, DiskGiB: 50},
 				GPU:     NodeGroup{InstanceTypes: []string{"g5.xlarge"}, Min: 2, Desired: 2, Max: 4, DiskGiB: 100},
 			},
-			ModelBucket: "intelliflow-staging-models", SESIdentity: "staging.intelliflow.example", FlowLogRetentionDays: 30,
+			ModelBucket: "intelliflow-staging-models", BackupBucket: "intelliflow-staging-backups", SESIdentity: "staging.intelliflow.example", FlowLogRetentionDays: 30,
 			Postgres:   Postgres{InstanceClass: "db.t4g.medium", StorageGiB: 50, MaxStorageGiB: 200, Version: "16"},
 			Redis:      Redis{NodeType: "cache.t4g.small", Version: "7.1"},
 			Kafka:      Kafka{InstanceType: "kafka.t3.small", Version: "3.6.0", Brokers: 3, VolumeGiB: 100},
@@ -126,7 +128,7 @@ func DefaultAWS(env Environment) *AWS {
 				General: NodeGroup{InstanceTypes: []string{"m6i.2xlarge"}, Min: 6, Desired: 6, Max: 60, DiskGiB: 100},
 				GPU:     NodeGroup{InstanceTypes: []string{"g5.xlarge"}, Min: 4, Desired: 4, Max: 12, DiskGiB: 100},
 			},
-			ModelBucket: "intelliflow-prod-models", SESIdentity: "intelliflow.example", FlowLogRetentionDays: 365,
+			ModelBucket: "intelliflow-prod-models", BackupBucket: "intelliflow-prod-backups", SESIdentity: "intelliflow.example", FlowLogRetentionDays: 365,
 			Postgres:   Postgres{InstanceClass: "db.r6g.xlarge", StorageGiB: 200, MaxStorageGiB: 2000, Version: "16"},
 			Redis:      Redis{NodeType: "cache.r7g.large", Version: "7.1"},
 			Kafka:      Kafka{InstanceType: "kafka.m7g.large", Version: "3.6.0", Brokers: 3, VolumeGiB: 500},
@@ -229,6 +231,9 @@ func (c Config) validateAWS() []error {
 		bad("modelBucket", "%q is not an S3 bucket name", a.ModelBucket)
 	} else if c.FraudModel.URI != "" && c.FraudModel.Bucket() != a.ModelBucket {
 		bad("modelBucket", "%q is not the bucket of fraudModel.uri %s: the fraud pods could not read their model", a.ModelBucket, c.FraudModel.URI)
+	}
+	if !bucketRE.MatchString(a.BackupBucket) || a.BackupBucket == a.ModelBucket {
+		bad("backupBucket", "%q is not a bucket name of its own", a.BackupBucket)
 	}
 	if !domainRE.MatchString(a.SESIdentity) {
 		bad("sesIdentity", "%q is not a domain", a.SESIdentity)

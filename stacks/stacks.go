@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/intelliflow/platform/apps/catalog"
+	"github.com/intelliflow/platform/components/vault"
 )
 
 // Namespace is the config namespace of every key this project reads.
@@ -89,6 +90,9 @@ type Config struct {
 	Charts bool
 	// ChartRepository is where the official charts are mirrored.
 	ChartRepository string
+	// Vault is the stack's Vault (nil without charts or AWS): services get
+	// their secrets from it instead of Kubernetes Secrets.
+	Vault *Vault
 	// AWS is the foundation staging and prod create (nil in dev). When set,
 	// Kubernetes objects go to the EKS cluster it creates, and the managed
 	// stores' endpoints come from it.
@@ -99,6 +103,7 @@ type Config struct {
 	endpointOverrides map[string]map[string]any
 	ingressOverride   map[string]any
 	awsOverride       map[string]any
+	vaultOverride     map[string]any
 }
 
 // Kubernetes is the target for Kubernetes objects: a folder of rendered
@@ -204,6 +209,9 @@ var keys = []key{
 	{"chartRepository", "https:// or oci:// repository the official charts are mirrored in (default https://charts.intelliflow.internal)", func(c *Config, raw string) error {
 		c.ChartRepository = raw
 		return nil
+	}},
+	{"vault", "JSON object overrides of Vault (staging/prod): address, tokenFile, caCertFile, configure, tlsIssuer, uiHost", func(c *Config, raw string) error {
+		return strictJSON(raw, &c.vaultOverride)
 	}},
 	{"requireImageDigests", "true | false: images must be pinned by @sha256 digest (prod default true)", func(c *Config, raw string) error {
 		return parseBool(raw, &c.RequireImageDigests)
@@ -362,7 +370,17 @@ func (c *Config) applyDefaults(lookup Lookup) error {
 			errs = append(errs, fmt.Errorf("config %s:ingress: %w", Namespace, err))
 		}
 	}
-	c.serviceOverrides, c.endpointOverrides, c.ingressOverride, c.awsOverride = nil, nil, nil, nil
+	if c.Charts && c.AWS != nil {
+		c.Vault = DefaultVault(c.Environment)
+	}
+	if c.vaultOverride != nil {
+		if c.Vault == nil {
+			errs = append(errs, fmt.Errorf("config %s:vault: this stack runs no Vault (it needs charts and the AWS foundation); remove the key", Namespace))
+		} else if err := overlay(c.vaultOverride, c.Vault); err != nil {
+			errs = append(errs, fmt.Errorf("config %s:vault: %w", Namespace, err))
+		}
+	}
+	c.serviceOverrides, c.endpointOverrides, c.ingressOverride, c.awsOverride, c.vaultOverride = nil, nil, nil, nil, nil
 	return errors.Join(errs...)
 }
 
@@ -380,14 +398,19 @@ const (
 // ToolImages are images the platform runs besides the services: the fraud
 // pods' model fetcher, and the NVIDIA device plugin on GPU nodes (mirrored
 // into the platform's registry). They are pinned like the services.
-var ToolImages = []string{"model-fetch", DevicePluginImage}
+var ToolImages = []string{"model-fetch", DevicePluginImage, VaultImage, AWSCLIImage}
 
-// DevicePluginImage is the NVIDIA device plugin's image name.
-const DevicePluginImage = "nvidia-device-plugin"
+// Mirrored upstream images: the NVIDIA device plugin, and Vault and the
+// AWS CLI for the Vault snapshot job.
+const (
+	DevicePluginImage = "nvidia-device-plugin"
+	VaultImage        = "vault"
+	AWSCLIImage       = "aws-cli"
+)
 
 // upstreamTags are the tags of mirrored upstream images, which follow their
 // project's releases rather than the platform's imageTag.
-var upstreamTags = map[string]string{DevicePluginImage: "v0.17.1"}
+var upstreamTags = map[string]string{DevicePluginImage: "v0.17.1", VaultImage: vault.VaultVersion, AWSCLIImage: vault.AWSCLIVersion}
 
 // Images lists every image the stack pins: services, then tools.
 func Images() []string { return append(catalog.Names(), ToolImages...) }
@@ -473,6 +496,7 @@ func (c Config) Validate() error {
 	errs = append(errs, c.validateCredentials()...)
 	errs = append(errs, c.FraudModel.validate()...)
 	errs = append(errs, c.validateAWS()...)
+	errs = append(errs, c.validateVault()...)
 	if !chartRepoRE.MatchString(c.ChartRepository) {
 		bad("chartRepository", "%q is not an https:// or oci:// repository", c.ChartRepository)
 	}

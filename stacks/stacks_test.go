@@ -101,6 +101,14 @@ func TestParseDefaults(t *testing.T) {
 		require.Equal(t, Endpoint{Port: 9098, CIDRs: []string{"10.30.0.0/16"}}, c.DataStores[catalog.Kafka], "managed stores: VPC only, IAM over TLS")
 		require.Equal(t, "s3.amazonaws.com", c.DataStores[catalog.S3].Host)
 	})
+	t.Run("staging and prod run Vault, configured from a token file", func(t *testing.T) {
+		c, err := Parse("staging", lookupOf(valid(map[string]string{"environment": "staging", "aws": testAWS, "vault": `{"configure": false}`})))
+		require.NoError(t, err)
+		require.Equal(t, &Vault{Address: "https://vault.intelliflow-security.svc:8200", TokenFile: ".vault-token", CACertFile: ".vault-ca.pem", TLSIssuer: "intelliflow-internal-ca"}, c.Vault)
+		c, err = Parse("staging", lookupOf(valid(map[string]string{"environment": "staging", "aws": testAWS, "charts": "false"})))
+		require.NoError(t, err)
+		require.Nil(t, c.Vault, "no charts, no Vault")
+	})
 	t.Run("dev has no AWS foundation", func(t *testing.T) {
 		c, err := Parse("dev", lookupOf(valid(map[string]string{"environment": "dev"})))
 		require.NoError(t, err)
@@ -195,6 +203,10 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"too few hosts for the spread", map[string]string{"environment": "prod", "aws": `{"adminRoleArns": ["arn:aws:iam::111122223333:role/admin"], "deployerRoleArns": ["arn:aws:iam::111122223333:role/ci"], "modelBucket": "intelliflow-dev-models", "nodeGroups": {"general": {"min": 3, "desired": 3, "max": 20}}}`}, []string{
 			"aws.nodeGroups.general.min: 3 nodes, but transactions runs 5 replicas on distinct nodes",
 			"aws.nodeGroups.general.max: 20 nodes, but transactions scales to 50 replicas",
+		}},
+		{"vault in dev", map[string]string{"environment": "dev", "vault": `{"configure": false}`}, []string{"intelliflow:vault: this stack runs no Vault"}},
+		{"bad vault", map[string]string{"environment": "prod", "aws": testAWS, "imageDigests": prodDigests(), "vault": `{"address": "vault:8200", "tokenFile": "", "tlsIssuer": "Internal CA", "uiHost": "x"}`}, []string{
+			`intelliflow:vault.address: "vault:8200"`, "intelliflow:vault.tokenFile", `intelliflow:vault.tlsIssuer: "Internal CA"`, `intelliflow:vault.uiHost: "x"`,
 		}},
 		{"too few GPU nodes", map[string]string{"environment": "prod", "aws": `{"adminRoleArns": ["arn:aws:iam::111122223333:role/admin"], "deployerRoleArns": ["arn:aws:iam::111122223333:role/ci"], "modelBucket": "intelliflow-dev-models", "nodeGroups": {"gpu": {"max": 4}}}`}, []string{
 			"aws.nodeGroups.gpu.max: 4 nodes x 1 GPUs hold 4 GPU pods, but the services scale to 12",

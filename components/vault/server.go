@@ -72,6 +72,9 @@ type Args struct {
 	ControlPlaneCIDRs []string
 	// PriorityClass keeps Vault above the apps it serves.
 	PriorityClass string
+	// VaultImage and AWSCLIImage are the snapshot job's images (pinned by
+	// digest in prod, like every image the stack runs).
+	VaultImage, AWSCLIImage string
 }
 
 var (
@@ -108,6 +111,9 @@ func (a *Args) Validate() error {
 	}
 	if !nameRE.MatchString(a.BackupBucket) {
 		bad("BackupBucket %q is not a bucket name", a.BackupBucket)
+	}
+	if a.VaultImage == "" || a.AWSCLIImage == "" {
+		bad("VaultImage and AWSCLIImage are required")
 	}
 	if len(a.Clients) == 0 || len(a.ControlPlaneCIDRs) == 0 {
 		bad("Clients and ControlPlaneCIDRs are required")
@@ -385,7 +391,6 @@ func networkPolicies(ctx *pulumi.Context, name string, a *Args, parent pulumi.Re
 // and saves the snapshot; the main container uploads it with the job's
 // IRSA role. Nothing runs as root, nothing is writable but scratch space.
 func snapshotJob(ctx *pulumi.Context, name string, a *Args, opts ...pulumi.ResourceOption) error {
-	reg := strings.TrimSuffix(a.ImageRegistry, "/")
 	labels := pulumi.StringMap{"app.kubernetes.io/name": pulumi.String(SnapshotAccount), "app.kubernetes.io/part-of": pulumi.String("intelliflow")}
 	sa, err := corev1.NewServiceAccount(ctx, name+"-snapshot", &corev1.ServiceAccountArgs{
 		Metadata: &metav1.ObjectMetaArgs{
@@ -436,7 +441,7 @@ aws s3 cp /snapshots/vault-raft.snap "s3://%s/vault/$(date -u +%%Y/%%m/%%d/%%H%%
 							SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
 						},
 						InitContainers: corev1.ContainerArray{&corev1.ContainerArgs{
-							Name: pulumi.String("save"), Image: pulumi.String(reg + "/hashicorp/vault:" + VaultVersion),
+							Name: pulumi.String("save"), Image: pulumi.String(a.VaultImage),
 							Command: pulumi.ToStringArray([]string{"/bin/sh", "-c", save}),
 							Env: corev1.EnvVarArray{
 								&corev1.EnvVarArgs{Name: pulumi.String("VAULT_ADDR"), Value: pulumi.String(Address(a.Namespace))},
@@ -450,7 +455,7 @@ aws s3 cp /snapshots/vault-raft.snap "s3://%s/vault/$(date -u +%%Y/%%m/%%d/%%H%%
 							),
 						}},
 						Containers: corev1.ContainerArray{&corev1.ContainerArgs{
-							Name: pulumi.String("upload"), Image: pulumi.String(reg + "/amazon/aws-cli:" + AWSCLIVersion),
+							Name: pulumi.String("upload"), Image: pulumi.String(a.AWSCLIImage),
 							Command:         pulumi.ToStringArray([]string{"/bin/sh", "-c", upload}),
 							Env:             corev1.EnvVarArray{&corev1.EnvVarArgs{Name: pulumi.String("HOME"), Value: pulumi.String("/tmp")}},
 							SecurityContext: security, Resources: res, VolumeMounts: mounts,

@@ -57,6 +57,7 @@ func serverArgs(replicas int) *Args {
 		ServerRoleARN: pulumi.String("arn:aws:iam::111122223333:role/vault"), SnapshotRoleARN: pulumi.String("arn:aws:iam::111122223333:role/snap"),
 		TLSIssuer: "intelliflow-internal-ca", BackupBucket: "intelliflow-prod-backups",
 		Clients: []string{"intelliflow-prod"}, ControlPlaneCIDRs: []string{"10.30.0.0/16", "172.20.0.0/16"}, PriorityClass: "intelliflow-critical",
+		VaultImage: "registry.intelliflow.internal/intelliflow/vault:1.20.1", AWSCLIImage: "registry.intelliflow.internal/intelliflow/aws-cli:2.27.49",
 	}
 }
 

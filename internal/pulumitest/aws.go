@@ -11,6 +11,9 @@ import (
 // account).
 const AWSAccount = "111122223333"
 
+// MasterSecret is the RDS master secret the mocks hold.
+const MasterSecret = `{"username":"intelliflow_admin","password":"mock-master-password-0123"}`
+
 // AWS describes the account and region the AWS mocks pretend to be in.
 type AWS struct {
 	Region string
@@ -38,6 +41,15 @@ func NewAWSMocks(a AWS) *Mocks {
 			},
 			"aws:index/getRegion:getRegion": func(resource.PropertyMap) (resource.PropertyMap, error) {
 				return obj(map[string]any{"name": a.Region, "id": a.Region, "endpoint": "ec2." + a.Region + ".amazonaws.com", "description": a.Region}), nil
+			},
+			// RDS keeps its master credentials in Secrets Manager.
+			"aws:secretsmanager/getSecretVersion:getSecretVersion": func(args resource.PropertyMap) (resource.PropertyMap, error) {
+				id := args["secretId"]
+				if !id.IsString() || !strings.HasPrefix(id.StringValue(), "arn:aws:secretsmanager:") {
+					return nil, fmt.Errorf("secretId %v is not a Secrets Manager ARN", id)
+				}
+				return obj(map[string]any{"id": id.StringValue(), "arn": id.StringValue(), "secretId": id.StringValue(),
+					"secretString": MasterSecret, "versionId": "v1", "versionStages": []any{"AWSCURRENT"}}), nil
 			},
 			"aws:index/getAvailabilityZones:getAvailabilityZones": func(args resource.PropertyMap) (resource.PropertyMap, error) {
 				if s := args["state"]; !s.IsString() || s.StringValue() != "available" {
@@ -73,6 +85,9 @@ func awsOutputs(region, typ, name string, inputs resource.PropertyMap) resource.
 		out["arn"] = "arn:aws:iam::" + AWSAccount + ":role/" + name
 	case "aws:rds/instance:Instance":
 		out["address"] = name + ".abc123." + region + ".rds.amazonaws.com"
+		out["masterUserSecrets"] = []any{map[string]any{
+			"secretArn": "arn:aws:secretsmanager:" + region + ":" + AWSAccount + ":secret:rds!db-" + name, "secretStatus": "active",
+		}}
 	case "aws:elasticache/replicationGroup:ReplicationGroup":
 		out["primaryEndpointAddress"] = "master." + name + ".abc123.euw1.cache.amazonaws.com"
 	case "aws:msk/cluster:Cluster":
