@@ -140,7 +140,7 @@ func TestNewConfig(t *testing.T) {
 		_, err := NewConfig(ctx, "vault", &ConfigArgs{
 			Address: Address("intelliflow-security"), TokenFile: ".vault-token", Environment: "prod",
 			AppNamespace: "intelliflow-prod", SecurityNamespace: "intelliflow-security", Services: services,
-			Secrets: map[string]map[string]pulumi.StringInput{"users": {"jwt-signing-key": pulumi.ToSecret(pulumi.String("s3cret")).(pulumi.StringOutput)}},
+			Secrets:  map[string]map[string]pulumi.StringInput{"users": {"jwt-signing-key": pulumi.ToSecret(pulumi.String("s3cret")).(pulumi.StringOutput)}},
 			Database: &Database{HostInput: pulumi.String("db.example.internal"), Name: "intelliflow", Username: pulumi.String("intelliflow_admin"), Password: pulumi.ToSecret(pulumi.String("pw")).(pulumi.StringOutput)},
 		})
 		return err
