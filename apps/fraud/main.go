@@ -29,6 +29,7 @@ import (
 	"github.com/intelliflow/platform/apps/fraud/internal/featurestore"
 	"github.com/intelliflow/platform/apps/fraud/internal/registry"
 	"github.com/intelliflow/platform/apps/fraud/internal/server"
+	"github.com/intelliflow/platform/internal/telemetry"
 )
 
 func main() {
@@ -176,6 +177,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 
 	srv := server.New(server.Config{
 		ModelName: cfg.modelName, Models: models, Features: store, Metrics: metrics, Log: log,
+		HTTP:       telemetry.NewHTTP(reg, "fraud"),
 		Thresholds: server.Thresholds{Review: cfg.review, Decline: cfg.decline},
 	})
 	api := &http.Server{

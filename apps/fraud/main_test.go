@@ -202,7 +202,7 @@ func TestServerEndToEnd(t *testing.T) {
 
 	code, body = get(t, srv.metrics+"/metrics")
 	require.Equal(t, 200, code)
-	for _, m := range []string{"fraud_prediction_duration_seconds_bucket", `fraud_decisions_total{decision="approve"}`, "fraud_degraded_predictions_total 1", "fraud_rejected_requests_total", `fraud_model_info{kind="xgboost",model="fraud",version="2026-11-20"} 1`, `model_accuracy_score{metric="pr_auc",model="fraud",version="2026-11-20"} 0.3106`} {
+	for _, m := range []string{"fraud_prediction_duration_seconds_bucket", `fraud_decisions_total{decision="approve"}`, "fraud_degraded_predictions_total 1", "fraud_rejected_requests_total", `http_requests_total{code="200",method="post",route="/v1/score",service="fraud"}`, `http_request_duration_seconds_bucket{method="post",route="/v1/score",service="fraud",le="0.1"}`, `fraud_model_info{kind="xgboost",model="fraud",version="2026-11-20"} 1`, `model_accuracy_score{metric="pr_auc",model="fraud",version="2026-11-20"} 0.3106`} {
 		require.Contains(t, body, m)
 	}
 	require.Contains(t, srv.logs.String(), `"msg":"prediction"`)

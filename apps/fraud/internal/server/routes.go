@@ -1,21 +1,33 @@
 package server
 
-import "net/http"
+import (
+	"net/http"
+	"strings"
+)
 
 // routes lists every endpoint.
 func (s *Server) routes(mux *http.ServeMux) {
-	mux.Handle("POST /v1/score", s.handleScore())
+	// Every route is counted and timed under its pattern (the platform's
+	// http_* metrics, internal/telemetry), never under the raw path.
+	handle := func(pattern string, h http.Handler) {
+		if s.http != nil {
+			_, path, _ := strings.Cut(pattern, " ")
+			h = s.http.Route(path, h)
+		}
+		mux.Handle(pattern, h)
+	}
+	handle("POST /v1/score", s.handleScore())
 
-	mux.Handle("GET /v2", s.handleServerMetadata())
-	mux.Handle("GET /v2/health/live", s.handleLive())
-	mux.Handle("GET /v2/health/ready", s.handleReady())
-	mux.Handle("GET /v2/models/{name}", s.handleModelMetadata())
-	mux.Handle("GET /v2/models/{name}/ready", s.handleModelReady())
-	mux.Handle("POST /v2/models/{name}/infer", s.handleInfer())
+	handle("GET /v2", s.handleServerMetadata())
+	handle("GET /v2/health/live", s.handleLive())
+	handle("GET /v2/health/ready", s.handleReady())
+	handle("GET /v2/models/{name}", s.handleModelMetadata())
+	handle("GET /v2/models/{name}/ready", s.handleModelReady())
+	handle("POST /v2/models/{name}/infer", s.handleInfer())
 
 	// The platform's probe paths (apps/catalog).
-	mux.Handle("GET /livez", s.handleLive())
-	mux.Handle("GET /readyz", s.handleReady())
+	handle("GET /livez", s.handleLive())
+	handle("GET /readyz", s.handleReady())
 
-	mux.Handle("POST /admin/reload", s.handleReload())
+	handle("POST /admin/reload", s.handleReload())
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/intelliflow/platform/apps/fraud/internal/features"
 	"github.com/intelliflow/platform/apps/fraud/internal/registry"
+	"github.com/intelliflow/platform/internal/telemetry"
 )
 
 // Features reads a card's history and queues updates; the Redis store
@@ -47,6 +48,7 @@ type Server struct {
 	features   Features // nil: no store, every request scores on what it carries
 	thresholds Thresholds
 	metrics    *Metrics
+	http       *telemetry.HTTP
 	log        *slog.Logger
 	ready      atomic.Bool
 }
@@ -58,12 +60,14 @@ type Config struct {
 	Features   Features
 	Thresholds Thresholds
 	Metrics    *Metrics
-	Log        *slog.Logger
+	// HTTP counts and times every route; nil leaves them uninstrumented.
+	HTTP *telemetry.HTTP
+	Log  *slog.Logger
 }
 
 // New returns the server, ready to serve.
 func New(c Config) *Server {
-	s := &Server{modelName: c.ModelName, models: c.Models, features: c.Features, thresholds: c.Thresholds, metrics: c.Metrics, log: c.Log}
+	s := &Server{modelName: c.ModelName, models: c.Models, features: c.Features, thresholds: c.Thresholds, metrics: c.Metrics, http: c.HTTP, log: c.Log}
 	s.ready.Store(true)
 	s.metrics.ModelLoaded(c.Models.Current())
 	return s

@@ -1,0 +1,30 @@
+package telemetry
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+)
+
+func TestRouteCountsByCodeAndTimes(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := NewHTTP(reg, "gateway")
+	ok := h.Route("/v1/score", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }))
+	bad := h.Route("/v1/score", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
+	for range 3 {
+		ok.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/v1/score?card=1", nil))
+	}
+	bad.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/v1/score", nil))
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP http_requests_total HTTP requests served, by route, method and status code.
+# TYPE http_requests_total counter
+http_requests_total{code="200",method="post",route="/v1/score",service="gateway"} 3
+http_requests_total{code="503",method="post",route="/v1/score",service="gateway"} 1
+`), RequestsTotal))
+	require.Equal(t, 1, testutil.CollectAndCount(h.duration), "one series per route and method; the path's query never becomes a label")
+}
