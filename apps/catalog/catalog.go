@@ -87,7 +87,15 @@ type Service struct {
 	CallsKubernetesAPI bool
 	// ScalingMetric is the per-pod custom metric its HPA may use.
 	ScalingMetric string
+	// Metrics are the Prometheus metrics the service exports besides the
+	// HTTP ones every service has (HTTPMetrics): the contract the alert
+	// rules and dashboards are checked against, and that the service's own
+	// tests check its registry against.
+	Metrics []string
 }
+
+// HTTPMetrics are exported by every service (internal/telemetry).
+var HTTPMetrics = []string{"http_requests_total", "http_request_duration_seconds"}
 
 // All returns every service, in a stable order.
 func All() []Service {
@@ -165,6 +173,9 @@ var services = map[string]Service{
 		Secrets:       []Secret{{Env: "DATABASE_PASSWORD", Key: "database-password"}, {Env: "REDIS_PASSWORD", Key: "redis-password"}},
 		Config:        map[string]string{"KAFKA_TOPIC_TRANSACTIONS": "transactions", "FRAUD_SCORE_TIMEOUT": "150ms"},
 		ScalingMetric: "transaction_processing_rate",
+		// Processed payments (the adapter turns their rate into
+		// transaction_processing_rate) and the outbox not yet on Kafka.
+		Metrics: []string{"transactions_processed_total", "transactions_outbox_pending"},
 	}),
 	Fraud: service(Fraud, "fraud inference server: scores transactions with the current model", Service{
 		SlowStart:     true,
@@ -179,16 +190,22 @@ var services = map[string]Service{
 			"KAFKA_TOPIC_TRANSACTIONS": "transactions",
 			"KAFKA_TOPIC_ALERTS":       "fraud-alerts",
 		},
+		Metrics: []string{
+			"fraud_prediction_duration_seconds", "fraud_decisions_total", "fraud_degraded_predictions_total",
+			"fraud_rejected_requests_total", "fraud_feature_updates_dropped_total", "fraud_model_info", "model_accuracy_score",
+		},
 	}),
 	Analytics: service(Analytics, "analytics: aggregates transaction events into reports", Service{
 		Stores:  []Store{MongoDB, Kafka},
 		Secrets: []Secret{{Env: "MONGODB_PASSWORD", Key: "mongodb-password"}},
 		Config:  map[string]string{"KAFKA_TOPIC_TRANSACTIONS": "transactions", "RETENTION_DAYS": "400"},
+		Metrics: []string{"kafka_consumer_lag"},
 	}),
 	Notifications: service(Notifications, "notifications: e-mails customers and analysts about fraud alerts", Service{
 		Stores:  []Store{Kafka, SMTP},
 		Secrets: []Secret{{Env: "SMTP_PASSWORD", Key: "smtp-password"}},
 		Config:  map[string]string{"KAFKA_TOPIC_ALERTS": "fraud-alerts", "MAIL_FROM": "alerts@intelliflow.example"},
+		Metrics: []string{"kafka_consumer_lag", "notifications_sent_total"},
 	}),
 	Orchestrator: service(Orchestrator, "AI orchestrator: model lifecycle, retraining and promotion through MLflow", Service{
 		// Runs training Jobs and rolls the fraud server (the ML role).

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,11 +15,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/intelliflow/platform/apps/catalog"
 	"github.com/intelliflow/platform/apps/fraud/internal/features"
+	"github.com/intelliflow/platform/apps/fraud/internal/server"
 	"github.com/intelliflow/platform/internal/redistest"
+	"github.com/intelliflow/platform/internal/telemetry"
 )
 
 // modelDir makes a model folder with the committed model as one version.
@@ -246,4 +251,28 @@ func TestConfigErrors(t *testing.T) {
 		return map[string]string{"HTTP_PORT": "0", "METRICS_PORT": "0", "MODEL_DIR": t.TempDir()}[k]
 	}, io.Discard, nil)
 	require.ErrorContains(t, err, "has no versions", "no model, no server")
+}
+
+// TestMetricsMatchTheCatalog: the fraud server exports every metric the
+// catalog promises (the contract monitoring's alerts are checked against),
+// and the HTTP metrics every service has.
+func TestMetricsMatchTheCatalog(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := server.NewMetrics(reg)
+	h := telemetry.NewHTTP(reg, "fraud")
+	// Vectors appear once they have a series.
+	m.Decisions.WithLabelValues("approve").Inc()
+	m.Duration.WithLabelValues("fraud", "v").Observe(0.001)
+	m.ModelInfo.WithLabelValues("fraud", "v", "xgboost").Set(1)
+	m.Quality.WithLabelValues("fraud", "v", "pr_auc").Set(0.3)
+	h.Route("/v1/score", http.NotFoundHandler()).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/v1/score", nil))
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	var names []string
+	for _, f := range families {
+		names = append(names, f.GetName())
+	}
+	svc, err := catalog.Get(catalog.Fraud)
+	require.NoError(t, err)
+	require.Subset(t, names, append(append([]string{}, svc.Metrics...), catalog.HTTPMetrics...))
 }
