@@ -92,6 +92,9 @@ func Deploy(ctx *pulumi.Context, cfg stacks.Config) (*Platform, error) {
 	if err := deploySecurity(ctx, cfg, foundation, p.Namespaces, onCluster); err != nil {
 		return nil, err
 	}
+	if err := deployMonitoring(ctx, cfg, p.Namespaces, onCluster); err != nil {
+		return nil, err
+	}
 	if cfg.GPUNodeGroup != "" {
 		// Without it no GPU node offers nvidia.com/gpu, and fraud stays Pending.
 		if _, err := deviceplugin.New(ctx, "nvidia", &deviceplugin.Args{

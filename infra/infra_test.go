@@ -56,7 +56,7 @@ func mocksFor(cfg stacks.Config) *pulumitest.Mocks {
 
 func testCredentials() string {
 	creds := map[string]string{}
-	for _, k := range stacks.CredentialKeys() {
+	for _, k := range append(stacks.CredentialKeys(), stacks.PlatformCredentialKeys...) {
 		creds[k] = "test-" + k
 	}
 	b, _ := json.Marshal(creds)

@@ -82,7 +82,9 @@ func TestVaultWiring(t *testing.T) {
 		t.Run(stack, func(t *testing.T) {
 			mocks, cfg := runStack(t, stack, false)
 			require.NotNil(t, cfg.Vault)
-			require.Empty(t, mocks.OfType("kubernetes:core/v1:Secret"), "no credentials in Kubernetes Secrets")
+			for _, sec := range mocks.OfType("kubernetes:core/v1:Secret") {
+				require.NotEqual(t, cfg.Environment.AppNamespace(), sec.Get("metadata.namespace"), "no service credential in a Kubernetes Secret: %s", sec.Name)
+			}
 
 			chart := mustFind(t, mocks, "kubernetes:helm.sh/v4:Chart", "vault")
 			require.Equal(t, float64(3), chart.Get("values.server.ha.replicas"))

@@ -43,9 +43,24 @@ func CredentialKeys() []string {
 	return slices.Sorted(maps.Keys(keys))
 }
 
+// PlatformCredentialKeys are the platform's own secrets where charts are
+// installed: Alertmanager's receivers and Grafana's admin.
+var PlatformCredentialKeys = []string{"grafana-admin-password", "pagerduty-routing-key", "slack-webhook-url"}
+
+// RequiredCredentialKeys are the keys a stack must set: the services', and
+// the platform's where it installs charts.
+func (c Config) RequiredCredentialKeys() []string {
+	keys := CredentialKeys()
+	if c.Charts {
+		keys = append(keys, PlatformCredentialKeys...)
+	}
+	return slices.Sorted(slices.Values(keys))
+}
+
 func (c Config) validateCredentials() []error {
 	var missing, empty []string
-	for _, k := range CredentialKeys() {
+	required := c.RequiredCredentialKeys()
+	for _, k := range required {
 		v, ok := c.Credentials[k]
 		switch {
 		case !ok:
@@ -57,14 +72,14 @@ func (c Config) validateCredentials() []error {
 	var errs []error
 	if len(missing) > 0 {
 		errs = append(errs, fmt.Errorf("config %s:credentials: missing %s; set them all with `pulumi config set --secret %s:credentials '{\"%s\": \"...\"}'`",
-			Namespace, strings.Join(missing, ", "), Namespace, strings.Join(CredentialKeys(), `": "...", "`)))
+			Namespace, strings.Join(missing, ", "), Namespace, strings.Join(required, `": "...", "`)))
 	}
 	if len(empty) > 0 {
 		errs = append(errs, fmt.Errorf("config %s:credentials: empty values for %s", Namespace, strings.Join(empty, ", ")))
 	}
 	for k := range c.Credentials {
-		if !slices.Contains(CredentialKeys(), k) {
-			errs = append(errs, fmt.Errorf("config %s:credentials: %q is not a key any service reads; known keys: %s", Namespace, k, strings.Join(CredentialKeys(), ", ")))
+		if known := append(CredentialKeys(), PlatformCredentialKeys...); !slices.Contains(known, k) {
+			errs = append(errs, fmt.Errorf("config %s:credentials: %q is not a key any service or the platform reads; known keys: %s", Namespace, k, strings.Join(known, ", ")))
 		}
 	}
 	return errs

@@ -90,6 +90,8 @@ type Config struct {
 	Charts bool
 	// ChartRepository is where the official charts are mirrored.
 	ChartRepository string
+	// Alerting routes alerts and sizes Prometheus (where charts are on).
+	Alerting Alerting
 	// Vault is the stack's Vault (nil without charts or AWS): services get
 	// their secrets from it instead of Kubernetes Secrets.
 	Vault *Vault
@@ -104,6 +106,7 @@ type Config struct {
 	ingressOverride   map[string]any
 	awsOverride       map[string]any
 	vaultOverride     map[string]any
+	alertingOverride  map[string]any
 }
 
 // Kubernetes is the target for Kubernetes objects: a folder of rendered
@@ -212,6 +215,9 @@ var keys = []key{
 	}},
 	{"vault", "JSON object overrides of Vault (staging/prod): address, tokenFile, caCertFile, configure, tlsIssuer, uiHost", func(c *Config, raw string) error {
 		return strictJSON(raw, &c.vaultOverride)
+	}},
+	{"alerting", "JSON object overrides: slackChannel, emailTo, emailFrom, smtpUser, retentionDays, storageGiB", func(c *Config, raw string) error {
+		return strictJSON(raw, &c.alertingOverride)
 	}},
 	{"requireImageDigests", "true | false: images must be pinned by @sha256 digest (prod default true)", func(c *Config, raw string) error {
 		return parseBool(raw, &c.RequireImageDigests)
@@ -380,7 +386,13 @@ func (c *Config) applyDefaults(lookup Lookup) error {
 			errs = append(errs, fmt.Errorf("config %s:vault: %w", Namespace, err))
 		}
 	}
-	c.serviceOverrides, c.endpointOverrides, c.ingressOverride, c.awsOverride, c.vaultOverride = nil, nil, nil, nil, nil
+	c.Alerting = DefaultAlerting(c.Environment)
+	if c.alertingOverride != nil {
+		if err := overlay(c.alertingOverride, &c.Alerting); err != nil {
+			errs = append(errs, fmt.Errorf("config %s:alerting: %w", Namespace, err))
+		}
+	}
+	c.serviceOverrides, c.endpointOverrides, c.ingressOverride, c.awsOverride, c.vaultOverride, c.alertingOverride = nil, nil, nil, nil, nil, nil
 	return errors.Join(errs...)
 }
 
@@ -497,6 +509,7 @@ func (c Config) Validate() error {
 	errs = append(errs, c.FraudModel.validate()...)
 	errs = append(errs, c.validateAWS()...)
 	errs = append(errs, c.validateVault()...)
+	errs = append(errs, c.validateAlerting()...)
 	if !chartRepoRE.MatchString(c.ChartRepository) {
 		bad("chartRepository", "%q is not an https:// or oci:// repository", c.ChartRepository)
 	}

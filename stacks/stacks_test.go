@@ -26,7 +26,7 @@ var testDigest = "sha256:" + strings.Repeat("ab", 32)
 // a test's raw config.
 func valid(m map[string]string) map[string]string {
 	creds := map[string]string{}
-	for _, k := range CredentialKeys() {
+	for _, k := range append(CredentialKeys(), PlatformCredentialKeys...) {
 		creds[k] = "dev-only-" + k
 	}
 	b, _ := json.Marshal(creds)
@@ -47,7 +47,7 @@ const testAWS = `{"adminRoleArns": ["arn:aws:iam::111122223333:role/admin"], "de
 // shortRedis is valid credentials with a Redis password ElastiCache refuses.
 func shortRedis() string {
 	creds := map[string]string{}
-	for _, k := range CredentialKeys() {
+	for _, k := range append(CredentialKeys(), PlatformCredentialKeys...) {
 		creds[k] = "dev-only-" + k
 	}
 	creds["redis-password"] = "short"
@@ -238,7 +238,7 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		}},
 		{"missing credentials", map[string]string{"environment": "dev", "credentials": `{"jwt-signing-key": "x"}`}, []string{"intelliflow:credentials: missing database-password", "pulumi config set --secret intelliflow:credentials"}},
 		{"empty credential", map[string]string{"environment": "dev", "credentials": `{"jwt-signing-key": " "}`}, []string{"intelliflow:credentials: empty values for jwt-signing-key"}},
-		{"unknown credential", map[string]string{"environment": "dev", "credentials": `{"root-password": "x"}`}, []string{`intelliflow:credentials: "root-password" is not a key any service reads`}},
+		{"unknown credential", map[string]string{"environment": "dev", "credentials": `{"root-password": "x"}`}, []string{`intelliflow:credentials: "root-password" is not a key any service or the platform reads`}},
 		{"credentials not an object", map[string]string{"environment": "dev", "credentials": `"hunter2"`}, []string{"intelliflow:credentials: not a JSON object of strings"}},
 		{"bad model uri", map[string]string{"environment": "dev", "fraudModel": `{"uri": "https://x/model.json", "sha256": "` + strings.Repeat("0f", 32) + `"}`}, []string{`intelliflow:fraudModel.uri: "https://x/model.json" is not s3://`}},
 		{"bad model checksum", map[string]string{"environment": "dev", "fraudModel": `{"uri": "s3://bucket/model.json", "sha256": "abc"}`}, []string{"intelliflow:fraudModel.sha256"}},

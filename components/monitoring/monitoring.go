@@ -1,0 +1,248 @@
+package monitoring
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	helmv4 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v4"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"gopkg.in/yaml.v3"
+)
+
+// ChartVersion pins kube-prometheus-stack.
+const ChartVersion = "75.15.1"
+
+// GrafanaAdminSecret holds Grafana's admin login.
+const GrafanaAdminSecret = "grafana-admin"
+
+// Args configures monitoring.
+type Args struct {
+	// Namespace is the monitoring namespace's name; NamespaceReady orders
+	// objects after it.
+	Namespace      string
+	NamespaceReady pulumi.StringInput
+	// ChartRepository and ImageRegistry are the platform's mirrors.
+	ChartRepository, ImageRegistry string
+	// AppNamespace is where the services the rules watch run.
+	AppNamespace string
+	// RetentionDays and StorageGiB size Prometheus; Replicas > 1 in prod.
+	RetentionDays, StorageGiB, Replicas int
+	Routing                             Routing
+	// Receivers are the receivers' credentials by key (SlackWebhookKey,
+	// PagerDutyRoutingKey, SMTPPasswordKey), Pulumi secrets.
+	Receivers map[string]pulumi.StringInput
+	// GrafanaAdminPassword is a Pulumi secret.
+	GrafanaAdminPassword pulumi.StringInput
+	// ControlPlaneCIDRs are where the API server calls the operator's
+	// webhook from and where Prometheus reaches the API.
+	ControlPlaneCIDRs []string
+}
+
+var repoRE = regexp.MustCompile(`^(https|oci)://[a-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._/-]*)?$`)
+
+// Validate reports every problem, naming the field.
+func (a *Args) Validate() error {
+	var errs []error
+	bad := func(format string, v ...any) { errs = append(errs, fmt.Errorf(format, v...)) }
+	if a.Namespace == "" || a.NamespaceReady == nil || a.AppNamespace == "" {
+		bad("Namespace, NamespaceReady and AppNamespace are required")
+	}
+	if !repoRE.MatchString(a.ChartRepository) || a.ImageRegistry == "" {
+		bad("ChartRepository %q and ImageRegistry %q are required", a.ChartRepository, a.ImageRegistry)
+	}
+	if a.RetentionDays < 1 || a.StorageGiB < 10 || a.Replicas < 1 {
+		bad("RetentionDays %d, StorageGiB %d, Replicas %d: want >= 1, >= 10, >= 1", a.RetentionDays, a.StorageGiB, a.Replicas)
+	}
+	if err := a.Routing.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("Routing: %w", err))
+	}
+	for _, k := range []string{SlackWebhookKey, PagerDutyRoutingKey, SMTPPasswordKey} {
+		if a.Receivers[k] == nil {
+			bad("Receivers: %s is required", k)
+		}
+	}
+	if a.GrafanaAdminPassword == nil || len(a.ControlPlaneCIDRs) == 0 {
+		bad("GrafanaAdminPassword and ControlPlaneCIDRs are required")
+	}
+	return errors.Join(errs...)
+}
+
+// RuleGroups are Groups as a PrometheusRule's spec.groups.
+func RuleGroups(appNamespace string) []any {
+	var out []any
+	for _, g := range Groups(appNamespace) {
+		var rules []any
+		for _, r := range g.Rules {
+			labels := map[string]any{"severity": r.Severity}
+			if r.Service != "" {
+				labels["service"] = r.Service
+			}
+			rules = append(rules, map[string]any{
+				"alert": r.Alert, "expr": r.Expr, "for": r.For, "labels": labels,
+				"annotations": map[string]any{"summary": r.Summary, "description": r.Description},
+			})
+		}
+		out = append(out, map[string]any{"name": g.Name, "rules": rules})
+	}
+	return out
+}
+
+// Values are the chart values.
+func (a *Args) Values() (pulumi.Map, error) {
+	raw, err := AlertmanagerConfig(a.Routing)
+	if err != nil {
+		return nil, err
+	}
+	var amConfig map[string]any
+	if err := yaml.Unmarshal([]byte(raw), &amConfig); err != nil {
+		return nil, err
+	}
+	resources := func(cpu, mem string) pulumi.Map {
+		return pulumi.Map{"requests": pulumi.Map{"cpu": pulumi.String(cpu), "memory": pulumi.String(mem)}, "limits": pulumi.Map{"memory": pulumi.String(mem)}}
+	}
+	return pulumi.Map{
+		"global": pulumi.Map{"imageRegistry": pulumi.String(strings.TrimSuffix(a.ImageRegistry, "/"))},
+		// The node exporter needs the host's network and PID namespaces;
+		// container and node figures come from the kubelet's cAdvisor.
+		"nodeExporter":     pulumi.Map{"enabled": pulumi.Bool(false)},
+		"defaultRules":     pulumi.Map{"create": pulumi.Bool(true), "rules": pulumi.Map{"node": pulumi.Bool(false)}},
+		"kubeStateMetrics": pulumi.Map{"enabled": pulumi.Bool(true)},
+		"prometheus": pulumi.Map{"prometheusSpec": pulumi.Map{
+			"replicas":  pulumi.Int(a.Replicas),
+			"retention": pulumi.Sprintf("%dd", a.RetentionDays),
+			// Keep 10 % headroom so a full disk never stops ingestion.
+			"retentionSize": pulumi.Sprintf("%dGB", a.StorageGiB*9/10),
+			"storageSpec": pulumi.Map{"volumeClaimTemplate": pulumi.Map{"spec": pulumi.Map{
+				"accessModes": pulumi.ToStringArray([]string{"ReadWriteOnce"}),
+				"resources":   pulumi.Map{"requests": pulumi.Map{"storage": pulumi.Sprintf("%dGi", a.StorageGiB)}},
+			}}},
+			// Every ServiceMonitor and rule in the cluster, not only the chart's.
+			"serviceMonitorSelectorNilUsesHelmValues": pulumi.Bool(false),
+			"podMonitorSelectorNilUsesHelmValues":     pulumi.Bool(false),
+			"ruleSelectorNilUsesHelmValues":           pulumi.Bool(false),
+			"resources":                               resources("500m", "4Gi"),
+		}},
+		"alertmanager": pulumi.Map{
+			"config": pulumi.ToMap(amConfig),
+			"alertmanagerSpec": pulumi.Map{
+				"replicas":  pulumi.Int(min(a.Replicas+1, 3)),
+				"secrets":   pulumi.ToStringArray([]string{ReceiversSecret}),
+				"resources": resources("50m", "256Mi"),
+			},
+		},
+		"grafana": pulumi.Map{
+			"admin":     pulumi.Map{"existingSecret": pulumi.String(GrafanaAdminSecret), "userKey": pulumi.String("admin-user"), "passwordKey": pulumi.String("admin-password")},
+			"sidecar":   pulumi.Map{"dashboards": pulumi.Map{"enabled": pulumi.Bool(true), "label": pulumi.String("grafana_dashboard"), "searchNamespace": pulumi.String("ALL")}},
+			"resources": resources("100m", "256Mi"),
+		},
+	}, nil
+}
+
+// Monitoring is the installed metrics and alerting stack.
+type Monitoring struct {
+	pulumi.ResourceState
+}
+
+// New installs the chart with our rules and routing.
+func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Monitoring, error) {
+	if args == nil {
+		return nil, fmt.Errorf("monitoring %q: args are required", name)
+	}
+	if err := args.Validate(); err != nil {
+		return nil, fmt.Errorf("monitoring %q: %w", name, err)
+	}
+	values, err := args.Values()
+	if err != nil {
+		return nil, fmt.Errorf("monitoring %q: %w", name, err)
+	}
+	m := &Monitoring{}
+	if err := ctx.RegisterComponentResource("intelliflow:kubernetes:Monitoring", name, m, opts...); err != nil {
+		return nil, fmt.Errorf("monitoring %q: %w", name, err)
+	}
+	parent := pulumi.Parent(m)
+	wrap := func(child string, err error) error { return fmt.Errorf("monitoring %q: %s: %w", name, child, err) }
+	labels := pulumi.StringMap{"app.kubernetes.io/part-of": pulumi.String("intelliflow")}
+
+	receivers := pulumi.StringMap{}
+	for k, v := range args.Receivers {
+		receivers[k] = pulumi.ToSecret(v).(pulumi.StringOutput)
+	}
+	secrets := []pulumi.Resource{}
+	for sname, data := range map[string]pulumi.StringMap{
+		ReceiversSecret:    receivers,
+		GrafanaAdminSecret: {"admin-user": pulumi.String("admin"), "admin-password": pulumi.ToSecret(args.GrafanaAdminPassword).(pulumi.StringOutput)},
+	} {
+		sec, err := corev1.NewSecret(ctx, name+"-"+sname, &corev1.SecretArgs{
+			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(sname), Namespace: args.NamespaceReady, Labels: labels},
+			Type:     pulumi.String("Opaque"), StringData: data,
+		}, parent)
+		if err != nil {
+			return nil, wrap("secret "+sname, err)
+		}
+		secrets = append(secrets, sec)
+	}
+
+	// In the default-deny namespace: scrape and query inside the cluster,
+	// reach the API, send alerts out (Slack and PagerDuty on 443, mail on
+	// 587), take the operator's webhook calls from the control plane.
+	var control networkingv1.NetworkPolicyPeerArray
+	for _, c := range args.ControlPlaneCIDRs {
+		control = append(control, &networkingv1.NetworkPolicyPeerArgs{IpBlock: &networkingv1.IPBlockArgs{Cidr: pulumi.String(c)}})
+	}
+	tcp := func(ports ...int) networkingv1.NetworkPolicyPortArray {
+		var out networkingv1.NetworkPolicyPortArray
+		for _, p := range ports {
+			out = append(out, &networkingv1.NetworkPolicyPortArgs{Protocol: pulumi.String("TCP"), Port: pulumi.Int(p)})
+		}
+		return out
+	}
+	inCluster := networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{NamespaceSelector: &metav1.LabelSelectorArgs{}}}
+	if _, err := networkingv1.NewNetworkPolicy(ctx, name+"-stack", &networkingv1.NetworkPolicyArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("monitoring"), Namespace: args.NamespaceReady, Labels: labels},
+		Spec: &networkingv1.NetworkPolicySpecArgs{
+			PodSelector: &metav1.LabelSelectorArgs{},
+			PolicyTypes: pulumi.ToStringArray([]string{"Ingress", "Egress"}),
+			Ingress: networkingv1.NetworkPolicyIngressRuleArray{
+				&networkingv1.NetworkPolicyIngressRuleArgs{From: networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{PodSelector: &metav1.LabelSelectorArgs{}}}},
+				&networkingv1.NetworkPolicyIngressRuleArgs{From: control, Ports: tcp(10250)},
+			},
+			Egress: networkingv1.NetworkPolicyEgressRuleArray{
+				&networkingv1.NetworkPolicyEgressRuleArgs{To: inCluster},
+				&networkingv1.NetworkPolicyEgressRuleArgs{To: control, Ports: tcp(443, 10250)},
+				&networkingv1.NetworkPolicyEgressRuleArgs{To: networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{IpBlock: &networkingv1.IPBlockArgs{Cidr: pulumi.String("0.0.0.0/0")}}}, Ports: tcp(443, 587)},
+			},
+		},
+	}, parent); err != nil {
+		return nil, wrap("network policy", err)
+	}
+
+	chart, err := helmv4.NewChart(ctx, name, &helmv4.ChartArgs{
+		Chart:          pulumi.String("kube-prometheus-stack"),
+		Version:        pulumi.String(ChartVersion),
+		Namespace:      args.NamespaceReady,
+		RepositoryOpts: &helmv4.RepositoryOptsArgs{Repo: pulumi.String(args.ChartRepository)},
+		Values:         values,
+	}, parent, pulumi.DependsOn(secrets))
+	if err != nil {
+		return nil, wrap("chart", err)
+	}
+	if _, err := apiextensions.NewCustomResource(ctx, name+"-rules", &apiextensions.CustomResourceArgs{
+		ApiVersion:  pulumi.String("monitoring.coreos.com/v1"),
+		Kind:        pulumi.String("PrometheusRule"),
+		Metadata:    &metav1.ObjectMetaArgs{Name: pulumi.String("intelliflow"), Namespace: args.NamespaceReady, Labels: labels},
+		OtherFields: kubernetes.UntypedArgs{"spec": map[string]any{"groups": RuleGroups(args.AppNamespace)}},
+	}, parent, pulumi.DependsOn([]pulumi.Resource{chart})); err != nil {
+		return nil, wrap("rules", err)
+	}
+	if err := ctx.RegisterResourceOutputs(m, pulumi.Map{}); err != nil {
+		return nil, wrap("outputs", err)
+	}
+	return m, nil
+}

@@ -1,0 +1,50 @@
+package infra
+
+import (
+	"strconv"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/intelliflow/platform/apps/catalog"
+	"github.com/intelliflow/platform/components/monitoring"
+	"github.com/intelliflow/platform/components/namespace"
+	"github.com/intelliflow/platform/stacks"
+)
+
+// deployMonitoring installs metrics and alerting where the stack installs
+// charts: kube-prometheus-stack with our rules, routed by severity.
+func deployMonitoring(ctx *pulumi.Context, cfg stacks.Config, namespaces map[string]*namespace.Namespace, opts ...pulumi.ResourceOption) error {
+	if !cfg.Charts {
+		return nil
+	}
+	secret := func(key string) pulumi.StringInput {
+		return pulumi.ToSecret(pulumi.String(cfg.Credentials[key])).(pulumi.StringOutput)
+	}
+	a := cfg.Alerting
+	smtp := cfg.DataStores[catalog.SMTP]
+	replicas := 1
+	if cfg.Environment == stacks.Prod {
+		replicas = 2
+	}
+	controlPlane := []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"}
+	if cfg.AWS != nil {
+		controlPlane = []string{cfg.AWS.VPCCIDR, clusterServiceCIDR}
+	}
+	_, err := monitoring.New(ctx, "monitoring", &monitoring.Args{
+		Namespace: stacks.MonitoringNamespace, NamespaceReady: namespaces[stacks.MonitoringNamespace].Name,
+		ChartRepository: cfg.ChartRepository, ImageRegistry: cfg.ImageRegistries[0], AppNamespace: cfg.Environment.AppNamespace(),
+		RetentionDays: a.RetentionDays, StorageGiB: a.StorageGiB, Replicas: replicas,
+		Routing: monitoring.Routing{
+			SlackChannel: a.SlackChannel, EmailTo: a.EmailTo, EmailFrom: a.EmailFrom,
+			SMTPHost: smtp.Host + ":" + strconv.Itoa(smtp.Port), SMTPUser: a.SMTPUser,
+		},
+		Receivers: map[string]pulumi.StringInput{
+			monitoring.SlackWebhookKey:     secret(monitoring.SlackWebhookKey),
+			monitoring.PagerDutyRoutingKey: secret(monitoring.PagerDutyRoutingKey),
+			monitoring.SMTPPasswordKey:     secret(monitoring.SMTPPasswordKey),
+		},
+		GrafanaAdminPassword: secret("grafana-admin-password"),
+		ControlPlaneCIDRs:    controlPlane,
+	}, opts...)
+	return err
+}
