@@ -20,6 +20,8 @@ import (
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"gopkg.in/yaml.v3"
+
+	"github.com/intelliflow/platform/components/namespace"
 )
 
 // Pinned versions: the chart and the Falco it ships; the container plugin
@@ -205,14 +207,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	parent := pulumi.Parent(f)
 	wrap := func(child string, err error) error { return fmt.Errorf("falco %q: %s: %w", name, child, err) }
 
-	tcp := func(p int) networkingv1.NetworkPolicyPortArray {
-		return networkingv1.NetworkPolicyPortArray{&networkingv1.NetworkPolicyPortArgs{Protocol: pulumi.String("TCP"), Port: pulumi.Int(p)}}
-	}
-	nsPeer := func(ns string) networkingv1.NetworkPolicyPeerArray {
-		return networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{NamespaceSelector: &metav1.LabelSelectorArgs{
-			MatchLabels: pulumi.StringMap{"kubernetes.io/metadata.name": pulumi.String(ns)},
-		}}}
-	}
+	tcp, nsPeer := namespace.TCP, namespace.Namespaces
 	policies := map[string]*networkingv1.NetworkPolicySpecArgs{
 		// Falco posts alerts to Falcosidekick; Prometheus scrapes Falco.
 		"falco": {

@@ -19,6 +19,8 @@ import (
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/intelliflow/platform/components/namespace"
 )
 
 // ChartVersion pins the official chart; AppVersion is its Gatekeeper.
@@ -163,13 +165,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	// The webhook listens on 8443 for the API server and calls the API
 	// itself on 443; metrics on 8888 for Prometheus. Everything else stays
 	// denied by the namespace's default-deny.
-	var cidrPeers networkingv1.NetworkPolicyPeerArray
-	for _, c := range args.ControlPlaneCIDRs {
-		cidrPeers = append(cidrPeers, &networkingv1.NetworkPolicyPeerArgs{IpBlock: &networkingv1.IPBlockArgs{Cidr: pulumi.String(c)}})
-	}
-	port := func(p int) networkingv1.NetworkPolicyPortArray {
-		return networkingv1.NetworkPolicyPortArray{&networkingv1.NetworkPolicyPortArgs{Protocol: pulumi.String("TCP"), Port: pulumi.Int(p)}}
-	}
+	cidrPeers, port := namespace.CIDRs(args.ControlPlaneCIDRs...), namespace.TCP
 	if _, err := networkingv1.NewNetworkPolicy(ctx, name+"-webhook", &networkingv1.NetworkPolicyArgs{
 		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("gatekeeper"), Namespace: args.Namespace},
 		Spec: &networkingv1.NetworkPolicySpecArgs{
@@ -178,9 +174,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			Ingress: networkingv1.NetworkPolicyIngressRuleArray{
 				&networkingv1.NetworkPolicyIngressRuleArgs{From: cidrPeers, Ports: port(8443)},
 				&networkingv1.NetworkPolicyIngressRuleArgs{
-					From: networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{NamespaceSelector: &metav1.LabelSelectorArgs{
-						MatchLabels: pulumi.StringMap{"kubernetes.io/metadata.name": pulumi.String("intelliflow-monitoring")},
-					}}},
+					From:  namespace.Namespaces("intelliflow-monitoring"),
 					Ports: port(8888),
 				},
 			},

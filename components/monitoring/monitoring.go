@@ -14,6 +14,8 @@ import (
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"gopkg.in/yaml.v3"
+
+	"github.com/intelliflow/platform/components/namespace"
 )
 
 // ChartVersion pins kube-prometheus-stack.
@@ -192,17 +194,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	// In the default-deny namespace: scrape and query inside the cluster,
 	// reach the API, send alerts out (Slack and PagerDuty on 443, mail on
 	// 587), take the operator's webhook calls from the control plane.
-	var control networkingv1.NetworkPolicyPeerArray
-	for _, c := range args.ControlPlaneCIDRs {
-		control = append(control, &networkingv1.NetworkPolicyPeerArgs{IpBlock: &networkingv1.IPBlockArgs{Cidr: pulumi.String(c)}})
-	}
-	tcp := func(ports ...int) networkingv1.NetworkPolicyPortArray {
-		var out networkingv1.NetworkPolicyPortArray
-		for _, p := range ports {
-			out = append(out, &networkingv1.NetworkPolicyPortArgs{Protocol: pulumi.String("TCP"), Port: pulumi.Int(p)})
-		}
-		return out
-	}
+	control, tcp := namespace.CIDRs(args.ControlPlaneCIDRs...), namespace.TCP
 	inCluster := networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{NamespaceSelector: &metav1.LabelSelectorArgs{}}}
 	if _, err := networkingv1.NewNetworkPolicy(ctx, name+"-stack", &networkingv1.NetworkPolicyArgs{
 		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("monitoring"), Namespace: args.NamespaceReady, Labels: labels},
@@ -216,7 +208,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			Egress: networkingv1.NetworkPolicyEgressRuleArray{
 				&networkingv1.NetworkPolicyEgressRuleArgs{To: inCluster},
 				&networkingv1.NetworkPolicyEgressRuleArgs{To: control, Ports: tcp(443, 10250)},
-				&networkingv1.NetworkPolicyEgressRuleArgs{To: networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{IpBlock: &networkingv1.IPBlockArgs{Cidr: pulumi.String("0.0.0.0/0")}}}, Ports: tcp(443, 587)},
+				&networkingv1.NetworkPolicyEgressRuleArgs{To: namespace.CIDRs("0.0.0.0/0"), Ports: tcp(443, 587)},
 			},
 		},
 	}, parent); err != nil {

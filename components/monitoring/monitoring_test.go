@@ -64,4 +64,3 @@ func TestNew(t *testing.T) {
 		require.Empty(t, rules.Check(all, a), "%s %s", a.Type, a.Name)
 	}
 }
-

@@ -79,7 +79,7 @@ func burnRateRules(s SLO) []Rule {
 		budget := 1 - s.Availability
 		out = append(out, Rule{
 			Alert: fmt.Sprintf("%sAvailabilityBudgetBurn%s", title, strings.ToUpper(w.long)), Service: s.Service, Severity: w.severity, For: "2m",
-			Expr: fmt.Sprintf("%s > (%g * %g) and %s > (%g * %g)", errorRatio(s.Service, w.long), w.factor, budget, errorRatio(s.Service, w.short), w.factor, budget),
+			Expr:        fmt.Sprintf("%s > (%g * %g) and %s > (%g * %g)", errorRatio(s.Service, w.long), w.factor, budget, errorRatio(s.Service, w.short), w.factor, budget),
 			Summary:     fmt.Sprintf("%s is burning its %.1f%% availability budget %gx too fast", s.Service, s.Availability*100, w.factor),
 			Description: fmt.Sprintf("5xx ratio over %s and %s is above %g times the error budget; at this rate the 30-day budget is gone early.", w.long, w.short, w.factor),
 		})

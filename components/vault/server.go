@@ -22,6 +22,8 @@ import (
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/intelliflow/platform/components/namespace"
 )
 
 // Pinned versions: the chart, Vault, the injector, the CLI image the
@@ -317,29 +319,7 @@ func NewServer(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Reso
 // and clients to 8200, raft between the servers on 8201, the API server to
 // the injector's webhook, KMS and the API for the servers.
 func networkPolicies(ctx *pulumi.Context, name string, a *Args, parent pulumi.ResourceOption) error {
-	tcp := func(ports ...int) networkingv1.NetworkPolicyPortArray {
-		var out networkingv1.NetworkPolicyPortArray
-		for _, p := range ports {
-			out = append(out, &networkingv1.NetworkPolicyPortArgs{Protocol: pulumi.String("TCP"), Port: pulumi.Int(p)})
-		}
-		return out
-	}
-	namespaces := func(names ...string) networkingv1.NetworkPolicyPeerArray {
-		var out networkingv1.NetworkPolicyPeerArray
-		for _, n := range names {
-			out = append(out, &networkingv1.NetworkPolicyPeerArgs{NamespaceSelector: &metav1.LabelSelectorArgs{
-				MatchLabels: pulumi.StringMap{"kubernetes.io/metadata.name": pulumi.String(n)},
-			}})
-		}
-		return out
-	}
-	cidrs := func(list ...string) networkingv1.NetworkPolicyPeerArray {
-		var out networkingv1.NetworkPolicyPeerArray
-		for _, c := range list {
-			out = append(out, &networkingv1.NetworkPolicyPeerArgs{IpBlock: &networkingv1.IPBlockArgs{Cidr: pulumi.String(c)}})
-		}
-		return out
-	}
+	tcp, namespaces, cidrs := namespace.TCP, namespace.Namespaces, namespace.CIDRs
 	servers := networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{PodSelector: &metav1.LabelSelectorArgs{
 		MatchLabels: pulumi.StringMap{"app.kubernetes.io/name": pulumi.String(Release), "component": pulumi.String("server")},
 	}}}
