@@ -207,7 +207,7 @@ func TestServerEndToEnd(t *testing.T) {
 
 	code, body = get(t, srv.metrics+"/metrics")
 	require.Equal(t, 200, code)
-	for _, m := range []string{"fraud_prediction_duration_seconds_bucket", `fraud_decisions_total{decision="approve"}`, "fraud_degraded_predictions_total 1", "fraud_rejected_requests_total", `http_requests_total{code="200",method="post",route="/v1/score",service="fraud"}`, `http_request_duration_seconds_bucket{method="post",route="/v1/score",service="fraud",le="0.1"}`, `fraud_model_info{kind="xgboost",model="fraud",version="2026-11-20"} 1`, `model_accuracy_score{metric="pr_auc",model="fraud",version="2026-11-20"} 0.3106`} {
+	for _, m := range []string{"fraud_prediction_duration_seconds_bucket", `fraud_decisions_total{decision="approve"}`, "fraud_degraded_predictions_total 1", "fraud_rejected_requests_total", `http_requests_total{code="200",method="post",route="/v1/score",service="fraud"}`, `fraud_score_count{version="2026-11-01"} 7`, `http_request_duration_seconds_bucket{method="post",route="/v1/score",service="fraud",le="0.1"}`, `fraud_model_info{kind="xgboost",model="fraud",version="2026-11-20"} 1`, `model_accuracy_score{metric="pr_auc",model="fraud",version="2026-11-20"} 0.3106`} {
 		require.Contains(t, body, m)
 	}
 	require.Contains(t, srv.logs.String(), `"msg":"prediction"`)
@@ -265,6 +265,7 @@ func TestMetricsMatchTheCatalog(t *testing.T) {
 	m.Duration.WithLabelValues("fraud", "v").Observe(0.001)
 	m.ModelInfo.WithLabelValues("fraud", "v", "xgboost").Set(1)
 	m.Quality.WithLabelValues("fraud", "v", "pr_auc").Set(0.3)
+	m.Scores.WithLabelValues("v").Observe(0.2)
 	h.Route("/v1/score", http.NotFoundHandler()).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/v1/score", nil))
 	families, err := reg.Gather()
 	require.NoError(t, err)

@@ -233,6 +233,23 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}, parent, pulumi.DependsOn([]pulumi.Resource{chart})); err != nil {
 		return nil, wrap("rules", err)
 	}
+	// Dashboards: ConfigMaps Grafana's sidecar provisions (label
+	// grafana_dashboard), generated with the same metric names as the rules.
+	for _, d := range Dashboards(args.AppNamespace) {
+		body, err := d.JSON()
+		if err != nil {
+			return nil, wrap("dashboard "+d.UID, err)
+		}
+		if _, err := corev1.NewConfigMap(ctx, name+"-"+d.ConfigMapName(), &corev1.ConfigMapArgs{
+			Metadata: &metav1.ObjectMetaArgs{
+				Name: pulumi.String(d.ConfigMapName()), Namespace: args.NamespaceReady,
+				Labels: pulumi.StringMap{"grafana_dashboard": pulumi.String("1"), "app.kubernetes.io/part-of": pulumi.String("intelliflow")},
+			},
+			Data: pulumi.StringMap{d.UID + ".json": pulumi.String(body)},
+		}, parent); err != nil {
+			return nil, wrap("dashboard "+d.UID, err)
+		}
+	}
 	if err := ctx.RegisterResourceOutputs(m, pulumi.Map{}); err != nil {
 		return nil, wrap("outputs", err)
 	}

@@ -59,6 +59,14 @@ func TestNew(t *testing.T) {
 	require.True(t, sec.Inputs["stringData"].ContainsSecrets(), "receivers' credentials are secrets in state")
 	require.Equal(t, "pd-key", sec.Get("stringData").(map[string]any)[PagerDutyRoutingKey])
 
+	for _, d := range Dashboards("intelliflow-prod") {
+		cm, ok := mocks.Find("kubernetes:core/v1:ConfigMap", "monitoring-"+d.ConfigMapName())
+		require.True(t, ok, d.UID)
+		require.Equal(t, "1", cm.Get("metadata.labels").(map[string]any)["grafana_dashboard"])
+		body, _ := d.JSON()
+		require.JSONEq(t, body, cm.Get("data").(map[string]any)[d.UID+".json"].(string))
+	}
+
 	all := rules.All(rules.Settings{PodSecurityVersion: "v1.33", ImageRegistries: []string{"registry.intelliflow.internal"}, Production: true})
 	for _, a := range mocks.Analyzed() {
 		require.Empty(t, rules.Check(all, a), "%s %s", a.Type, a.Name)

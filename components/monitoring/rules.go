@@ -179,12 +179,26 @@ func Groups(appNamespace string) []Group {
 	return []Group{seed, slo, platform}
 }
 
-// Exporters publish the metrics of the platform's infrastructure, by the
-// prefix or name of the metrics each one publishes.
+// Exporters publish the metrics of the platform's infrastructure: a prefix
+// (ending in "_") or an exact name per exporter.
 var Exporters = map[string][]string{
+	"prometheus":         {"up"},
+	"kubelet (cAdvisor)": {"container_"},
 	"kube-state-metrics": {"kube_"},
 	"postgres-exporter":  {"pg_"},
 	"redis-exporter":     {"redis_"},
 	"cert-manager":       {"certmanager_"},
 	"vault":              {"vault_"},
+}
+
+// PublishedByExporter reports whether a named exporter publishes a metric.
+func PublishedByExporter(metric string) bool {
+	for _, names := range Exporters {
+		for _, n := range names {
+			if metric == n || (strings.HasSuffix(n, "_") && strings.HasPrefix(metric, n)) {
+				return true
+			}
+		}
+	}
+	return false
 }

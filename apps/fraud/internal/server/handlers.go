@@ -148,7 +148,7 @@ func (s *Server) handleScore() http.Handler {
 		if s.features != nil {
 			s.features.Enqueue(q.CardID, tx)
 		}
-		s.metrics.Observe(m, resp.Decision, degraded, time.Since(start))
+		s.metrics.Observe(m, resp.Score, resp.Decision, degraded, time.Since(start))
 		s.log.Info("prediction", "transaction_id", q.TransactionID, "score", resp.Score, "decision", resp.Decision,
 			"model", s.modelName, "model_version", m.Version, "degraded", degraded)
 		writeJSON(w, http.StatusOK, resp)

@@ -19,6 +19,9 @@ type Metrics struct {
 	Dropped   prometheus.Counter
 	ModelInfo *prometheus.GaugeVec
 	Quality   *prometheus.GaugeVec
+	// Scores is the distribution of fraud scores, for the ML dashboard's
+	// score distribution and drift panels.
+	Scores *prometheus.HistogramVec
 }
 
 // NewMetrics registers the metrics on reg.
@@ -41,13 +44,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Quality of the serving model: precision-recall AUC on the trainer's held-out time split (metrics.json).",
 		}, []string{"model", "version", "metric"}),
 	}
-	reg.MustRegister(m.Duration, m.Decisions, m.Degraded, m.Rejected, m.Dropped, m.ModelInfo, m.Quality)
+	m.Scores = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "fraud_score",
+		Help:    "Fraud scores given, by model version.",
+		Buckets: []float64{.01, .05, .1, .2, .3, .4, .5, .6, .7, .8, .85, .9, .95, .99},
+	}, []string{"version"})
+	reg.MustRegister(m.Duration, m.Decisions, m.Degraded, m.Rejected, m.Dropped, m.ModelInfo, m.Quality, m.Scores)
 	return m
 }
 
 // Observe records one scored request.
-func (m *Metrics) Observe(model *registry.Model, decision string, degraded bool, d time.Duration) {
+func (m *Metrics) Observe(model *registry.Model, score float64, decision string, degraded bool, d time.Duration) {
 	m.Duration.WithLabelValues("fraud", model.Version).Observe(d.Seconds())
+	m.Scores.WithLabelValues(model.Version).Observe(score)
 	m.Decisions.WithLabelValues(decision).Inc()
 	if degraded {
 		m.Degraded.Inc()
