@@ -122,4 +122,6 @@ func unitOr(u string) string {
 }
 
 // ConfigMapName is the ConfigMap a dashboard is provisioned from.
-func (d Dashboard) ConfigMapName() string { return "dashboard-" + strings.TrimPrefix(d.UID, "intelliflow-") }
+func (d Dashboard) ConfigMapName() string {
+	return "dashboard-" + strings.TrimPrefix(d.UID, "intelliflow-")
+}

@@ -35,7 +35,7 @@ func TestDashboardsQueryExportedMetrics(t *testing.T) {
 			UID    string `json:"uid"`
 			Panels []struct {
 				GridPos struct{ X, Y, W, H int } `json:"gridPos"`
-				Targets []struct{ Expr string } `json:"targets"`
+				Targets []struct{ Expr string }  `json:"targets"`
 			} `json:"panels"`
 		}
 		require.NoError(t, json.Unmarshal([]byte(raw), &doc))
