@@ -225,6 +225,24 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err != nil {
 		return nil, wrap("chart", err)
 	}
+	// The metrics adapter: the HPAs' custom and external metrics from
+	// Prometheus (prometheus-operated is the operator's Service for it).
+	reg := strings.TrimSuffix(args.ImageRegistry, "/")
+	if _, err := helmv4.NewChart(ctx, name+"-adapter", &helmv4.ChartArgs{
+		Chart:          pulumi.String("prometheus-adapter"),
+		Version:        pulumi.String(AdapterChartVersion),
+		Namespace:      args.NamespaceReady,
+		RepositoryOpts: &helmv4.RepositoryOptsArgs{Repo: pulumi.String(args.ChartRepository)},
+		Values: pulumi.Map{
+			"image":      pulumi.Map{"repository": pulumi.String(reg + "/prometheus-adapter/prometheus-adapter")},
+			"replicas":   pulumi.Int(2),
+			"prometheus": pulumi.Map{"url": pulumi.Sprintf("http://prometheus-operated.%s.svc", args.Namespace), "port": pulumi.Int(9090)},
+			"rules":      pulumi.ToMap(AdapterRules()),
+			"resources":  pulumi.Map{"requests": pulumi.Map{"cpu": pulumi.String("100m"), "memory": pulumi.String("256Mi")}, "limits": pulumi.Map{"memory": pulumi.String("512Mi")}},
+		},
+	}, parent, pulumi.DependsOn([]pulumi.Resource{chart})); err != nil {
+		return nil, wrap("adapter", err)
+	}
 	if _, err := apiextensions.NewCustomResource(ctx, name+"-rules", &apiextensions.CustomResourceArgs{
 		ApiVersion:  pulumi.String("monitoring.coreos.com/v1"),
 		Kind:        pulumi.String("PrometheusRule"),

@@ -48,6 +48,12 @@ func TestNew(t *testing.T) {
 	require.Equal(t, false, v("nodeExporter.enabled"))
 	require.Equal(t, "registry.intelliflow.internal", v("global.imageRegistry"))
 
+	adapter, ok := mocks.Find("kubernetes:helm.sh/v4:Chart", "monitoring-adapter")
+	require.True(t, ok)
+	require.Equal(t, "http://prometheus-operated.intelliflow-monitoring.svc", adapter.Get("values.prometheus.url"))
+	require.Equal(t, "transaction_processing_rate", adapter.Get("values.rules.custom.0.name.as"))
+	require.Equal(t, "sqs_queue_depth", adapter.Get("values.rules.external.0.name.as"))
+
 	pr, ok := mocks.Find("kubernetes:monitoring.coreos.com/v1:PrometheusRule", "monitoring-rules")
 	require.True(t, ok)
 	require.Len(t, pr.Get("spec.groups"), 3)
