@@ -34,9 +34,9 @@ func AdapterRules() map[string]any {
 	var custom, external []any
 	for _, r := range MetricRules {
 		rule := map[string]any{
-			"seriesQuery": fmt.Sprintf(`%s{namespace!="",pod!=""}`, r.Series),
-			"resources":   map[string]any{"overrides": map[string]any{"namespace": map[string]any{"resource": "namespace"}, "pod": map[string]any{"resource": "pod"}}},
-			"name":        map[string]any{"matches": "^" + r.Series + "$", "as": r.Name},
+			"seriesQuery":  fmt.Sprintf(`%s{namespace!="",pod!=""}`, r.Series),
+			"resources":    map[string]any{"overrides": map[string]any{"namespace": map[string]any{"resource": "namespace"}, "pod": map[string]any{"resource": "pod"}}},
+			"name":         map[string]any{"matches": "^" + r.Series + "$", "as": r.Name},
 			"metricsQuery": r.Query,
 		}
 		if r.External {
