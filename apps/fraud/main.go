@@ -177,7 +177,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 
 	srv := server.New(server.Config{
 		ModelName: cfg.modelName, Models: models, Features: store, Metrics: metrics, Log: log,
-		HTTP:       telemetry.NewHTTP(reg, "fraud"),
+		HTTP:       telemetry.NewHTTP(reg, "fraud").WithAccessLog(log),
 		Thresholds: server.Thresholds{Review: cfg.review, Decline: cfg.decline},
 	})
 	api := &http.Server{

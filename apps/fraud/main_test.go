@@ -22,6 +22,7 @@ import (
 	"github.com/intelliflow/platform/apps/catalog"
 	"github.com/intelliflow/platform/apps/fraud/internal/features"
 	"github.com/intelliflow/platform/apps/fraud/internal/server"
+	"github.com/intelliflow/platform/components/logging"
 	"github.com/intelliflow/platform/internal/redistest"
 	"github.com/intelliflow/platform/internal/telemetry"
 )
@@ -276,4 +277,52 @@ func TestMetricsMatchTheCatalog(t *testing.T) {
 	svc, err := catalog.Get(catalog.Fraud)
 	require.NoError(t, err)
 	require.Subset(t, names, append(append([]string{}, svc.Metrics...), catalog.HTTPMetrics...))
+}
+
+// TestLogsThroughTheLoggingPipeline feeds the fraud server's own log lines
+// through the platform's log pipeline (components/logging runs the same
+// stages Logstash is configured with): predictions are graded by score,
+// the reload is an audit event with who and from where, every request is an
+// access line, and nothing is dropped.
+func TestLogsThroughTheLoggingPipeline(t *testing.T) {
+	dir := modelDir(t, "2026-11-01", "")
+	srv := start(t, map[string]string{"MODEL_DIR": dir})
+	code, _ := post(t, srv.api+"/v1/score", `{"transaction_id":"t-risky","card_id":"c9","amount":9800,"merchant_id":"m7","timestamp":"2026-03-01T03:00:00Z"}`)
+	require.Equal(t, 200, code)
+	req, _ := http.NewRequest(http.MethodPost, srv.api+"/admin/reload", nil)
+	req.Header.Set("X-Forwarded-User", "alice@intelliflow.example")
+	req.Header.Set("X-Forwarded-For", "203.0.113.9, 10.30.0.5")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.NoError(t, srv.stop())
+
+	var predictions, audits, access, other int
+	for _, line := range strings.Split(strings.TrimSpace(srv.logs.String()), "\n") {
+		ev := logging.Apply(line, "fraud")
+		require.NotContains(t, ev, "tags", "every line of ours is JSON: %s", line)
+		switch ev["_index"] {
+		case "intelliflow-predictions":
+			predictions++
+			require.Equal(t, "t-risky", ev["transaction.id"])
+			require.Contains(t, []any{"high", "medium", "low"}, ev["fraud_risk"])
+			score := ev["fraud.score"].(float64)
+			require.Equal(t, score >= 0.8, ev["fraud_risk"] == "high", "high exactly at 0.8 and above")
+		case "intelliflow-audit":
+			audits++
+			require.Equal(t, "alice@intelliflow.example", ev["user.name"])
+			require.Equal(t, "203.0.113.9", ev["source.ip"])
+			require.Equal(t, "model.reload", ev["event.action"])
+		case "intelliflow-access":
+			access++
+			require.Contains(t, []any{"/v1/score", "/admin/reload"}, ev["url.path"])
+			require.Contains(t, ev, "http.response.status_code")
+		default:
+			other++
+		}
+	}
+	require.Equal(t, 1, predictions)
+	require.Equal(t, 1, audits)
+	require.Equal(t, 2, access)
+	require.Positive(t, other, "starting, serving, stopped")
 }

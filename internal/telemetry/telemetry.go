@@ -6,7 +6,9 @@
 package telemetry
 
 import (
+	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -26,6 +28,14 @@ var Buckets = []float64{.005, .01, .025, .05, .075, .1, .25, .5, 1, 2.5}
 type HTTP struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	access   *slog.Logger
+}
+
+// WithAccessLog also writes one "request" line per request to log, the
+// access log the logging pipeline parses (components/logging).
+func (h *HTTP) WithAccessLog(log *slog.Logger) *HTTP {
+	h.access = log
+	return h
 }
 
 // NewHTTP registers the HTTP metrics of service on reg.
@@ -47,6 +57,28 @@ func NewHTTP(reg prometheus.Registerer, service string) *HTTP {
 // the label stays bounded).
 func (h *HTTP) Route(route string, next http.Handler) http.Handler {
 	r := prometheus.Labels{"route": route}
-	return promhttp.InstrumentHandlerDuration(h.duration.MustCurryWith(r),
+	counted := promhttp.InstrumentHandlerDuration(h.duration.MustCurryWith(r),
 		promhttp.InstrumentHandlerCounter(h.requests.MustCurryWith(r), next))
+	if h.access == nil {
+		return counted
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		counted.ServeHTTP(rec, req)
+		h.access.Info("request", "route", route, "method", req.Method, "status", rec.status,
+			"duration_ms", float64(time.Since(start).Microseconds())/1000, "remote", req.RemoteAddr, "user_agent", req.UserAgent())
+	})
+}
+
+// statusRecorder remembers the status code for the access log; the
+// client library's own recorder is not exported.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
 }

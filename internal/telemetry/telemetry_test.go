@@ -1,6 +1,8 @@
 package telemetry
 
 import (
+	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -27,4 +29,18 @@ http_requests_total{code="200",method="post",route="/v1/score",service="gateway"
 http_requests_total{code="503",method="post",route="/v1/score",service="gateway"} 1
 `), RequestsTotal))
 	require.Equal(t, 1, testutil.CollectAndCount(h.duration), "one series per route and method; the path's query never becomes a label")
+}
+
+func TestAccessLog(t *testing.T) {
+	var buf strings.Builder
+	h := NewHTTP(prometheus.NewRegistry(), "fraud").WithAccessLog(slog.New(slog.NewJSONHandler(&buf, nil)))
+	h.Route("/v1/score", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })).
+		ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/v1/score?card=secret", nil))
+	var line map[string]any
+	require.NoError(t, json.Unmarshal([]byte(buf.String()), &line))
+	require.Equal(t, "request", line["msg"])
+	require.Equal(t, "/v1/score", line["route"], "the pattern, never the raw path with its query")
+	require.Equal(t, float64(http.StatusTeapot), line["status"])
+	require.Contains(t, line, "duration_ms")
+	require.NotContains(t, buf.String(), "card=secret")
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -193,6 +194,17 @@ func (s *Server) handleReload() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switched, err := s.models.Reload()
 		cur := s.models.Current()
+		// An operator action on what scores payments: an audit event, with
+		// who (the identity the gateway or mesh asserts) and from where.
+		outcome := map[bool]string{true: "switched", false: "unchanged"}[switched]
+		if err != nil {
+			outcome = "refused"
+		}
+		actor := r.Header.Get("X-Forwarded-User")
+		if actor == "" {
+			actor = "unknown"
+		}
+		s.log.Info("audit", "action", "model.reload", "actor", actor, "source_ip", sourceIP(r), "outcome", outcome, "model_version", cur.Version)
 		if err != nil {
 			writeJSON(w, http.StatusConflict, map[string]any{"error": err.Error(), "serving": cur.Version})
 			return
@@ -202,4 +214,18 @@ func (s *Server) handleReload() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"switched": switched, "serving": cur.Version})
 	})
+}
+
+// sourceIP is the client's address: the first X-Forwarded-For hop the
+// ingress sets, else the connection's peer.
+func sourceIP(r *http.Request) string {
+	if f := r.Header.Get("X-Forwarded-For"); f != "" {
+		first, _, _ := strings.Cut(f, ",")
+		return strings.TrimSpace(first)
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
