@@ -98,7 +98,7 @@ func TestStacks(t *testing.T) {
 				}
 				want := []string{"intelliflow-" + stack, "intelliflow-monitoring", "intelliflow-security"}
 				if stack != "dev" {
-					want = append(want, "gatekeeper-system", "falco") // charts: not in dev
+					want = append(want, "gatekeeper-system", "falco", "elastic-system") // charts: not in dev
 				}
 				require.ElementsMatch(t, want, got)
 				requireWorkloadsComplete(t, mocks, "intelliflow-"+stack)
@@ -275,6 +275,9 @@ func TestStacksPassPolicy(t *testing.T) {
 			}
 			if cfg.Vault != nil {
 				agents++ // Vault's snapshot CronJob
+			}
+			if cfg.Charts {
+				agents++ // the log indices' lifecycle Job
 			}
 			require.Len(t, rules.NET01NetworkPolicies().Check(stripped), len(catalog.Names())+2*len(cfg.Namespaces())+agents)
 		})

@@ -6,13 +6,15 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/intelliflow/platform/apps/catalog"
+	"github.com/intelliflow/platform/components/logging"
 	"github.com/intelliflow/platform/components/monitoring"
 	"github.com/intelliflow/platform/components/namespace"
 	"github.com/intelliflow/platform/stacks"
 )
 
-// deployMonitoring installs metrics and alerting where the stack installs
-// charts: kube-prometheus-stack with our rules, routed by severity.
+// deployMonitoring installs metrics, alerting and logs where the stack
+// installs charts: kube-prometheus-stack with our rules, routed by
+// severity; Elasticsearch, Kibana and Logstash with our pipeline.
 func deployMonitoring(ctx *pulumi.Context, cfg stacks.Config, namespaces map[string]*namespace.Namespace, opts ...pulumi.ResourceOption) error {
 	if !cfg.Charts {
 		return nil
@@ -45,6 +47,23 @@ func deployMonitoring(ctx *pulumi.Context, cfg stacks.Config, namespaces map[str
 		},
 		GrafanaAdminPassword: secret("grafana-admin-password"),
 		ControlPlaneCIDRs:    controlPlane,
+	}, opts...)
+	if err != nil {
+		return err
+	}
+	nodes, storage := 1, 100
+	if cfg.Environment == stacks.Prod {
+		nodes, storage = 3, 500
+	}
+	issuer := "intelliflow-internal-ca"
+	if cfg.Vault != nil {
+		issuer = cfg.Vault.TLSIssuer
+	}
+	_, err = logging.New(ctx, "logging", &logging.Args{
+		Namespace: stacks.MonitoringNamespace, NamespaceReady: namespaces[stacks.MonitoringNamespace].Name,
+		OperatorNamespace: namespaces[stacks.ElasticNamespace].Name,
+		ChartRepository:   cfg.ChartRepository, ImageRegistry: cfg.ImageRegistries[0],
+		Nodes: nodes, StorageGiB: storage, CurlImage: cfg.Image(stacks.CurlImage), TLSIssuer: issuer,
 	}, opts...)
 	return err
 }

@@ -48,6 +48,9 @@ func TestWorkloadsPassGatekeeper(t *testing.T) {
 			if cfg.Vault != nil {
 				want++ // and Vault's snapshot CronJob
 			}
+			if cfg.Charts {
+				want++ // and the log indices' lifecycle Job
+			}
 			require.Equal(t, want, checked)
 
 			// Negative control: the same fraud Deployment with a public image

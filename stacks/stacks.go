@@ -127,7 +127,7 @@ type Kubernetes struct {
 func (c Config) Namespaces() []string {
 	out := []string{c.Environment.AppNamespace(), MonitoringNamespace, SecurityNamespace}
 	if c.Charts {
-		out = append(out, GatekeeperNamespace, FalcoNamespace)
+		out = append(out, GatekeeperNamespace, FalcoNamespace, ElasticNamespace)
 	}
 	return out
 }
@@ -405,12 +405,15 @@ const DefaultChartRepository = "https://charts.intelliflow.internal"
 const (
 	GatekeeperNamespace = "gatekeeper-system"
 	FalcoNamespace      = "falco"
+	// ElasticNamespace runs the Elastic operator (ECK); the log stack it
+	// manages runs in MonitoringNamespace.
+	ElasticNamespace = "elastic-system"
 )
 
 // ToolImages are images the platform runs besides the services: the fraud
 // pods' model fetcher, and the NVIDIA device plugin on GPU nodes (mirrored
 // into the platform's registry). They are pinned like the services.
-var ToolImages = []string{"model-fetch", DevicePluginImage, VaultImage, AWSCLIImage}
+var ToolImages = []string{"model-fetch", DevicePluginImage, VaultImage, AWSCLIImage, CurlImage}
 
 // Mirrored upstream images: the NVIDIA device plugin, and Vault and the
 // AWS CLI for the Vault snapshot job.
@@ -418,11 +421,13 @@ const (
 	DevicePluginImage = "nvidia-device-plugin"
 	VaultImage        = "vault"
 	AWSCLIImage       = "aws-cli"
+	// CurlImage applies the log indices' lifecycle policy.
+	CurlImage = "curl"
 )
 
 // upstreamTags are the tags of mirrored upstream images, which follow their
 // project's releases rather than the platform's imageTag.
-var upstreamTags = map[string]string{DevicePluginImage: "v0.17.1", VaultImage: vault.VaultVersion, AWSCLIImage: vault.AWSCLIVersion}
+var upstreamTags = map[string]string{DevicePluginImage: "v0.17.1", VaultImage: vault.VaultVersion, AWSCLIImage: vault.AWSCLIVersion, CurlImage: "8.15.0"}
 
 // Images lists every image the stack pins: services, then tools.
 func Images() []string { return append(catalog.Names(), ToolImages...) }

@@ -1,0 +1,311 @@
+package logging
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
+	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	helmv4 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v4"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/intelliflow/platform/components/namespace"
+)
+
+// Pinned versions: the ECK operator, the Elastic Stack it runs, the
+// Logstash chart.
+const (
+	OperatorChartVersion = "3.1.0"
+	StackVersion         = "8.19.2"
+	LogstashChartVersion = "8.5.1"
+)
+
+// Names of the objects the component creates.
+const (
+	ElasticsearchName = "intelliflow-logs"
+	KibanaName        = "intelliflow-logs"
+	elasticUserSecret = ElasticsearchName + "-es-elastic-user"
+	esTLSSecret       = "logs-es-http-tls"
+	logstashTLSSecret = "logstash-tls"
+	logstashService   = "logstash-logstash"
+)
+
+// Args configures logging.
+type Args struct {
+	// Namespace (its name) and NamespaceReady hold the stack; the operator
+	// runs in OperatorNamespace.
+	Namespace         string
+	NamespaceReady    pulumi.StringInput
+	OperatorNamespace pulumi.StringInput
+	// ChartRepository and ImageRegistry are the platform's mirrors.
+	ChartRepository, ImageRegistry string
+	// Nodes and StorageGiB size Elasticsearch (3 in prod, spread over
+	// zones).
+	Nodes, StorageGiB int
+	// CurlImage runs the job that installs the lifecycle policy.
+	CurlImage string
+	// TLSIssuer is the cert-manager ClusterIssuer of the internal CA that
+	// signs Elasticsearch's and Logstash's certificates.
+	TLSIssuer string
+}
+
+var repoRE = regexp.MustCompile(`^(https|oci)://[a-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._/-]*)?$`)
+
+// Validate reports every problem, naming the field.
+func (a *Args) Validate() error {
+	var errs []error
+	if a.Namespace == "" || a.NamespaceReady == nil || a.OperatorNamespace == nil {
+		errs = append(errs, errors.New("Namespace, NamespaceReady and OperatorNamespace are required"))
+	}
+	if !repoRE.MatchString(a.ChartRepository) || a.ImageRegistry == "" || a.CurlImage == "" {
+		errs = append(errs, fmt.Errorf("ChartRepository %q, ImageRegistry and CurlImage are required", a.ChartRepository))
+	}
+	if a.TLSIssuer == "" {
+		errs = append(errs, errors.New("TLSIssuer is required: every hop of the pipeline is TLS"))
+	}
+	if a.Nodes < 1 || a.StorageGiB < 10 {
+		errs = append(errs, fmt.Errorf("Nodes %d and StorageGiB %d: want at least 1 and 10", a.Nodes, a.StorageGiB))
+	}
+	return errors.Join(errs...)
+}
+
+// ElasticsearchURL is the cluster's in-cluster HTTPS address.
+func ElasticsearchURL(namespace string) string {
+	return fmt.Sprintf("https://%s-es-http.%s.svc:9200", ElasticsearchName, namespace)
+}
+
+// Logging is the installed log stack.
+type Logging struct {
+	pulumi.ResourceState
+}
+
+// restricted is the container security every pod of ours gets.
+var restricted = map[string]any{
+	"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true, "runAsNonRoot": true,
+	"capabilities": map[string]any{"drop": []any{"ALL"}}, "seccompProfile": map[string]any{"type": "RuntimeDefault"},
+}
+
+// New installs the operator, Elasticsearch, Kibana, Logstash with our
+// pipeline (its Beats input takes the node shipper's TLS connections on
+// 5044) and the lifecycle policy.
+func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Logging, error) {
+	if args == nil {
+		return nil, fmt.Errorf("logging %q: args are required", name)
+	}
+	if err := args.Validate(); err != nil {
+		return nil, fmt.Errorf("logging %q: %w", name, err)
+	}
+	l := &Logging{}
+	if err := ctx.RegisterComponentResource("intelliflow:kubernetes:Logging", name, l, opts...); err != nil {
+		return nil, fmt.Errorf("logging %q: %w", name, err)
+	}
+	parent := pulumi.Parent(l)
+	wrap := func(child string, err error) error { return fmt.Errorf("logging %q: %s: %w", name, child, err) }
+	reg := strings.TrimSuffix(args.ImageRegistry, "/")
+	labels := pulumi.StringMap{"app.kubernetes.io/part-of": pulumi.String("intelliflow")}
+
+	operator, err := helmv4.NewChart(ctx, name+"-operator", &helmv4.ChartArgs{
+		Chart: pulumi.String("eck-operator"), Version: pulumi.String(OperatorChartVersion), Namespace: args.OperatorNamespace,
+		RepositoryOpts: &helmv4.RepositoryOptsArgs{Repo: pulumi.String(args.ChartRepository)},
+		Values: pulumi.Map{
+			"image":             pulumi.Map{"repository": pulumi.String(reg + "/eck/eck-operator")},
+			"config":            pulumi.Map{"containerRegistry": pulumi.String(reg)},
+			"managedNamespaces": pulumi.ToStringArray([]string{args.Namespace}),
+		},
+	}, parent)
+	if err != nil {
+		return nil, wrap("operator", err)
+	}
+	cr := func(child, apiVersion, kind, objName string, spec map[string]any, deps ...pulumi.Resource) (pulumi.Resource, error) {
+		return apiextensions.NewCustomResource(ctx, name+"-"+child, &apiextensions.CustomResourceArgs{
+			ApiVersion: pulumi.String(apiVersion), Kind: pulumi.String(kind),
+			Metadata:    &metav1.ObjectMetaArgs{Name: pulumi.String(objName), Namespace: args.NamespaceReady, Labels: labels},
+			OtherFields: kubernetes.UntypedArgs{"spec": spec},
+		}, parent, pulumi.DependsOn(deps))
+	}
+	// Every hop is TLS from the internal CA: Filebeat to Logstash,
+	// Logstash and the lifecycle job to Elasticsearch.
+	var certs []pulumi.Resource
+	for secret, host := range map[string]string{esTLSSecret: ElasticsearchName + "-es-http", logstashTLSSecret: logstashService} {
+		c, err := apiextensions.NewCustomResource(ctx, name+"-"+secret, &apiextensions.CustomResourceArgs{
+			ApiVersion: pulumi.String("cert-manager.io/v1"), Kind: pulumi.String("Certificate"),
+			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(secret), Namespace: args.NamespaceReady, Labels: labels},
+			OtherFields: kubernetes.UntypedArgs{"spec": map[string]any{
+				"secretName": secret, "commonName": host + "." + args.Namespace + ".svc",
+				"dnsNames": []any{host, host + "." + args.Namespace, host + "." + args.Namespace + ".svc", host + "." + args.Namespace + ".svc.cluster.local"},
+				"duration": "2160h", "renewBefore": "360h",
+				"privateKey": map[string]any{"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+				"issuerRef":  map[string]any{"kind": "ClusterIssuer", "name": args.TLSIssuer, "group": "cert-manager.io"},
+			}},
+		}, parent)
+		if err != nil {
+			return nil, wrap("certificate "+secret, err)
+		}
+		certs = append(certs, c)
+	}
+	podTemplate := func(container string, cpu, mem string) map[string]any {
+		return map[string]any{"spec": map[string]any{
+			"automountServiceAccountToken": false,
+			"containers": []any{map[string]any{
+				"name": container, "securityContext": restricted,
+				"resources": map[string]any{"requests": map[string]any{"cpu": cpu, "memory": mem}, "limits": map[string]any{"memory": mem}},
+			}},
+		}}
+	}
+
+	// Elasticsearch: one node set, spread over zones, no mmap so no
+	// privileged sysctl init container is needed.
+	esPod := podTemplate("elasticsearch", "1", "4Gi")
+	esPod["spec"].(map[string]any)["topologySpreadConstraints"] = []any{map[string]any{
+		"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway",
+		"labelSelector": map[string]any{"matchLabels": map[string]any{"elasticsearch.k8s.elastic.co/cluster-name": ElasticsearchName}},
+	}}
+	es, err := cr("elasticsearch", "elasticsearch.k8s.elastic.co/v1", "Elasticsearch", ElasticsearchName, map[string]any{
+		"version": StackVersion,
+		"http":    map[string]any{"tls": map[string]any{"certificate": map[string]any{"secretName": esTLSSecret}}},
+		"nodeSets": []any{map[string]any{
+			"name": "default", "count": args.Nodes,
+			"config":      map[string]any{"node.store.allow_mmap": false},
+			"podTemplate": esPod,
+			"volumeClaimTemplates": []any{map[string]any{
+				"metadata": map[string]any{"name": "elasticsearch-data"},
+				"spec":     map[string]any{"accessModes": []any{"ReadWriteOnce"}, "resources": map[string]any{"requests": map[string]any{"storage": fmt.Sprintf("%dGi", args.StorageGiB)}}},
+			}},
+		}},
+	}, append(certs, operator)...)
+	if err != nil {
+		return nil, wrap("elasticsearch", err)
+	}
+	if _, err := cr("kibana", "kibana.k8s.elastic.co/v1", "Kibana", KibanaName, map[string]any{
+		"version": StackVersion, "count": 2, "elasticsearchRef": map[string]any{"name": ElasticsearchName},
+		"podTemplate": podTemplate("kibana", "250m", "1Gi"),
+	}, es); err != nil {
+		return nil, wrap("kibana", err)
+	}
+
+	logstash, err := helmv4.NewChart(ctx, name+"-logstash", &helmv4.ChartArgs{
+		Chart: pulumi.String("logstash"), Name: pulumi.String("logstash"), Version: pulumi.String(LogstashChartVersion), Namespace: args.NamespaceReady,
+		RepositoryOpts: &helmv4.RepositoryOptsArgs{Repo: pulumi.String(args.ChartRepository)},
+		Values: pulumi.Map{
+			"image": pulumi.String(reg + "/logstash/logstash"), "imageTag": pulumi.String(StackVersion), "replicas": pulumi.Int(2),
+			"logstashPipeline": pulumi.Map{"logstash.conf": pulumi.String(LogstashConfig(ElasticsearchURL(args.Namespace)))},
+			// Its server certificate and the CA that also signed Elasticsearch's.
+			"secretMounts": pulumi.Array{pulumi.Map{"name": pulumi.String("certs"), "secretName": pulumi.String(logstashTLSSecret), "path": pulumi.String("/usr/share/logstash/certs")}},
+			"extraEnvs": pulumi.Array{
+				pulumi.Map{"name": pulumi.String("ELASTICSEARCH_USER"), "value": pulumi.String("elastic")},
+				pulumi.Map{"name": pulumi.String("ELASTICSEARCH_PASSWORD"), "valueFrom": pulumi.Map{"secretKeyRef": pulumi.Map{"name": pulumi.String(elasticUserSecret), "key": pulumi.String("elastic")}}},
+			},
+			"resources": pulumi.Map{"requests": pulumi.Map{"cpu": pulumi.String("500m"), "memory": pulumi.String("2Gi")}, "limits": pulumi.Map{"memory": pulumi.String("2Gi")}},
+			"service":   pulumi.Map{"type": pulumi.String("ClusterIP"), "ports": pulumi.Array{pulumi.Map{"name": pulumi.String("beats"), "port": pulumi.Int(5044), "protocol": pulumi.String("TCP"), "targetPort": pulumi.Int(5044)}}},
+		},
+	}, parent, pulumi.DependsOn([]pulumi.Resource{es}))
+	if err != nil {
+		return nil, wrap("logstash", err)
+	}
+	if err := lifecycleJob(ctx, name, args, parent, pulumi.DependsOn([]pulumi.Resource{es, logstash})); err != nil {
+		return nil, err
+	}
+	if err := ctx.RegisterResourceOutputs(l, pulumi.Map{}); err != nil {
+		return nil, wrap("outputs", err)
+	}
+	return l, nil
+}
+
+// lifecycleJob installs the ILM policy and one data-stream template per
+// index through Elasticsearch's API, with the cluster's own credentials.
+// PUT is idempotent, so the job runs on every change of the policy.
+func lifecycleJob(ctx *pulumi.Context, name string, a *Args, opts ...pulumi.ResourceOption) error {
+	files := map[string]string{}
+	policy, err := json.Marshal(LifecyclePolicy())
+	if err != nil {
+		return err
+	}
+	files["policy.json"] = string(policy)
+	script := []string{"set -eu", fmt.Sprintf(`put() { curl --fail --silent --show-error --cacert /certs/ca.crt -u "elastic:${ELASTIC_PASSWORD}" -H 'Content-Type: application/json' -X PUT "%s/$1" --data-binary "@/lifecycle/$2"; echo; }`, ElasticsearchURL(a.Namespace)),
+		"put _ilm/policy/" + PolicyName + " policy.json"}
+	for _, idx := range Indices() {
+		t, err := json.Marshal(IndexTemplate(idx))
+		if err != nil {
+			return err
+		}
+		files[idx+".json"] = string(t)
+		script = append(script, fmt.Sprintf("put _index_template/%s %s.json", idx, idx))
+	}
+	cm, err := corev1.NewConfigMap(ctx, name+"-lifecycle", &corev1.ConfigMapArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("logging-lifecycle"), Namespace: a.NamespaceReady},
+		Data:     pulumi.ToStringMap(files),
+	}, opts...)
+	if err != nil {
+		return fmt.Errorf("logging %q: lifecycle config: %w", name, err)
+	}
+	// The job talks to Elasticsearch on 9200 and to nothing else.
+	if _, err := networkingv1.NewNetworkPolicy(ctx, name+"-lifecycle", &networkingv1.NetworkPolicyArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("logging-lifecycle"), Namespace: a.NamespaceReady},
+		Spec: &networkingv1.NetworkPolicySpecArgs{
+			PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{"app.kubernetes.io/name": pulumi.String("logging-lifecycle")}},
+			PolicyTypes: pulumi.ToStringArray([]string{"Ingress", "Egress"}),
+			Egress: networkingv1.NetworkPolicyEgressRuleArray{&networkingv1.NetworkPolicyEgressRuleArgs{
+				To: networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{PodSelector: &metav1.LabelSelectorArgs{
+					MatchLabels: pulumi.StringMap{"elasticsearch.k8s.elastic.co/cluster-name": pulumi.String(ElasticsearchName)},
+				}}},
+				Ports: namespace.TCP(9200),
+			}},
+		},
+	}, opts...); err != nil {
+		return fmt.Errorf("logging %q: lifecycle network policy: %w", name, err)
+	}
+	sa, err := corev1.NewServiceAccount(ctx, name+"-lifecycle", &corev1.ServiceAccountArgs{
+		Metadata:                     &metav1.ObjectMetaArgs{Name: pulumi.String("logging-lifecycle"), Namespace: a.NamespaceReady},
+		AutomountServiceAccountToken: pulumi.Bool(false),
+	}, opts...)
+	if err != nil {
+		return fmt.Errorf("logging %q: lifecycle account: %w", name, err)
+	}
+	_, err = batchv1.NewJob(ctx, name+"-lifecycle", &batchv1.JobArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("logging-lifecycle"), Namespace: a.NamespaceReady},
+		Spec: &batchv1.JobSpecArgs{
+			BackoffLimit: pulumi.Int(6), TtlSecondsAfterFinished: pulumi.Int(86400),
+			Template: &corev1.PodTemplateSpecArgs{
+				Metadata: &metav1.ObjectMetaArgs{Labels: pulumi.StringMap{"app.kubernetes.io/name": pulumi.String("logging-lifecycle")}},
+				Spec: &corev1.PodSpecArgs{
+					ServiceAccountName: sa.Metadata.Name().Elem(), AutomountServiceAccountToken: pulumi.Bool(false), RestartPolicy: pulumi.String("OnFailure"),
+					SecurityContext: &corev1.PodSecurityContextArgs{RunAsNonRoot: pulumi.Bool(true), RunAsUser: pulumi.Int(10001), RunAsGroup: pulumi.Int(10001),
+						SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")}},
+					Containers: corev1.ContainerArray{&corev1.ContainerArgs{
+						Name: pulumi.String("apply"), Image: pulumi.String(a.CurlImage),
+						Command: pulumi.ToStringArray([]string{"/bin/sh", "-c", strings.Join(script, "\n")}),
+						Env: corev1.EnvVarArray{&corev1.EnvVarArgs{Name: pulumi.String("ELASTIC_PASSWORD"), ValueFrom: &corev1.EnvVarSourceArgs{
+							SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: pulumi.String(elasticUserSecret), Key: pulumi.String("elastic")}}}},
+						SecurityContext: &corev1.SecurityContextArgs{
+							AllowPrivilegeEscalation: pulumi.Bool(false), Privileged: pulumi.Bool(false), ReadOnlyRootFilesystem: pulumi.Bool(true), RunAsNonRoot: pulumi.Bool(true),
+							Capabilities: &corev1.CapabilitiesArgs{Drop: pulumi.ToStringArray([]string{"ALL"})}, SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
+						},
+						Resources: &corev1.ResourceRequirementsArgs{
+							Requests: pulumi.StringMap{"cpu": pulumi.String("50m"), "memory": pulumi.String("32Mi"), "ephemeral-storage": pulumi.String("16Mi")},
+							Limits:   pulumi.StringMap{"memory": pulumi.String("64Mi"), "ephemeral-storage": pulumi.String("64Mi")},
+						},
+						VolumeMounts: corev1.VolumeMountArray{
+							&corev1.VolumeMountArgs{Name: pulumi.String("lifecycle"), MountPath: pulumi.String("/lifecycle"), ReadOnly: pulumi.Bool(true)},
+							&corev1.VolumeMountArgs{Name: pulumi.String("certs"), MountPath: pulumi.String("/certs"), ReadOnly: pulumi.Bool(true)},
+						},
+					}},
+					Volumes: corev1.VolumeArray{
+						&corev1.VolumeArgs{Name: pulumi.String("lifecycle"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: pulumi.String("logging-lifecycle")}},
+						&corev1.VolumeArgs{Name: pulumi.String("certs"), Secret: &corev1.SecretVolumeSourceArgs{SecretName: pulumi.String(esTLSSecret)}},
+					},
+				},
+			},
+		},
+	}, append(opts, pulumi.DependsOn([]pulumi.Resource{cm, sa}))...)
+	if err != nil {
+		return fmt.Errorf("logging %q: lifecycle job: %w", name, err)
+	}
+	return nil
+}
