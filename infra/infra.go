@@ -14,6 +14,7 @@ import (
 	"github.com/intelliflow/platform/components/falco"
 	"github.com/intelliflow/platform/components/gpunodegroup"
 	"github.com/intelliflow/platform/components/ingress"
+	"github.com/intelliflow/platform/components/logging"
 	"github.com/intelliflow/platform/components/microservice"
 	"github.com/intelliflow/platform/components/namespace"
 	"github.com/intelliflow/platform/components/priority"
@@ -136,11 +137,15 @@ func Deploy(ctx *pulumi.Context, cfg stacks.Config) (*Platform, error) {
 	return p, nil
 }
 
-// podSecurityFor is restricted everywhere but Falco's namespace, whose node
-// agents read host syscalls (the exception is recorded on the namespace).
+// podSecurityFor is restricted everywhere but the namespaces of the node
+// agents: Falco reads host syscalls, the log shipper the nodes' log files
+// (each exception is recorded on its namespace).
 func podSecurityFor(name, version string) namespace.PodSecurity {
-	if name == stacks.FalcoNamespace {
+	switch name {
+	case stacks.FalcoNamespace:
 		return namespace.PodSecurity{Level: namespace.Privileged, Version: version, Exception: falco.NamespaceException}
+	case stacks.ShipperNamespace:
+		return namespace.PodSecurity{Level: namespace.Privileged, Version: version, Exception: logging.ShipperException}
 	}
 	return namespace.PodSecurity{Level: namespace.Restricted, Version: version}
 }

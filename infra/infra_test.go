@@ -15,6 +15,7 @@ import (
 
 	"github.com/intelliflow/platform/apps/catalog"
 	"github.com/intelliflow/platform/components/falco"
+	"github.com/intelliflow/platform/components/logging"
 	"github.com/intelliflow/platform/internal/golden"
 	"github.com/intelliflow/platform/internal/pulumitest"
 	"github.com/intelliflow/platform/policy/exceptions"
@@ -86,9 +87,9 @@ func TestStacks(t *testing.T) {
 				for _, ns := range mocks.OfType("kubernetes:core/v1:Namespace") {
 					got = append(got, ns.Get("metadata.name").(string))
 					labels := ns.Get("metadata.labels").(map[string]any)
-					if ns.Get("metadata.name") == stacks.FalcoNamespace {
+					if reason, ok := map[string]string{stacks.FalcoNamespace: falco.NamespaceException, stacks.ShipperNamespace: logging.ShipperException}[ns.Get("metadata.name").(string)]; ok {
 						require.Equal(t, "privileged", labels["pod-security.kubernetes.io/enforce"])
-						require.Equal(t, falco.NamespaceException, ns.Get("metadata.annotations").(map[string]any)["intelliflow.io/pod-security-exception"], "the one exception names its reason")
+						require.Equal(t, reason, ns.Get("metadata.annotations").(map[string]any)["intelliflow.io/pod-security-exception"], "a node agent's namespace names its reason")
 					} else {
 						require.Equal(t, "restricted", labels["pod-security.kubernetes.io/enforce"])
 					}
@@ -98,7 +99,7 @@ func TestStacks(t *testing.T) {
 				}
 				want := []string{"intelliflow-" + stack, "intelliflow-monitoring", "intelliflow-security"}
 				if stack != "dev" {
-					want = append(want, "gatekeeper-system", "falco", "elastic-system") // charts: not in dev
+					want = append(want, "gatekeeper-system", "falco", "elastic-system", "log-shipper") // charts: not in dev
 				}
 				require.ElementsMatch(t, want, got)
 				requireWorkloadsComplete(t, mocks, "intelliflow-"+stack)

@@ -64,6 +64,8 @@ func deployMonitoring(ctx *pulumi.Context, cfg stacks.Config, namespaces map[str
 		OperatorNamespace: namespaces[stacks.ElasticNamespace].Name,
 		ChartRepository:   cfg.ChartRepository, ImageRegistry: cfg.ImageRegistries[0],
 		Nodes: nodes, StorageGiB: storage, CurlImage: cfg.Image(stacks.CurlImage), TLSIssuer: issuer,
+		ShipperNamespace: stacks.ShipperNamespace, ShipperNamespaceReady: namespaces[stacks.ShipperNamespace].Name,
+		ControlPlaneCIDRs: controlPlane,
 	}, opts...)
 	return err
 }

@@ -39,7 +39,7 @@ func deploySecurity(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, names
 	if _, err := gatekeeper.New(ctx, "gatekeeper", &gatekeeper.Args{
 		Namespace: namespaces[stacks.GatekeeperNamespace].Name, NamespaceName: stacks.GatekeeperNamespace,
 		ChartRepository: cfg.ChartRepository, ImageRegistry: cfg.ImageRegistries[0], AllowedRegistries: cfg.ImageRegistries,
-		ExemptNamespaces: []string{stacks.FalcoNamespace},
+		ExemptNamespaces: []string{stacks.FalcoNamespace, stacks.ShipperNamespace},
 		Replicas:         replicas, ControlPlaneCIDRs: controlPlane, EnforcementAction: "deny",
 	}, opts...); err != nil {
 		return err

@@ -127,7 +127,7 @@ type Kubernetes struct {
 func (c Config) Namespaces() []string {
 	out := []string{c.Environment.AppNamespace(), MonitoringNamespace, SecurityNamespace}
 	if c.Charts {
-		out = append(out, GatekeeperNamespace, FalcoNamespace, ElasticNamespace)
+		out = append(out, GatekeeperNamespace, FalcoNamespace, ElasticNamespace, ShipperNamespace)
 	}
 	return out
 }
@@ -408,6 +408,9 @@ const (
 	// ElasticNamespace runs the Elastic operator (ECK); the log stack it
 	// manages runs in MonitoringNamespace.
 	ElasticNamespace = "elastic-system"
+	// ShipperNamespace runs the node log shipper, which reads the nodes'
+	// log files: below restricted, like Falco's.
+	ShipperNamespace = "log-shipper"
 )
 
 // ToolImages are images the platform runs besides the services: the fraud

@@ -14,6 +14,7 @@ import (
 	helmv4 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v4"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
+	rbacv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/rbac/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/intelliflow/platform/components/namespace"
@@ -51,6 +52,12 @@ type Args struct {
 	Nodes, StorageGiB int
 	// CurlImage runs the job that installs the lifecycle policy.
 	CurlImage string
+	// ShipperNamespace runs Filebeat on every node (its name, known now,
+	// and NamespaceReady-style ordering); ControlPlaneCIDRs is where it
+	// reaches the API for pod metadata.
+	ShipperNamespace      string
+	ShipperNamespaceReady pulumi.StringInput
+	ControlPlaneCIDRs     []string
 	// TLSIssuer is the cert-manager ClusterIssuer of the internal CA that
 	// signs Elasticsearch's and Logstash's certificates.
 	TLSIssuer string
@@ -66,6 +73,9 @@ func (a *Args) Validate() error {
 	}
 	if !repoRE.MatchString(a.ChartRepository) || a.ImageRegistry == "" || a.CurlImage == "" {
 		errs = append(errs, fmt.Errorf("ChartRepository %q, ImageRegistry and CurlImage are required", a.ChartRepository))
+	}
+	if a.ShipperNamespace == "" || a.ShipperNamespaceReady == nil || len(a.ControlPlaneCIDRs) == 0 {
+		errs = append(errs, errors.New("ShipperNamespace, ShipperNamespaceReady and ControlPlaneCIDRs are required"))
 	}
 	if a.TLSIssuer == "" {
 		errs = append(errs, errors.New("TLSIssuer is required: every hop of the pipeline is TLS"))
@@ -93,8 +103,8 @@ var restricted = map[string]any{
 }
 
 // New installs the operator, Elasticsearch, Kibana, Logstash with our
-// pipeline (its Beats input takes the node shipper's TLS connections on
-// 5044) and the lifecycle policy.
+// pipeline, the lifecycle policy, and Filebeat on every node shipping the
+// containers' logs to Logstash over TLS.
 func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Logging, error) {
 	if args == nil {
 		return nil, fmt.Errorf("logging %q: args are required", name)
@@ -117,7 +127,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		Values: pulumi.Map{
 			"image":             pulumi.Map{"repository": pulumi.String(reg + "/eck/eck-operator")},
 			"config":            pulumi.Map{"containerRegistry": pulumi.String(reg)},
-			"managedNamespaces": pulumi.ToStringArray([]string{args.Namespace}),
+			"managedNamespaces": pulumi.ToStringArray([]string{args.Namespace, args.ShipperNamespace}),
 		},
 	}, parent)
 	if err != nil {
@@ -210,6 +220,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, wrap("logstash", err)
 	}
 	if err := lifecycleJob(ctx, name, args, parent, pulumi.DependsOn([]pulumi.Resource{es, logstash})); err != nil {
+		return nil, err
+	}
+	if err := shipper(ctx, name, args, parent, pulumi.DependsOn([]pulumi.Resource{operator, logstash})); err != nil {
 		return nil, err
 	}
 	if err := ctx.RegisterResourceOutputs(l, pulumi.Map{}); err != nil {
@@ -306,6 +319,138 @@ func lifecycleJob(ctx *pulumi.Context, name string, a *Args, opts ...pulumi.Reso
 	}, append(opts, pulumi.DependsOn([]pulumi.Resource{cm, sa}))...)
 	if err != nil {
 		return fmt.Errorf("logging %q: lifecycle job: %w", name, err)
+	}
+	return nil
+}
+
+// ShipperException is why the shipper's namespace runs below restricted.
+const ShipperException = "Filebeat reads every container's log files from the node (hostPath /var/log/containers and /var/log/pods, read-only, as root) to ship them to Logstash"
+
+// ShipperAccount is Filebeat's ServiceAccount: it reads pod metadata.
+const ShipperAccount = "filebeat"
+
+// shipperRules let Filebeat enrich lines with their pod's metadata; read
+// only, no Secrets.
+var shipperRules = []map[string]any{
+	{"apiGroups": []string{""}, "resources": []string{"pods", "namespaces", "nodes"}, "verbs": []string{"get", "list", "watch"}},
+	{"apiGroups": []string{"apps"}, "resources": []string{"replicasets"}, "verbs": []string{"get", "list", "watch"}},
+	{"apiGroups": []string{"batch"}, "resources": []string{"jobs"}, "verbs": []string{"get", "list", "watch"}},
+}
+
+// shipper runs Filebeat (an ECK Beat) in its own namespace, the one that
+// may read the nodes' log files (Pod Security privileged, named exception,
+// exempt from Gatekeeper), with a client certificate of the internal CA
+// and exactly the network it needs: Logstash on 5044, the API on 443.
+func shipper(ctx *pulumi.Context, name string, a *Args, opts ...pulumi.ResourceOption) error {
+	wrap := func(child string, err error) error { return fmt.Errorf("logging %q: shipper %s: %w", name, child, err) }
+	labels := pulumi.StringMap{"app.kubernetes.io/part-of": pulumi.String("intelliflow")}
+	sa, err := corev1.NewServiceAccount(ctx, name+"-filebeat", &corev1.ServiceAccountArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(ShipperAccount), Namespace: a.ShipperNamespaceReady, Labels: labels},
+	}, opts...)
+	if err != nil {
+		return wrap("service account", err)
+	}
+	var rules rbacv1.PolicyRuleArray
+	for _, r := range shipperRules {
+		rules = append(rules, &rbacv1.PolicyRuleArgs{ApiGroups: pulumi.ToStringArray(r["apiGroups"].([]string)), Resources: pulumi.ToStringArray(r["resources"].([]string)), Verbs: pulumi.ToStringArray(r["verbs"].([]string))})
+	}
+	if _, err := rbacv1.NewClusterRole(ctx, name+"-filebeat", &rbacv1.ClusterRoleArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("intelliflow-filebeat"), Labels: labels}, Rules: rules,
+	}, opts...); err != nil {
+		return wrap("role", err)
+	}
+	if _, err := rbacv1.NewClusterRoleBinding(ctx, name+"-filebeat", &rbacv1.ClusterRoleBindingArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("intelliflow-filebeat"), Labels: labels},
+		RoleRef:  &rbacv1.RoleRefArgs{ApiGroup: pulumi.String("rbac.authorization.k8s.io"), Kind: pulumi.String("ClusterRole"), Name: pulumi.String("intelliflow-filebeat")},
+		Subjects: rbacv1.SubjectArray{&rbacv1.SubjectArgs{Kind: pulumi.String("ServiceAccount"), Name: pulumi.String(ShipperAccount), Namespace: pulumi.String(a.ShipperNamespace)}},
+	}, opts...); err != nil {
+		return wrap("binding", err)
+	}
+	cert, err := apiextensions.NewCustomResource(ctx, name+"-filebeat-tls", &apiextensions.CustomResourceArgs{
+		ApiVersion: pulumi.String("cert-manager.io/v1"), Kind: pulumi.String("Certificate"),
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("filebeat-tls"), Namespace: a.ShipperNamespaceReady, Labels: labels},
+		OtherFields: kubernetes.UntypedArgs{"spec": map[string]any{
+			"secretName": "filebeat-tls", "commonName": "filebeat." + a.ShipperNamespace, "usages": []any{"client auth"},
+			"duration": "2160h", "renewBefore": "360h", "privateKey": map[string]any{"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+			"issuerRef": map[string]any{"kind": "ClusterIssuer", "name": a.TLSIssuer, "group": "cert-manager.io"},
+		}},
+	}, opts...)
+	if err != nil {
+		return wrap("certificate", err)
+	}
+	// Logstash admits the shipper's namespace on 5044 only.
+	if _, err := networkingv1.NewNetworkPolicy(ctx, name+"-logstash-beats", &networkingv1.NetworkPolicyArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("logstash-beats"), Namespace: a.NamespaceReady, Labels: labels},
+		Spec: &networkingv1.NetworkPolicySpecArgs{
+			PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{"app": pulumi.String(logstashService)}},
+			PolicyTypes: pulumi.ToStringArray([]string{"Ingress"}),
+			Ingress:     networkingv1.NetworkPolicyIngressRuleArray{&networkingv1.NetworkPolicyIngressRuleArgs{From: namespace.Namespaces(a.ShipperNamespace), Ports: namespace.TCP(5044)}},
+		},
+	}, opts...); err != nil {
+		return wrap("logstash network policy", err)
+	}
+	if _, err := networkingv1.NewNetworkPolicy(ctx, name+"-filebeat", &networkingv1.NetworkPolicyArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("filebeat"), Namespace: a.ShipperNamespaceReady, Labels: labels},
+		Spec: &networkingv1.NetworkPolicySpecArgs{
+			PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{"beat.k8s.elastic.co/name": pulumi.String("filebeat")}},
+			PolicyTypes: pulumi.ToStringArray([]string{"Ingress", "Egress"}),
+			Egress: networkingv1.NetworkPolicyEgressRuleArray{
+				&networkingv1.NetworkPolicyEgressRuleArgs{To: namespace.Namespaces(a.Namespace), Ports: namespace.TCP(5044)},
+				&networkingv1.NetworkPolicyEgressRuleArgs{To: namespace.CIDRs(a.ControlPlaneCIDRs...), Ports: namespace.TCP(443)},
+			},
+		},
+	}, opts...); err != nil {
+		return wrap("network policy", err)
+	}
+	hostPath := func(n, p string) map[string]any {
+		return map[string]any{"name": n, "hostPath": map[string]any{"path": p, "type": "Directory"}}
+	}
+	mount := func(n, p string, ro bool) map[string]any {
+		return map[string]any{"name": n, "mountPath": p, "readOnly": ro}
+	}
+	if _, err := apiextensions.NewCustomResource(ctx, name+"-filebeat", &apiextensions.CustomResourceArgs{
+		ApiVersion: pulumi.String("beat.k8s.elastic.co/v1beta1"), Kind: pulumi.String("Beat"),
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("filebeat"), Namespace: a.ShipperNamespaceReady, Labels: labels},
+		OtherFields: kubernetes.UntypedArgs{"spec": map[string]any{
+			"type": "filebeat", "version": StackVersion,
+			"config": map[string]any{
+				"filebeat.inputs": []any{map[string]any{
+					"type": "filestream", "id": "containers", "paths": []any{"/var/log/containers/*.log"},
+					"parsers":    []any{map[string]any{"container": map[string]any{}}},
+					"processors": []any{map[string]any{"add_kubernetes_metadata": map[string]any{"host": "${NODE_NAME}", "matchers": []any{map[string]any{"logs_path": map[string]any{"logs_path": "/var/log/containers/"}}}}}},
+				}},
+				"output.logstash": map[string]any{
+					"hosts":                       []any{fmt.Sprintf("%s.%s.svc:5044", logstashService, a.Namespace)},
+					"ssl.enabled":                 true,
+					"ssl.certificate_authorities": []any{"/certs/ca.crt"},
+					"ssl.certificate":             "/certs/tls.crt", "ssl.key": "/certs/tls.key",
+				},
+			},
+			"daemonSet": map[string]any{"podTemplate": map[string]any{"spec": map[string]any{
+				"serviceAccountName": ShipperAccount, "automountServiceAccountToken": true,
+				// Every node is watched, the GPU group included.
+				"tolerations":     []any{map[string]any{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}},
+				"securityContext": map[string]any{"runAsUser": 0}, // the node's log files are root's
+				"containers": []any{map[string]any{
+					"name":            "filebeat",
+					"env":             []any{map[string]any{"name": "NODE_NAME", "valueFrom": map[string]any{"fieldRef": map[string]any{"fieldPath": "spec.nodeName"}}}},
+					"securityContext": map[string]any{"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true, "capabilities": map[string]any{"drop": []any{"ALL"}, "add": []any{"DAC_READ_SEARCH"}}},
+					"resources":       map[string]any{"requests": map[string]any{"cpu": "100m", "memory": "200Mi"}, "limits": map[string]any{"memory": "400Mi"}},
+					"volumeMounts": []any{
+						mount("varlogcontainers", "/var/log/containers", true), mount("varlogpods", "/var/log/pods", true),
+						mount("certs", "/certs", true), mount("data", "/usr/share/filebeat/data", false),
+					},
+				}},
+				"volumes": []any{
+					hostPath("varlogcontainers", "/var/log/containers"), hostPath("varlogpods", "/var/log/pods"),
+					map[string]any{"name": "certs", "secret": map[string]any{"secretName": "filebeat-tls"}},
+					// The read position survives restarts, per node.
+					map[string]any{"name": "data", "hostPath": map[string]any{"path": "/var/lib/intelliflow-filebeat", "type": "DirectoryOrCreate"}},
+				},
+			}}},
+		}},
+	}, append(opts, pulumi.DependsOn([]pulumi.Resource{sa, cert}))...); err != nil {
+		return wrap("beat", err)
 	}
 	return nil
 }

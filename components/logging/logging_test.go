@@ -18,6 +18,7 @@ func args() *Args {
 		Namespace: "intelliflow-monitoring", NamespaceReady: pulumi.String("intelliflow-monitoring"), OperatorNamespace: pulumi.String("elastic-system"),
 		ChartRepository: "https://charts.intelliflow.internal", ImageRegistry: "registry.intelliflow.internal",
 		Nodes: 3, StorageGiB: 500, CurlImage: "registry.intelliflow.internal/intelliflow/curl:8.15.0", TLSIssuer: "intelliflow-internal-ca",
+		ShipperNamespace: "log-shipper", ShipperNamespaceReady: pulumi.String("log-shipper"), ControlPlaneCIDRs: []string{"10.30.0.0/16"},
 	}
 }
 
@@ -49,7 +50,7 @@ func TestNew(t *testing.T) {
 	ls, ok := mocks.Find("kubernetes:helm.sh/v4:Chart", "logging-logstash")
 	require.True(t, ok)
 	require.Equal(t, LogstashConfig(ElasticsearchURL("intelliflow-monitoring")), ls.Get("values.logstashPipeline").(map[string]any)["logstash.conf"])
-	require.Len(t, mocks.OfType("kubernetes:cert-manager.io/v1:Certificate"), 2)
+	require.Len(t, mocks.OfType("kubernetes:cert-manager.io/v1:Certificate"), 3, "Elasticsearch, Logstash, Filebeat")
 
 	job, ok := mocks.Find("kubernetes:batch/v1:Job", "logging-lifecycle")
 	require.True(t, ok)
@@ -61,6 +62,15 @@ func TestNew(t *testing.T) {
 	cm, _ := mocks.Find("kubernetes:core/v1:ConfigMap", "logging-lifecycle")
 	require.Contains(t, cm.Get("data").(map[string]any)["policy.json"], `"max_age":"1d"`)
 	require.False(t, strings.Contains(script, "changeme"), "no literal password")
+
+	beat, ok := mocks.Find("kubernetes:beat.k8s.elastic.co/v1beta1:Beat", "logging-filebeat")
+	require.True(t, ok)
+	require.Equal(t, "log-shipper", beat.Get("metadata.namespace"), "the one namespace that may read node logs")
+	require.Equal(t, []any{"logstash-logstash.intelliflow-monitoring.svc:5044"}, beat.Get("spec.config").(map[string]any)["output.logstash"].(map[string]any)["hosts"])
+	role, _ := mocks.Find("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", "logging-filebeat")
+	for _, r := range role.Get("rules").([]any) {
+		require.NotContains(t, r.(map[string]any)["resources"], "secrets")
+	}
 
 	all := rules.All(rules.Settings{PodSecurityVersion: "v1.33", ImageRegistries: []string{"registry.intelliflow.internal"}, Production: true})
 	for _, a := range mocks.Analyzed() {
