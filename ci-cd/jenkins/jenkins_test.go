@@ -1,0 +1,151 @@
+package jenkins
+
+import (
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+)
+
+var stageRE = regexp.MustCompile(`stage\('([^']+)'\)`)
+
+// block returns the body of the stage named name (to its matching brace).
+func block(t *testing.T, src, name string) string {
+	t.Helper()
+	i := strings.Index(src, "stage('"+name+"')")
+	require.NotEqual(t, -1, i, name)
+	depth, start := 0, -1
+	for j := i; j < len(src); j++ {
+		switch src[j] {
+		case '{':
+			if depth == 0 {
+				start = j
+			}
+			depth++
+		case '}':
+			depth--
+			if depth == 0 {
+				return src[start : j+1]
+			}
+		}
+	}
+	t.Fatalf("stage %s does not close", name)
+	return ""
+}
+
+func TestPipelineStages(t *testing.T) {
+	var got []string
+	for _, m := range stageRE.FindAllStringSubmatch(Pipeline, -1) {
+		got = append(got, m[1])
+	}
+	require.Equal(t, Stages, got, "the stages, in order")
+	for _, src := range []string{Pipeline, Security} {
+		require.Equal(t, strings.Count(src, "{"), strings.Count(src, "}"), "braces balance")
+		require.Equal(t, strings.Count(src, "("), strings.Count(src, ")"), "parentheses balance")
+	}
+	require.Contains(t, block(t, Pipeline, "Preview"), "when { changeRequest() }", "preview on pull requests")
+	require.Contains(t, block(t, Pipeline, "Preview"), "cmd/intelliflow preview", "the policy-checked preview")
+	require.Contains(t, block(t, Pipeline, "Preview"), "pullRequest.comment")
+	require.Contains(t, block(t, Pipeline, "Deploy staging"), "branch 'main'")
+	require.Contains(t, block(t, Pipeline, "Approve prod"), "input message:")
+	require.Contains(t, block(t, Pipeline, "Deploy prod"), "tag pattern:")
+	require.Contains(t, block(t, Pipeline, "Scan"), "trivy image --exit-code 1")
+	require.Contains(t, block(t, Pipeline, "Images"), "/kaniko/executor", "no Docker daemon")
+	require.Contains(t, block(t, Pipeline, "Tests"), "make test")
+	require.Contains(t, block(t, Pipeline, "Build and test"), "parallel")
+	for _, name := range []string{"Dependencies", "Secrets and configuration", "Running images", "Policy pack on every stack"} {
+		block(t, Security, name)
+	}
+}
+
+// TestScripts: every script the pipelines call exists, is executable and
+// is valid bash; deploy rolls back on failed smoke tests.
+func TestScripts(t *testing.T) {
+	for _, s := range []string{"set-digests.sh", "deploy.sh", "smoke.sh"} {
+		require.Contains(t, Pipeline+readFile(t, "deploy.sh"), "ci-cd/jenkins/"+s)
+		info, err := os.Stat(s)
+		require.NoError(t, err, s)
+		require.NotZero(t, info.Mode()&0o111, "%s is executable", s)
+		out, err := exec.Command("bash", "-n", s).CombinedOutput()
+		require.NoError(t, err, "%s: %s", s, out)
+	}
+	deploy := readFile(t, "deploy.sh")
+	require.Regexp(t, `(?s)if ! ci-cd/jenkins/smoke.sh.*rolling back.*intelliflow up`, deploy)
+	_, err := os.Stat("../../apps/Dockerfile")
+	require.NoError(t, err, "the image build's Dockerfile")
+}
+
+func readFile(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// TestCasC: the configuration parses, defines the agents the pipelines ask
+// for, gets every credential from Vault, and creates both jobs.
+func TestCasC(t *testing.T) {
+	var c struct {
+		Jenkins struct {
+			Clouds []struct {
+				Kubernetes struct {
+					Templates []struct {
+						Label          string `yaml:"label"`
+						ServiceAccount string `yaml:"serviceAccount"`
+						Containers     []struct{ Image string }
+					}
+				}
+			}
+		}
+		Credentials struct {
+			System struct {
+				DomainCredentials []struct {
+					Credentials []map[string]any
+				} `yaml:"domainCredentials"`
+			}
+		}
+		Jobs []struct{ Script string }
+	}
+	require.NoError(t, yaml.Unmarshal([]byte(CasC), &c))
+	var labels []string
+	for _, tmpl := range c.Jenkins.Clouds[0].Kubernetes.Templates {
+		labels = append(labels, tmpl.Label)
+		require.NotEmpty(t, tmpl.ServiceAccount, tmpl.Label)
+		for _, ctr := range tmpl.Containers {
+			require.True(t, strings.HasPrefix(ctr.Image, "registry.intelliflow.internal/"), "%s: mirrored images only", ctr.Image)
+			require.NotContains(t, ctr.Image, ":latest")
+		}
+	}
+	require.ElementsMatch(t, AgentLabels, labels)
+	for _, m := range regexp.MustCompile(`inheritFrom '([^']+)'`).FindAllStringSubmatch(Pipeline+Security, -1) {
+		for _, l := range strings.Fields(m[1]) {
+			require.True(t, slices.Contains(labels, l), "the pipelines use agent %q, which casc.yaml does not define", l)
+		}
+	}
+	for _, d := range c.Credentials.System.DomainCredentials {
+		for _, cred := range d.Credentials {
+			for kind := range cred {
+				require.True(t, strings.HasPrefix(kind, "vault"), "credential %s does not come from Vault", kind)
+			}
+		}
+	}
+	require.Contains(t, c.Jobs[0].Script, "multibranchPipelineJob('intelliflow')")
+	require.Contains(t, c.Jobs[0].Script, "scriptPath('ci-cd/jenkins/Jenkinsfile.security')")
+	for _, id := range regexp.MustCompile(`(?:credentials|credentialsId)\('([^']+)'\)`).FindAllStringSubmatch(Pipeline+Security+CasC, -1) {
+		require.Contains(t, CasC, `id: "`+id[1]+`"`, "the pipelines read credential %s, which casc.yaml defines", id[1])
+	}
+}
+
+// TestREADMEDocumentsTheStages: every stage is in the README's delivery
+// section.
+func TestREADMEDocumentsTheStages(t *testing.T) {
+	readme := readFile(t, "../../README.md")
+	for _, s := range Stages {
+		require.Contains(t, readme, "**"+s+"**", "README documents stage %s", s)
+	}
+}
