@@ -6,15 +6,17 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/intelliflow/platform/apps/catalog"
+	"github.com/intelliflow/platform/components/jenkins"
 	"github.com/intelliflow/platform/components/logging"
 	"github.com/intelliflow/platform/components/monitoring"
 	"github.com/intelliflow/platform/components/namespace"
 	"github.com/intelliflow/platform/stacks"
 )
 
-// deployMonitoring installs metrics, alerting and logs where the stack
+// deployMonitoring installs observability and delivery where the stack
 // installs charts: kube-prometheus-stack with our rules, routed by
-// severity; Elasticsearch, Kibana and Logstash with our pipeline.
+// severity; Elasticsearch, Kibana, Logstash and Filebeat with our pipeline;
+// Jenkins with the reviewed pipelines.
 func deployMonitoring(ctx *pulumi.Context, cfg stacks.Config, namespaces map[string]*namespace.Namespace, opts ...pulumi.ResourceOption) error {
 	if !cfg.Charts {
 		return nil
@@ -66,6 +68,13 @@ func deployMonitoring(ctx *pulumi.Context, cfg stacks.Config, namespaces map[str
 		Nodes: nodes, StorageGiB: storage, CurlImage: cfg.Image(stacks.CurlImage), TLSIssuer: issuer,
 		ShipperNamespace: stacks.ShipperNamespace, ShipperNamespaceReady: namespaces[stacks.ShipperNamespace].Name,
 		ControlPlaneCIDRs: controlPlane,
+	}, opts...)
+	if err != nil {
+		return err
+	}
+	_, err = jenkins.New(ctx, "jenkins", &jenkins.Args{
+		Namespace: stacks.CINamespace, NamespaceReady: namespaces[stacks.CINamespace].Name, AppNamespace: cfg.Environment.AppNamespace(),
+		ChartRepository: cfg.ChartRepository, ImageRegistry: cfg.ImageRegistries[0], StorageGiB: 50,
 	}, opts...)
 	return err
 }

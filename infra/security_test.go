@@ -106,7 +106,9 @@ func TestVaultWiring(t *testing.T) {
 			require.NotContains(t, string(env), "secretKeyRef")
 
 			roles := mocks.OfType("vault:kubernetes/authBackendRole:AuthBackendRole")
-			require.Len(t, roles, len(catalog.Names())+1, "one per service and the snapshot job")
+			require.Len(t, roles, len(catalog.Names())+2, "one per service, the snapshot job and Jenkins")
+			jr := mustFind(t, mocks, "vault:kubernetes/authBackendRole:AuthBackendRole", "vault-config-role-jenkins")
+			require.Equal(t, []any{"intelliflow-ci"}, jr.Get("boundServiceAccountNamespaces"))
 			fraud := mustFind(t, mocks, "vault:index/policy:Policy", "vault-config-policy-fraud").Get("policy").(string)
 			require.Contains(t, fraud, `path "database/creds/readonly"`)
 			require.NotContains(t, fraud, "readwrite")

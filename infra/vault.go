@@ -9,6 +9,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/intelliflow/platform/apps/catalog"
+	"github.com/intelliflow/platform/components/jenkins"
 	"github.com/intelliflow/platform/components/microservice"
 	"github.com/intelliflow/platform/components/namespace"
 	"github.com/intelliflow/platform/components/priority"
@@ -121,6 +122,8 @@ func deployVault(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, namespac
 		Address: v.Address, TokenFile: v.TokenFile, CACertFile: v.CACertFile, Environment: string(cfg.Environment),
 		AppNamespace: cfg.Environment.AppNamespace(), SecurityNamespace: stacks.SecurityNamespace,
 		Services: vaultAccess(cfg), Secrets: vaultSecrets(cfg),
+		// Jenkins reads its credentials (casc.yaml) with its own identity.
+		Platform: []vault.PlatformAccess{{Name: "jenkins", Namespace: stacks.CINamespace, ServiceAccount: jenkins.ControllerAccount, KVFolder: "intelliflow/ci"}},
 		Database: &vault.Database{
 			HostInput: f.DatabaseHost, Name: "intelliflow",
 			Username: creds.MapIndex(pulumi.String("username")),

@@ -127,7 +127,7 @@ type Kubernetes struct {
 func (c Config) Namespaces() []string {
 	out := []string{c.Environment.AppNamespace(), MonitoringNamespace, SecurityNamespace}
 	if c.Charts {
-		out = append(out, GatekeeperNamespace, FalcoNamespace, ElasticNamespace, ShipperNamespace)
+		out = append(out, GatekeeperNamespace, FalcoNamespace, ElasticNamespace, ShipperNamespace, CINamespace)
 	}
 	return out
 }
@@ -411,6 +411,8 @@ const (
 	// ShipperNamespace runs the node log shipper, which reads the nodes'
 	// log files: below restricted, like Falco's.
 	ShipperNamespace = "log-shipper"
+	// CINamespace runs Jenkins and its build agents.
+	CINamespace = "intelliflow-ci"
 )
 
 // ToolImages are images the platform runs besides the services: the fraud

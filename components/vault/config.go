@@ -37,6 +37,8 @@ type ConfigArgs struct {
 	AppNamespace, SecurityNamespace string
 	// Services are the per-service grants.
 	Services []Access
+	// Platform are the platform components' grants (Jenkins).
+	Platform []PlatformAccess
 	// Secrets are each service's static secrets for the KV engine (Pulumi
 	// secrets, written encrypted into state).
 	Secrets map[string]map[string]pulumi.StringInput
@@ -247,6 +249,23 @@ func NewConfig(ctx *pulumi.Context, name string, args *ConfigArgs, opts ...pulum
 			TokenNoDefaultPolicy: pulumi.Bool(true),
 		}, after(pol)...); err != nil {
 			return nil, wrap("role "+s.Service, err)
+		}
+	}
+	for _, p := range args.Platform {
+		pol, err := vaultsdk.NewPolicy(ctx, name+"-policy-"+p.Name, &vaultsdk.PolicyArgs{
+			Name: pulumi.String(p.Name), Policy: pulumi.String(PlatformPolicy(p)),
+		}, in...)
+		if err != nil {
+			return nil, wrap("policy "+p.Name, err)
+		}
+		if _, err := kubernetes.NewAuthBackendRole(ctx, name+"-role-"+p.Name, &kubernetes.AuthBackendRoleArgs{
+			Backend: auth.Path, RoleName: pulumi.String(p.Name),
+			BoundServiceAccountNames:      pulumi.ToStringArray([]string{p.ServiceAccount}),
+			BoundServiceAccountNamespaces: pulumi.ToStringArray([]string{p.Namespace}),
+			TokenPolicies:                 pulumi.ToStringArray([]string{p.Name}),
+			TokenTtl:                      pulumi.Int(tokenTTL), TokenMaxTtl: pulumi.Int(tokenMaxTTL), TokenNoDefaultPolicy: pulumi.Bool(true),
+		}, after(pol)...); err != nil {
+			return nil, wrap("role "+p.Name, err)
 		}
 	}
 	// The snapshot job's own policy and role.

@@ -1,0 +1,177 @@
+// Package jenkins provides the Jenkins component: the controller from the
+// official chart (pinned, mirrored, plugins pinned), configured only by the
+// reviewed configuration as code in ci-cd/jenkins, with its agents' service
+// accounts: the deployer may roll the apps' namespace through the
+// namespaced deployer role and nothing else; the builder has no API access.
+package jenkins
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	helmv4 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v4"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
+	rbacv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/rbac/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	pipelines "github.com/intelliflow/platform/ci-cd/jenkins"
+	"github.com/intelliflow/platform/components/namespace"
+	"github.com/intelliflow/platform/components/rbac"
+)
+
+// ChartVersion pins the official chart; ControllerVersion its Jenkins LTS.
+const (
+	ChartVersion      = "5.8.73"
+	ControllerVersion = "2.516.2-lts-jdk21"
+)
+
+// Plugins are pinned: what the pipelines and casc.yaml use, nothing more.
+var Plugins = []string{
+	"kubernetes:4358.vcfd9c5a_0a_f51", "workflow-aggregator:608.v67378e9d3db_1", "git:5.7.0",
+	"configuration-as-code:1971.vf9280461ea_89", "job-dsl:1.92", "hashicorp-vault-plugin:371.v884a_4dd60fb_6",
+	"oic-auth:4.497.v27b_a_6e8c8a_8c", "role-strategy:756.v978cb_392eb_d3", "sonar:2.18", "slack:761.v2a_8770f0d169",
+	"pipeline-github:2.8-159.09e4403bc62f",
+}
+
+// Account names the agents run as (casc.yaml's pod templates).
+const (
+	ControllerAccount = "jenkins"
+	DeployerAccount   = "jenkins-deployer"
+	BuilderAccount    = "jenkins-builder"
+)
+
+// Args configures Jenkins.
+type Args struct {
+	// Namespace (its name) and NamespaceReady hold the controller and the
+	// agents; AppNamespace is where the deployer may roll the apps.
+	Namespace      string
+	NamespaceReady pulumi.StringInput
+	AppNamespace   string
+	// ChartRepository and ImageRegistry are the platform's mirrors.
+	ChartRepository, ImageRegistry string
+	// StorageGiB holds the controller's home (jobs, build history).
+	StorageGiB int
+}
+
+var repoRE = regexp.MustCompile(`^(https|oci)://[a-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._/-]*)?$`)
+
+// Validate reports every problem, naming the field.
+func (a *Args) Validate() error {
+	var errs []error
+	if a.Namespace == "" || a.NamespaceReady == nil || a.AppNamespace == "" {
+		errs = append(errs, errors.New("Namespace, NamespaceReady and AppNamespace are required"))
+	}
+	if !repoRE.MatchString(a.ChartRepository) || a.ImageRegistry == "" {
+		errs = append(errs, fmt.Errorf("ChartRepository %q and ImageRegistry are required", a.ChartRepository))
+	}
+	if a.StorageGiB < 10 {
+		errs = append(errs, fmt.Errorf("StorageGiB %d, want at least 10", a.StorageGiB))
+	}
+	return errors.Join(errs...)
+}
+
+// Values are the chart values.
+func (a *Args) Values() pulumi.Map {
+	reg := strings.TrimSuffix(a.ImageRegistry, "/")
+	return pulumi.Map{
+		"controller": pulumi.Map{
+			"image": pulumi.Map{"registry": pulumi.String(reg), "repository": pulumi.String("jenkins/jenkins"), "tag": pulumi.String(ControllerVersion)},
+			// Plugins are pinned here, installed from the mirror's update
+			// center, never updated behind review.
+			"installPlugins":                pulumi.ToStringArray(Plugins),
+			"installLatestPlugins":          pulumi.Bool(false),
+			"installLatestSpecifiedPlugins": pulumi.Bool(false),
+			"JCasC": pulumi.Map{
+				"defaultConfig": pulumi.Bool(false),
+				"configScripts": pulumi.Map{"intelliflow": pulumi.String(pipelines.CasC)},
+			},
+			"resources": pulumi.Map{
+				"requests": pulumi.Map{"cpu": pulumi.String("500m"), "memory": pulumi.String("2Gi")},
+				"limits":   pulumi.Map{"memory": pulumi.String("4Gi")},
+			},
+			"numExecutors": pulumi.Int(0),
+		},
+		"serviceAccount": pulumi.Map{"create": pulumi.Bool(true), "name": pulumi.String(ControllerAccount)},
+		"persistence":    pulumi.Map{"enabled": pulumi.Bool(true), "size": pulumi.Sprintf("%dGi", a.StorageGiB)},
+		// The agents' pod templates live in casc.yaml.
+		"agent": pulumi.Map{"enabled": pulumi.Bool(false)},
+	}
+}
+
+// Jenkins is the installed controller.
+type Jenkins struct {
+	pulumi.ResourceState
+}
+
+// New installs the controller, the agents' accounts and the network rules.
+func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Jenkins, error) {
+	if args == nil {
+		return nil, fmt.Errorf("jenkins %q: args are required", name)
+	}
+	if err := args.Validate(); err != nil {
+		return nil, fmt.Errorf("jenkins %q: %w", name, err)
+	}
+	j := &Jenkins{}
+	if err := ctx.RegisterComponentResource("intelliflow:kubernetes:Jenkins", name, j, opts...); err != nil {
+		return nil, fmt.Errorf("jenkins %q: %w", name, err)
+	}
+	parent := pulumi.Parent(j)
+	wrap := func(child string, err error) error { return fmt.Errorf("jenkins %q: %s: %w", name, child, err) }
+	labels := pulumi.StringMap{"app.kubernetes.io/part-of": pulumi.String("intelliflow")}
+
+	// The agents' identities: the deployer rolls the apps' namespace, the
+	// builder builds and scans and calls no API.
+	for _, sa := range []string{DeployerAccount, BuilderAccount} {
+		if _, err := corev1.NewServiceAccount(ctx, name+"-"+sa, &corev1.ServiceAccountArgs{
+			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(sa), Namespace: args.NamespaceReady, Labels: labels},
+			// The deployer's pods call the API (rollout status); the
+			// builder's never mount a token.
+			AutomountServiceAccountToken: pulumi.Bool(sa == DeployerAccount),
+		}, parent); err != nil {
+			return nil, wrap(sa, err)
+		}
+	}
+	if _, err := rbacv1.NewRoleBinding(ctx, name+"-deployer", &rbacv1.RoleBindingArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(DeployerAccount), Namespace: pulumi.String(args.AppNamespace), Labels: labels},
+		RoleRef:  &rbacv1.RoleRefArgs{ApiGroup: pulumi.String("rbac.authorization.k8s.io"), Kind: pulumi.String("Role"), Name: pulumi.String(rbac.DeployerRole)},
+		Subjects: rbacv1.SubjectArray{&rbacv1.SubjectArgs{Kind: pulumi.String("ServiceAccount"), Name: pulumi.String(DeployerAccount), Namespace: pulumi.String(args.Namespace)}},
+	}, parent); err != nil {
+		return nil, wrap("deployer binding", err)
+	}
+
+	// In the default-deny namespace: agents and controller talk to each
+	// other; everything leaves on 443 (git, the registry, SonarQube, Slack,
+	// the API) or to Vault.
+	if _, err := networkingv1.NewNetworkPolicy(ctx, name, &networkingv1.NetworkPolicyArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("jenkins"), Namespace: args.NamespaceReady, Labels: labels},
+		Spec: &networkingv1.NetworkPolicySpecArgs{
+			PodSelector: &metav1.LabelSelectorArgs{},
+			PolicyTypes: pulumi.ToStringArray([]string{"Ingress", "Egress"}),
+			Ingress: networkingv1.NetworkPolicyIngressRuleArray{&networkingv1.NetworkPolicyIngressRuleArgs{
+				From: networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{PodSelector: &metav1.LabelSelectorArgs{}}}, Ports: namespace.TCP(8080, 50000),
+			}},
+			Egress: networkingv1.NetworkPolicyEgressRuleArray{
+				&networkingv1.NetworkPolicyEgressRuleArgs{To: networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{PodSelector: &metav1.LabelSelectorArgs{}}}, Ports: namespace.TCP(8080, 50000)},
+				&networkingv1.NetworkPolicyEgressRuleArgs{To: namespace.CIDRs("0.0.0.0/0"), Ports: namespace.TCP(443)},
+				&networkingv1.NetworkPolicyEgressRuleArgs{To: namespace.Namespaces("intelliflow-security"), Ports: namespace.TCP(8200)},
+			},
+		},
+	}, parent); err != nil {
+		return nil, wrap("network policy", err)
+	}
+	if _, err := helmv4.NewChart(ctx, name, &helmv4.ChartArgs{
+		Chart: pulumi.String("jenkins"), Name: pulumi.String("jenkins"), Version: pulumi.String(ChartVersion), Namespace: args.NamespaceReady,
+		RepositoryOpts: &helmv4.RepositoryOptsArgs{Repo: pulumi.String(args.ChartRepository)},
+		Values:         args.Values(),
+	}, parent); err != nil {
+		return nil, wrap("chart", err)
+	}
+	if err := ctx.RegisterResourceOutputs(j, pulumi.Map{}); err != nil {
+		return nil, wrap("outputs", err)
+	}
+	return j, nil
+}
