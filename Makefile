@@ -5,7 +5,7 @@ SHELL := bash
 STACK ?= dev
 ARGS ?=
 
-.PHONY: up preview destroy refresh outputs tools policy build test clean fraud-reference fraud-model
+.PHONY: up preview destroy refresh outputs tools policy build test clean fraud-reference fraud-model cluster cluster-down
 
 up: tools policy ## deploy STACK (default dev) with the policy pack
 	go run ./cmd/intelliflow up --stack $(STACK) $(ARGS)
@@ -24,6 +24,13 @@ outputs: tools
 
 tools: ## pinned pulumi CLI and kubernetes provider into bin/ (built once per version, cached)
 	tools/install.sh
+
+cluster: ## a local control plane with simulated nodes in .cluster/ (binaries built once, cached)
+	tools/cluster/install.sh
+	go run ./cmd/devcluster up $(ARGS)
+
+cluster-down: ## stop the local control plane and remove .cluster/
+	go run ./cmd/devcluster down
 
 policy: ## the policy pack binary
 	go build -o bin/intelliflow-policy ./policy

@@ -16,36 +16,12 @@ cache="${INTELLIFLOW_TOOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/intelliflow/too
 mkdir -p "$bin" "$cache"
 cd "$tools_dir"
 
-# modversion DIR MODULE: the version of MODULE that DIR's go.mod selects.
-modversion() { (cd "$1" && go list -m -f '{{.Version}}' "$2"); }
+# shellcheck source=tools/provide.sh
+source "$tools_dir/provide.sh"
 pulumi_version=$(modversion "$tools_dir" github.com/pulumi/pulumi/pkg/v3)
 k8s_dir="$tools_dir/kubernetes"
 k8s_module=github.com/pulumi/pulumi-kubernetes/provider/v4
 k8s_version=$(modversion "$k8s_dir" "$k8s_module")
-
-# provide NAME VERSION BUILD-FUNCTION: copy from the cache, building first if needed.
-provide() {
-  local name=$1 version=$2 build=$3
-  local stamp="$bin/.$name.version" cached="$cache/$name-$version/$name"
-  if [[ -x "$bin/$name" && -f "$stamp" && "$(cat "$stamp")" == "$version" ]]; then
-    echo "tools: $name $version already in bin/"
-    return
-  fi
-  if [[ ! -x "$cached" ]]; then
-    echo "tools: building $name $version (cold builds take 10-15 minutes)"
-    local start=$SECONDS tmp
-    tmp=$(mktemp -d "$cache/.build-$name.XXXXXX")
-    "$build" "$version" "$tmp/$name"
-    mkdir -p "$(dirname "$cached")"
-    mv "$tmp/$name" "$cached"
-    rm -rf "$tmp"
-    echo "tools: built $name $version in $((SECONDS - start))s"
-  fi
-  install -m 0755 "$cached" "$bin/$name.tmp"
-  mv "$bin/$name.tmp" "$bin/$name"
-  echo "$version" >"$stamp"
-  echo "tools: $name $version -> bin/$name"
-}
 
 build_pulumi() {
   # The Automation API refuses a CLI that reports no version, hence the ldflag.

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Puts the local control plane's binaries in bin/cluster/: etcd, the
+# kube-apiserver, kube-controller-manager and kube-scheduler, kwok, and
+# kwok's stage configuration. Each is built once per version into the tool
+# cache (the Kubernetes three take about 12 minutes cold on 2 cores) and
+# copied; nothing is rebuilt while bin/cluster holds the right version.
+# Versions come from the go.mod files beside this script (kube/, etcd/) and
+# from kwok_version below.
+set -euo pipefail
+
+cluster_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+tools_dir=$(dirname "$cluster_dir")
+root=$(dirname "$tools_dir")
+bin="$root/bin/cluster"
+cache="${INTELLIFLOW_TOOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/intelliflow/tools}"
+mkdir -p "$bin" "$cache"
+
+# shellcheck source=tools/provide.sh
+source "$tools_dir/provide.sh"
+kube_version=$(modversion "$cluster_dir/kube" k8s.io/kubernetes)
+etcd_version=$(modversion "$cluster_dir/etcd" go.etcd.io/etcd/server/v3)
+kwok_version=v0.8.0
+
+# Clients see this version, not v0.0.0-master.
+kube_ldflags() {
+  local v=$1 minor
+  minor=$(echo "$v" | cut -d. -f2)
+  echo "-X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1" \
+    "-X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean" \
+    "-X k8s.io/client-go/pkg/version.gitVersion=$v"
+}
+
+# build_kube VERSION OUT builds the command named by $kube_cmd.
+build_kube() {
+  # shellcheck disable=SC2046 # the ldflags are one word per flag
+  (cd "$cluster_dir/kube" && go build -trimpath -ldflags "$(kube_ldflags "$1")" -o "$2" "k8s.io/kubernetes/cmd/$kube_cmd")
+}
+
+build_etcd() { (cd "$cluster_dir/etcd" && go build -trimpath -o "$2" .); }
+
+build_kwok() {
+  local dir
+  dir=$(mktemp -d)
+  GOBIN="$dir" go install "sigs.k8s.io/kwok/cmd/kwok@$1"
+  mv "$dir/kwok" "$2"
+  rm -rf "$dir"
+}
+
+# The stages kwok plays: nodes become Ready, pods Running and Ready,
+# finished pods complete, deleted pods go.
+build_kwok_stages() {
+  local dir
+  go mod download "sigs.k8s.io/kwok@$1" >/dev/null
+  dir=$(go mod download -json "sigs.k8s.io/kwok@$1" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  {
+    for f in node/fast/node-initialize.yaml pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+      echo "---"
+      cat "$dir/kustomize/stage/$f"
+    done
+  } >"$2"
+}
+
+provide etcd "$etcd_version" build_etcd
+for kube_cmd in kube-apiserver kube-controller-manager kube-scheduler; do
+  provide "$kube_cmd" "$kube_version" build_kube
+done
+provide kwok "$kwok_version" build_kwok
+provide kwok-stages.yaml "$kwok_version" build_kwok_stages

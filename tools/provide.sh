@@ -1,0 +1,30 @@
+# Sourced by the install scripts: build a pinned tool once per version into
+# a cache outside the work tree, and copy it into the script's bin folder.
+# The caller sets bin (the destination) and cache (the cache root).
+
+# modversion DIR MODULE: the version of MODULE that DIR's go.mod selects.
+modversion() { (cd "$1" && go list -m -f '{{.Version}}' "$2"); }
+
+# provide NAME VERSION BUILD-FUNCTION: copy from the cache, building first if needed.
+provide() {
+  local name=$1 version=$2 build=$3
+  local stamp="$bin/.$name.version" cached="$cache/$name-$version/$name"
+  if [[ -x "$bin/$name" && -f "$stamp" && "$(cat "$stamp")" == "$version" ]]; then
+    echo "tools: $name $version already in bin/"
+    return
+  fi
+  if [[ ! -x "$cached" ]]; then
+    echo "tools: building $name $version (cold builds take 10-15 minutes)"
+    local start=$SECONDS tmp
+    tmp=$(mktemp -d "$cache/.build-$name.XXXXXX")
+    "$build" "$version" "$tmp/$name"
+    mkdir -p "$(dirname "$cached")"
+    mv "$tmp/$name" "$cached"
+    rm -rf "$tmp"
+    echo "tools: built $name $version in $((SECONDS - start))s"
+  fi
+  install -m 0755 "$cached" "$bin/$name.tmp"
+  mv "$bin/$name.tmp" "$bin/$name"
+  echo "$version" >"$stamp"
+  echo "tools: $name $version -> bin/$name"
+}
