@@ -30,10 +30,7 @@ func deployMonitoring(ctx *pulumi.Context, cfg stacks.Config, namespaces map[str
 	if cfg.Environment == stacks.Prod {
 		replicas = 2
 	}
-	controlPlane := []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"}
-	if cfg.AWS != nil {
-		controlPlane = []string{cfg.AWS.VPCCIDR, clusterServiceCIDR}
-	}
+	controlPlane := clusterNetworks(cfg)
 	_, err := monitoring.New(ctx, "monitoring", &monitoring.Args{
 		Namespace: stacks.MonitoringNamespace, NamespaceReady: namespaces[stacks.MonitoringNamespace].Name,
 		ChartRepository: cfg.ChartRepository, ImageRegistry: cfg.ImageRegistries[0], AppNamespace: cfg.Environment.AppNamespace(),

@@ -16,6 +16,19 @@ import (
 // clusterServiceCIDR is the EKS cluster's Service range.
 const clusterServiceCIDR = cluster.ServiceCIDR
 
+// privateNetworks stand in for the cluster's networks where the stack has
+// no AWS foundation to name them.
+var privateNetworks = []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"}
+
+// clusterNetworks are where the control plane and the cluster's Services
+// live: the VPC and the Service range on EKS.
+func clusterNetworks(cfg stacks.Config) []string {
+	if cfg.AWS == nil {
+		return privateNetworks
+	}
+	return []string{cfg.AWS.VPCCIDR, clusterServiceCIDR}
+}
+
 // deploySecurity installs, where the stack installs charts, the
 // admission-time half of the policy pack (Gatekeeper with our constraints)
 // and runtime detection (Falco with our rules, alerting Alertmanager).
@@ -28,7 +41,7 @@ func deploySecurity(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, names
 			return err
 		}
 	}
-	controlPlane := []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"}
+	controlPlane := privateNetworks
 	if cfg.AWS != nil {
 		controlPlane = []string{cfg.AWS.VPCCIDR} // the EKS control plane's interfaces
 	}
@@ -44,15 +57,11 @@ func deploySecurity(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, names
 	}, opts...); err != nil {
 		return err
 	}
-	allowed := controlPlane
-	if cfg.AWS != nil {
-		allowed = []string{cfg.AWS.VPCCIDR, clusterServiceCIDR}
-	}
 	_, err := falco.New(ctx, "falco", &falco.Args{
 		NamespaceReady:  namespaces[stacks.FalcoNamespace].Name,
 		ChartRepository: cfg.ChartRepository, ImageRegistry: cfg.ImageRegistries[0],
 		ArtifactIndex:       strings.TrimSuffix(cfg.ChartRepository, "/") + "/falcoctl/index.yaml",
-		AllowedNetworks:     allowed,
+		AllowedNetworks:     clusterNetworks(cfg),
 		Alertmanager:        "http://alertmanager-operated." + stacks.MonitoringNamespace + ".svc:9093",
 		MonitoringNamespace: stacks.MonitoringNamespace,
 		TolerateTaints:      []string{gpunodegroup.GPUTaintKey},

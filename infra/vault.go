@@ -98,7 +98,7 @@ func deployVault(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, namespac
 		ServerRoleARN: f.VaultRole, SnapshotRoleARN: f.VaultSnapshotRole,
 		TLSIssuer: v.TLSIssuer, UIHost: v.UIHost, BackupBucket: cfg.AWS.BackupBucket,
 		Clients:           []string{cfg.Environment.AppNamespace(), stacks.MonitoringNamespace},
-		ControlPlaneCIDRs: []string{cfg.AWS.VPCCIDR, clusterServiceCIDR},
+		ControlPlaneCIDRs: clusterNetworks(cfg),
 		PriorityClass:     priority.Critical.Name,
 		VaultImage:        cfg.Image(stacks.VaultImage), AWSCLIImage: cfg.Image(stacks.AWSCLIImage),
 	}, opts...)

@@ -17,6 +17,7 @@ import (
 	rbacv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/rbac/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/intelliflow/platform/components/microservice"
 	"github.com/intelliflow/platform/components/namespace"
 )
 
@@ -296,10 +297,7 @@ func lifecycleJob(ctx *pulumi.Context, name string, a *Args, opts ...pulumi.Reso
 						Command: pulumi.ToStringArray([]string{"/bin/sh", "-c", strings.Join(script, "\n")}),
 						Env: corev1.EnvVarArray{&corev1.EnvVarArgs{Name: pulumi.String("ELASTIC_PASSWORD"), ValueFrom: &corev1.EnvVarSourceArgs{
 							SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: pulumi.String(elasticUserSecret), Key: pulumi.String("elastic")}}}},
-						SecurityContext: &corev1.SecurityContextArgs{
-							AllowPrivilegeEscalation: pulumi.Bool(false), Privileged: pulumi.Bool(false), ReadOnlyRootFilesystem: pulumi.Bool(true), RunAsNonRoot: pulumi.Bool(true),
-							Capabilities: &corev1.CapabilitiesArgs{Drop: pulumi.ToStringArray([]string{"ALL"})}, SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
-						},
+						SecurityContext: microservice.RestrictedContainer(),
 						Resources: &corev1.ResourceRequirementsArgs{
 							Requests: pulumi.StringMap{"cpu": pulumi.String("50m"), "memory": pulumi.String("32Mi"), "ephemeral-storage": pulumi.String("16Mi")},
 							Limits:   pulumi.StringMap{"memory": pulumi.String("64Mi"), "ephemeral-storage": pulumi.String("64Mi")},

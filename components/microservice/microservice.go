@@ -301,7 +301,7 @@ func podSpec(a Args, serviceAccount, configMap pulumi.StringInput, selector map[
 		LivenessProbe:   probeArgs(liveness),
 		ReadinessProbe:  probeArgs(readiness),
 		StartupProbe:    probeArgs(startup),
-		SecurityContext: containerSecurity(),
+		SecurityContext: RestrictedContainer(),
 		VolumeMounts:    mounts,
 		Lifecycle: &corev1.LifecycleArgs{PreStop: &corev1.LifecycleHandlerArgs{
 			// A sleep action needs no shell in the image (distroless).
@@ -327,7 +327,7 @@ func podSpec(a Args, serviceAccount, configMap pulumi.StringInput, selector map[
 			Args:            pulumi.ToStringArray(ic.Args),
 			Env:             env,
 			Resources:       resourceArgs(res, 0),
-			SecurityContext: containerSecurity(),
+			SecurityContext: RestrictedContainer(),
 			VolumeMounts: corev1.VolumeMountArray{
 				&corev1.VolumeMountArgs{Name: pulumi.String("tmp"), MountPath: pulumi.String("/tmp")},
 				&corev1.VolumeMountArgs{Name: pulumi.String(a.SharedVolume.Name), MountPath: pulumi.String(a.SharedVolume.MountPath)},
@@ -417,9 +417,10 @@ func serverEnv(a Args) corev1.EnvVarArray {
 	return env
 }
 
-// containerSecurity is the restricted Pod Security Standard, and then some:
-// read-only root, no privilege escalation, no capabilities.
-func containerSecurity() *corev1.SecurityContextArgs {
+// RestrictedContainer is the restricted Pod Security Standard, and then
+// some: read-only root, no privilege escalation, no capabilities. Every
+// container the platform writes (services, jobs) runs with it.
+func RestrictedContainer() *corev1.SecurityContextArgs {
 	return &corev1.SecurityContextArgs{
 		AllowPrivilegeEscalation: pulumi.Bool(false),
 		Privileged:               pulumi.Bool(false),

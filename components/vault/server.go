@@ -23,6 +23,7 @@ import (
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/intelliflow/platform/components/microservice"
 	"github.com/intelliflow/platform/components/namespace"
 )
 
@@ -382,11 +383,7 @@ func snapshotJob(ctx *pulumi.Context, name string, a *Args, opts ...pulumi.Resou
 	if err != nil {
 		return fmt.Errorf("vault %q: snapshot service account: %w", name, err)
 	}
-	security := &corev1.SecurityContextArgs{
-		AllowPrivilegeEscalation: pulumi.Bool(false), Privileged: pulumi.Bool(false), ReadOnlyRootFilesystem: pulumi.Bool(true),
-		RunAsNonRoot: pulumi.Bool(true), Capabilities: &corev1.CapabilitiesArgs{Drop: pulumi.ToStringArray([]string{"ALL"})},
-		SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
-	}
+	security := microservice.RestrictedContainer()
 	res := &corev1.ResourceRequirementsArgs{
 		Requests: pulumi.StringMap{"cpu": pulumi.String("100m"), "memory": pulumi.String("128Mi"), "ephemeral-storage": pulumi.String("1Gi")},
 		Limits:   pulumi.StringMap{"memory": pulumi.String("256Mi"), "ephemeral-storage": pulumi.String("2Gi")},
