@@ -90,14 +90,6 @@ func (a *ConfigArgs) Validate() error {
 	return errors.Join(errs...)
 }
 
-// CreationStatements create a database user for a role, expiring with its
-// lease, in the group role that carries the grants.
-func CreationStatements(role string) []string {
-	return []string{
-		`CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}' IN ROLE intelliflow_` + role + `;`,
-	}
-}
-
 // Config is Vault's configuration.
 type Config struct {
 	pulumi.ResourceState
@@ -222,8 +214,8 @@ func NewConfig(ctx *pulumi.Context, name string, args *ConfigArgs, opts ...pulum
 		for _, role := range []string{DBReadOnly, DBReadWrite} {
 			if _, err := database.NewSecretBackendRole(ctx, name+"-db-"+role, &database.SecretBackendRoleArgs{
 				Backend: dbMount.Path, Name: pulumi.String(role), DbName: conn.Name,
-				CreationStatements:   pulumi.ToStringArray(CreationStatements(role)),
-				RevocationStatements: pulumi.ToStringArray([]string{`REASSIGN OWNED BY "{{name}}" TO intelliflow_owner; DROP OWNED BY "{{name}}"; DROP ROLE IF EXISTS "{{name}}";`}),
+				CreationStatements:   pulumi.ToStringArray(CreationStatements(role, d.Name)),
+				RevocationStatements: pulumi.ToStringArray(RevocationStatements()),
 				DefaultTtl:           pulumi.Int(dbTTL), MaxTtl: pulumi.Int(dbMaxTTL),
 			}, after(conn)...); err != nil {
 				return nil, wrap("database role "+role, err)

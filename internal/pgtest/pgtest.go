@@ -1,0 +1,157 @@
+// Package pgtest starts throwaway PostgreSQL servers on loopback ports for
+// integration tests: initdb into a temporary folder, postgres on a free
+// port, removed at cleanup.
+package pgtest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Server is a running PostgreSQL.
+type Server struct {
+	// Host and Port are where it listens (127.0.0.1).
+	Host string
+	Port int
+	// Superuser is the bootstrap superuser (trust authentication on
+	// loopback), for setting up what a test needs.
+	Superuser string
+}
+
+// URL is a connection URL for user (password may be empty) on database.
+func (s Server) URL(user, password, database string) string {
+	u := user
+	if password != "" {
+		u += ":" + password
+	}
+	return fmt.Sprintf("postgres://%s@%s/%s?sslmode=disable", u, net.JoinHostPort(s.Host, strconv.Itoa(s.Port)), database)
+}
+
+// Connect opens a connection as user, closed at cleanup.
+func (s Server) Connect(t testing.TB, user, password, database string) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, s.URL(user, password, database))
+	if err != nil {
+		t.Fatalf("connect to PostgreSQL as %s: %v", user, err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return conn
+}
+
+// binDir finds the server's programs: Debian puts them in
+// /usr/lib/postgresql/<major>/bin, off PATH.
+func binDir() (string, error) {
+	if p, err := exec.LookPath("pg_ctl"); err == nil {
+		return filepath.Dir(p), nil
+	}
+	found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
+	if len(found) == 0 {
+		return "", fmt.Errorf("no PostgreSQL server programs (pg_ctl) found")
+	}
+	sort.Strings(found)
+	return filepath.Dir(found[len(found)-1]), nil
+}
+
+// Start runs a PostgreSQL server for the test. It skips where PostgreSQL is
+// missing, unless INTELLIFLOW_REQUIRE_SERVICES is set (make test sets it
+// after scripts/install-services.sh), so CI can never pass without it.
+func Start(t testing.TB) Server {
+	t.Helper()
+	bin, err := binDir()
+	if err != nil {
+		if os.Getenv("INTELLIFLOW_REQUIRE_SERVICES") != "" {
+			t.Fatalf("%v; run scripts/install-services.sh", err)
+		}
+		t.Skipf("%v; make test installs it", err)
+	}
+	// PostgreSQL refuses to run as root, so as root the server runs as the
+	// postgres account the Debian package creates, in a folder it owns.
+	var cred *syscall.Credential
+	dir, err := os.MkdirTemp("", "pgtest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Fatalf("running as root needs the postgres account: %v", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		if err := os.Chown(dir, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(name string, args ...string) *exec.Cmd {
+		cmd := exec.Command(filepath.Join(bin, name), args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		cmd.Dir = dir
+		return cmd
+	}
+	data := filepath.Join(dir, "data")
+	const super = "pgtest"
+	if out, err := run("initdb", "-D", data, "-U", super, "-A", "trust", "-E", "UTF8", "--no-sync", "--locale=C").CombinedOutput(); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	srv := run("postgres", "-D", data, "-p", strconv.Itoa(port), "-c", "listen_addresses=127.0.0.1",
+		"-c", "unix_socket_directories="+dir, "-c", "fsync=off", "-c", "full_page_writes=off")
+	logFile, err := os.Create(filepath.Join(dir, "postgres.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Stdout, srv.Stderr = logFile, logFile
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// SIGINT is PostgreSQL's fast shutdown.
+		_ = srv.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = srv.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = srv.Process.Kill()
+			<-done
+		}
+		_ = logFile.Close()
+	})
+	s := Server{Host: "127.0.0.1", Port: port, Superuser: super}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		conn, err := pgx.Connect(ctx, s.URL(super, "", "postgres"))
+		cancel()
+		if err == nil {
+			_ = conn.Close(context.Background())
+			return s
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(logFile.Name())
+			t.Fatalf("PostgreSQL on port %d did not start: %v\n%s", port, err, log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
