@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
-	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	autoscalingv2 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/autoscaling/v2"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -17,6 +15,8 @@ import (
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/intelliflow/platform/components/servicemonitor"
 )
 
 // Microservice is one deployed service.
@@ -176,18 +176,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 
 	if a.ServiceMonitor {
-		if _, err := apiextensions.NewCustomResource(ctx, name+"-monitor", &apiextensions.CustomResourceArgs{
-			ApiVersion: pulumi.String("monitoring.coreos.com/v1"),
-			Kind:       pulumi.String("ServiceMonitor"),
-			Metadata:   meta(a.Name),
-			OtherFields: kubernetes.UntypedArgs{
-				"spec": map[string]any{
-					"selector": map[string]any{"matchLabels": selector},
-					"endpoints": []any{map[string]any{
-						"port": "metrics", "path": "/metrics", "interval": "30s", "scrapeTimeout": "10s",
-					}},
-				},
-			},
+		if _, err := servicemonitor.New(ctx, name+"-monitor", &servicemonitor.Args{
+			Name: a.Name, Namespace: a.Namespace, Labels: labels, Selector: selector,
+			Endpoints: []servicemonitor.Endpoint{{Port: "metrics"}},
 		}, parent); err != nil {
 			return nil, wrap("service monitor", err)
 		}
