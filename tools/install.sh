@@ -33,7 +33,14 @@ build_pulumi() {
 build_kubernetes() {
   local src="$k8s_dir/cmd/pulumi-resource-kubernetes" dir
   cd "$k8s_dir"
+  # go list reports no folder for a module not yet in the module cache (a
+  # fresh machine), so download it first.
+  go mod download "$k8s_module"
   dir=$(go list -m -f '{{.Dir}}' "$k8s_module")
+  [[ -n "$dir" && -f "$dir/cmd/pulumi-resource-kubernetes/schema.json" ]] || {
+    echo "tools: no schema.json in $k8s_module ($dir)" >&2
+    return 1
+  }
   install -m 0644 "$dir/cmd/pulumi-resource-kubernetes/schema.json" "$src/schema.json"
   install -m 0644 "$dir/cmd/pulumi-resource-kubernetes/terraform-mapping.json" "$src/terraform-mapping.json"
   go build -trimpath \
