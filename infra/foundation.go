@@ -5,9 +5,11 @@ import (
 	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/route53"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/intelliflow/platform/apps/catalog"
+	"github.com/intelliflow/platform/components/certmanager"
 	"github.com/intelliflow/platform/components/cluster"
 	"github.com/intelliflow/platform/components/documentdb"
 	"github.com/intelliflow/platform/components/gpunodegroup"
@@ -44,6 +46,10 @@ type Foundation struct {
 	// unseal key alias; nil without Vault.
 	VaultRole, VaultSnapshotRole pulumi.StringOutput
 	VaultUnsealAlias             string
+	// HostedZoneID is the public Route 53 zone aws.dnsZone; CertManagerRole
+	// may write only ACME challenge records there. Empty without charts.
+	HostedZoneID    string
+	CertManagerRole pulumi.StringOutput
 	// Database is the RDS endpoint and the ARN of the secret RDS keeps its
 	// master credentials in (Vault's database engine logs in with them).
 	DatabaseHost, DatabaseSecretARN pulumi.StringOutput
@@ -198,6 +204,11 @@ func deployFoundation(ctx *pulumi.Context, cfg stacks.Config) (*Foundation, erro
 			return nil, err
 		}
 	}
+	if cfg.Charts {
+		if err := certificateFoundation(ctx, cfg, f, eks, onAWS); err != nil {
+			return nil, err
+		}
+	}
 
 	// One IRSA role per service that calls AWS.
 	f.Roles = map[string]pulumi.StringOutput{}
@@ -260,6 +271,38 @@ func vaultFoundation(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, eks 
 		return err
 	}
 	f.VaultRole, f.VaultSnapshotRole = server.ARN, snapshot.ARN
+	return nil
+}
+
+// certificateFoundation finds the public zone of the API's host and gives
+// cert-manager's controller a role that may only answer ACME DNS-01
+// challenges in it: TXT records named _acme-challenge.*, and the status of
+// its own changes.
+func certificateFoundation(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, eks *cluster.Cluster, opts ...pulumi.ResourceOption) error {
+	public := false
+	zone, err := route53.LookupZone(ctx, &route53.LookupZoneArgs{Name: &cfg.AWS.DNSZone, PrivateZone: &public}, pulumi.Provider(f.AWSProvider))
+	if err != nil {
+		return fmt.Errorf("config %s:aws.dnsZone %q: no public Route 53 zone of that name: %w", stacks.Namespace, cfg.AWS.DNSZone, err)
+	}
+	f.HostedZoneID = zone.ZoneId
+	role, err := irsa.New(ctx, "irsa-cert-manager", &irsa.Args{
+		OIDCProviderARN: eks.OIDCProviderARN, OIDCIssuer: eks.OIDCIssuer,
+		Namespace: stacks.CertManagerNamespace, ServiceAccount: certmanager.ServiceAccount,
+		Permissions: []irsa.Statement{
+			{
+				Actions:   []string{"route53:ChangeResourceRecordSets"},
+				Resources: []string{fmt.Sprintf("arn:%s:route53:::hostedzone/%s", f.Partition, zone.ZoneId)},
+				Condition: map[string]map[string]string{"ForAllValues:StringLike": {"route53:ChangeResourceRecordSetsNormalizedRecordNames": "_acme-challenge.*"},
+					"ForAllValues:StringEquals": {"route53:ChangeResourceRecordSetsRecordTypes": "TXT"}},
+			},
+			{Actions: []string{"route53:ListResourceRecordSets"}, Resources: []string{fmt.Sprintf("arn:%s:route53:::hostedzone/%s", f.Partition, zone.ZoneId)}},
+			{Actions: []string{"route53:GetChange"}, Resources: []string{fmt.Sprintf("arn:%s:route53:::change/*", f.Partition)}},
+		},
+	}, opts...)
+	if err != nil {
+		return err
+	}
+	f.CertManagerRole = role.ARN
 	return nil
 }
 

@@ -241,8 +241,11 @@ func TestFoundation(t *testing.T) {
 				}
 				svc := strings.TrimPrefix(r.Name, "irsa-")
 				ns := ns
-				if strings.HasPrefix(svc, "vault") {
+				switch {
+				case strings.HasPrefix(svc, "vault"):
 					ns = stacks.SecurityNamespace // Vault's server and snapshot job
+				case svc == "cert-manager":
+					ns = stacks.CertManagerNamespace
 				}
 				st := policyDoc(t, r.Get("assumeRolePolicy"))["Statement"].([]any)[0].(map[string]any)
 				eq := st["Condition"].(map[string]any)["StringEquals"].(map[string]any)
@@ -259,7 +262,7 @@ func TestFoundation(t *testing.T) {
 				require.True(t, ok, r.Name)
 				roles[svc] = policyDoc(t, pol.Get("policy"))
 			}
-			require.ElementsMatch(t, []string{catalog.Fraud, catalog.Orchestrator, catalog.Notifications, catalog.Transactions, catalog.Analytics, "vault", "vault-snapshot"}, keysOf(roles))
+			require.ElementsMatch(t, []string{catalog.Fraud, catalog.Orchestrator, catalog.Notifications, catalog.Transactions, catalog.Analytics, "vault", "vault-snapshot", "cert-manager"}, keysOf(roles))
 			actions := func(svc string) map[string][]string {
 				out := map[string][]string{}
 				for _, s := range roles[svc]["Statement"].([]any) {
@@ -282,6 +285,17 @@ func TestFoundation(t *testing.T) {
 			require.Equal(t, []string{"kms:Decrypt", "kms:DescribeKey", "kms:Encrypt"}, slices.Sorted(maps.Keys(actions("vault"))), "Vault may only use a key, for its seal")
 			require.Contains(t, policyDoc(t, mustFind(t, mocks, "aws:iam/rolePolicy:RolePolicy", "irsa-vault").Get("policy")), "Statement")
 			require.Equal(t, []string{"arn:aws:s3:::" + a.BackupBucket + "/vault/*"}, actions("vault-snapshot")["s3:PutObject"], "snapshots go to Vault's folder of the backup bucket only")
+			zone := "arn:aws:route53:::hostedzone/" + pulumitest.HostedZoneID
+			require.Equal(t, map[string][]string{"route53:ChangeResourceRecordSets": {zone}, "route53:ListResourceRecordSets": {zone}, "route53:GetChange": {"arn:aws:route53:::change/*"}},
+				actions("cert-manager"), "cert-manager writes records in the API's zone only")
+			for _, st := range roles["cert-manager"]["Statement"].([]any) {
+				st := st.(map[string]any)
+				if slices.Contains(st["Action"].([]any), any("route53:ChangeResourceRecordSets")) {
+					cond := st["Condition"].(map[string]any)
+					require.Equal(t, "_acme-challenge.*", cond["ForAllValues:StringLike"].(map[string]any)["route53:ChangeResourceRecordSetsNormalizedRecordNames"])
+					require.Equal(t, "TXT", cond["ForAllValues:StringEquals"].(map[string]any)["route53:ChangeResourceRecordSetsRecordTypes"])
+				}
+			}
 			require.Contains(t, actions(catalog.Transactions), "kafka-cluster:WriteData")
 			require.NotContains(t, actions(catalog.Transactions), "kafka-cluster:ReadData")
 			for _, sa := range mocks.OfType("kubernetes:core/v1:ServiceAccount") {

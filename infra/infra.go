@@ -90,10 +90,14 @@ func Deploy(ctx *pulumi.Context, cfg stacks.Config) (*Platform, error) {
 		p.Namespaces[name] = ns
 		names = append(names, ns.Name)
 	}
-	if err := deploySecurity(ctx, cfg, foundation, p.Namespaces, onCluster); err != nil {
+	certIssuers, err := deployCertificates(ctx, cfg, foundation, p.Namespaces, onCluster)
+	if err != nil {
 		return nil, err
 	}
-	if err := deployMonitoring(ctx, cfg, p.Namespaces, onCluster); err != nil {
+	if err := deploySecurity(ctx, cfg, foundation, p.Namespaces, certIssuers, onCluster); err != nil {
+		return nil, err
+	}
+	if err := deployMonitoring(ctx, cfg, p.Namespaces, certIssuers, onCluster); err != nil {
 		return nil, err
 	}
 	if cfg.GPUNodeGroup != "" {
@@ -123,6 +127,7 @@ func Deploy(ctx *pulumi.Context, cfg stacks.Config) (*Platform, error) {
 		return nil, err
 	}
 	entryArgs.Namespace = p.Namespaces[appNS].Name
+	entryArgs.IssuerReady = certIssuers.waitFor(entryArgs.ClusterIssuer)
 	entry, err := ingress.New(ctx, "public", entryArgs, onCluster, pulumi.DependsOn([]pulumi.Resource{services[catalog.Gateway]}))
 	if err != nil {
 		return nil, err

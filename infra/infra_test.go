@@ -99,7 +99,7 @@ func TestStacks(t *testing.T) {
 				}
 				want := []string{"intelliflow-" + stack, "intelliflow-monitoring", "intelliflow-security"}
 				if stack != "dev" {
-					want = append(want, "gatekeeper-system", "falco", "elastic-system", "log-shipper", "intelliflow-ci") // charts: not in dev
+					want = append(want, "gatekeeper-system", "falco", "elastic-system", "log-shipper", "intelliflow-ci", "cert-manager") // charts: not in dev
 				}
 				require.ElementsMatch(t, want, got)
 				requireWorkloadsComplete(t, mocks, "intelliflow-"+stack)

@@ -16,8 +16,9 @@ import (
 // deployMonitoring installs observability and delivery where the stack
 // installs charts: kube-prometheus-stack with our rules, routed by
 // severity; Elasticsearch, Kibana, Logstash and Filebeat with our pipeline;
-// Jenkins with the reviewed pipelines.
-func deployMonitoring(ctx *pulumi.Context, cfg stacks.Config, namespaces map[string]*namespace.Namespace, opts ...pulumi.ResourceOption) error {
+// Jenkins with the reviewed pipelines. The log stack's certificates wait
+// for their issuer.
+func deployMonitoring(ctx *pulumi.Context, cfg stacks.Config, namespaces map[string]*namespace.Namespace, is issuers, opts ...pulumi.ResourceOption) error {
 	if !cfg.Charts {
 		return nil
 	}
@@ -62,7 +63,7 @@ func deployMonitoring(ctx *pulumi.Context, cfg stacks.Config, namespaces map[str
 		Namespace: stacks.MonitoringNamespace, NamespaceReady: namespaces[stacks.MonitoringNamespace].Name,
 		OperatorNamespace: namespaces[stacks.ElasticNamespace].Name,
 		ChartRepository:   cfg.ChartRepository, ImageRegistry: cfg.ImageRegistries[0],
-		Nodes: nodes, StorageGiB: storage, CurlImage: cfg.Image(stacks.CurlImage), TLSIssuer: issuer,
+		Nodes: nodes, StorageGiB: storage, CurlImage: cfg.Image(stacks.CurlImage), TLSIssuer: issuer, IssuerReady: is.waitFor(issuer),
 		ShipperNamespace: stacks.ShipperNamespace, ShipperNamespaceReady: namespaces[stacks.ShipperNamespace].Name,
 		ControlPlaneCIDRs: controlPlane,
 	}, opts...)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/intelliflow/platform/components/certmanager"
 	"github.com/intelliflow/platform/components/cluster"
 	"github.com/intelliflow/platform/components/falco"
 	"github.com/intelliflow/platform/components/gatekeeper"
@@ -29,15 +30,57 @@ func clusterNetworks(cfg stacks.Config) []string {
 	return []string{cfg.AWS.VPCCIDR, clusterServiceCIDR}
 }
 
+// issuers are the ClusterIssuers the stack creates, by name.
+type issuers map[string]pulumi.Resource
+
+// waitFor is what a certificate of issuer name waits for: the issuer, when
+// the stack creates it (a Certificate created before its issuer sits
+// unready until cert-manager retries).
+func (is issuers) waitFor(name string) []pulumi.Resource {
+	if r, ok := is[name]; ok {
+		return []pulumi.Resource{r}
+	}
+	return nil
+}
+
+// deployCertificates installs cert-manager and the issuers every
+// certificate of the stack names, where the stack installs charts.
+func deployCertificates(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, namespaces map[string]*namespace.Namespace, opts ...pulumi.ResourceOption) (issuers, error) {
+	if !cfg.Charts {
+		return nil, nil
+	}
+	replicas := 2
+	if cfg.Environment == stacks.Prod {
+		replicas = 3
+	}
+	args := &certmanager.Args{
+		Namespace: namespaces[stacks.CertManagerNamespace].Name, NamespaceName: stacks.CertManagerNamespace,
+		ChartRepository: cfg.ChartRepository, ImageRegistry: cfg.ImageRegistries[0],
+		Replicas: replicas, ControlPlaneCIDRs: clusterNetworks(cfg), MonitoringNamespace: stacks.MonitoringNamespace,
+	}
+	if f != nil && f.HostedZoneID != "" {
+		args.ACME = &certmanager.ACME{
+			Email: cfg.Alerting.EmailTo, Region: cfg.AWS.Region, Zone: cfg.AWS.DNSZone,
+			HostedZoneID: pulumi.String(f.HostedZoneID), RoleARN: f.CertManagerRole,
+		}
+	}
+	cm, err := certmanager.New(ctx, "cert-manager", args, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return cm.Issuers, nil
+}
+
 // deploySecurity installs, where the stack installs charts, the
 // admission-time half of the policy pack (Gatekeeper with our constraints)
 // and runtime detection (Falco with our rules, alerting Alertmanager).
-func deploySecurity(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, namespaces map[string]*namespace.Namespace, opts ...pulumi.ResourceOption) error {
+// Vault's certificate waits for its issuer.
+func deploySecurity(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, namespaces map[string]*namespace.Namespace, is issuers, opts ...pulumi.ResourceOption) error {
 	if !cfg.Charts {
 		return nil
 	}
 	if cfg.Vault != nil {
-		if err := deployVault(ctx, cfg, f, namespaces, opts...); err != nil {
+		if err := deployVault(ctx, cfg, f, namespaces, is.waitFor(cfg.Vault.TLSIssuer), opts...); err != nil {
 			return err
 		}
 	}
@@ -52,7 +95,10 @@ func deploySecurity(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, names
 	if _, err := gatekeeper.New(ctx, "gatekeeper", &gatekeeper.Args{
 		Namespace: namespaces[stacks.GatekeeperNamespace].Name, NamespaceName: stacks.GatekeeperNamespace,
 		ChartRepository: cfg.ChartRepository, ImageRegistry: cfg.ImageRegistries[0], AllowedRegistries: cfg.ImageRegistries,
-		ExemptNamespaces: []string{stacks.FalcoNamespace, stacks.ShipperNamespace},
+		// cert-manager's controller and CA injector serve no readiness
+		// endpoint (leader-elected, they hold no traffic), which the probe
+		// constraint would refuse.
+		ExemptNamespaces: []string{stacks.FalcoNamespace, stacks.ShipperNamespace, stacks.CertManagerNamespace},
 		Replicas:         replicas, ControlPlaneCIDRs: controlPlane, EnforcementAction: "deny",
 	}, opts...); err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"github.com/intelliflow/platform/apps/catalog"
 	"github.com/intelliflow/platform/components/gatekeeper"
 	"github.com/intelliflow/platform/components/gatekeeper/gatekeepertest"
+	"github.com/intelliflow/platform/internal/pulumitest"
 )
 
 // workloadKinds are the kinds Gatekeeper's constraints match.
@@ -117,6 +118,39 @@ func TestVaultWiring(t *testing.T) {
 			conn := mustFind(t, mocks, "vault:database/secretBackendConnection:SecretBackendConnection", "vault-config-postgres")
 			require.Contains(t, conn.Get("postgresql.connectionUrl"), ".rds.amazonaws.com:5432/intelliflow")
 			require.Equal(t, "intelliflow_admin", conn.Get("postgresql.username"))
+		})
+	}
+}
+
+// TestCertificatesWaitForTheirIssuer: every certificate of staging and prod
+// names a ClusterIssuer the stack creates, and waits for it.
+func TestCertificatesWaitForTheirIssuer(t *testing.T) {
+	for _, stack := range []string{"staging", "prod"} {
+		t.Run(stack, func(t *testing.T) {
+			mocks, cfg := runStack(t, stack, false)
+			issuers := map[string]string{} // name -> URN suffix
+			for _, r := range mocks.OfType("kubernetes:cert-manager.io/v1:ClusterIssuer") {
+				issuers[r.Get("metadata.name").(string)] = "kubernetes:cert-manager.io/v1:ClusterIssuer::" + r.Name
+			}
+			require.Contains(t, issuers, cfg.Vault.TLSIssuer)
+			require.Contains(t, issuers, cfg.Ingress.ClusterIssuer)
+			waits := func(r pulumitest.Resource, urnSuffix string) bool {
+				return slices.ContainsFunc(r.Dependencies, func(u string) bool { return strings.HasSuffix(u, urnSuffix) })
+			}
+			n := 0
+			for _, c := range mocks.OfType("kubernetes:cert-manager.io/v1:Certificate") {
+				name, _ := c.Get("spec.issuerRef.name").(string)
+				if name == "intelliflow-selfsigned-root" {
+					continue // the internal CA's own root
+				}
+				require.Contains(t, issuers, name, c.Name)
+				require.True(t, waits(c, issuers[name]), "%s does not wait for issuer %s: %v", c.Name, name, c.Dependencies)
+				n++
+			}
+			ing := one(t, mocks, "kubernetes:networking.k8s.io/v1:Ingress")
+			require.Equal(t, cfg.Ingress.ClusterIssuer, ing.Get("metadata.annotations").(map[string]any)["cert-manager.io/cluster-issuer"])
+			require.True(t, waits(ing, issuers[cfg.Ingress.ClusterIssuer]), "the Ingress's certificate is issued by %s", cfg.Ingress.ClusterIssuer)
+			t.Logf("%s: %d certificates and the Ingress wait for their issuers", stack, n)
 		})
 	}
 }

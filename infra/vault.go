@@ -89,14 +89,14 @@ func vaultSecretEnv(cfg stacks.Config, svc catalog.Service, s catalog.Secret) []
 }
 
 // deployVault installs Vault and, once it is initialised, configures it.
-func deployVault(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, namespaces map[string]*namespace.Namespace, opts ...pulumi.ResourceOption) error {
+func deployVault(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, namespaces map[string]*namespace.Namespace, issuer []pulumi.Resource, opts ...pulumi.ResourceOption) error {
 	v := cfg.Vault
 	server, err := vault.NewServer(ctx, "vault", &vault.Args{
 		Namespace: stacks.SecurityNamespace, NamespaceReady: namespaces[stacks.SecurityNamespace].Name,
 		ChartRepository: cfg.ChartRepository, ImageRegistry: cfg.ImageRegistries[0],
 		Replicas: 3, Region: cfg.AWS.Region, UnsealKeyAlias: f.VaultUnsealAlias,
 		ServerRoleARN: f.VaultRole, SnapshotRoleARN: f.VaultSnapshotRole,
-		TLSIssuer: v.TLSIssuer, UIHost: v.UIHost, BackupBucket: cfg.AWS.BackupBucket,
+		TLSIssuer: v.TLSIssuer, IssuerReady: issuer, UIHost: v.UIHost, BackupBucket: cfg.AWS.BackupBucket,
 		Clients:           []string{cfg.Environment.AppNamespace(), stacks.MonitoringNamespace},
 		ControlPlaneCIDRs: clusterNetworks(cfg),
 		PriorityClass:     priority.Critical.Name,

@@ -45,7 +45,10 @@ type AWS struct {
 	// BackupBucket receives backups (Vault's raft snapshots).
 	BackupBucket string `json:"backupBucket"`
 	// SESIdentity is the verified SES domain notifications may send from.
-	SESIdentity          string     `json:"sesIdentity"`
+	SESIdentity string `json:"sesIdentity"`
+	// DNSZone is the public Route 53 zone that holds the API's host: the
+	// ACME issuers prove control of the host with TXT records there.
+	DNSZone              string     `json:"dnsZone"`
 	FlowLogRetentionDays int        `json:"flowLogRetentionDays"`
 	Postgres             Postgres   `json:"postgres"`
 	Redis                Redis      `json:"redis"`
@@ -113,6 +116,7 @@ func DefaultAWS(env Environment) *AWS {
 				GPU:     NodeGroup{InstanceTypes: []string{"g5.xlarge"}, Min: 2, Desired: 2, Max: 4, DiskGiB: 100},
 			},
 			ModelBucket: "intelliflow-staging-models", BackupBucket: "intelliflow-staging-backups", SESIdentity: "staging.intelliflow.example", FlowLogRetentionDays: 30,
+			DNSZone:    "intelliflow.example",
 			Postgres:   Postgres{InstanceClass: "db.t4g.medium", StorageGiB: 50, MaxStorageGiB: 200, Version: "16"},
 			Redis:      Redis{NodeType: "cache.t4g.small", Version: "7.1"},
 			Kafka:      Kafka{InstanceType: "kafka.t3.small", Version: "3.6.0", Brokers: 3, VolumeGiB: 100},
@@ -129,6 +133,7 @@ func DefaultAWS(env Environment) *AWS {
 				GPU:     NodeGroup{InstanceTypes: []string{"g5.xlarge"}, Min: 4, Desired: 4, Max: 12, DiskGiB: 100},
 			},
 			ModelBucket: "intelliflow-prod-models", BackupBucket: "intelliflow-prod-backups", SESIdentity: "intelliflow.example", FlowLogRetentionDays: 365,
+			DNSZone:    "intelliflow.example",
 			Postgres:   Postgres{InstanceClass: "db.r6g.xlarge", StorageGiB: 200, MaxStorageGiB: 2000, Version: "16"},
 			Redis:      Redis{NodeType: "cache.r7g.large", Version: "7.1"},
 			Kafka:      Kafka{InstanceType: "kafka.m7g.large", Version: "3.6.0", Brokers: 3, VolumeGiB: 500},
@@ -237,6 +242,11 @@ func (c Config) validateAWS() []error {
 	}
 	if !domainRE.MatchString(a.SESIdentity) {
 		bad("sesIdentity", "%q is not a domain", a.SESIdentity)
+	}
+	if !domainRE.MatchString(a.DNSZone) {
+		bad("dnsZone", "%q is not a DNS zone name", a.DNSZone)
+	} else if h := c.Ingress.Host; h != a.DNSZone && !strings.HasSuffix(h, "."+a.DNSZone) {
+		bad("dnsZone", "%q does not hold the API's host %q: the ACME issuer could not prove it", a.DNSZone, h)
 	}
 	if !slices.Contains([]int{7, 14, 30, 60, 90, 180, 365, 731}, a.FlowLogRetentionDays) {
 		bad("flowLogRetentionDays", "%d is not a CloudWatch retention (7, 14, 30, 60, 90, 180, 365, 731)", a.FlowLogRetentionDays)

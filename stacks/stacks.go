@@ -127,7 +127,7 @@ type Kubernetes struct {
 func (c Config) Namespaces() []string {
 	out := []string{c.Environment.AppNamespace(), MonitoringNamespace, SecurityNamespace}
 	if c.Charts {
-		out = append(out, GatekeeperNamespace, FalcoNamespace, ElasticNamespace, ShipperNamespace, CINamespace)
+		out = append(out, GatekeeperNamespace, FalcoNamespace, ElasticNamespace, ShipperNamespace, CINamespace, CertManagerNamespace)
 	}
 	return out
 }
@@ -203,7 +203,7 @@ var keys = []key{
 	{"ingress", "JSON object overrides: host, clusterIssuer, rateLimitPerMinute (default 1000), corsOrigins, paths, loadBalancer {certificateArn, sourceRanges}", func(c *Config, raw string) error {
 		return strictJSON(raw, &c.ingressOverride)
 	}},
-	{"aws", "JSON object overrides of the AWS foundation (staging/prod): region, vpcCidr, zones, kubernetesVersion, publicAccessCidrs, adminRoleArns, deployerRoleArns, viewerRoleArns, addonVersions, nodeGroups {general, gpu}, modelBucket, sesIdentity, flowLogRetentionDays, postgres, redis, kafka, documentdb", func(c *Config, raw string) error {
+	{"aws", "JSON object overrides of the AWS foundation (staging/prod): region, vpcCidr, zones, kubernetesVersion, publicAccessCidrs, adminRoleArns, deployerRoleArns, viewerRoleArns, addonVersions, nodeGroups {general, gpu}, modelBucket, backupBucket, sesIdentity, dnsZone, flowLogRetentionDays, postgres, redis, kafka, documentdb", func(c *Config, raw string) error {
 		return strictJSON(raw, &c.awsOverride)
 	}},
 	{"charts", "true | false: install the platform's charts (Gatekeeper, ...); default: not in dev, which cannot download them", func(c *Config, raw string) error {
@@ -413,6 +413,8 @@ const (
 	ShipperNamespace = "log-shipper"
 	// CINamespace runs Jenkins and its build agents.
 	CINamespace = "intelliflow-ci"
+	// CertManagerNamespace runs cert-manager and keeps the internal CA's key.
+	CertManagerNamespace = "cert-manager"
 )
 
 // ToolImages are images the platform runs besides the services: the fraud

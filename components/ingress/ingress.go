@@ -37,6 +37,9 @@ type Args struct {
 	// ClusterIssuer is the cert-manager ClusterIssuer that signs the TLS
 	// certificate.
 	ClusterIssuer string
+	// IssuerReady is the issuer's resource where the stack creates it:
+	// the Ingress (and so its certificate) waits for it.
+	IssuerReady []pulumi.Resource
 	// RateLimitPerMinute is the request budget per client address.
 	RateLimitPerMinute int
 	// CORSOrigins are the browser origins allowed to call the API.
@@ -223,7 +226,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 				Http: &networkingv1.HTTPIngressRuleValueArgs{Paths: paths},
 			}},
 		},
-	}, parent)
+	}, parent, pulumi.DependsOn(args.IssuerReady))
 	if err != nil {
 		return nil, fmt.Errorf("public entry %q: ingress: %w", name, err)
 	}

@@ -62,6 +62,9 @@ type Args struct {
 	// TLSIssuer is the cert-manager ClusterIssuer of the internal CA that
 	// signs Elasticsearch's and Logstash's certificates.
 	TLSIssuer string
+	// IssuerReady is the ClusterIssuer's resource where the stack creates
+	// it: certificates wait for it instead of sitting unready.
+	IssuerReady []pulumi.Resource
 }
 
 var repoRE = regexp.MustCompile(`^(https|oci)://[a-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._/-]*)?$`)
@@ -155,7 +158,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 				"privateKey": map[string]any{"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
 				"issuerRef":  map[string]any{"kind": "ClusterIssuer", "name": args.TLSIssuer, "group": "cert-manager.io"},
 			}},
-		}, parent)
+		}, parent, pulumi.DependsOn(args.IssuerReady))
 		if err != nil {
 			return nil, wrap("certificate "+secret, err)
 		}
@@ -372,7 +375,7 @@ func shipper(ctx *pulumi.Context, name string, a *Args, opts ...pulumi.ResourceO
 			"duration": "2160h", "renewBefore": "360h", "privateKey": map[string]any{"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
 			"issuerRef": map[string]any{"kind": "ClusterIssuer", "name": a.TLSIssuer, "group": "cert-manager.io"},
 		}},
-	}, opts...)
+	}, append(opts, pulumi.DependsOn(a.IssuerReady))...)
 	if err != nil {
 		return wrap("certificate", err)
 	}

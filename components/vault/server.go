@@ -64,6 +64,9 @@ type Args struct {
 	ServerRoleARN, SnapshotRoleARN pulumi.StringInput
 	// TLSIssuer is the cert-manager ClusterIssuer of the internal CA.
 	TLSIssuer string
+	// IssuerReady is the ClusterIssuer's resource where the stack creates
+	// it: certificates wait for it instead of sitting unready.
+	IssuerReady []pulumi.Resource
 	// UIHost, when set, exposes the UI through the ingress with TLS.
 	UIHost string
 	// BackupBucket receives hourly raft snapshots.
@@ -286,7 +289,7 @@ func NewServer(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Reso
 			"usages":      []any{"server auth", "client auth"},
 			"issuerRef":   map[string]any{"kind": "ClusterIssuer", "name": args.TLSIssuer, "group": "cert-manager.io"},
 		}},
-	}, parent)
+	}, parent, pulumi.DependsOn(args.IssuerReady))
 	if err != nil {
 		return nil, wrap("certificate", err)
 	}

@@ -11,6 +11,9 @@ import (
 // account).
 const AWSAccount = "111122223333"
 
+// HostedZoneID is the public Route 53 zone the mocks find.
+const HostedZoneID = "Z0MOCKZONE0123456789"
+
 // MasterSecret is the RDS master secret the mocks hold.
 const MasterSecret = `{"username":"intelliflow_admin","password":"mock-master-password-0123"}`
 
@@ -50,6 +53,14 @@ func NewAWSMocks(a AWS) *Mocks {
 				}
 				return obj(map[string]any{"id": id.StringValue(), "arn": id.StringValue(), "secretId": id.StringValue(),
 					"secretString": MasterSecret, "versionId": "v1", "versionStages": []any{"AWSCURRENT"}}), nil
+			},
+			// The public zone of the API's host.
+			"aws:route53/getZone:getZone": func(args resource.PropertyMap) (resource.PropertyMap, error) {
+				if p := args["privateZone"]; !p.IsBool() || p.BoolValue() {
+					return nil, fmt.Errorf("ask for the public zone, got privateZone %v", p)
+				}
+				name := args["name"].StringValue()
+				return obj(map[string]any{"id": HostedZoneID, "zoneId": HostedZoneID, "name": name, "privateZone": false, "nameServers": []any{"ns-1.awsdns-01.org"}}), nil
 			},
 			"aws:index/getAvailabilityZones:getAvailabilityZones": func(args resource.PropertyMap) (resource.PropertyMap, error) {
 				if s := args["state"]; !s.IsString() || s.StringValue() != "available" {

@@ -28,6 +28,8 @@ type Resource struct {
 	Parent string
 	// Provider is the provider reference the resource was registered with.
 	Provider string
+	// Dependencies are the URNs it waits for (dependsOn and inputs).
+	Dependencies []string
 	// Inputs are the raw inputs, secrets and unknowns kept.
 	Inputs resource.PropertyMap
 	// Plain are the inputs as plain Go values (maps, slices, strings, float64,
@@ -86,6 +88,7 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	}
 	if args.RegisterRPC != nil {
 		r.Parent = args.RegisterRPC.GetParent()
+		r.Dependencies = args.RegisterRPC.GetDependencies()
 	}
 	m.mu.Lock()
 	m.resources = append(m.resources, r)
