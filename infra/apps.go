@@ -13,6 +13,7 @@ import (
 	"github.com/intelliflow/platform/components/ingress"
 	"github.com/intelliflow/platform/components/microservice"
 	"github.com/intelliflow/platform/components/priority"
+	"github.com/intelliflow/platform/components/vault"
 	"github.com/intelliflow/platform/stacks"
 )
 
@@ -97,7 +98,7 @@ func serviceArgs(cfg stacks.Config, f *Foundation, svc catalog.Service, namespac
 	if cfg.Vault != nil && len(svc.Secrets) > 0 {
 		// The agent renders each secret into a file the service reads; the
 		// database user is dynamic, so it leaves the ConfigMap.
-		args.Vault = &microservice.Vault{Role: svc.Name}
+		args.Vault = &microservice.Vault{Role: svc.Name, Namespace: stacks.SecurityNamespace, Port: vault.Port}
 		delete(args.Config, "DATABASE_USER")
 	}
 	if svc.SlowStart {

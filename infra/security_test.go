@@ -105,6 +105,15 @@ func TestVaultWiring(t *testing.T) {
 			env, _ := json.Marshal(users.Get("spec.template.spec.containers.0.env"))
 			require.Contains(t, string(env), `"DATABASE_PASSWORD_FILE"`)
 			require.NotContains(t, string(env), "secretKeyRef")
+			// Every agent can reach Vault through its namespace's default-deny.
+			for _, svc := range catalog.All() {
+				if len(svc.Secrets) == 0 {
+					continue
+				}
+				np := mustFind(t, mocks, "kubernetes:networking.k8s.io/v1:NetworkPolicy", svc.Name+"-netpol")
+				b, _ := json.Marshal(np.Get("spec.egress"))
+				require.Contains(t, string(b), `{"ports":[{"port":8200,"protocol":"TCP"}],"to":[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"intelliflow-security"}},"podSelector":{"matchLabels":{"app.kubernetes.io/name":"vault"}}}]}`, svc.Name)
+			}
 
 			roles := mocks.OfType("vault:kubernetes/authBackendRole:AuthBackendRole")
 			require.Len(t, roles, len(catalog.Names())+2, "one per service, the snapshot job and Jenkins")

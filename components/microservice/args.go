@@ -179,6 +179,10 @@ type SharedVolume struct {
 type Vault struct {
 	// Role is the Vault Kubernetes auth role.
 	Role string
+	// Namespace and Port are where the Vault servers listen: the agent's
+	// only way out of the namespace's default-deny to Vault.
+	Namespace string
+	Port      int
 }
 
 var (
@@ -358,6 +362,9 @@ func (a *Args) Validate() error {
 	}
 	if len(a.InitContainers) > 0 && a.SharedVolume == nil {
 		bad("SharedVolume", "is required with InitContainers: it is how they hand their output to the server")
+	}
+	if a.Vault != nil && (!dnsLabelRE.MatchString(a.Vault.Namespace) || a.Vault.Port < 1 || a.Vault.Port > 65535) {
+		bad("Vault", "Namespace %q and Port %d must name where the Vault servers listen", a.Vault.Namespace, a.Vault.Port)
 	}
 	if a.Vault != nil && a.Vault.Role == "" {
 		bad("Vault.Role", "is required")

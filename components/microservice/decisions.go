@@ -149,6 +149,13 @@ func egressRules(a Args) []netRule {
 		}
 		rules = append(rules, r)
 	}
+	if a.Vault != nil {
+		// The agent (init container and sidecar) reaches Vault's servers.
+		rules = append(rules, netRule{
+			Peers: []peer{{NamespaceLabels: namespaceLabels(a.Vault.Namespace), PodLabels: map[string]string{"app.kubernetes.io/name": "vault"}}},
+			Ports: []netPort{{Port: a.Vault.Port, Protocol: "TCP"}},
+		})
+	}
 	return rules
 }
 

@@ -39,7 +39,7 @@ func fraudArgs() *Args {
 			Env:  map[string]string{"AWS_REGION": "eu-west-1"},
 		}},
 		SharedVolume:   &SharedVolume{Name: "models", MountPath: "/models", SizeLimit: "2Gi"},
-		Vault:          &Vault{Role: "fraud"},
+		Vault:          &Vault{Role: "fraud", Namespace: "intelliflow-security", Port: 8200},
 		ServiceMonitor: true,
 	}
 }
@@ -184,6 +184,10 @@ func TestNew(t *testing.T) {
 	require.Equal(t, "metrics", np.Get("spec.ingress.1.ports.0.port"))
 	require.Equal(t, "10.0.0.0/16", np.Get("spec.egress.0.to.0.ipBlock.cidr"))
 	require.Equal(t, 5432.0, np.Get("spec.egress.0.ports.0.port"))
+	// The Vault agent's way to Vault through the namespace's default-deny.
+	require.Equal(t, map[string]any{"kubernetes.io/metadata.name": "intelliflow-security"}, np.Get("spec.egress.1.to.0.namespaceSelector.matchLabels"))
+	require.Equal(t, map[string]any{"app.kubernetes.io/name": "vault"}, np.Get("spec.egress.1.to.0.podSelector.matchLabels"))
+	require.Equal(t, 8200.0, np.Get("spec.egress.1.ports.0.port"))
 
 	sm, ok := mocks.Find("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "fraud-monitor")
 	require.True(t, ok)

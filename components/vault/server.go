@@ -45,6 +45,9 @@ const (
 	TLSSecret         = "vault-tls"
 	tlsDir            = "/vault/userconfig/" + TLSSecret
 	snapshotTokenPath = "/var/run/secrets/vault"
+	// Port is where clients reach the servers (pods labelled
+	// app.kubernetes.io/name=vault).
+	Port = 8200
 )
 
 // Args configures the server.
