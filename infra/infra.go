@@ -97,7 +97,7 @@ func Deploy(ctx *pulumi.Context, cfg stacks.Config) (*Platform, error) {
 	if err := deploySecurity(ctx, cfg, foundation, p.Namespaces, certIssuers, onCluster); err != nil {
 		return nil, err
 	}
-	if err := deployMonitoring(ctx, cfg, p.Namespaces, certIssuers, onCluster); err != nil {
+	if err := deployMonitoring(ctx, cfg, foundation, p.Namespaces, certIssuers, onCluster); err != nil {
 		return nil, err
 	}
 	if cfg.GPUNodeGroup != "" {

@@ -18,9 +18,12 @@ import (
 // severity; Elasticsearch, Kibana, Logstash and Filebeat with our pipeline;
 // Jenkins with the reviewed pipelines. The log stack's certificates wait
 // for their issuer.
-func deployMonitoring(ctx *pulumi.Context, cfg stacks.Config, namespaces map[string]*namespace.Namespace, is issuers, opts ...pulumi.ResourceOption) error {
+func deployMonitoring(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, namespaces map[string]*namespace.Namespace, is issuers, opts ...pulumi.ResourceOption) error {
 	if !cfg.Charts {
 		return nil
+	}
+	if err := deployExporters(ctx, cfg, f, namespaces, opts...); err != nil {
+		return err
 	}
 	secret := func(key string) pulumi.StringInput {
 		return pulumi.ToSecret(pulumi.String(cfg.Credentials[key])).(pulumi.StringOutput)

@@ -47,7 +47,7 @@ func TestWorkloadsPassGatekeeper(t *testing.T) {
 			}
 			want := 7 // the seven services' Deployments
 			if cfg.Vault != nil {
-				want++ // and Vault's snapshot CronJob
+				want += 3 // and Vault's snapshot CronJob, the two store exporters
 			}
 			if cfg.Charts {
 				want++ // and the log indices' lifecycle Job
@@ -116,7 +116,7 @@ func TestVaultWiring(t *testing.T) {
 			}
 
 			roles := mocks.OfType("vault:kubernetes/authBackendRole:AuthBackendRole")
-			require.Len(t, roles, len(catalog.Names())+2, "one per service, the snapshot job and Jenkins")
+			require.Len(t, roles, len(catalog.Names())+4, "one per service, the snapshot job, Jenkins and the two store exporters")
 			jr := mustFind(t, mocks, "vault:kubernetes/authBackendRole:AuthBackendRole", "vault-config-role-jenkins")
 			require.Equal(t, []any{"intelliflow-ci"}, jr.Get("boundServiceAccountNamespaces"))
 			fraud := mustFind(t, mocks, "vault:index/policy:Policy", "vault-config-policy-fraud").Get("policy").(string)

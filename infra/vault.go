@@ -97,10 +97,11 @@ func deployVault(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, namespac
 		Replicas: 3, Region: cfg.AWS.Region, UnsealKeyAlias: f.VaultUnsealAlias,
 		ServerRoleARN: f.VaultRole, SnapshotRoleARN: f.VaultSnapshotRole,
 		TLSIssuer: v.TLSIssuer, IssuerReady: issuer, UIHost: v.UIHost, BackupBucket: cfg.AWS.BackupBucket,
-		Clients:           []string{cfg.Environment.AppNamespace(), stacks.MonitoringNamespace},
-		ControlPlaneCIDRs: clusterNetworks(cfg),
-		PriorityClass:     priority.Critical.Name,
-		VaultImage:        cfg.Image(stacks.VaultImage), AWSCLIImage: cfg.Image(stacks.AWSCLIImage),
+		Clients:             []string{cfg.Environment.AppNamespace(), stacks.MonitoringNamespace},
+		MonitoringNamespace: stacks.MonitoringNamespace,
+		ControlPlaneCIDRs:   clusterNetworks(cfg),
+		PriorityClass:       priority.Critical.Name,
+		VaultImage:          cfg.Image(stacks.VaultImage), AWSCLIImage: cfg.Image(stacks.AWSCLIImage),
 	}, opts...)
 	if err != nil {
 		return err
@@ -118,12 +119,18 @@ func deployVault(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, namespac
 		}
 		return map[string]string{"username": c.Username, "password": c.Password}, nil
 	}).(pulumi.StringMapOutput)
+	secrets := vaultSecrets(cfg)
+	if exportersOn(cfg, f) {
+		secrets[redisExporter] = exporterSecrets(cfg, f)
+	}
 	_, err = vault.NewConfig(ctx, "vault-config", &vault.ConfigArgs{
 		Address: v.Address, TokenFile: v.TokenFile, CACertFile: v.CACertFile, Environment: string(cfg.Environment),
 		AppNamespace: cfg.Environment.AppNamespace(), SecurityNamespace: stacks.SecurityNamespace,
-		Services: vaultAccess(cfg), Secrets: vaultSecrets(cfg),
+		Services: vaultAccess(cfg), Secrets: secrets,
 		// Jenkins reads its credentials (casc.yaml) with its own identity.
-		Platform: []vault.PlatformAccess{{Name: "jenkins", Namespace: stacks.CINamespace, ServiceAccount: jenkins.ControllerAccount, KVFolder: "intelliflow/ci"}},
+		// and the store exporters theirs.
+		Platform: append([]vault.PlatformAccess{{Name: "jenkins", Namespace: stacks.CINamespace, ServiceAccount: jenkins.ControllerAccount, KVFolder: "intelliflow/ci"}},
+			exporterAccess(cfg)...),
 		Database: &vault.Database{
 			HostInput: f.DatabaseHost, Name: "intelliflow",
 			Username: creds.MapIndex(pulumi.String("username")),

@@ -420,7 +420,7 @@ const (
 // ToolImages are images the platform runs besides the services: the fraud
 // pods' model fetcher, and the NVIDIA device plugin on GPU nodes (mirrored
 // into the platform's registry). They are pinned like the services.
-var ToolImages = []string{"model-fetch", DevicePluginImage, VaultImage, AWSCLIImage, CurlImage}
+var ToolImages = []string{"model-fetch", DevicePluginImage, VaultImage, AWSCLIImage, CurlImage, PostgresExporterImage, RedisExporterImage}
 
 // Mirrored upstream images: the NVIDIA device plugin, and Vault and the
 // AWS CLI for the Vault snapshot job.
@@ -430,11 +430,15 @@ const (
 	AWSCLIImage       = "aws-cli"
 	// CurlImage applies the log indices' lifecycle policy.
 	CurlImage = "curl"
+	// PostgresExporterImage and RedisExporterImage publish the stores'
+	// metrics the alerts read.
+	PostgresExporterImage = "postgres-exporter"
+	RedisExporterImage    = "redis-exporter"
 )
 
 // upstreamTags are the tags of mirrored upstream images, which follow their
 // project's releases rather than the platform's imageTag.
-var upstreamTags = map[string]string{DevicePluginImage: "v0.17.1", VaultImage: vault.VaultVersion, AWSCLIImage: vault.AWSCLIVersion, CurlImage: "8.15.0"}
+var upstreamTags = map[string]string{DevicePluginImage: "v0.17.1", VaultImage: vault.VaultVersion, AWSCLIImage: vault.AWSCLIVersion, CurlImage: "8.15.0", PostgresExporterImage: "v0.17.1", RedisExporterImage: "v1.74.0"}
 
 // Images lists every image the stack pins: services, then tools.
 func Images() []string { return append(catalog.Names(), ToolImages...) }

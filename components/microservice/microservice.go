@@ -33,11 +33,13 @@ type Microservice struct {
 // use for their own users (SEC-05).
 const runAsID = 10001
 
-// Vault Agent conventions the injector defines.
+// Vault Agent conventions: where the injector renders secrets, and the
+// token volume and audience our agents log in with (the Vault roles
+// require the audience).
 const (
-	vaultSecretsDir    = "/vault/secrets"
-	vaultTokenVolume   = "vault-token"
-	vaultTokenAudience = "vault"
+	VaultSecretsDir      = "/vault/secrets"
+	VaultTokenVolumeName = "vault-token"
+	VaultTokenAudience   = "vault"
 )
 
 // New creates a Microservice.
@@ -230,7 +232,7 @@ func podAnnotations(a Args) map[string]string {
 	if a.Vault != nil {
 		out["vault.hashicorp.com/agent-inject"] = "true"
 		out["vault.hashicorp.com/role"] = a.Vault.Role
-		out["vault.hashicorp.com/agent-service-account-token-volume-name"] = vaultTokenVolume
+		out["vault.hashicorp.com/agent-service-account-token-volume-name"] = VaultTokenVolumeName
 		for _, s := range a.Secrets {
 			out["vault.hashicorp.com/agent-inject-secret-"+s.Key] = s.VaultPath
 			if s.VaultTemplate != "" {
@@ -239,6 +241,20 @@ func podAnnotations(a Args) map[string]string {
 		}
 	}
 	return out
+}
+
+// VaultTokenVolume is the token the Vault Agent logs in with: short-lived
+// and bound to Vault's audience, so the pod never mounts its API token
+// (SEC-13). Every pod with an agent mounts it under VaultTokenVolumeName.
+func VaultTokenVolume() *corev1.VolumeArgs {
+	return &corev1.VolumeArgs{
+		Name: pulumi.String(VaultTokenVolumeName),
+		Projected: &corev1.ProjectedVolumeSourceArgs{Sources: corev1.VolumeProjectionArray{&corev1.VolumeProjectionArgs{
+			ServiceAccountToken: &corev1.ServiceAccountTokenProjectionArgs{
+				Path: pulumi.String("token"), Audience: pulumi.String(VaultTokenAudience), ExpirationSeconds: pulumi.Int(600),
+			},
+		}}},
+	}
 }
 
 func configHash(cfg map[string]string) string {
@@ -263,16 +279,7 @@ func podSpec(a Args, serviceAccount, configMap pulumi.StringInput, selector map[
 		})
 	}
 	if a.Vault != nil {
-		// The agent authenticates with a short-lived token bound to Vault's
-		// audience, so the pod never mounts its API token (SEC-13).
-		volumes = append(volumes, &corev1.VolumeArgs{
-			Name: pulumi.String(vaultTokenVolume),
-			Projected: &corev1.ProjectedVolumeSourceArgs{Sources: corev1.VolumeProjectionArray{&corev1.VolumeProjectionArgs{
-				ServiceAccountToken: &corev1.ServiceAccountTokenProjectionArgs{
-					Path: pulumi.String("token"), Audience: pulumi.String(vaultTokenAudience), ExpirationSeconds: pulumi.Int(600),
-				},
-			}}},
-		})
+		volumes = append(volumes, VaultTokenVolume())
 	}
 
 	liveness, readiness, startup := probes(a.Probes)
@@ -395,7 +402,7 @@ func serverEnv(a Args) corev1.EnvVarArray {
 	var env corev1.EnvVarArray
 	for _, s := range a.Secrets {
 		if a.Vault != nil {
-			env = append(env, &corev1.EnvVarArgs{Name: pulumi.String(s.Env + "_FILE"), Value: pulumi.String(vaultSecretsDir + "/" + s.Key)})
+			env = append(env, &corev1.EnvVarArgs{Name: pulumi.String(s.Env + "_FILE"), Value: pulumi.String(VaultSecretsDir + "/" + s.Key)})
 			continue
 		}
 		env = append(env, &corev1.EnvVarArgs{

@@ -79,6 +79,18 @@ func (a *ConfigArgs) Validate() error {
 			errs = append(errs, fmt.Errorf("service %q uses database credentials but no Database is configured", s.Service))
 		}
 	}
+	for _, p := range a.Platform {
+		if err := p.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if seen[p.Name] {
+			errs = append(errs, fmt.Errorf("%q is listed twice", p.Name))
+		}
+		seen[p.Name] = true
+		if p.Database != "" && a.Database == nil {
+			errs = append(errs, fmt.Errorf("%q uses database credentials but no Database is configured", p.Name))
+		}
+	}
 	for svc := range a.Secrets {
 		if !seen[svc] {
 			errs = append(errs, fmt.Errorf("secrets for %q, which has no Vault access", svc))
@@ -199,7 +211,7 @@ func NewConfig(ctx *pulumi.Context, name string, args *ConfigArgs, opts ...pulum
 		}
 		conn, err := database.NewSecretBackendConnection(ctx, name+"-postgres", &database.SecretBackendConnectionArgs{
 			Backend: dbMount.Path, Name: pulumi.String("postgres"),
-			AllowedRoles: pulumi.ToStringArray([]string{DBReadOnly, DBReadWrite}),
+			AllowedRoles: pulumi.ToStringArray([]string{DBReadOnly, DBReadWrite, DBMonitor}),
 			Postgresql: &database.SecretBackendConnectionPostgresqlArgs{
 				ConnectionUrl:      pulumi.Sprintf("postgresql://{{username}}:{{password}}@%s:5432/%s?sslmode=verify-full", d.HostInput, d.Name),
 				Username:           d.Username,
@@ -211,10 +223,14 @@ func NewConfig(ctx *pulumi.Context, name string, args *ConfigArgs, opts ...pulum
 		if err != nil {
 			return nil, wrap("postgres connection", err)
 		}
-		for _, role := range []string{DBReadOnly, DBReadWrite} {
+		for _, role := range []string{DBReadOnly, DBReadWrite, DBMonitor} {
+			create := CreationStatements(role, d.Name)
+			if role == DBMonitor {
+				create = MonitorStatements()
+			}
 			if _, err := database.NewSecretBackendRole(ctx, name+"-db-"+role, &database.SecretBackendRoleArgs{
 				Backend: dbMount.Path, Name: pulumi.String(role), DbName: conn.Name,
-				CreationStatements:   pulumi.ToStringArray(CreationStatements(role, d.Name)),
+				CreationStatements:   pulumi.ToStringArray(create),
 				RevocationStatements: pulumi.ToStringArray(RevocationStatements()),
 				DefaultTtl:           pulumi.Int(dbTTL), MaxTtl: pulumi.Int(dbMaxTTL),
 			}, after(conn)...); err != nil {
@@ -250,13 +266,17 @@ func NewConfig(ctx *pulumi.Context, name string, args *ConfigArgs, opts ...pulum
 		if err != nil {
 			return nil, wrap("policy "+p.Name, err)
 		}
-		if _, err := kubernetes.NewAuthBackendRole(ctx, name+"-role-"+p.Name, &kubernetes.AuthBackendRoleArgs{
+		role := &kubernetes.AuthBackendRoleArgs{
 			Backend: auth.Path, RoleName: pulumi.String(p.Name),
 			BoundServiceAccountNames:      pulumi.ToStringArray([]string{p.ServiceAccount}),
 			BoundServiceAccountNamespaces: pulumi.ToStringArray([]string{p.Namespace}),
 			TokenPolicies:                 pulumi.ToStringArray([]string{p.Name}),
 			TokenTtl:                      pulumi.Int(tokenTTL), TokenMaxTtl: pulumi.Int(tokenMaxTTL), TokenNoDefaultPolicy: pulumi.Bool(true),
-		}, after(pol)...); err != nil {
+		}
+		if p.Audience != "" {
+			role.Audience = pulumi.String(p.Audience)
+		}
+		if _, err := kubernetes.NewAuthBackendRole(ctx, name+"-role-"+p.Name, role, after(pol)...); err != nil {
 			return nil, wrap("role "+p.Name, err)
 		}
 	}

@@ -60,6 +60,12 @@ func CreationStatements(role, database string) []string {
 	return []string{lock, groupRoles(), grants, user}
 }
 
+// MonitorStatements create a statistics-only user for the metrics
+// exporter: pg_monitor reads activity and settings, no table data.
+func MonitorStatements() []string {
+	return []string{`CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}' IN ROLE pg_monitor;`}
+}
+
 // RevocationStatements drop a dynamic user. Whatever it still owns goes to
 // the owner role first; the admin joins the user's role because REASSIGN
 // OWNED needs membership of both roles.

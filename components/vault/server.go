@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/intelliflow/platform/components/microservice"
 	"github.com/intelliflow/platform/components/namespace"
+	"github.com/intelliflow/platform/components/servicemonitor"
 )
 
 // Pinned versions: the chart, Vault, the injector, the CLI image the
@@ -76,6 +78,11 @@ type Args struct {
 	BackupBucket string
 	// Clients are the namespaces whose pods reach Vault (the agents).
 	Clients []string
+	// MonitoringNamespace, when set, is where Prometheus runs: a
+	// ServiceMonitor there scrapes every server over TLS, verified against
+	// the internal CA (vault_core_unsealed feeds the VaultSealed alert).
+	// It must be one of Clients.
+	MonitoringNamespace string
 	// ControlPlaneCIDRs are where the API server calls the injector from
 	// and where Vault reviews tokens.
 	ControlPlaneCIDRs []string
@@ -126,6 +133,9 @@ func (a *Args) Validate() error {
 	}
 	if len(a.Clients) == 0 || len(a.ControlPlaneCIDRs) == 0 {
 		bad("Clients and ControlPlaneCIDRs are required")
+	}
+	if a.MonitoringNamespace != "" && !slices.Contains(a.Clients, a.MonitoringNamespace) {
+		bad("MonitoringNamespace %q must be one of Clients, or the scrapes are dropped", a.MonitoringNamespace)
 	}
 	return errors.Join(errs...)
 }
@@ -315,11 +325,52 @@ func NewServer(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Reso
 	if err := snapshotJob(ctx, name, args, parent, pulumi.DependsOn([]pulumi.Resource{chart})); err != nil {
 		return nil, err
 	}
+	if args.MonitoringNamespace != "" {
+		if err := scrape(ctx, name, args, parent, pulumi.DependsOn(append([]pulumi.Resource{chart}, args.IssuerReady...))); err != nil {
+			return nil, err
+		}
+	}
 	s.Address = pulumi.String(Address(ns)).ToStringOutput()
 	if err := ctx.RegisterResourceOutputs(s, pulumi.Map{"address": s.Address}); err != nil {
 		return nil, wrap("outputs", err)
 	}
 	return s, nil
+}
+
+// metricsCA is the Secret in the monitoring namespace whose ca.crt is the
+// internal CA that signed Vault's certificate.
+const metricsCA = "vault-metrics-ca"
+
+// scrape lets Prometheus read every server's metrics: the headless internal
+// Service selects each pod once; the CA comes from a certificate of the same
+// issuer, made in Prometheus's namespace (a ServiceMonitor reads Secrets
+// only from its own).
+func scrape(ctx *pulumi.Context, name string, a *Args, opts ...pulumi.ResourceOption) error {
+	mon := a.MonitoringNamespace
+	if _, err := apiextensions.NewCustomResource(ctx, name+"-metrics-ca", &apiextensions.CustomResourceArgs{
+		ApiVersion: pulumi.String("cert-manager.io/v1"),
+		Kind:       pulumi.String("Certificate"),
+		Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String(metricsCA), Namespace: pulumi.String(mon)},
+		OtherFields: kubernetes.UntypedArgs{"spec": map[string]any{
+			"secretName": metricsCA, "commonName": "prometheus." + mon, "usages": []any{"client auth"},
+			"duration": "2160h", "renewBefore": "360h",
+			"privateKey": map[string]any{"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+			"issuerRef":  map[string]any{"kind": "ClusterIssuer", "name": a.TLSIssuer, "group": "cert-manager.io"},
+		}},
+	}, opts...); err != nil {
+		return fmt.Errorf("vault %q: metrics CA: %w", name, err)
+	}
+	if _, err := servicemonitor.New(ctx, name+"-monitor", &servicemonitor.Args{
+		Name: Release, Namespace: pulumi.String(mon), TargetNamespace: a.Namespace,
+		Selector: map[string]string{"app.kubernetes.io/name": Release, "app.kubernetes.io/instance": Release, "vault-internal": "true"},
+		Endpoints: []servicemonitor.Endpoint{{
+			Port: "https", Path: "/v1/sys/metrics", Params: map[string][]string{"format": {"prometheus"}},
+			HTTPS: true, TLSCASecret: metricsCA, TLSServerName: Release + "." + a.Namespace + ".svc",
+		}},
+	}, opts...); err != nil {
+		return fmt.Errorf("vault %q: service monitor: %w", name, err)
+	}
+	return nil
 }
 
 // networkPolicies open what Vault needs in a default-deny namespace: agents
