@@ -33,8 +33,8 @@ const (
 var Plugins = []string{
 	"kubernetes:4358.vcfd9c5a_0a_f51", "workflow-aggregator:608.v67378e9d3db_1", "git:5.7.0",
 	"configuration-as-code:1971.vf9280461ea_89", "job-dsl:1.92", "hashicorp-vault-plugin:371.v884a_4dd60fb_6",
-	"oic-auth:4.497.v27b_a_6e8c8a_8c", "role-strategy:756.v978cb_392eb_d3", "sonar:2.18", "slack:761.v2a_8770f0d169",
-	"pipeline-github:2.8-159.09e4403bc62f",
+	"oic-auth:4.609.v9de140f63d01", "role-strategy:756.v978cb_392eb_d3", "sonar:2.18", "slack:761.v2a_8770f0d169",
+	"pipeline-github:2.8-162.382498405fdc",
 }
 
 // Account names the agents run as (casc.yaml's pod templates).
