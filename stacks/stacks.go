@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/intelliflow/platform/apps/catalog"
+	"github.com/intelliflow/platform/components/chart"
 	"github.com/intelliflow/platform/components/vault"
 )
 
@@ -460,7 +461,6 @@ var (
 	tagRE        = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 	digestRE     = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
 	psaVersionRE = regexp.MustCompile(`^v1\.[0-9]{1,3}$`)
-	chartRepoRE  = regexp.MustCompile(`^(https|oci)://[a-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._/-]*)?$`)
 	// A registry host with an optional port and path, as in an image reference.
 	registryRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9._-]+)*$`)
 )
@@ -526,7 +526,7 @@ func (c Config) Validate() error {
 	errs = append(errs, c.validateAWS()...)
 	errs = append(errs, c.validateVault()...)
 	errs = append(errs, c.validateAlerting()...)
-	if !chartRepoRE.MatchString(c.ChartRepository) {
+	if chart.ValidRepository(c.ChartRepository) != nil {
 		bad("chartRepository", "%q is not an https:// or oci:// repository", c.ChartRepository)
 	}
 	return errors.Join(errs...)

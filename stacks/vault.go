@@ -49,7 +49,7 @@ func (c Config) validateVault() []error {
 	bad := func(k, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("config %s:vault.%s: %s", Namespace, k, fmt.Sprintf(format, a...)))
 	}
-	if !chartRepoRE.MatchString(v.Address) {
+	if vault.ValidAddress(v.Address) != nil {
 		bad("address", "%q is not an https:// address", v.Address)
 	}
 	if v.TokenFile == "" {

@@ -14,11 +14,11 @@ import (
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
-	helmv4 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v4"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/intelliflow/platform/components/chart"
 	"github.com/intelliflow/platform/components/namespace"
 	"github.com/intelliflow/platform/components/servicemonitor"
 )
@@ -87,7 +87,6 @@ type Args struct {
 }
 
 var (
-	repoRE  = regexp.MustCompile(`^(https|oci)://[a-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._/-]*)?$`)
 	labelRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 	zoneRE  = regexp.MustCompile(`^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$`)
 )
@@ -99,7 +98,7 @@ func (a *Args) Validate() error {
 	if a.Namespace == nil || !labelRE.MatchString(a.NamespaceName) || !labelRE.MatchString(a.MonitoringNamespace) {
 		bad("Namespace, NamespaceName and MonitoringNamespace are required")
 	}
-	if !repoRE.MatchString(a.ChartRepository) {
+	if chart.ValidRepository(a.ChartRepository) != nil {
 		bad("ChartRepository %q is not an https:// or oci:// repository", a.ChartRepository)
 	}
 	if a.ImageRegistry == "" {
@@ -210,12 +209,12 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err := networkPolicies(ctx, name, args, parent); err != nil {
 		return nil, wrap("network policy", err)
 	}
-	chart, err := helmv4.NewChart(ctx, name, &helmv4.ChartArgs{
-		Chart:          pulumi.String("cert-manager"),
-		Version:        pulumi.String(ChartVersion),
-		Namespace:      args.Namespace,
-		RepositoryOpts: &helmv4.RepositoryOptsArgs{Repo: pulumi.String(args.ChartRepository)},
-		Values:         args.Values(),
+	release, err := chart.New(ctx, name, chart.Args{
+		Chart:      "cert-manager",
+		Version:    ChartVersion,
+		Namespace:  args.Namespace,
+		Repository: args.ChartRepository,
+		Values:     args.Values(),
 	}, parent)
 	if err != nil {
 		return nil, wrap("chart", err)
@@ -224,11 +223,11 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		Name: "cert-manager", Namespace: pulumi.String(args.MonitoringNamespace), TargetNamespace: args.NamespaceName,
 		Selector:  map[string]string{"app.kubernetes.io/name": "cert-manager", "app.kubernetes.io/component": "controller"},
 		Endpoints: []servicemonitor.Endpoint{{PortNumber: MetricsPort}},
-	}, parent, pulumi.DependsOn([]pulumi.Resource{chart})); err != nil {
+	}, parent, pulumi.DependsOn([]pulumi.Resource{release})); err != nil {
 		return nil, wrap("service monitor", err)
 	}
 
-	afterChart := []pulumi.ResourceOption{parent, pulumi.DependsOn([]pulumi.Resource{chart})}
+	afterChart := []pulumi.ResourceOption{parent, pulumi.DependsOn([]pulumi.Resource{release})}
 	issuer := func(issuerName string, spec map[string]any, extra ...pulumi.ResourceOption) (pulumi.Resource, error) {
 		r, err := apiextensions.NewCustomResource(ctx, name+"-"+issuerName, &apiextensions.CustomResourceArgs{
 			ApiVersion:  pulumi.String("cert-manager.io/v1"),

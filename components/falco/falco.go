@@ -15,12 +15,12 @@ import (
 	"regexp"
 	"strings"
 
-	helmv4 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v4"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"gopkg.in/yaml.v3"
 
+	"github.com/intelliflow/platform/components/chart"
 	"github.com/intelliflow/platform/components/namespace"
 )
 
@@ -233,12 +233,12 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			return nil, wrap("network policy "+pn, err)
 		}
 	}
-	if _, err := helmv4.NewChart(ctx, Release, &helmv4.ChartArgs{
-		Chart:          pulumi.String("falco"),
-		Version:        pulumi.String(ChartVersion),
-		Namespace:      args.NamespaceReady,
-		RepositoryOpts: &helmv4.RepositoryOptsArgs{Repo: pulumi.String(args.ChartRepository)},
-		Values:         values,
+	if _, err := chart.New(ctx, Release, chart.Args{
+		Chart:      "falco",
+		Version:    ChartVersion,
+		Namespace:  args.NamespaceReady,
+		Repository: args.ChartRepository,
+		Values:     values,
 	}, parent); err != nil {
 		return nil, wrap("chart", err)
 	}

@@ -9,17 +9,16 @@ package gatekeeper
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
-	helmv4 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v4"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/intelliflow/platform/components/chart"
 	"github.com/intelliflow/platform/components/namespace"
 )
 
@@ -55,8 +54,6 @@ type Args struct {
 	EnforcementAction string
 }
 
-var urlRE = regexp.MustCompile(`^(https|oci)://[a-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._/-]*)?$`)
-
 // Validate reports every problem, naming the field.
 func (a *Args) Validate() error {
 	var errs []error
@@ -64,7 +61,7 @@ func (a *Args) Validate() error {
 	if a.Namespace == nil || a.NamespaceName == "" {
 		bad("Namespace and NamespaceName are required")
 	}
-	if !urlRE.MatchString(a.ChartRepository) {
+	if chart.ValidRepository(a.ChartRepository) != nil {
 		bad("ChartRepository %q is not an https:// or oci:// repository", a.ChartRepository)
 	}
 	if a.ImageRegistry == "" || !slices.Contains(a.AllowedRegistries, a.ImageRegistry) {
@@ -184,12 +181,12 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, wrap("network policy", err)
 	}
 
-	chart, err := helmv4.NewChart(ctx, name, &helmv4.ChartArgs{
-		Chart:          pulumi.String("gatekeeper"),
-		Version:        pulumi.String(ChartVersion),
-		Namespace:      args.Namespace,
-		RepositoryOpts: &helmv4.RepositoryOptsArgs{Repo: pulumi.String(args.ChartRepository)},
-		Values:         args.Values(),
+	release, err := chart.New(ctx, name, chart.Args{
+		Chart:      "gatekeeper",
+		Version:    ChartVersion,
+		Namespace:  args.Namespace,
+		Repository: args.ChartRepository,
+		Values:     args.Values(),
 	}, parent)
 	if err != nil {
 		return nil, wrap("chart", err)
@@ -218,7 +215,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 					"libs":   []any{lib},
 				}},
 			}},
-		}, parent, pulumi.DependsOn([]pulumi.Resource{chart}))
+		}, parent, pulumi.DependsOn([]pulumi.Resource{release}))
 		if err != nil {
 			return nil, wrap("template "+t.Kind, err)
 		}

@@ -8,17 +8,16 @@ package jenkins
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	helmv4 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v4"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	rbacv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/rbac/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	pipelines "github.com/intelliflow/platform/ci-cd/jenkins"
+	"github.com/intelliflow/platform/components/chart"
 	"github.com/intelliflow/platform/components/namespace"
 	"github.com/intelliflow/platform/components/rbac"
 )
@@ -57,15 +56,13 @@ type Args struct {
 	StorageGiB int
 }
 
-var repoRE = regexp.MustCompile(`^(https|oci)://[a-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._/-]*)?$`)
-
 // Validate reports every problem, naming the field.
 func (a *Args) Validate() error {
 	var errs []error
 	if a.Namespace == "" || a.NamespaceReady == nil || a.AppNamespace == "" {
 		errs = append(errs, errors.New("Namespace, NamespaceReady and AppNamespace are required"))
 	}
-	if !repoRE.MatchString(a.ChartRepository) || a.ImageRegistry == "" {
+	if chart.ValidRepository(a.ChartRepository) != nil || a.ImageRegistry == "" {
 		errs = append(errs, fmt.Errorf("ChartRepository %q and ImageRegistry are required", a.ChartRepository))
 	}
 	if a.StorageGiB < 10 {
@@ -163,10 +160,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}, parent); err != nil {
 		return nil, wrap("network policy", err)
 	}
-	if _, err := helmv4.NewChart(ctx, name, &helmv4.ChartArgs{
-		Chart: pulumi.String("jenkins"), Name: pulumi.String("jenkins"), Version: pulumi.String(ChartVersion), Namespace: args.NamespaceReady,
-		RepositoryOpts: &helmv4.RepositoryOptsArgs{Repo: pulumi.String(args.ChartRepository)},
-		Values:         args.Values(),
+	if _, err := chart.New(ctx, name, chart.Args{
+		Chart: "jenkins", Release: "jenkins", Version: ChartVersion, Namespace: args.NamespaceReady,
+		Repository: args.ChartRepository,
+		Values:     args.Values(),
 	}, parent); err != nil {
 		return nil, wrap("chart", err)
 	}

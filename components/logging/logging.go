@@ -4,19 +4,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	helmv4 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v4"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	rbacv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/rbac/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/intelliflow/platform/components/chart"
 	"github.com/intelliflow/platform/components/microservice"
 	"github.com/intelliflow/platform/components/namespace"
 )
@@ -67,15 +66,13 @@ type Args struct {
 	IssuerReady []pulumi.Resource
 }
 
-var repoRE = regexp.MustCompile(`^(https|oci)://[a-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._/-]*)?$`)
-
 // Validate reports every problem, naming the field.
 func (a *Args) Validate() error {
 	var errs []error
 	if a.Namespace == "" || a.NamespaceReady == nil || a.OperatorNamespace == nil {
 		errs = append(errs, errors.New("Namespace, NamespaceReady and OperatorNamespace are required"))
 	}
-	if !repoRE.MatchString(a.ChartRepository) || a.ImageRegistry == "" || a.CurlImage == "" {
+	if chart.ValidRepository(a.ChartRepository) != nil || a.ImageRegistry == "" || a.CurlImage == "" {
 		errs = append(errs, fmt.Errorf("ChartRepository %q, ImageRegistry and CurlImage are required", a.ChartRepository))
 	}
 	if a.ShipperNamespace == "" || a.ShipperNamespaceReady == nil || len(a.ControlPlaneCIDRs) == 0 {
@@ -125,9 +122,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	reg := strings.TrimSuffix(args.ImageRegistry, "/")
 	labels := pulumi.StringMap{"app.kubernetes.io/part-of": pulumi.String("intelliflow")}
 
-	operator, err := helmv4.NewChart(ctx, name+"-operator", &helmv4.ChartArgs{
-		Chart: pulumi.String("eck-operator"), Version: pulumi.String(OperatorChartVersion), Namespace: args.OperatorNamespace,
-		RepositoryOpts: &helmv4.RepositoryOptsArgs{Repo: pulumi.String(args.ChartRepository)},
+	operator, err := chart.New(ctx, name+"-operator", chart.Args{
+		Chart: "eck-operator", Version: OperatorChartVersion, Namespace: args.OperatorNamespace,
+		Repository: args.ChartRepository,
 		Values: pulumi.Map{
 			"image":             pulumi.Map{"repository": pulumi.String(reg + "/eck/eck-operator")},
 			"config":            pulumi.Map{"containerRegistry": pulumi.String(reg)},
@@ -204,9 +201,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, wrap("kibana", err)
 	}
 
-	logstash, err := helmv4.NewChart(ctx, name+"-logstash", &helmv4.ChartArgs{
-		Chart: pulumi.String("logstash"), Name: pulumi.String("logstash"), Version: pulumi.String(LogstashChartVersion), Namespace: args.NamespaceReady,
-		RepositoryOpts: &helmv4.RepositoryOptsArgs{Repo: pulumi.String(args.ChartRepository)},
+	logstash, err := chart.New(ctx, name+"-logstash", chart.Args{
+		Chart: "logstash", Release: "logstash", Version: LogstashChartVersion, Namespace: args.NamespaceReady,
+		Repository: args.ChartRepository,
 		Values: pulumi.Map{
 			"image": pulumi.String(reg + "/logstash/logstash"), "imageTag": pulumi.String(StackVersion), "replicas": pulumi.Int(2),
 			"logstashPipeline": pulumi.Map{"logstash.conf": pulumi.String(LogstashConfig(ElasticsearchURL(args.Namespace)))},

@@ -3,18 +3,17 @@ package monitoring
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	helmv4 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v4"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"gopkg.in/yaml.v3"
 
+	"github.com/intelliflow/platform/components/chart"
 	"github.com/intelliflow/platform/components/namespace"
 )
 
@@ -47,8 +46,6 @@ type Args struct {
 	ControlPlaneCIDRs []string
 }
 
-var repoRE = regexp.MustCompile(`^(https|oci)://[a-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._/-]*)?$`)
-
 // Validate reports every problem, naming the field.
 func (a *Args) Validate() error {
 	var errs []error
@@ -56,7 +53,7 @@ func (a *Args) Validate() error {
 	if a.Namespace == "" || a.NamespaceReady == nil || a.AppNamespace == "" {
 		bad("Namespace, NamespaceReady and AppNamespace are required")
 	}
-	if !repoRE.MatchString(a.ChartRepository) || a.ImageRegistry == "" {
+	if chart.ValidRepository(a.ChartRepository) != nil || a.ImageRegistry == "" {
 		bad("ChartRepository %q and ImageRegistry %q are required", a.ChartRepository, a.ImageRegistry)
 	}
 	if a.RetentionDays < 1 || a.StorageGiB < 10 || a.Replicas < 1 {
@@ -215,12 +212,12 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, wrap("network policy", err)
 	}
 
-	chart, err := helmv4.NewChart(ctx, name, &helmv4.ChartArgs{
-		Chart:          pulumi.String("kube-prometheus-stack"),
-		Version:        pulumi.String(ChartVersion),
-		Namespace:      args.NamespaceReady,
-		RepositoryOpts: &helmv4.RepositoryOptsArgs{Repo: pulumi.String(args.ChartRepository)},
-		Values:         values,
+	release, err := chart.New(ctx, name, chart.Args{
+		Chart:      "kube-prometheus-stack",
+		Version:    ChartVersion,
+		Namespace:  args.NamespaceReady,
+		Repository: args.ChartRepository,
+		Values:     values,
 	}, parent, pulumi.DependsOn(secrets))
 	if err != nil {
 		return nil, wrap("chart", err)
@@ -228,11 +225,11 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	// The metrics adapter: the HPAs' custom and external metrics from
 	// Prometheus (prometheus-operated is the operator's Service for it).
 	reg := strings.TrimSuffix(args.ImageRegistry, "/")
-	if _, err := helmv4.NewChart(ctx, name+"-adapter", &helmv4.ChartArgs{
-		Chart:          pulumi.String("prometheus-adapter"),
-		Version:        pulumi.String(AdapterChartVersion),
-		Namespace:      args.NamespaceReady,
-		RepositoryOpts: &helmv4.RepositoryOptsArgs{Repo: pulumi.String(args.ChartRepository)},
+	if _, err := chart.New(ctx, name+"-adapter", chart.Args{
+		Chart:      "prometheus-adapter",
+		Version:    AdapterChartVersion,
+		Namespace:  args.NamespaceReady,
+		Repository: args.ChartRepository,
 		Values: pulumi.Map{
 			"image":      pulumi.Map{"repository": pulumi.String(reg + "/prometheus-adapter/prometheus-adapter")},
 			"replicas":   pulumi.Int(2),
@@ -240,7 +237,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			"rules":      pulumi.ToMap(AdapterRules()),
 			"resources":  pulumi.Map{"requests": pulumi.Map{"cpu": pulumi.String("100m"), "memory": pulumi.String("256Mi")}, "limits": pulumi.Map{"memory": pulumi.String("512Mi")}},
 		},
-	}, parent, pulumi.DependsOn([]pulumi.Resource{chart})); err != nil {
+	}, parent, pulumi.DependsOn([]pulumi.Resource{release})); err != nil {
 		return nil, wrap("adapter", err)
 	}
 	if _, err := apiextensions.NewCustomResource(ctx, name+"-rules", &apiextensions.CustomResourceArgs{
@@ -248,7 +245,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		Kind:        pulumi.String("PrometheusRule"),
 		Metadata:    &metav1.ObjectMetaArgs{Name: pulumi.String("intelliflow"), Namespace: args.NamespaceReady, Labels: labels},
 		OtherFields: kubernetes.UntypedArgs{"spec": map[string]any{"groups": RuleGroups(args.AppNamespace)}},
-	}, parent, pulumi.DependsOn([]pulumi.Resource{chart})); err != nil {
+	}, parent, pulumi.DependsOn([]pulumi.Resource{release})); err != nil {
 		return nil, wrap("rules", err)
 	}
 	// Dashboards: ConfigMaps Grafana's sidecar provisions (label

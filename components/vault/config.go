@@ -60,7 +60,7 @@ type Database struct {
 // Validate reports every problem, naming the field.
 func (a *ConfigArgs) Validate() error {
 	var errs []error
-	if !urlRE.MatchString(a.Address) || a.TokenFile == "" {
+	if ValidAddress(a.Address) != nil || a.TokenFile == "" {
 		errs = append(errs, fmt.Errorf("Address %q and TokenFile %q are required", a.Address, a.TokenFile))
 	}
 	if a.Environment == "" || a.AppNamespace == "" || a.SecurityNamespace == "" {

@@ -19,11 +19,11 @@ import (
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	helmv4 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v4"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/intelliflow/platform/components/chart"
 	"github.com/intelliflow/platform/components/microservice"
 	"github.com/intelliflow/platform/components/namespace"
 	"github.com/intelliflow/platform/components/servicemonitor"
@@ -94,10 +94,10 @@ type Args struct {
 }
 
 var (
-	nameRE  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	aliasRE = regexp.MustCompile(`^[a-zA-Z0-9/_-]{1,200}$`)
-	hostRE  = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$`)
-	urlRE   = regexp.MustCompile(`^(https|oci)://[a-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._/-]*)?$`)
+	nameRE    = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	aliasRE   = regexp.MustCompile(`^[a-zA-Z0-9/_-]{1,200}$`)
+	hostRE    = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$`)
+	addressRE = regexp.MustCompile(`^https://[a-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._/-]*)?$`)
 )
 
 // Validate reports every problem, naming the field.
@@ -107,7 +107,7 @@ func (a *Args) Validate() error {
 	if !nameRE.MatchString(a.Namespace) || a.NamespaceReady == nil {
 		bad("Namespace %q and NamespaceReady are required", a.Namespace)
 	}
-	if !urlRE.MatchString(a.ChartRepository) || a.ImageRegistry == "" {
+	if chart.ValidRepository(a.ChartRepository) != nil || a.ImageRegistry == "" {
 		bad("ChartRepository %q and ImageRegistry %q are required", a.ChartRepository, a.ImageRegistry)
 	}
 	if a.Replicas < 1 || a.Replicas%2 == 0 {
@@ -311,22 +311,22 @@ func NewServer(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Reso
 		return nil, err
 	}
 
-	chart, err := helmv4.NewChart(ctx, name, &helmv4.ChartArgs{
-		Chart:          pulumi.String("vault"),
-		Name:           pulumi.String(Release),
-		Version:        pulumi.String(ChartVersion),
-		Namespace:      args.NamespaceReady,
-		RepositoryOpts: &helmv4.RepositoryOptsArgs{Repo: pulumi.String(args.ChartRepository)},
-		Values:         args.Values(),
+	release, err := chart.New(ctx, name, chart.Args{
+		Chart:      "vault",
+		Release:    Release,
+		Version:    ChartVersion,
+		Namespace:  args.NamespaceReady,
+		Repository: args.ChartRepository,
+		Values:     args.Values(),
 	}, parent, pulumi.DependsOn([]pulumi.Resource{cert}))
 	if err != nil {
 		return nil, wrap("chart", err)
 	}
-	if err := snapshotJob(ctx, name, args, parent, pulumi.DependsOn([]pulumi.Resource{chart})); err != nil {
+	if err := snapshotJob(ctx, name, args, parent, pulumi.DependsOn([]pulumi.Resource{release})); err != nil {
 		return nil, err
 	}
 	if args.MonitoringNamespace != "" {
-		if err := scrape(ctx, name, args, parent, pulumi.DependsOn(append([]pulumi.Resource{chart}, args.IssuerReady...))); err != nil {
+		if err := scrape(ctx, name, args, parent, pulumi.DependsOn(append([]pulumi.Resource{release}, args.IssuerReady...))); err != nil {
 			return nil, err
 		}
 	}
@@ -369,6 +369,14 @@ func scrape(ctx *pulumi.Context, name string, a *Args, opts ...pulumi.ResourceOp
 		}},
 	}, opts...); err != nil {
 		return fmt.Errorf("vault %q: service monitor: %w", name, err)
+	}
+	return nil
+}
+
+// ValidAddress reports whether address can be Vault's: an https endpoint.
+func ValidAddress(address string) error {
+	if !addressRE.MatchString(address) {
+		return fmt.Errorf("vault address %q is not an https:// address", address)
 	}
 	return nil
 }

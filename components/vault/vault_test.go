@@ -192,3 +192,10 @@ func TestNewConfig(t *testing.T) {
 	require.ErrorContains(t, err, `service "fraud" uses database credentials but no Database is configured`)
 	require.Empty(t, mocks.Resources())
 }
+
+func TestValidAddress(t *testing.T) {
+	require.NoError(t, ValidAddress("https://vault.intelliflow-security.svc:8200"))
+	for _, bad := range []string{"oci://vault.example", "http://vault:8200", "vault:8200"} {
+		require.Error(t, ValidAddress(bad), bad)
+	}
+}

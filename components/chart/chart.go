@@ -1,0 +1,66 @@
+// Package chart installs an official Helm chart the one way the platform
+// does: pinned by version, from the platform's chart mirror, as a Pulumi
+// helm v4 Chart whose objects are resources of their own (so the policy
+// pack sees them).
+package chart
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+
+	helmv4 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v4"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+var repositoryRE = regexp.MustCompile(`^(https|oci)://[a-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._/-]*)?$`)
+
+// ValidRepository reports whether url can be a chart mirror: https:// or
+// oci://, a host, an optional port and path.
+func ValidRepository(url string) error {
+	if !repositoryRE.MatchString(url) {
+		return fmt.Errorf("chart repository %q is not an https:// or oci:// repository", url)
+	}
+	return nil
+}
+
+// Args is one chart install.
+type Args struct {
+	// Chart is the chart's name in the repository; Version pins it.
+	Chart, Version string
+	// Release names the release where the objects' names derive from it
+	// (empty: the Pulumi resource name).
+	Release string
+	// Namespace is an input so the install waits for the namespace.
+	Namespace  pulumi.StringInput
+	Repository string
+	Values     pulumi.MapInput
+}
+
+// New installs the chart.
+func New(ctx *pulumi.Context, name string, a Args, opts ...pulumi.ResourceOption) (*helmv4.Chart, error) {
+	var errs []error
+	if a.Chart == "" || a.Version == "" {
+		errs = append(errs, fmt.Errorf("chart %q: Chart and Version are required (charts are pinned)", a.Chart))
+	}
+	if err := ValidRepository(a.Repository); err != nil {
+		errs = append(errs, err)
+	}
+	if a.Namespace == nil {
+		errs = append(errs, errors.New("Namespace is required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	args := &helmv4.ChartArgs{
+		Chart:          pulumi.String(a.Chart),
+		Version:        pulumi.String(a.Version),
+		Namespace:      a.Namespace,
+		RepositoryOpts: &helmv4.RepositoryOptsArgs{Repo: pulumi.String(a.Repository)},
+		Values:         a.Values,
+	}
+	if a.Release != "" {
+		args.Name = pulumi.String(a.Release)
+	}
+	return helmv4.NewChart(ctx, name, args, opts...)
+}
