@@ -98,8 +98,16 @@ func newStackView(resources []policyx.AnalyzerResource) stackView {
 			if decode(at0(r), &obj) != nil {
 				continue
 			}
+			replicas := obj.Spec.Replicas
+			if obj.Metadata.UID != "" {
+				// A live object (the stack check after an update into a
+				// cluster): the API server defaulted spec.replicas and the
+				// HPA moves it; neither is the program's. The program's own
+				// inputs were checked per resource.
+				replicas = nil
+			}
 			withPod(r, func(p pod) []Finding {
-				v.workloads = append(v.workloads, workloadView{r: r, namespace: obj.Metadata.Namespace, name: obj.Metadata.Name, p: p, replicas: obj.Spec.Replicas})
+				v.workloads = append(v.workloads, workloadView{r: r, namespace: obj.Metadata.Namespace, name: obj.Metadata.Name, p: p, replicas: replicas})
 				return nil
 			})
 		}

@@ -118,6 +118,18 @@ func TestStackRules(t *testing.T) {
 	}
 }
 
+// TestLiveReplicasAreTheServers: after an update into a cluster the stack
+// check sees live objects, whose spec.replicas the API server and the HPA
+// set; only the program's inputs (no uid) are held to REL-01.
+func TestLiveReplicasAreTheServers(t *testing.T) {
+	objs := stackObjects()
+	d := objs[deploymentType].(*appsv1.Deployment)
+	d.Spec.Replicas = ptr(int32(3))
+	require.Contains(t, runStack(t, objs), "REL-01-hpa-owns-replicas", "the program setting replicas is refused")
+	d.UID = "3f1c2a9e-live"
+	require.Empty(t, runStack(t, objs), "the live object's replicas are the cluster's")
+}
+
 func TestStackRulesSkipUnknownResources(t *testing.T) {
 	rs := stackResources(t, stackObjects())
 	for i := range rs {
