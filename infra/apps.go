@@ -282,6 +282,9 @@ func publicEntryArgs(cfg stacks.Config, namespace pulumi.StringInput) (*ingress.
 		ClusterIssuer:      in.ClusterIssuer,
 		RateLimitPerMinute: in.RateLimitPerMinute,
 		CORSOrigins:        in.CORSOrigins,
+		// A dev cluster has no ingress controller to give it an address;
+		// staging and prod wait for theirs.
+		SkipAwait: cfg.Environment == stacks.Dev && cfg.Kubernetes.Kubeconfig != "",
 	}
 	if lb := in.LoadBalancer; lb != nil {
 		args.LoadBalancer = &ingress.LoadBalancer{CertificateARN: lb.CertificateARN, SourceRanges: lb.SourceRanges}

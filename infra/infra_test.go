@@ -229,7 +229,7 @@ func TestUnknownPeerIsAnError(t *testing.T) {
 // TestStacksPassPolicy runs every rule on every resource each stack
 // registers: the program must never trip its own policy pack.
 func TestStacksPassPolicy(t *testing.T) {
-	for _, stack := range []string{"dev", "staging", "prod"} {
+	for _, stack := range []string{"dev", "local", "staging", "prod"} {
 		t.Run(stack, func(t *testing.T) {
 			mocks, cfg := runStack(t, stack, false)
 			all := rules.All(rules.Settings{
@@ -293,7 +293,7 @@ func TestStacksPassPolicy(t *testing.T) {
 // template with the reference evaluator (through SEC-01), and proves the
 // check bites by making one template privileged.
 func TestPodTemplatesPassPodSecurityRestricted(t *testing.T) {
-	for _, stack := range []string{"dev", "staging", "prod"} {
+	for _, stack := range []string{"dev", "local", "staging", "prod"} {
 		t.Run(stack, func(t *testing.T) {
 			mocks, cfg := runStack(t, stack, false)
 			rule := []rules.Rule{rules.SEC01PodSecurityRestricted(cfg.PodSecurityVersion)}

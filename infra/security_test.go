@@ -22,7 +22,7 @@ var workloadKinds = []string{"Deployment", "StatefulSet", "DaemonSet", "Job", "C
 // turning Gatekeeper on cannot break a rollout. Workloads in the exempt
 // namespaces (kube-system) are skipped, as Gatekeeper skips them.
 func TestWorkloadsPassGatekeeper(t *testing.T) {
-	for _, stack := range []string{"dev", "staging", "prod"} {
+	for _, stack := range []string{"dev", "local", "staging", "prod"} {
 		t.Run(stack, func(t *testing.T) {
 			mocks, cfg := runStack(t, stack, false)
 			checked := 0

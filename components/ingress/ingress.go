@@ -40,6 +40,9 @@ type Args struct {
 	// IssuerReady is the issuer's resource where the stack creates it:
 	// the Ingress (and so its certificate) waits for it.
 	IssuerReady []pulumi.Resource
+	// SkipAwait stops the engine waiting for the Ingress to get an address,
+	// for a cluster with no ingress controller (the local control plane).
+	SkipAwait bool
 	// RateLimitPerMinute is the request budget per client address.
 	RateLimitPerMinute int
 	// CORSOrigins are the browser origins allowed to call the API.
@@ -151,6 +154,9 @@ func Annotations(a Args, headersConfigMap string) map[string]string {
 		"nginx.ingress.kubernetes.io/limit-burst-multiplier": "2",
 		"nginx.ingress.kubernetes.io/proxy-body-size":        "1m",
 		"nginx.ingress.kubernetes.io/custom-headers":         headersConfigMap,
+	}
+	if a.SkipAwait {
+		out["pulumi.com/skipAwait"] = "true"
 	}
 	if len(a.CORSOrigins) > 0 {
 		out["nginx.ingress.kubernetes.io/enable-cors"] = "true"

@@ -1,0 +1,196 @@
+package main
+
+// The dev stack on a real control plane (internal/devcluster): a real API
+// server with Pod Security, ServiceAccount and quota admission, a real
+// scheduler and controllers, kwok playing the kubelets of nodes shaped like
+// the AWS node groups.
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/intelliflow/platform/apps/catalog"
+	"github.com/intelliflow/platform/components/gpunodegroup"
+	"github.com/intelliflow/platform/infra"
+	"github.com/intelliflow/platform/internal/devcluster"
+)
+
+// startCluster runs a control plane for the test on free loopback ports. It
+// skips when the binaries are not built, unless INTELLIFLOW_REQUIRE_CLUSTER
+// is set.
+func startCluster(t *testing.T, general, gpu int) (*devcluster.Cluster, kubernetes.Interface) {
+	t.Helper()
+	repo, err := filepath.Abs(filepath.Join("..", ".."))
+	require.NoError(t, err)
+	bin := filepath.Join(repo, "bin", "cluster")
+	if _, err := os.Stat(filepath.Join(bin, "kwok-stages.yaml")); err != nil {
+		if os.Getenv("INTELLIFLOW_REQUIRE_CLUSTER") != "" {
+			t.Fatal("bin/cluster is missing; run tools/cluster/install.sh")
+		}
+		t.Skip("bin/cluster is missing; tools/cluster/install.sh builds it")
+	}
+	o := devcluster.Options{Dir: filepath.Join(t.TempDir(), "cluster"), Bin: bin, General: general, GPU: gpu}
+	for _, p := range []*int{&o.APIPort, &o.EtcdPort, &o.EtcdPeerPort, &o.ControllerPort, &o.SchedulerPort, &o.KwokPort} {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		*p = l.Addr().(*net.TCPAddr).Port
+		require.NoError(t, l.Close())
+	}
+	start := time.Now()
+	c, err := devcluster.Up(o)
+	t.Cleanup(func() { _, _ = devcluster.Down(o.Dir) })
+	require.NoError(t, err)
+	t.Logf("cluster up in %s", time.Since(start).Round(100*time.Millisecond))
+	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+	require.NoError(t, err)
+	client, err := kubernetes.NewForConfig(cfg)
+	require.NoError(t, err)
+	return c, client
+}
+
+// clusterStack writes the local stack's config as the temporary root's dev
+// stack, pointed at the test's cluster.
+func clusterStack(t *testing.T, root, kubeconfig string, edit func(string) string) {
+	t.Helper()
+	repo, err := filepath.Abs(filepath.Join("..", ".."))
+	require.NoError(t, err)
+	data, err := os.ReadFile(filepath.Join(repo, "Pulumi.local.yaml"))
+	require.NoError(t, err)
+	cfg := strings.Replace(string(data), "intelliflow:kubeconfig: .cluster/kubeconfig", "intelliflow:kubeconfig: "+kubeconfig, 1)
+	require.Contains(t, cfg, kubeconfig)
+	if edit != nil {
+		cfg = edit(cfg)
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(root, "Pulumi.dev.yaml"), []byte(cfg), 0o644))
+}
+
+// waitAvailable waits until every Deployment in ns runs at least its HPA's
+// minimum of available pods, and returns the Deployments.
+func waitAvailable(t *testing.T, client kubernetes.Interface, ns string, limit time.Duration) []appsv1.Deployment {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(limit)
+	for {
+		deps, err := client.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+		require.NoError(t, err)
+		hpas, err := client.AutoscalingV2().HorizontalPodAutoscalers(ns).List(ctx, metav1.ListOptions{})
+		require.NoError(t, err)
+		min := map[string]int32{}
+		for _, h := range hpas.Items {
+			if h.Spec.MinReplicas != nil {
+				min[h.Spec.ScaleTargetRef.Name] = *h.Spec.MinReplicas
+			}
+		}
+		var waiting []string
+		for _, d := range deps.Items {
+			if d.Status.AvailableReplicas < max(min[d.Name], 1) {
+				waiting = append(waiting, fmt.Sprintf("%s %d/%d", d.Name, d.Status.AvailableReplicas, min[d.Name]))
+			}
+		}
+		if len(waiting) == 0 && len(deps.Items) > 0 {
+			return deps.Items
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not available after %s: %v", limit, waiting)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// TestClusterDevStack deploys the dev stack into a real control plane with
+// the policy pack on, and checks what only a cluster can tell: admission
+// lets every pod in, the scheduler places them as the stack intends, a
+// second up changes nothing, destroy removes the namespaces. Pod Security
+// refuses an unsafe pod even with the pack bypassed.
+func TestClusterDevStack(t *testing.T) {
+	c, client := startCluster(t, 3, 2)
+	root, getenv := engineRoot(t)
+	clusterStack(t, root, c.Kubeconfig, nil)
+	ctx := context.Background()
+	ns := "intelliflow-dev"
+
+	start := time.Now()
+	rep, err := engine(t, infra.Run, root, getenv, "up")
+	require.NoError(t, err, "%+v", rep.Diagnostics)
+	require.Zero(t, rep.Policy.Mandatory, "%+v", rep.Policy.Violations)
+	deps := waitAvailable(t, client, ns, 3*time.Minute)
+	t.Logf("up: %d resources created, every Deployment at its HPA minimum in %s", rep.Changes["create"], time.Since(start).Round(100*time.Millisecond))
+	require.Len(t, deps, len(catalog.Names()))
+
+	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	nodeByName := map[string]corev1.Node{}
+	for _, n := range nodes.Items {
+		nodeByName[n.Name] = n
+	}
+	pods := func(app string) []corev1.Pod {
+		l, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=" + app, FieldSelector: "status.phase=Running"})
+		require.NoError(t, err)
+		return l.Items
+	}
+	fraud := pods(catalog.Fraud)
+	require.NotEmpty(t, fraud)
+	for _, p := range fraud {
+		require.Equal(t, "true", nodeByName[p.Spec.NodeName].Labels[gpunodegroup.GPUPresentLabel], "fraud pod %s on %s", p.Name, p.Spec.NodeName)
+	}
+	tx := pods(catalog.Transactions)
+	require.Len(t, tx, 3)
+	hosts, zones := map[string]bool{}, map[string]bool{}
+	for _, p := range tx {
+		hosts[p.Spec.NodeName] = true
+		zones[nodeByName[p.Spec.NodeName].Labels["topology.kubernetes.io/zone"]] = true
+	}
+	require.Len(t, hosts, 3, "required host anti-affinity")
+	require.Len(t, zones, 3, "spread over the zones")
+	events, err := client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	for _, e := range events.Items {
+		require.NotContains(t, e.Message, "violates PodSecurity", "%s %s", e.InvolvedObject.Name, e.Reason)
+	}
+	t.Logf("%d fraud pods on GPU nodes; transactions on %d hosts in %d zones", len(fraud), len(hosts), len(zones))
+
+	// Defence in depth: around the pack, straight to the API, an unsafe
+	// pod is refused by Pod Security admission.
+	unsafe := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "unsafe", Namespace: ns},
+		Spec: corev1.PodSpec{HostNetwork: true, Containers: []corev1.Container{{Name: "x", Image: "registry.intelliflow.internal/x:1"}}},
+	}
+	_, err = client.CoreV1().Pods(ns).Create(ctx, unsafe, metav1.CreateOptions{})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), `violates PodSecurity "restricted`)
+
+	rep, err = engine(t, infra.Run, root, getenv, "up")
+	require.NoError(t, err)
+	for op, n := range rep.Changes {
+		require.True(t, op == "same" || n == 0, "second up: %v", rep.Changes)
+	}
+
+	rep, err = engine(t, infra.Run, root, getenv, "destroy")
+	require.NoError(t, err)
+	deadline := time.Now().Add(2 * time.Minute)
+	for _, name := range []string{ns, "intelliflow-monitoring", "intelliflow-security"} {
+		for {
+			_, err := client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "namespace %s still there after destroy", name)
+			time.Sleep(time.Second)
+		}
+	}
+	t.Logf("destroy: %d resources deleted, namespaces gone", rep.Changes["delete"])
+}

@@ -1,0 +1,350 @@
+// Package devcluster runs a local Kubernetes control plane for the dev
+// stack: etcd, kube-apiserver, kube-controller-manager and kube-scheduler
+// on loopback (Pod Security and ServiceAccount admission live, RBAC on),
+// and kwok simulating the nodes, registered as the AWS node groups would
+// be: general nodes and GPU nodes (nvidia.com/gpu capacity, GPU labels, the
+// NoSchedule taint) over three zones. The binaries come from
+// tools/cluster/install.sh (make cluster builds them once, cached).
+// cmd/devcluster is its command line; the end-to-end tests start their own.
+package devcluster
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Zones the simulated nodes are spread over, as the AWS foundation's.
+var Zones = []string{"zone-a", "zone-b", "zone-c"}
+
+// KwokAnnotation marks the nodes kwok simulates.
+const KwokAnnotation = "kwok.x-k8s.io/node"
+
+// Options are a cluster's folders, nodes and loopback ports. The defaults
+// (DefaultOptions) are make cluster's; tests pick free ports so they run
+// beside a developer's cluster.
+type Options struct {
+	// Dir holds the state: data, certificates, logs, kubeconfig, pids.
+	Dir string
+	// Bin holds the binaries tools/cluster/install.sh builds.
+	Bin string
+	// General and GPU are the simulated nodes, spread over Zones.
+	General, GPU int
+	// Ports on 127.0.0.1.
+	APIPort, EtcdPort, EtcdPeerPort, ControllerPort, SchedulerPort, KwokPort int
+}
+
+// DefaultOptions is make cluster's cluster.
+func DefaultOptions() Options {
+	return Options{Dir: ".cluster", Bin: "bin/cluster", General: 3, GPU: 2,
+		APIPort: 6443, EtcdPort: 2379, EtcdPeerPort: 2380, ControllerPort: 10257, SchedulerPort: 10259, KwokPort: 10247}
+}
+
+// Cluster is a running control plane.
+type Cluster struct {
+	// Kubeconfig is the admin kubeconfig's path.
+	Kubeconfig string
+	// Dir is the state folder; Down(Dir) stops the cluster.
+	Dir string
+}
+
+// Up starts the control plane and kwok, registers the nodes and waits
+// until they are Ready. The processes outlive the caller; Down stops them.
+func Up(o Options) (*Cluster, error) {
+	c, err := up(o)
+	if err != nil {
+		// Leave nothing running behind a failed start.
+		_, _ = Down(o.Dir)
+	}
+	return c, err
+}
+
+func up(o Options) (*Cluster, error) {
+	dir, bin, general, gpu := o.Dir, o.Bin, o.General, o.GPU
+	if general < 1 || gpu < 0 {
+		return nil, fmt.Errorf("%d general and %d GPU nodes: want at least one general node", general, gpu)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "pids")); err == nil {
+		return nil, fmt.Errorf("%s/pids exists: the cluster is up (devcluster down first)", dir)
+	}
+	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kwok-stages.yaml"} {
+		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
+			return nil, fmt.Errorf("%s/%s is missing: run tools/cluster/install.sh (make cluster does)", bin, b)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	token, err := secrets(abs)
+	if err != nil {
+		return nil, err
+	}
+	start := func(name string, args ...string) error {
+		log, err := os.Create(filepath.Join(abs, "logs", name+".log"))
+		if err != nil {
+			return err
+		}
+		cmd := exec.Command(filepath.Join(bin, name), args...)
+		cmd.Stdout, cmd.Stderr = log, log
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // outlives this process
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("start %s: %w", name, err)
+		}
+		f, err := os.OpenFile(filepath.Join(abs, "pids"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = fmt.Fprintf(f, "%d %s\n", cmd.Process.Pid, name)
+		return err
+	}
+	loop := func(port int) string { return fmt.Sprintf("http://127.0.0.1:%d", port) }
+	began := time.Now()
+	if err := start("etcd", "--data-dir", filepath.Join(abs, "etcd"), "--listen-client-urls", loop(o.EtcdPort),
+		"--advertise-client-urls", loop(o.EtcdPort), "--listen-peer-urls", loop(o.EtcdPeerPort),
+		"--initial-advertise-peer-urls", loop(o.EtcdPeerPort), "--initial-cluster", "default="+loop(o.EtcdPeerPort)); err != nil {
+		return nil, err
+	}
+	if err := waitHTTP(loop(o.EtcdPort)+"/health", "", 30*time.Second); err != nil {
+		return nil, fmt.Errorf("etcd: %w (see %s/logs/etcd.log)", err, dir)
+	}
+	if err := start("kube-apiserver",
+		"--etcd-servers", loop(o.EtcdPort), "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
+		"--secure-port", strconv.Itoa(o.APIPort), "--cert-dir", filepath.Join(abs, "apiserver"),
+		"--token-auth-file", filepath.Join(abs, "tokens.csv"), "--authorization-mode", "Node,RBAC",
+		"--service-account-key-file", filepath.Join(abs, "sa.pub"), "--service-account-signing-key-file", filepath.Join(abs, "sa.key"),
+		"--service-account-issuer", "https://kubernetes.default.svc", "--service-cluster-ip-range", "10.96.0.0/16",
+		"--api-audiences", "https://kubernetes.default.svc,vault",
+		// Loopback is not a valid endpoint for the kubernetes Service; no
+		// pod here talks to the API through it.
+		"--endpoint-reconciler-type", "none"); err != nil {
+		return nil, err
+	}
+	if err := waitHTTP(fmt.Sprintf("https://127.0.0.1:%d/readyz", o.APIPort), token, 90*time.Second); err != nil {
+		return nil, fmt.Errorf("kube-apiserver: %w (see %s/logs/kube-apiserver.log)", err, dir)
+	}
+	kubeconfig := filepath.Join(abs, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte(kubeconfigFor(o.APIPort, token)), 0o600); err != nil {
+		return nil, err
+	}
+	if err := start("kube-controller-manager", "--kubeconfig", kubeconfig, "--leader-elect=false",
+		"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(o.ControllerPort),
+		"--service-account-private-key-file", filepath.Join(abs, "sa.key"), "--root-ca-file", filepath.Join(abs, "apiserver", "apiserver.crt"),
+		"--use-service-account-credentials", "--controllers", "*,-nodeipam"); err != nil {
+		return nil, err
+	}
+	if err := start("kube-scheduler", "--kubeconfig", kubeconfig, "--leader-elect=false",
+		"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(o.SchedulerPort)); err != nil {
+		return nil, err
+	}
+	// kwok renews the nodes' Leases; without it the node lifecycle
+	// controller marks every node NotReady about a minute after it joined.
+	if err := start("kwok", "--kubeconfig", kubeconfig, "--manage-all-nodes=false",
+		"--manage-nodes-with-annotation-selector", KwokAnnotation+"=fake", "--config", filepath.Join(bin, "kwok-stages.yaml"),
+		"--node-lease-duration-seconds", "40", "--server-address", fmt.Sprintf("127.0.0.1:%d", o.KwokPort)); err != nil {
+		return nil, err
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var names []string
+	for _, n := range Nodes(general, gpu) {
+		if _, err := client.CoreV1().Nodes().Create(ctx, &n, metav1.CreateOptions{}); err != nil {
+			return nil, fmt.Errorf("register node %s: %w", n.Name, err)
+		}
+		names = append(names, n.Name)
+	}
+	for _, name := range names {
+		if err := waitReady(ctx, client, name); err != nil {
+			return nil, fmt.Errorf("node %s: %w (see %s/logs/kwok.log)", name, err, dir)
+		}
+	}
+	fmt.Printf("devcluster: up in %s: %d general and %d GPU nodes over %d zones\n  export KUBECONFIG=%s\n",
+		time.Since(began).Round(100*time.Millisecond), general, gpu, len(Zones), kubeconfig)
+	return &Cluster{Kubeconfig: kubeconfig, Dir: abs}, nil
+}
+
+// Nodes are the simulated nodes, labelled and tainted as the AWS node
+// groups' (components/gpunodegroup): general and GPU, round-robin over the
+// zones.
+func Nodes(general, gpu int) []corev1.Node {
+	var out []corev1.Node
+	node := func(group string, i int, gpus int) corev1.Node {
+		zone := Zones[i%len(Zones)]
+		name := fmt.Sprintf("%s-%s-%d", group, zone, i)
+		n := corev1.Node{
+			ObjectMeta: metav1.ObjectMeta{
+				Name:        name,
+				Annotations: map[string]string{KwokAnnotation: "fake"},
+				Labels: map[string]string{
+					"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+					"topology.kubernetes.io/zone": zone, "intelliflow.io/node-group": group, "type": "kwok",
+				},
+			},
+			Status: corev1.NodeStatus{
+				Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("8"), corev1.ResourceMemory: resource.MustParse("32Gi"), corev1.ResourcePods: resource.MustParse("110"), corev1.ResourceEphemeralStorage: resource.MustParse("100Gi")},
+			},
+		}
+		if gpus > 0 {
+			n.Labels["nvidia.com/gpu.present"] = "true"
+			n.Spec.Taints = []corev1.Taint{{Key: "nvidia.com/gpu", Value: "true", Effect: corev1.TaintEffectNoSchedule}}
+			n.Status.Allocatable["nvidia.com/gpu"] = *resource.NewQuantity(int64(gpus), resource.DecimalSI)
+		}
+		n.Status.Capacity = n.Status.Allocatable.DeepCopy()
+		return n
+	}
+	for i := range general {
+		out = append(out, node("general", i, 0))
+	}
+	for i := range gpu {
+		out = append(out, node("gpu", i, 1))
+	}
+	return out
+}
+
+// secrets writes the service-account key pair and the admin token file.
+func secrets(dir string) (string, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return "", err
+	}
+	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		return "", err
+	}
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	token := hex.EncodeToString(b)
+	files := map[string][]byte{
+		"sa.key":     pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}),
+		"sa.pub":     pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}),
+		"tokens.csv": []byte(token + ",admin,admin,system:masters\n"),
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			return "", err
+		}
+	}
+	return token, nil
+}
+
+// kubeconfigFor reaches the local API with the admin token. The API's
+// certificate is self-signed for loopback; this cluster is dev-only.
+func kubeconfigFor(apiPort int, token string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: devcluster
+  cluster:
+    server: https://127.0.0.1:%d
+    insecure-skip-tls-verify: true
+users:
+- name: admin
+  user:
+    token: %s
+contexts:
+- name: devcluster
+  context: {cluster: devcluster, user: admin}
+current-context: devcluster
+`, apiPort, token)
+}
+
+func waitHTTP(url, token string, limit time.Duration) error {
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} // loopback, self-signed
+	deadline := time.Now().Add(limit)
+	var last error
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = fmt.Errorf("%s answered %s", url, resp.Status)
+		} else {
+			last = err
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	return fmt.Errorf("not ready after %s: %v", limit, last)
+}
+
+func waitReady(ctx context.Context, client kubernetes.Interface, name string) error {
+	for {
+		n, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err == nil {
+			for _, c := range n.Status.Conditions {
+				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not Ready: %w", ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// Down stops every process Up started, in reverse order, and removes the
+// state folder. It reports how many processes it stopped.
+func Down(dir string) (int, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "pids"))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, os.RemoveAll(dir)
+	}
+	if err != nil {
+		return 0, err
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if pid, err := strconv.Atoi(strings.Fields(lines[i])[0]); err == nil {
+			_ = syscall.Kill(-pid, syscall.SIGTERM)
+		}
+	}
+	time.Sleep(time.Second)
+	for _, line := range lines {
+		if pid, err := strconv.Atoi(strings.Fields(line)[0]); err == nil {
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+		}
+	}
+	return len(lines), os.RemoveAll(dir)
+}
