@@ -167,7 +167,7 @@ func TestClusterDevStack(t *testing.T) {
 	// pod is refused by Pod Security admission.
 	unsafe := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "unsafe", Namespace: ns},
-		Spec: corev1.PodSpec{HostNetwork: true, Containers: []corev1.Container{{Name: "x", Image: "registry.intelliflow.internal/x:1"}}},
+		Spec:       corev1.PodSpec{HostNetwork: true, Containers: []corev1.Container{{Name: "x", Image: "registry.intelliflow.internal/x:1"}}},
 	}
 	_, err = client.CoreV1().Pods(ns).Create(ctx, unsafe, metav1.CreateOptions{})
 	require.Error(t, err)
