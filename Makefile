@@ -5,7 +5,7 @@ SHELL := bash
 STACK ?= dev
 ARGS ?=
 
-.PHONY: up preview destroy refresh outputs tools policy build test clean fraud-reference fraud-model cluster cluster-down
+.PHONY: up preview destroy refresh outputs tools policy build test clean fraud-reference fraud-model cluster cluster-down cluster-tools
 
 up: tools policy ## deploy STACK (default dev) with the policy pack
 	go run ./cmd/intelliflow up --stack $(STACK) $(ARGS)
@@ -25,9 +25,11 @@ outputs: tools
 tools: ## pinned pulumi CLI and kubernetes provider into bin/ (built once per version, cached)
 	tools/install.sh
 
-cluster: ## a local control plane with simulated nodes in .cluster/ (binaries built once, cached)
-	tools/cluster/install.sh
+cluster: cluster-tools ## a local control plane with simulated nodes in .cluster/ (binaries built once, cached)
 	go run ./cmd/devcluster up $(ARGS)
+
+cluster-tools: ## etcd, the Kubernetes control plane and kwok into bin/cluster (built once per version, cached)
+	tools/cluster/install.sh
 
 cluster-down: ## stop the local control plane and remove .cluster/
 	go run ./cmd/devcluster down
@@ -38,8 +40,9 @@ policy: ## the policy pack binary
 build:
 	go build ./...
 
-# Every test in the repository, the real-engine tests included.
-test: tools policy
+# Every test in the repository, the real-engine tests and the local control
+# plane's included.
+test: tools policy cluster-tools
 	scripts/test.sh
 
 # Re-create the XGBoost model and XGBoost's own predictions that the Go
