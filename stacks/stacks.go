@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/intelliflow/platform/apps/catalog"
@@ -74,6 +75,9 @@ type Config struct {
 	// GPUNodeGroup is the node group GPU workloads are scheduled on; empty
 	// when the stack has no GPUs (dev).
 	GPUNodeGroup string
+	// RolloutTimeoutSeconds bounds how long the driver waits, after an
+	// update into a cluster, for every Deployment to run its HPA's minimum.
+	RolloutTimeoutSeconds int
 	// ServiceMonitors creates Prometheus ServiceMonitor objects (needs the
 	// Prometheus operator's CRDs, which dev does not install).
 	ServiceMonitors bool
@@ -180,6 +184,14 @@ var keys = []key{
 	}},
 	{"services", "JSON object service -> size overrides (minReplicas, maxReplicas, cpuRequest, ...)", func(c *Config, raw string) error {
 		return strictJSON(raw, &c.serviceOverrides)
+	}},
+	{"rolloutTimeoutSeconds", "seconds the driver waits after up for every Deployment to run its HPA minimum (30..3600, default 300)", func(c *Config, raw string) error {
+		n, err := strconv.Atoi(raw)
+		if err != nil {
+			return fmt.Errorf("want a number of seconds: %w", err)
+		}
+		c.RolloutTimeoutSeconds = n
+		return nil
 	}},
 	{"gpuNodeGroup", "node group GPU workloads run on (staging/prod default gpu; dev none)", func(c *Config, raw string) error {
 		c.GPUNodeGroup = raw
@@ -301,6 +313,9 @@ func CheckKeys(fullKeys []string) error {
 func (c *Config) applyDefaults(lookup Lookup) error {
 	if c.PodSecurityVersion == "" {
 		c.PodSecurityVersion = DefaultPodSecurityVersion
+	}
+	if _, ok := lookup("rolloutTimeoutSeconds"); !ok {
+		c.RolloutTimeoutSeconds = 300
 	}
 	if c.ImageRegistries == nil {
 		c.ImageRegistries = []string{"registry.intelliflow.internal"}
@@ -526,6 +541,9 @@ func (c Config) Validate() error {
 	errs = append(errs, c.validateAWS()...)
 	errs = append(errs, c.validateVault()...)
 	errs = append(errs, c.validateAlerting()...)
+	if c.RolloutTimeoutSeconds < 30 || c.RolloutTimeoutSeconds > 3600 {
+		bad("rolloutTimeoutSeconds", "%d: want 30..3600", c.RolloutTimeoutSeconds)
+	}
 	if chart.ValidRepository(c.ChartRepository) != nil {
 		bad("chartRepository", "%q is not an https:// or oci:// repository", c.ChartRepository)
 	}

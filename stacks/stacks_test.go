@@ -189,6 +189,8 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"staging without roles", map[string]string{"environment": "staging"}, []string{"intelliflow:aws.adminRoleArns: name at least one admin role", "intelliflow:aws.deployerRoleArns", `intelliflow:aws.modelBucket: "intelliflow-staging-models" is not the bucket of fraudModel.uri`}},
 		{"staging with a render folder", map[string]string{"environment": "staging", "aws": testAWS, "renderDir": "out/staging"}, []string{"intelliflow:renderDir: staging deploys to the EKS cluster its AWS foundation creates"}},
 		{"dns zone without the API host", map[string]string{"environment": "staging", "aws": strings.Replace(testAWS, "{", `{"dnsZone": "intelliflow.test", `, 1)}, []string{`intelliflow:aws.dnsZone: "intelliflow.test" does not hold the API's host "api.staging.intelliflow.example"`}},
+		{"rollout timeout out of range", map[string]string{"environment": "dev", "renderDir": "x", "rolloutTimeoutSeconds": "5"}, []string{"intelliflow:rolloutTimeoutSeconds: 5: want 30..3600"}},
+		{"rollout timeout not a number", map[string]string{"environment": "dev", "renderDir": "x", "rolloutTimeoutSeconds": "5m"}, []string{"intelliflow:rolloutTimeoutSeconds", "want a number of seconds"}},
 		{"aws in dev", map[string]string{"environment": "dev", "aws": `{"region": "eu-west-1"}`}, []string{"intelliflow:aws: dev has no AWS foundation"}},
 		{"aws unknown field", map[string]string{"environment": "prod", "aws": `{"regoin": "eu-west-1"}`}, []string{"intelliflow:aws", `unknown field "regoin"`}},
 		{"managed store endpoint", map[string]string{"environment": "staging", "aws": testAWS, "dataStores": `{"postgres": {"host": "db.internal"}}`}, []string{"intelliflow:dataStores.postgres: the AWS foundation creates postgres"}},

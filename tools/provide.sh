@@ -13,7 +13,8 @@ provide() {
     echo "tools: $name $version already in bin/"
     return
   fi
-  if [[ ! -x "$cached" ]]; then
+  # -f, not -x: some outputs are data (kwok's stage configuration).
+  if [[ ! -f "$cached" ]]; then
     echo "tools: building $name $version (cold builds take 10-15 minutes)"
     local start=$SECONDS tmp
     tmp=$(mktemp -d "$cache/.build-$name.XXXXXX")

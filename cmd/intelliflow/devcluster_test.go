@@ -194,3 +194,30 @@ func TestClusterDevStack(t *testing.T) {
 	}
 	t.Logf("destroy: %d resources deleted, namespaces gone", rep.Changes["delete"])
 }
+
+// TestClusterTooSmall: the prod shape (transactions 5 on distinct hosts,
+// fraud 4 on GPUs) on 3 general and 2 GPU nodes cannot run; up fails
+// within the stack's bound and names each short Deployment with the
+// scheduler's reason, instead of passing or hanging.
+func TestClusterTooSmall(t *testing.T) {
+	c, _ := startCluster(t, 3, 2)
+	root, getenv := engineRoot(t)
+	clusterStack(t, root, c.Kubeconfig, func(cfg string) string {
+		cfg = strings.Replace(cfg, "fraud: {gpu: 1}", "fraud: {gpu: 1, minReplicas: 4, maxReplicas: 5}", 1)
+		cfg = strings.Replace(cfg, "transactions: {minReplicas: 3, maxReplicas: 4,", "transactions: {minReplicas: 5, maxReplicas: 6,", 1)
+		return strings.Replace(cfg, "  intelliflow:environment: dev\n", "  intelliflow:environment: dev\n  intelliflow:rolloutTimeoutSeconds: 45\n", 1)
+	})
+	start := time.Now()
+	rep, err := engine(t, infra.Run, root, getenv, "up")
+	took := time.Since(start)
+	require.Error(t, err)
+	require.ErrorIs(t, err, errNotRunning)
+	require.Less(t, took, 4*time.Minute, "bounded by rolloutTimeoutSeconds")
+	require.Len(t, rep.NotRunning, 2, "%v", rep.NotRunning)
+	joined := strings.Join(rep.NotRunning, "\n")
+	require.Contains(t, joined, "intelliflow-dev/transactions: 3 of at least 5 pods available")
+	require.Contains(t, joined, "didn't match pod anti-affinity rules")
+	require.Contains(t, joined, "intelliflow-dev/fraud: 2 of at least 4 pods available")
+	require.Contains(t, joined, "Insufficient nvidia.com/gpu")
+	t.Logf("up failed in %s:\n%s", took.Round(time.Second), joined)
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -19,7 +20,10 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/intelliflow/platform/internal/rollout"
 	"github.com/intelliflow/platform/stacks"
 )
 
@@ -207,6 +211,9 @@ func (d *driver) run(ctx context.Context) error {
 		return d.printOutputs(ctx)
 	}
 	<-collected
+	if err == nil && d.o.command == "up" && d.cfg.Kubernetes.Kubeconfig != "" {
+		err = d.settle(ctx, rep)
+	}
 	rep.finish(time.Since(start), err)
 	if d.o.command == "up" || d.o.command == "destroy" {
 		outs, oerr := d.stack.Outputs(ctx)
@@ -222,6 +229,9 @@ func (d *driver) run(ctx context.Context) error {
 		if rep.Policy.Mandatory > 0 {
 			return fmt.Errorf("%s blocked by %d mandatory policy violation(s): %w", d.o.command, rep.Policy.Mandatory, errReported)
 		}
+		if errors.Is(err, errNotRunning) {
+			return fmt.Errorf("%s: %w", d.o.command, err)
+		}
 		if len(rep.Diagnostics) > 0 {
 			// The summary listed the engine's errors; the CLI's full output adds nothing.
 			return fmt.Errorf("%s failed: %w", d.o.command, errReported)
@@ -229,6 +239,58 @@ func (d *driver) run(ctx context.Context) error {
 		return fmt.Errorf("%s: %s", d.o.command, rep.Error)
 	}
 	return nil
+}
+
+// errNotRunning: the update went through but some Deployment does not run
+// its minimum; the report lists why.
+var errNotRunning = errors.New("some Deployments are below their minimum")
+
+// settle waits, after an update into a cluster, until every Deployment of
+// the stack's namespaces runs its HPA's minimum, bounded by the stack's
+// rolloutTimeoutSeconds, and reports those that do not.
+func (d *driver) settle(ctx context.Context, rep *Report) error {
+	client, err := clusterClient(d.o.root, d.cfg.Kubernetes)
+	if err != nil {
+		return err
+	}
+	short, err := rollout.Wait(ctx, client, d.cfg.Namespaces(), time.Duration(d.cfg.RolloutTimeoutSeconds)*time.Second)
+	if err != nil {
+		return fmt.Errorf("checking the rollout: %w", err)
+	}
+	for _, s := range short {
+		rep.NotRunning = append(rep.NotRunning, s.String())
+	}
+	if len(short) > 0 {
+		return fmt.Errorf("%d Deployment(s) below their minimum after %ds (intelliflow:rolloutTimeoutSeconds): %w", len(short), d.cfg.RolloutTimeoutSeconds, errNotRunning)
+	}
+	return nil
+}
+
+// clusterClient reaches the stack's cluster: the kubeconfig is a path
+// (relative to the project root) or its contents, as the provider reads it.
+func clusterClient(root string, k stacks.Kubernetes) (kubernetes.Interface, error) {
+	var raw []byte
+	if strings.Contains(k.Kubeconfig, "apiVersion") {
+		raw = []byte(k.Kubeconfig)
+	} else {
+		path := k.Kubeconfig
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(root, path)
+		}
+		var err error
+		if raw, err = os.ReadFile(path); err != nil {
+			return nil, fmt.Errorf("kubeconfig: %w", err)
+		}
+	}
+	cc, err := clientcmd.Load(raw)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %w", err)
+	}
+	cfg, err := clientcmd.NewDefaultClientConfig(*cc, &clientcmd.ConfigOverrides{CurrentContext: k.Context}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %w", err)
+	}
+	return kubernetes.NewForConfig(cfg)
 }
 
 func (d *driver) printOutputs(ctx context.Context) error {

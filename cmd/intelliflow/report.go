@@ -33,6 +33,9 @@ type Report struct {
 	Manifests       *Manifests     `json:"manifests,omitempty"`
 	Outputs         map[string]any `json:"outputs,omitempty"`
 	Diagnostics     []string       `json:"errors,omitempty"`
+	// NotRunning are the Deployments below their minimum after an update
+	// into a cluster, with why (internal/rollout).
+	NotRunning []string `json:"notRunning,omitempty"`
 }
 
 // Step is one resource operation other than "same".
@@ -186,6 +189,9 @@ func (r *Report) print(w io.Writer, asJSON bool) error {
 	}
 	for _, d := range r.Diagnostics {
 		fmt.Fprintf(w, "  error: %s\n", indent(d))
+	}
+	for _, n := range r.NotRunning {
+		fmt.Fprintf(w, "  not running: %s\n", indent(n))
 	}
 	return nil
 }
