@@ -1,6 +1,7 @@
 # Sourced by the install scripts: build a pinned tool once per version into
 # a cache outside the work tree, and copy it into the script's bin folder.
-# The caller sets bin (the destination) and cache (the cache root).
+# The caller sets root (the repository), bin (the destination) and cache
+# (the cache root).
 
 # modversion DIR MODULE: the version of MODULE that DIR's go.mod selects.
 modversion() { (cd "$1" && go list -m -f '{{.Version}}' "$2"); }
@@ -9,13 +10,14 @@ modversion() { (cd "$1" && go list -m -f '{{.Version}}' "$2"); }
 provide() {
   local name=$1 version=$2 build=$3
   local stamp="$bin/.$name.version" cached="$cache/$name-$version/$name"
-  if [[ -x "$bin/$name" && -f "$stamp" && "$(cat "$stamp")" == "$version" ]]; then
-    echo "tools: $name $version already in bin/"
+  local shown="${bin#"$root"/}/$name" # bin/pulumi, bin/cluster/etcd
+  if [[ -f "$bin/$name" && -f "$stamp" && "$(cat "$stamp")" == "$version" ]]; then
+    echo "tools: $name $version already in $shown"
     return
   fi
   # -f, not -x: some outputs are data (kwok's stage configuration).
   if [[ ! -f "$cached" ]]; then
-    echo "tools: building $name $version (cold builds take 10-15 minutes)"
+    echo "tools: building $name $version"
     local start=$SECONDS tmp
     tmp=$(mktemp -d "$cache/.build-$name.XXXXXX")
     "$build" "$version" "$tmp/$name"
@@ -27,5 +29,5 @@ provide() {
   install -m 0755 "$cached" "$bin/$name.tmp"
   mv "$bin/$name.tmp" "$bin/$name"
   echo "$version" >"$stamp"
-  echo "tools: $name $version -> bin/$name"
+  echo "tools: $name $version -> $shown"
 }
