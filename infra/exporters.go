@@ -81,7 +81,7 @@ func deployExporters(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, name
 		},
 		LivenessPath: "/", ReadinessPath: "/metrics",
 		// One lease: the agent shares it between the two files.
-		Files: []exporter.VaultFile{
+		Files: []microservice.VaultFile{
 			{Name: "pg-user", Path: creds, Template: fmt.Sprintf(`{{- with secret %q -}}{{ .Data.username }}{{- end -}}`, creds)},
 			{Name: "pg-password", Path: creds, Template: fmt.Sprintf(`{{- with secret %q -}}{{ .Data.password }}{{- end -}}`, creds)},
 		},
@@ -98,7 +98,7 @@ func deployExporters(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, name
 			"REDIS_PASSWORD_FILE": pulumi.String(dir + redisPasswordFile),
 		},
 		LivenessPath: "/", ReadinessPath: "/health",
-		Files: []exporter.VaultFile{{Name: redisPasswordFile, Path: kvPath,
+		Files: []microservice.VaultFile{{Name: redisPasswordFile, Path: kvPath,
 			Template: fmt.Sprintf(`{{- with secret %q -}}{{ index .Data.data %q }}{{- end -}}`, kvPath, redisPasswordFile)}},
 		Process:    "redis_exporter",
 		StoreCIDRs: rd.CIDRs, StorePort: rd.Port,

@@ -30,14 +30,6 @@ import (
 // runAsID is the exporters' user: the images' nobody, above 10000 (SEC-05).
 const runAsID = 65534
 
-// VaultFile is one file the Vault Agent renders for the exporter.
-type VaultFile struct {
-	// Name is the file's name under /vault/secrets.
-	Name string
-	// Path is the Vault secret; Template renders the file from it.
-	Path, Template string
-}
-
 // Args configures one exporter.
 type Args struct {
 	// Name is the Deployment, Service, ServiceAccount and Vault role name.
@@ -56,7 +48,7 @@ type Args struct {
 	// LivenessPath and ReadinessPath are HTTP paths on Port.
 	LivenessPath, ReadinessPath string
 	// Files come from Vault through the agent, with role Name.
-	Files []VaultFile
+	Files []microservice.VaultFile
 	// Process is the exporter's process name: when the agent renders a new
 	// credential it stops the process and the kubelet starts it again on
 	// the new one (exporters read their credentials once, at start).
@@ -131,15 +123,9 @@ func (a *Args) Validate() error {
 // file per secret, and on re-render the exporter's restart. The agent runs
 // as the exporter's user in a shared process namespace so it may signal it.
 func (a *Args) Annotations() map[string]string {
-	out := map[string]string{
-		"vault.hashicorp.com/agent-inject":                            "true",
-		"vault.hashicorp.com/role":                                    a.Name,
-		"vault.hashicorp.com/agent-service-account-token-volume-name": microservice.VaultTokenVolumeName,
-		"vault.hashicorp.com/agent-run-as-same-user":                  "true",
-	}
+	out := microservice.VaultAgentAnnotations(a.Name, a.Files)
+	out["vault.hashicorp.com/agent-run-as-same-user"] = "true"
 	for _, f := range a.Files {
-		out["vault.hashicorp.com/agent-inject-secret-"+f.Name] = f.Path
-		out["vault.hashicorp.com/agent-inject-template-"+f.Name] = f.Template
 		// Not running yet on the first render: nothing to stop.
 		out["vault.hashicorp.com/agent-inject-command-"+f.Name] = "pkill -TERM -x " + a.Process + " || true"
 	}
@@ -276,10 +262,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			Egress: networkingv1.NetworkPolicyEgressRuleArray{
 				&networkingv1.NetworkPolicyEgressRuleArgs{To: namespace.CIDRs(a.StoreCIDRs...), Ports: tcp(a.StorePort)},
 				&networkingv1.NetworkPolicyEgressRuleArgs{
-					To: networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{
-						NamespaceSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{"kubernetes.io/metadata.name": pulumi.String(a.VaultNamespace)}},
-						PodSelector:       &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{"app.kubernetes.io/name": pulumi.String("vault")}},
-					}},
+					To:    namespace.PodsIn(a.VaultNamespace, map[string]string{"app.kubernetes.io/name": "vault"}),
 					Ports: tcp(a.VaultPort),
 				},
 			},

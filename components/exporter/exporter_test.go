@@ -6,6 +6,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/require"
 
+	"github.com/intelliflow/platform/components/microservice"
 	"github.com/intelliflow/platform/internal/pulumitest"
 	"github.com/intelliflow/platform/policy/rules"
 )
@@ -17,7 +18,7 @@ func args() *Args {
 		Image: "registry.intelliflow.internal/intelliflow/postgres-exporter:v0.17.1", Port: 9187,
 		Env:          map[string]pulumi.StringInput{"DATA_SOURCE_URI": pulumi.String("db.internal:5432/intelliflow?sslmode=verify-full")},
 		LivenessPath: "/", ReadinessPath: "/metrics",
-		Files:   []VaultFile{{Name: "pg-password", Path: creds, Template: `{{ with secret "database/creds/monitor" }}{{ .Data.password }}{{ end }}`}},
+		Files:   []microservice.VaultFile{{Name: "pg-password", Path: creds, Template: `{{ with secret "database/creds/monitor" }}{{ .Data.password }}{{ end }}`}},
 		Process: "postgres_export", StoreCIDRs: []string{"10.30.0.0/16"}, StorePort: 5432,
 		VaultNamespace: "intelliflow-security", VaultPort: 8200, PrometheusNamespace: "intelliflow-monitoring", Replicas: 2,
 	}

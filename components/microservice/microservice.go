@@ -230,14 +230,35 @@ func podAnnotations(a Args) map[string]string {
 		out["intelliflow.io/kubernetes-api"] = "true"
 	}
 	if a.Vault != nil {
-		out["vault.hashicorp.com/agent-inject"] = "true"
-		out["vault.hashicorp.com/role"] = a.Vault.Role
-		out["vault.hashicorp.com/agent-service-account-token-volume-name"] = VaultTokenVolumeName
-		for _, s := range a.Secrets {
-			out["vault.hashicorp.com/agent-inject-secret-"+s.Key] = s.VaultPath
-			if s.VaultTemplate != "" {
-				out["vault.hashicorp.com/agent-inject-template-"+s.Key] = s.VaultTemplate
-			}
+		files := make([]VaultFile, len(a.Secrets))
+		for i, s := range a.Secrets {
+			files[i] = VaultFile{Name: s.Key, Path: s.VaultPath, Template: s.VaultTemplate}
+		}
+		maps.Copy(out, VaultAgentAnnotations(a.Vault.Role, files))
+	}
+	return out
+}
+
+// VaultFile is one file the Vault Agent renders under VaultSecretsDir.
+type VaultFile struct {
+	Name string
+	// Path is the Vault secret; Template, when set, renders the file from it.
+	Path, Template string
+}
+
+// VaultAgentAnnotations ask the injector for an agent that logs in as role
+// with VaultTokenVolume and renders files: every pod with an agent (the
+// services, the store exporters) is annotated the same way.
+func VaultAgentAnnotations(role string, files []VaultFile) map[string]string {
+	out := map[string]string{
+		"vault.hashicorp.com/agent-inject":                            "true",
+		"vault.hashicorp.com/role":                                    role,
+		"vault.hashicorp.com/agent-service-account-token-volume-name": VaultTokenVolumeName,
+	}
+	for _, f := range files {
+		out["vault.hashicorp.com/agent-inject-secret-"+f.Name] = f.Path
+		if f.Template != "" {
+			out["vault.hashicorp.com/agent-inject-template-"+f.Name] = f.Template
 		}
 	}
 	return out

@@ -29,6 +29,14 @@ func Namespaces(names ...string) networkingv1.NetworkPolicyPeerArray {
 	return out
 }
 
+// PodsIn are peers: the pods with labels in namespace ns.
+func PodsIn(ns string, labels map[string]string) networkingv1.NetworkPolicyPeerArray {
+	return networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{
+		NamespaceSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{"kubernetes.io/metadata.name": pulumi.String(ns)}},
+		PodSelector:       &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(labels)},
+	}}
+}
+
 // CIDRs are peers: the named networks.
 func CIDRs(cidrs ...string) networkingv1.NetworkPolicyPeerArray {
 	var out networkingv1.NetworkPolicyPeerArray
