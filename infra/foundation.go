@@ -285,17 +285,18 @@ func certificateFoundation(ctx *pulumi.Context, cfg stacks.Config, f *Foundation
 		return fmt.Errorf("config %s:aws.dnsZone %q: no public Route 53 zone of that name: %w", stacks.Namespace, cfg.AWS.DNSZone, err)
 	}
 	f.HostedZoneID = zone.ZoneId
+	hostedZone := fmt.Sprintf("arn:%s:route53:::hostedzone/%s", f.Partition, zone.ZoneId)
 	role, err := irsa.New(ctx, "irsa-cert-manager", &irsa.Args{
 		OIDCProviderARN: eks.OIDCProviderARN, OIDCIssuer: eks.OIDCIssuer,
 		Namespace: stacks.CertManagerNamespace, ServiceAccount: certmanager.ServiceAccount,
 		Permissions: []irsa.Statement{
 			{
 				Actions:   []string{"route53:ChangeResourceRecordSets"},
-				Resources: []string{fmt.Sprintf("arn:%s:route53:::hostedzone/%s", f.Partition, zone.ZoneId)},
+				Resources: []string{hostedZone},
 				Condition: map[string]map[string]string{"ForAllValues:StringLike": {"route53:ChangeResourceRecordSetsNormalizedRecordNames": "_acme-challenge.*"},
 					"ForAllValues:StringEquals": {"route53:ChangeResourceRecordSetsRecordTypes": "TXT"}},
 			},
-			{Actions: []string{"route53:ListResourceRecordSets"}, Resources: []string{fmt.Sprintf("arn:%s:route53:::hostedzone/%s", f.Partition, zone.ZoneId)}},
+			{Actions: []string{"route53:ListResourceRecordSets"}, Resources: []string{hostedZone}},
 			{Actions: []string{"route53:GetChange"}, Resources: []string{fmt.Sprintf("arn:%s:route53:::change/*", f.Partition)}},
 		},
 	}, opts...)

@@ -30,6 +30,16 @@ func clusterNetworks(cfg stacks.Config) []string {
 	return []string{cfg.AWS.VPCCIDR, clusterServiceCIDR}
 }
 
+// controllerReplicas is how many replicas the cluster's own controllers
+// and webhooks run (cert-manager, Gatekeeper): 3 in prod, so a budget holds
+// through a zone's loss, 2 elsewhere.
+func controllerReplicas(cfg stacks.Config) int {
+	if cfg.Environment == stacks.Prod {
+		return 3
+	}
+	return 2
+}
+
 // issuers are the ClusterIssuers the stack creates, by name.
 type issuers map[string]pulumi.Resource
 
@@ -49,14 +59,10 @@ func deployCertificates(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, n
 	if !cfg.Charts {
 		return nil, nil
 	}
-	replicas := 2
-	if cfg.Environment == stacks.Prod {
-		replicas = 3
-	}
 	args := &certmanager.Args{
 		Namespace: namespaces[stacks.CertManagerNamespace].Name, NamespaceName: stacks.CertManagerNamespace,
 		ChartRepository: cfg.ChartRepository, ImageRegistry: cfg.ImageRegistries[0],
-		Replicas: replicas, ControlPlaneCIDRs: clusterNetworks(cfg), MonitoringNamespace: stacks.MonitoringNamespace,
+		Replicas: controllerReplicas(cfg), ControlPlaneCIDRs: clusterNetworks(cfg), MonitoringNamespace: stacks.MonitoringNamespace,
 	}
 	if f != nil && f.HostedZoneID != "" {
 		args.ACME = &certmanager.ACME{
@@ -88,10 +94,6 @@ func deploySecurity(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, names
 	if cfg.AWS != nil {
 		controlPlane = []string{cfg.AWS.VPCCIDR} // the EKS control plane's interfaces
 	}
-	replicas := 2
-	if cfg.Environment == stacks.Prod {
-		replicas = 3
-	}
 	if _, err := gatekeeper.New(ctx, "gatekeeper", &gatekeeper.Args{
 		Namespace: namespaces[stacks.GatekeeperNamespace].Name, NamespaceName: stacks.GatekeeperNamespace,
 		ChartRepository: cfg.ChartRepository, ImageRegistry: cfg.ImageRegistries[0], AllowedRegistries: cfg.ImageRegistries,
@@ -99,7 +101,7 @@ func deploySecurity(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, names
 		// endpoint (leader-elected, they hold no traffic), which the probe
 		// constraint would refuse.
 		ExemptNamespaces: []string{stacks.FalcoNamespace, stacks.ShipperNamespace, stacks.CertManagerNamespace},
-		Replicas:         replicas, ControlPlaneCIDRs: controlPlane, EnforcementAction: "deny",
+		Replicas:         controllerReplicas(cfg), ControlPlaneCIDRs: controlPlane, EnforcementAction: "deny",
 	}, opts...); err != nil {
 		return err
 	}
