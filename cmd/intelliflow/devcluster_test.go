@@ -7,7 +7,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -27,6 +25,7 @@ import (
 	"github.com/intelliflow/platform/components/gpunodegroup"
 	"github.com/intelliflow/platform/infra"
 	"github.com/intelliflow/platform/internal/devcluster"
+	"github.com/intelliflow/platform/internal/rollout"
 )
 
 // startCluster runs a control plane for the test on free loopback ports. It
@@ -78,39 +77,6 @@ func clusterStack(t *testing.T, root, kubeconfig string, edit func(string) strin
 	require.NoError(t, os.WriteFile(filepath.Join(root, "Pulumi.dev.yaml"), []byte(cfg), 0o644))
 }
 
-// waitAvailable waits until every Deployment in ns runs at least its HPA's
-// minimum of available pods, and returns the Deployments.
-func waitAvailable(t *testing.T, client kubernetes.Interface, ns string, limit time.Duration) []appsv1.Deployment {
-	t.Helper()
-	ctx := context.Background()
-	deadline := time.Now().Add(limit)
-	for {
-		deps, err := client.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
-		require.NoError(t, err)
-		hpas, err := client.AutoscalingV2().HorizontalPodAutoscalers(ns).List(ctx, metav1.ListOptions{})
-		require.NoError(t, err)
-		min := map[string]int32{}
-		for _, h := range hpas.Items {
-			if h.Spec.MinReplicas != nil {
-				min[h.Spec.ScaleTargetRef.Name] = *h.Spec.MinReplicas
-			}
-		}
-		var waiting []string
-		for _, d := range deps.Items {
-			if d.Status.AvailableReplicas < max(min[d.Name], 1) {
-				waiting = append(waiting, fmt.Sprintf("%s %d/%d", d.Name, d.Status.AvailableReplicas, min[d.Name]))
-			}
-		}
-		if len(waiting) == 0 && len(deps.Items) > 0 {
-			return deps.Items
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not available after %s: %v", limit, waiting)
-		}
-		time.Sleep(time.Second)
-	}
-}
-
 // TestClusterDevStack deploys the dev stack into a real control plane with
 // the policy pack on, and checks what only a cluster can tell: admission
 // lets every pod in, the scheduler places them as the stack intends, a
@@ -127,9 +93,15 @@ func TestClusterDevStack(t *testing.T) {
 	rep, err := engine(t, infra.Run, root, getenv, "up")
 	require.NoError(t, err, "%+v", rep.Diagnostics)
 	require.Zero(t, rep.Policy.Mandatory, "%+v", rep.Policy.Violations)
-	deps := waitAvailable(t, client, ns, 3*time.Minute)
+	// up itself waited for every Deployment's minimum (internal/rollout);
+	// check again from outside the driver.
+	short, err := rollout.Check(ctx, client, []string{ns})
+	require.NoError(t, err)
+	require.Empty(t, short)
+	deps, err := client.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	require.Len(t, deps.Items, len(catalog.Names()))
 	t.Logf("up: %d resources created, every Deployment at its HPA minimum in %s", rep.Changes["create"], time.Since(start).Round(100*time.Millisecond))
-	require.Len(t, deps, len(catalog.Names()))
 
 	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	require.NoError(t, err)
