@@ -12,6 +12,17 @@ import (
 )
 
 // clusterScoped are the kinds that live outside namespaces.
+const (
+	ingressType     = "kubernetes:networking.k8s.io/v1:Ingress"
+	helmReleaseType = "kubernetes:helm.sh/v3:Release"
+)
+
+// roleTypes and bindingTypes are the RBAC kinds the access rules examine.
+var (
+	roleTypes    = []string{"kubernetes:rbac.authorization.k8s.io/v1:Role", "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"}
+	bindingTypes = []string{"kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"}
+)
+
 var clusterScoped = []string{
 	"Namespace", "Node", "PersistentVolume", "ClusterRole", "ClusterRoleBinding", "PriorityClass",
 	"StorageClass", "CSIDriver", "CSINode", "CustomResourceDefinition", "APIService", "IngressClass", "RuntimeClass",
@@ -104,10 +115,8 @@ func NET02ServiceTypes(loadBalancerServices []string) Rule {
 		Name:        "NET-02-service-types",
 		Description: fmt.Sprintf("NET-02: no NodePort; LoadBalancer only for %v.", loadBalancerServices),
 		Level:       policyx.EnforcementLevelMandatory,
+		Types:       []string{serviceType},
 		Check: func(r policyx.AnalyzerResource) []Finding {
-			if r.Type != "kubernetes:core/v1:Service" {
-				return nil
-			}
 			var svc corev1.Service
 			if unknown, err := decodeKnown(r, &svc); unknown {
 				return []Finding{unchecked("the Service is not known yet")}
@@ -140,9 +149,10 @@ func NET03TLS() Rule {
 		Name:        "NET-03-tls",
 		Description: "NET-03: Ingress has TLS for every host; load-balancer listeners TLS >= 1.2.",
 		Level:       policyx.EnforcementLevelMandatory,
+		Types:       []string{ingressType, serviceType},
 		Check: func(r policyx.AnalyzerResource) []Finding {
 			switch r.Type {
-			case "kubernetes:networking.k8s.io/v1:Ingress":
+			case ingressType:
 				var ing networkingv1.Ingress
 				if unknown, err := decodeKnown(r, &ing); unknown {
 					return []Finding{unchecked("the Ingress is not known yet")}
@@ -165,7 +175,7 @@ func NET03TLS() Rule {
 					}
 				}
 				return out
-			case "kubernetes:core/v1:Service":
+			case serviceType:
 				var svc corev1.Service
 				if unknown, err := decodeKnown(r, &svc); unknown || err != nil || svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
 					return nil
@@ -186,7 +196,7 @@ func NET03TLS() Rule {
 }
 
 func roleRules(r policyx.AnalyzerResource) (rules []rbacv1.PolicyRule, findings []Finding, ok bool) {
-	if r.Type != "kubernetes:rbac.authorization.k8s.io/v1:Role" && r.Type != "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole" {
+	if !slices.Contains(roleTypes, r.Type) {
 		return nil, nil, false
 	}
 	v, present := at(r.Properties, "rules")
@@ -208,6 +218,7 @@ func RBAC01NoWildcards() Rule {
 		Name:        "RBAC-01-no-wildcards",
 		Description: "RBAC-01: no * in verbs, resources or apiGroups.",
 		Level:       policyx.EnforcementLevelMandatory,
+		Types:       roleTypes,
 		Check: func(r policyx.AnalyzerResource) []Finding {
 			rules, out, ok := roleRules(r)
 			if !ok {
@@ -250,6 +261,7 @@ func RBAC02NoEscalation() Rule {
 		Name:        "RBAC-02-no-escalation",
 		Description: "RBAC-02: no cluster-admin for apps; no secrets list/watch, pods/exec, nodes/proxy, bind, escalate, impersonate.",
 		Level:       policyx.EnforcementLevelMandatory,
+		Types:       append(append([]string{}, roleTypes...), bindingTypes...),
 		Check: func(r policyx.AnalyzerResource) []Finding {
 			if l, ok := at(r.Properties, "metadata", "labels", AdminRoleLabel); ok && l.IsString() && l.AsString() == "admin" {
 				return nil
@@ -320,11 +332,9 @@ func K8S02VisibleCharts() Rule {
 		Name:        "K8S-02-visible-charts",
 		Description: "K8S-02: charts go through a form whose rendered objects the policy pack sees (helm v4 Chart).",
 		Level:       policyx.EnforcementLevelAdvisory,
-		Check: func(r policyx.AnalyzerResource) []Finding {
-			if r.Type == "kubernetes:helm.sh/v3:Release" {
-				return []Finding{violation("a helm Release installs objects the policy pack never sees; use kubernetes:helm.sh/v4:Chart, or name an exception with the reason")}
-			}
-			return nil
+		Types:       []string{helmReleaseType},
+		Check: func(policyx.AnalyzerResource) []Finding {
+			return []Finding{violation("a helm Release installs objects the policy pack never sees; use kubernetes:helm.sh/v4:Chart, or name an exception with the reason")}
 		},
 	}
 }

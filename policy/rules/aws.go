@@ -65,12 +65,7 @@ func (f field) strings() []string {
 // awsRule builds a rule for some AWS types; unknown inputs it names are
 // reported unchecked first.
 func awsRule(name, description string, level policyx.EnforcementLevel, types []string, check func(r policyx.AnalyzerResource) []Finding) Rule {
-	return Rule{Name: name, Description: description, Level: level, Check: func(r policyx.AnalyzerResource) []Finding {
-		if !slices.Contains(types, r.Type) {
-			return nil
-		}
-		return check(r)
-	}}
+	return Rule{Name: name, Description: description, Level: level, Types: types, Check: check}
 }
 
 // AWS01PrivateEndpoint: the EKS API is private; public access is off or

@@ -38,43 +38,57 @@ func goodVault() m {
 
 func awsFixtures() []fixture {
 	return []fixture{
-		{"AWS-01", "private cluster", eksClusterType, goodCluster(), nil},
-		{"AWS-01", "public to the internet", eksClusterType, with(goodCluster(), func(c m) {
+		{"AWS-01-private-endpoint", "private cluster", eksClusterType, goodCluster(), nil, nil},
+		{"AWS-01-private-endpoint", "public to the internet", eksClusterType, with(goodCluster(), func(c m) {
 			c["vpcConfig"] = m{"endpointPrivateAccess": false, "endpointPublicAccess": true, "publicAccessCidrs": []any{"0.0.0.0/0"}}
-		}), []string{"endpointPrivateAccess", "0.0.0.0/0 opens the API"}},
-		{"AWS-02", "no encryption", eksClusterType, with(goodCluster(), func(c m) { delete(c, "encryptionConfig") }), []string{"Secrets are stored unencrypted"}},
-		{"AWS-03", "no audit log", eksClusterType, with(goodCluster(), func(c m) { c["enabledClusterLogTypes"] = []any{"api"} }), []string{"missing audit, authenticator, controllerManager, scheduler"}},
-		{"AWS-04", "aws-auth and creator admin", eksClusterType, with(goodCluster(), func(c m) { c["accessConfig"] = m{"authenticationMode": "CONFIG_MAP"} }), []string{`"CONFIG_MAP"`, "bootstrapClusterCreatorAdminPermissions"}},
-		{"AWS-05", "ssh node group", eksNodeGroupType, m{"remoteAccess": m{"ec2SshKey": "ops"}}, []string{"SSH", "launchTemplate"}},
-		{"AWS-05", "IMDSv1 template", launchTemplateType, m{"metadataOptions": m{"httpTokens": "optional", "httpPutResponseHopLimit": 2}}, []string{"httpTokens", "httpPutResponseHopLimit"}},
-		{"AWS-05", "IMDSv2 template", launchTemplateType, m{"metadataOptions": m{"httpTokens": "required", "httpPutResponseHopLimit": 1}}, nil},
-		{"AWS-05", "public node address", launchTemplateType, m{"metadataOptions": m{"httpTokens": "required", "httpPutResponseHopLimit": 1}, "networkInterfaces": []any{m{"associatePublicIpAddress": "true"}}}, []string{"associatePublicIpAddress"}},
-		{"AWS-05", "public private subnet", "aws:ec2/subnet:Subnet", m{"mapPublicIpOnLaunch": true, "tags": m{PrivateSubnetTag: "1"}}, []string{"mapPublicIpOnLaunch"}},
-		{"AWS-05", "public subnet for load balancers", "aws:ec2/subnet:Subnet", m{"mapPublicIpOnLaunch": true, "tags": m{"kubernetes.io/role/elb": "1"}}, nil},
-		{"AWS-06", "pinned IRSA role", iamRoleType, m{"assumeRolePolicy": trustWith(`"system:serviceaccount:intelliflow-prod:fraud"`)}, nil},
-		{"AWS-06", "wildcard subject", iamRoleType, m{"assumeRolePolicy": trustWith(`"system:serviceaccount:intelliflow-prod:*"`)}, []string{"pin <issuer>:sub"}},
-		{"AWS-06", "two apps one role", iamRoleType, m{"assumeRolePolicy": trustWith(`["system:serviceaccount:a:b","system:serviceaccount:a:c"]`)}, []string{"lists 2 subjects", "pin <issuer>:sub"}},
-		{"AWS-06", "admin policy", "aws:iam/policy:Policy", m{"policy": `{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`}, []string{"allows * on *"}},
-		{"AWS-07", "mutable unscanned", ecrRepositoryType, m{"imageTagMutability": "MUTABLE"}, []string{"IMMUTABLE", "scanOnPush", "KMS"}},
-		{"AWS-07", "good repository", ecrRepositoryType, m{"imageTagMutability": "IMMUTABLE", "imageScanningConfiguration": m{"scanOnPush": true}, "encryptionConfigurations": []any{m{"encryptionType": "KMS"}}}, nil},
-		{"AWS-09", "open database", rdsInstanceType, m{"publiclyAccessible": true, "backupRetentionPeriod": 1}, []string{"storageEncrypted", "publiclyAccessible", "backupRetentionPeriod", "deletionProtection", "multiAz"}},
-		{"AWS-09", "good database", rdsInstanceType, m{"storageEncrypted": true, "publiclyAccessible": false, "backupRetentionPeriod": 7, "deletionProtection": true, "multiAz": true}, nil},
-		{"AWS-10", "no rotation", kmsKeyType, m{"enableKeyRotation": false}, []string{"enableKeyRotation"}},
-		{"AWS-10", "ssh from the internet", "aws:ec2/securityGroup:SecurityGroup", m{"ingress": []any{m{"fromPort": 22, "toPort": 22, "cidrBlocks": []any{"0.0.0.0/0"}}}}, []string{"admits the internet on ports 22-22"}},
-		{"AWS-10", "public LB on 443", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", m{"fromPort": 443, "toPort": 443, "cidrIpv4": "0.0.0.0/0", "tags": m{PublicLBTag: "true"}}, nil},
-		{"AWS-10", "public LB on 80", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", m{"fromPort": 80, "toPort": 80, "cidrIpv4": "0.0.0.0/0", "tags": m{PublicLBTag: "true"}}, []string{"ports 80-80"}},
-		{"VLT-01", "production vault", "kubernetes:helm.sh/v4:Chart", goodVault(), nil},
-		{"VLT-01", "dev mode vault", "kubernetes:helm.sh/v4:Chart", m{"chart": "hashicorp/vault", "values": m{"server": m{"dev": m{"enabled": true, "devRootToken": "root"}}}}, []string{
+		}), []string{"endpointPrivateAccess", "0.0.0.0/0 opens the API"}, nil},
+		{"AWS-02-secrets-encryption", "no encryption", eksClusterType, with(goodCluster(), func(c m) { delete(c, "encryptionConfig") }), []string{"Secrets are stored unencrypted"}, nil},
+		{"AWS-03-control-plane-logs", "no audit log", eksClusterType, with(goodCluster(), func(c m) { c["enabledClusterLogTypes"] = []any{"api"} }), []string{"missing audit, authenticator, controllerManager, scheduler"}, nil},
+		{"AWS-04-access-entries", "aws-auth and creator admin", eksClusterType, with(goodCluster(), func(c m) { c["accessConfig"] = m{"authenticationMode": "CONFIG_MAP"} }), []string{`"CONFIG_MAP"`, "bootstrapClusterCreatorAdminPermissions"}, nil},
+		{"AWS-05-nodes", "ssh node group", eksNodeGroupType, m{"remoteAccess": m{"ec2SshKey": "ops"}}, []string{"SSH", "launchTemplate"}, nil},
+		{"AWS-05-nodes", "IMDSv1 template", launchTemplateType, m{"metadataOptions": m{"httpTokens": "optional", "httpPutResponseHopLimit": 2}}, []string{"httpTokens", "httpPutResponseHopLimit"}, nil},
+		{"AWS-05-nodes", "IMDSv2 template", launchTemplateType, m{"metadataOptions": m{"httpTokens": "required", "httpPutResponseHopLimit": 1}}, nil, nil},
+		{"AWS-05-nodes", "public node address", launchTemplateType, m{"metadataOptions": m{"httpTokens": "required", "httpPutResponseHopLimit": 1}, "networkInterfaces": []any{m{"associatePublicIpAddress": "true"}}}, []string{"associatePublicIpAddress"}, nil},
+		{"AWS-05-nodes", "public private subnet", "aws:ec2/subnet:Subnet", m{"mapPublicIpOnLaunch": true, "tags": m{PrivateSubnetTag: "1"}}, []string{"mapPublicIpOnLaunch"}, nil},
+		{"AWS-05-nodes", "public subnet for load balancers", "aws:ec2/subnet:Subnet", m{"mapPublicIpOnLaunch": true, "tags": m{"kubernetes.io/role/elb": "1"}}, nil, nil},
+		{"AWS-06-irsa", "pinned IRSA role", iamRoleType, m{"assumeRolePolicy": trustWith(`"system:serviceaccount:intelliflow-prod:fraud"`)}, nil, nil},
+		{"AWS-06-irsa", "wildcard subject", iamRoleType, m{"assumeRolePolicy": trustWith(`"system:serviceaccount:intelliflow-prod:*"`)}, []string{"pin <issuer>:sub"}, nil},
+		{"AWS-06-irsa", "two apps one role", iamRoleType, m{"assumeRolePolicy": trustWith(`["system:serviceaccount:a:b","system:serviceaccount:a:c"]`)}, []string{"lists 2 subjects", "pin <issuer>:sub"}, nil},
+		{"AWS-06-irsa", "admin policy", "aws:iam/policy:Policy", m{"policy": `{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`}, []string{"allows * on *"}, nil},
+		{"AWS-07-ecr", "mutable unscanned", ecrRepositoryType, m{"imageTagMutability": "MUTABLE"}, []string{"IMMUTABLE", "scanOnPush", "KMS"}, nil},
+		{"AWS-07-ecr", "good repository", ecrRepositoryType, m{"imageTagMutability": "IMMUTABLE", "imageScanningConfiguration": m{"scanOnPush": true}, "encryptionConfigurations": []any{m{"encryptionType": "KMS"}}}, nil, nil},
+		{"AWS-09-databases", "open database", rdsInstanceType, m{"publiclyAccessible": true, "backupRetentionPeriod": 1}, []string{"storageEncrypted", "publiclyAccessible", "backupRetentionPeriod", "deletionProtection", "multiAz"}, nil},
+		{"AWS-09-databases", "good database", rdsInstanceType, m{"storageEncrypted": true, "publiclyAccessible": false, "backupRetentionPeriod": 7, "deletionProtection": true, "multiAz": true}, nil, nil},
+		{"AWS-06-irsa", "inline admin policy", "aws:iam/rolePolicy:RolePolicy", m{"policy": `{"Statement":[{"Effect":"Allow","Action":["s3:GetObject","*"],"Resource":["*"]}]}`}, []string{"policy.Statement[0]: allows * on *"}, nil},
+		{"AWS-06-irsa", "scoped inline policy", "aws:iam/rolePolicy:RolePolicy", m{"policy": `{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::models/fraud/*"}]}`}, nil, nil},
+		{"AWS-09-databases", "open Aurora cluster", rdsClusterType, m{"storageEncrypted": false, "backupRetentionPeriod": 3}, []string{"storageEncrypted", "backupRetentionPeriod", "deletionProtection"}, nil},
+		{"AWS-09-databases", "good Aurora cluster", rdsClusterType, m{"storageEncrypted": true, "backupRetentionPeriod": 14, "deletionProtection": true}, nil, nil},
+		{"AWS-09-databases", "unprotected DocumentDB", docdbClusterType, m{"storageEncrypted": true, "backupRetentionPeriod": 1}, []string{"backupRetentionPeriod", "deletionProtection"}, nil},
+		{"AWS-09-databases", "good DocumentDB", docdbClusterType, m{"storageEncrypted": true, "backupRetentionPeriod": 14, "deletionProtection": true}, nil, nil},
+		{"AWS-09-databases", "single-AZ database outside prod", rdsInstanceType, m{"storageEncrypted": true, "backupRetentionPeriod": 7, "deletionProtection": true},
+			nil, &Settings{PodSecurityVersion: "v1.33", Production: false}},
+		{"AWS-10-kms-and-ingress", "no rotation", kmsKeyType, m{"enableKeyRotation": false}, []string{"enableKeyRotation"}, nil},
+		{"AWS-10-kms-and-ingress", "ssh from the internet", "aws:ec2/securityGroup:SecurityGroup", m{"ingress": []any{m{"fromPort": 22, "toPort": 22, "cidrBlocks": []any{"0.0.0.0/0"}}}}, []string{"admits the internet on ports 22-22"}, nil},
+		{"AWS-10-kms-and-ingress", "rotating key", kmsKeyType, m{"enableKeyRotation": true}, nil, nil},
+		{"AWS-10-kms-and-ingress", "postgres rule open to the internet", "aws:ec2/securityGroupRule:SecurityGroupRule",
+			m{"type": "ingress", "fromPort": 5432, "toPort": 5432, "ipv6CidrBlocks": []any{"::/0"}}, []string{"cidrBlocks: admits the internet on ports 5432-5432"}, nil},
+		{"AWS-10-kms-and-ingress", "egress rule to the internet", "aws:ec2/securityGroupRule:SecurityGroupRule",
+			m{"type": "egress", "fromPort": 443, "toPort": 443, "cidrBlocks": []any{"0.0.0.0/0"}}, nil, nil},
+		{"AWS-10-kms-and-ingress", "VPC-only rule", "aws:ec2/securityGroupRule:SecurityGroupRule",
+			m{"type": "ingress", "fromPort": 5432, "toPort": 5432, "cidrBlocks": []any{"10.30.0.0/16"}}, nil, nil},
+		{"AWS-10-kms-and-ingress", "public LB on 443", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", m{"fromPort": 443, "toPort": 443, "cidrIpv4": "0.0.0.0/0", "tags": m{PublicLBTag: "true"}}, nil, nil},
+		{"AWS-10-kms-and-ingress", "public LB on 80", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", m{"fromPort": 80, "toPort": 80, "cidrIpv4": "0.0.0.0/0", "tags": m{PublicLBTag: "true"}}, []string{"ports 80-80"}, nil},
+		{"VLT-01-vault", "production vault", "kubernetes:helm.sh/v4:Chart", goodVault(), nil, nil},
+		{"VLT-01-vault", "dev mode vault", "kubernetes:helm.sh/v4:Chart", m{"chart": "hashicorp/vault", "values": m{"server": m{"dev": m{"enabled": true, "devRootToken": "root"}}}}, []string{
 			"dev mode", "tlsDisable", "enable HA", "replicas", `seal "awskms"`, "auditStorage", "root or dev token",
-		}},
-		{"VLT-01", "other charts are not Vault", "kubernetes:helm.sh/v4:Chart", m{"chart": "ingress-nginx"}, nil},
-	}
-}
-
-func TestAWSFixtures(t *testing.T) {
-	all := All(Settings{PodSecurityVersion: "v1.33", ImageRegistries: []string{"r.example.com"}, Production: true})
-	for _, f := range awsFixtures() {
-		t.Run(f.rule+"/"+f.name, func(t *testing.T) { runFixture(t, all, f) })
+		}, nil},
+		{"VLT-01-vault", "helm v3 Release in dev mode", "kubernetes:helm.sh/v3:Release", m{"chart": "vault", "values": m{"server": m{"dev": m{"enabled": true}}}}, []string{
+			"dev mode", "tlsDisable", "enable HA", "replicas", `seal "awskms"`, "auditStorage",
+		}, nil},
+		{"VLT-01-vault", "helm v3 Chart without HA", "kubernetes:helm.sh/v3:Chart", with(goodVault(), func(v m) {
+			v["values"].(m)["server"].(m)["ha"] = m{"enabled": false}
+		}), []string{"enable HA", "replicas", `seal "awskms"`}, nil},
+		{"VLT-01-vault", "other charts are not Vault", "kubernetes:helm.sh/v4:Chart", m{"chart": "ingress-nginx"}, nil, nil},
 	}
 }
 

@@ -49,6 +49,7 @@ func SEC17ImageTag() Rule {
 		Name:        "SEC-17-image-tag",
 		Description: "SEC-17: no :latest or untagged container images.",
 		Level:       policyx.EnforcementLevelMandatory,
+		Types:       workloadTypes,
 		Check: func(r policyx.AnalyzerResource) []Finding {
 			return imageRefs(r, func(c container, image string, ref reference.Named) []Finding {
 				_, digested := ref.(reference.Digested)
@@ -72,6 +73,7 @@ func SEC17ImageDigest(required bool) Rule {
 		Name:        "SEC-17-image-digest",
 		Description: "SEC-17: images pinned by @sha256 digest where the stack requires it (prod).",
 		Level:       policyx.EnforcementLevelAdvisory,
+		Types:       workloadTypes,
 		Check: func(r policyx.AnalyzerResource) []Finding {
 			if !required {
 				return nil
@@ -93,6 +95,7 @@ func SEC18ImageRegistry(allowed []string) Rule {
 		Name:        "SEC-18-image-registry",
 		Description: "SEC-18: container images come only from the stack's allowed registries.",
 		Level:       policyx.EnforcementLevelMandatory,
+		Types:       workloadTypes,
 		Check: func(r policyx.AnalyzerResource) []Finding {
 			return imageRefs(r, func(c container, image string, ref reference.Named) []Finding {
 				if registryAllowed(ref.Name(), allowed) {

@@ -18,10 +18,8 @@ func SEC16NamespacePodSecurity(version string) Rule {
 		Name:        "SEC-16-namespace-pod-security",
 		Description: fmt.Sprintf("SEC-16: every namespace labelled pod-security.kubernetes.io/{enforce,warn,audit}=restricted at %s; exceptions carry a reason.", version),
 		Level:       policyx.EnforcementLevelMandatory,
+		Types:       []string{namespaceType},
 		Check: func(r policyx.AnalyzerResource) []Finding {
-			if r.Type != namespaceType {
-				return nil
-			}
 			labels, present := at(r.Properties, "metadata", "labels")
 			if present && labels.IsComputed() {
 				return []Finding{unchecked("metadata.labels are not known yet")}

@@ -65,14 +65,6 @@ func withPod(r policyx.AnalyzerResource, check func(p pod) []Finding) []Finding 
 	return check(p)
 }
 
-// longRunning are the kinds whose pods serve until replaced.
-var longRunning = map[string]bool{
-	"kubernetes:apps/v1:Deployment":  true,
-	"kubernetes:apps/v1:StatefulSet": true,
-	"kubernetes:apps/v1:DaemonSet":   true,
-	"kubernetes:apps/v1:ReplicaSet":  true,
-}
-
 // effective returns a container's setting, falling back to the pod's.
 func runAsNonRoot(p pod, c corev1.Container) (set, value bool) {
 	if sc := c.SecurityContext; sc != nil && sc.RunAsNonRoot != nil {

@@ -22,6 +22,7 @@ func SEC01PodSecurityRestricted(version string) Rule {
 		Name:        "SEC-01-pod-security-restricted",
 		Description: fmt.Sprintf("SEC-01: pod templates pass the Pod Security Standard restricted at %s.", version),
 		Level:       policyx.EnforcementLevelMandatory,
+		Types:       workloadTypes,
 		Check: func(r policyx.AnalyzerResource) []Finding {
 			path, ok := podSpecPaths[r.Type]
 			if !ok {

@@ -60,6 +60,10 @@ var podSpecPaths = map[string][]string{
 	"kubernetes:core/v1:PodTemplate":           {"template", "spec"},
 }
 
+// workloadTypes are the types that carry a pod template, sorted: the types
+// every pod rule examines.
+var workloadTypes = slices.Sorted(maps.Keys(podSpecPaths))
+
 // container is one container of a pod spec with where it sits, for messages.
 type container struct {
 	// field is the path to the container, e.g. spec.template.spec.containers[0].

@@ -10,10 +10,19 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
+// hpaTypes are every served HorizontalPodAutoscaler version: REL-06 examines
+// all of them to send the older ones to autoscaling/v2.
+var hpaTypes = []string{
+	"kubernetes:autoscaling/v1:HorizontalPodAutoscaler", hpaType,
+	"kubernetes:autoscaling/v2beta1:HorizontalPodAutoscaler", "kubernetes:autoscaling/v2beta2:HorizontalPodAutoscaler",
+}
+
 const (
 	deploymentType  = "kubernetes:apps/v1:Deployment"
 	statefulSetType = "kubernetes:apps/v1:StatefulSet"
 	hpaType         = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+	serviceType     = "kubernetes:core/v1:Service"
+	configMapType   = "kubernetes:core/v1:ConfigMap"
 	appLabel        = "app.kubernetes.io/name"
 )
 
@@ -25,10 +34,8 @@ func REL01Replicas() Rule {
 		Name:        "REL-01-replicas",
 		Description: "REL-01: replicas >= 2 for long-running services; spec.replicas unset when an HPA owns it.",
 		Level:       policyx.EnforcementLevelMandatory,
+		Types:       []string{deploymentType, statefulSetType},
 		Check: func(r policyx.AnalyzerResource) []Finding {
-			if r.Type != deploymentType && r.Type != statefulSetType {
-				return nil
-			}
 			v, ok := at(r.Properties, "spec", "replicas")
 			switch {
 			case !ok || v.IsNull():
@@ -135,10 +142,8 @@ func REL05GracefulTermination() Rule {
 		Name:        "REL-05-graceful-termination",
 		Description: "REL-05: preStop delay, terminationGracePeriodSeconds longer than the drain, RollingUpdate maxUnavailable 0.",
 		Level:       policyx.EnforcementLevelMandatory,
+		Types:       []string{deploymentType},
 		Check: func(r policyx.AnalyzerResource) []Finding {
-			if r.Type != deploymentType {
-				return nil
-			}
 			out := withPod(r, func(p pod) []Finding {
 				var out []Finding
 				grace := int64(corev1.DefaultTerminationGracePeriodSeconds)
@@ -188,10 +193,8 @@ func REL06HPA() Rule {
 		Name:        "REL-06-hpa",
 		Description: "REL-06: HPA autoscaling/v2, minReplicas >= 2, maxReplicas > minReplicas, explicit behavior.",
 		Level:       policyx.EnforcementLevelMandatory,
+		Types:       hpaTypes,
 		Check: func(r policyx.AnalyzerResource) []Finding {
-			if kindOf(r.Type) != "HorizontalPodAutoscaler" {
-				return nil
-			}
 			if r.Type != hpaType {
 				return []Finding{violation("%s: use autoscaling/v2", r.Type)}
 			}

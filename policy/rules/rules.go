@@ -12,6 +12,7 @@ package rules
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -43,8 +44,25 @@ type Rule struct {
 	Description string
 	// Level is mandatory or advisory, as RULES.md gives it.
 	Level policyx.EnforcementLevel
-	// Check inspects one resource and returns its findings.
+	// Types are the resource types the rule examines: Check never sees any
+	// other, and the fixture guard wants a failing case for each. Empty means
+	// every type, for rules about any Kubernetes object (SEC-15, K8S-01).
+	Types []string
+	// Check inspects one resource of its types and returns its findings.
 	Check func(r policyx.AnalyzerResource) []Finding
+}
+
+// Examines reports whether the rule looks at resources of a type.
+func (rule Rule) Examines(typ string) bool {
+	return len(rule.Types) == 0 || slices.Contains(rule.Types, typ)
+}
+
+// run is Check behind the type gate.
+func (rule Rule) run(r policyx.AnalyzerResource) []Finding {
+	if !rule.Examines(r.Type) {
+		return nil
+	}
+	return rule.Check(r)
 }
 
 // UncheckedPolicy is the name of the advisory policy that reports fields a
@@ -193,7 +211,7 @@ func safeCheck(rule Rule, r policyx.AnalyzerResource) (findings []Finding) {
 			findings = []Finding{unchecked("rule %s failed on this resource (%v); report this as a policy-pack bug", rule.Name, p)}
 		}
 	}()
-	return rule.Check(r)
+	return rule.run(r)
 }
 
 // describe names a resource for messages: its kind and Pulumi name.

@@ -60,53 +60,12 @@ var testSettings = Settings{
 	ImageRegistries:    []string{"registry.intelliflow.internal"},
 }
 
-func TestImageRules(t *testing.T) {
+// imageFixtures are SEC-17's and SEC-18's cases: tags, digests, registries,
+// and where each workload kind keeps its containers.
+func imageFixtures() []fixture {
 	const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-	tests := []struct {
-		name     string
-		typ      string
-		props    string
-		settings Settings
-		want     map[string][]string // rule -> substrings, one per finding
-	}{
-		{name: "pinned tag passes", typ: deployment, props: workload("registry.intelliflow.internal/fraud:1.4.2"), want: map[string][]string{}},
-		{name: "digest passes even with latest", typ: deployment, props: workload("registry.intelliflow.internal/fraud:latest@" + digest), want: map[string][]string{}},
-		{
-			name: "latest fails", typ: deployment, props: workload("registry.intelliflow.internal/fraud:latest"),
-			want: map[string][]string{"SEC-17-image-tag": {`spec.template.spec.containers[0].image: container "app" uses "registry.intelliflow.internal/fraud:latest"; :latest is mutable`}},
-		},
-		{
-			name: "untagged fails", typ: deployment, props: workload("registry.intelliflow.internal/fraud"),
-			want: map[string][]string{"SEC-17-image-tag": {"has no tag, which means :latest"}},
-		},
-		{
-			name: "registry not allowed", typ: deployment, props: workload("nginx:1.27"),
-			want: map[string][]string{"SEC-18-image-registry": {`comes from "docker.io", which is not on the allow-list`}},
-		},
-		{
-			name: "registry prefix must end on a path boundary", typ: deployment,
-			props:    workload("registry.intelliflow.internal.evil.example/fraud:1.0"),
-			settings: Settings{PodSecurityVersion: "v1.33", ImageRegistries: []string{"registry.intelliflow.internal"}},
-			want:     map[string][]string{"SEC-18-image-registry": {"not on the allow-list"}},
-		},
-		{
-			name: "registry with path allows only that path", typ: deployment,
-			props:    workload("registry.intelliflow.internal/other/fraud:1.0"),
-			settings: Settings{PodSecurityVersion: "v1.33", ImageRegistries: []string{"registry.intelliflow.internal/tools", "registry.intelliflow.internal/apps"}},
-			want:     map[string][]string{"SEC-18-image-registry": {`container "app"`}},
-		},
-		{
-			name: "prod wants digests (advisory), init containers too", typ: deployment,
-			props:    workload("registry.intelliflow.internal/fraud:1.4.2"),
-			settings: Settings{PodSecurityVersion: "v1.33", ImageRegistries: []string{"registry.intelliflow.internal"}, RequireImageDigests: true},
-			want: map[string][]string{"SEC-17-image-digest": {
-				`containers[0].image: container "app" image "registry.intelliflow.internal/fraud:1.4.2" is not pinned by digest`,
-				`initContainers[0].image: container "model-download"`,
-			}},
-		},
-		{
-			name: "cronjob template is found", typ: "kubernetes:batch/v1:CronJob",
-			props: `
+	digests := &Settings{PodSecurityVersion: "v1.33", ImageRegistries: []string{"registry.intelliflow.internal"}, RequireImageDigests: true}
+	cronJob := `
 spec:
   jobTemplate:
     spec:
@@ -115,54 +74,34 @@ spec:
           containers:
           - name: report
             image: registry.intelliflow.internal/analytics
-`,
-			want: map[string][]string{"SEC-17-image-tag": {"spec.jobTemplate.spec.template.spec.containers[0].image"}},
-		},
-		{
-			name: "bare pod", typ: "kubernetes:core/v1:Pod",
-			props: "spec:\n  containers:\n  - name: debug\n    image: 'busybox:latest'\n",
-			want: map[string][]string{
-				"SEC-17-image-tag":      {"spec.containers[0].image"},
-				"SEC-18-image-registry": {"docker.io"},
-			},
-		},
-		{
-			name: "missing and invalid images are violations", typ: deployment,
-			props: "spec:\n  template:\n    spec:\n      containers:\n      - name: a\n      - name: b\n        image: 'UPPER/Case:1'\n",
-			want: map[string][]string{
-				"SEC-17-image-tag":      {`container "a" has no image`, `"UPPER/Case:1" is not a valid image reference`},
-				"SEC-18-image-registry": {`container "a" has no image`, `"UPPER/Case:1" is not a valid image reference`},
-			},
-		},
-		{name: "other kinds are ignored", typ: "kubernetes:core/v1:ConfigMap", props: "data:\n  image: 'nginx:latest'\n", want: map[string][]string{}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := tt.settings
-			if s.PodSecurityVersion == "" {
-				s = testSettings
-			}
-			imageRules := []Rule{SEC17ImageTag(), SEC17ImageDigest(s.RequireImageDigests), SEC18ImageRegistry(s.ImageRegistries)}
-			got := Check(imageRules, res(t, tt.typ, "fraud", tt.props))
-			requireFindings(t, tt.want, got)
-		})
-	}
-}
-
-func requireFindings(t *testing.T, want map[string][]string, got map[string][]Finding) {
-	t.Helper()
-	require.Len(t, got, len(want), "rules with findings: %v", got)
-	for rule, subs := range want {
-		require.Len(t, got[rule], len(subs), "%s: %v", rule, got[rule])
-		for _, sub := range subs {
-			found := false
-			for _, f := range got[rule] {
-				if !f.Unchecked && strings.Contains(f.Message, sub) {
-					found = true
-				}
-			}
-			require.True(t, found, "%s: no finding contains %q in %v", rule, sub, got[rule])
-		}
+`
+	barePod := "spec:\n  containers:\n  - name: debug\n    image: 'busybox:latest'\n"
+	badImages := "spec:\n  template:\n    spec:\n      containers:\n      - name: a\n      - name: b\n        image: 'UPPER/Case:1'\n"
+	return []fixture{
+		{"SEC-17-image-tag", "pinned tag passes", deployment, workload("registry.intelliflow.internal/fraud:1.4.2"), nil, nil},
+		{"SEC-18-image-registry", "allowed registry passes", deployment, workload("registry.intelliflow.internal/fraud:1.4.2"), nil, nil},
+		{"SEC-17-image-tag", "digest passes even with latest", deployment, workload("registry.intelliflow.internal/fraud:latest@" + digest), nil, nil},
+		{"SEC-17-image-tag", "latest fails", deployment, workload("registry.intelliflow.internal/fraud:latest"),
+			[]string{`spec.template.spec.containers[0].image: container "app" uses "registry.intelliflow.internal/fraud:latest"; :latest is mutable`}, nil},
+		{"SEC-17-image-tag", "untagged fails", deployment, workload("registry.intelliflow.internal/fraud"), []string{"has no tag, which means :latest"}, nil},
+		{"SEC-18-image-registry", "registry not allowed", deployment, workload("nginx:1.27"), []string{`comes from "docker.io", which is not on the allow-list`}, nil},
+		{"SEC-18-image-registry", "registry prefix must end on a path boundary", deployment, workload("registry.intelliflow.internal.evil.example/fraud:1.0"),
+			[]string{"not on the allow-list"}, nil},
+		{"SEC-18-image-registry", "registry with path allows only that path", deployment, workload("registry.intelliflow.internal/other/fraud:1.0"),
+			[]string{`container "app"`}, &Settings{PodSecurityVersion: "v1.33", ImageRegistries: []string{"registry.intelliflow.internal/tools", "registry.intelliflow.internal/apps"}}},
+		{"SEC-17-image-digest", "prod wants digests, init containers too", deployment, workload("registry.intelliflow.internal/fraud:1.4.2"), []string{
+			`spec.template.spec.containers[0].image: container "app" image "registry.intelliflow.internal/fraud:1.4.2" is not pinned by digest`,
+			`spec.template.spec.initContainers[0].image: container "model-download"`,
+		}, digests},
+		{"SEC-17-image-digest", "digests are asked for only where the stack requires them", deployment, workload("registry.intelliflow.internal/fraud:1.4.2"), nil, nil},
+		{"SEC-17-image-tag", "cronjob template is found", "kubernetes:batch/v1:CronJob", cronJob, []string{"spec.jobTemplate.spec.template.spec.containers[0].image"}, nil},
+		{"SEC-17-image-tag", "bare pod", "kubernetes:core/v1:Pod", barePod, []string{"spec.containers[0].image"}, nil},
+		{"SEC-18-image-registry", "bare pod", "kubernetes:core/v1:Pod", barePod, []string{"docker.io"}, nil},
+		{"SEC-17-image-tag", "missing and invalid images are violations", deployment, badImages,
+			[]string{`container "a" has no image`, `"UPPER/Case:1" is not a valid image reference`}, nil},
+		{"SEC-18-image-registry", "missing and invalid images are violations", deployment, badImages,
+			[]string{`container "a" has no image`, `"UPPER/Case:1" is not a valid image reference`}, nil},
+		{"SEC-17-image-tag", "other kinds are not examined", "kubernetes:core/v1:ConfigMap", "data:\n  image: 'nginx:latest'\n", nil, nil},
 	}
 }
 
@@ -178,37 +117,24 @@ func namespaceProps(level, version, reason string) string {
 	return p
 }
 
-func TestSEC16(t *testing.T) {
-	rule := []Rule{SEC16NamespacePodSecurity("v1.33")}
-	tests := []struct {
-		name  string
-		props string
-		want  []string
-	}{
-		{"restricted at the pinned version", namespaceProps("restricted", "v1.33", ""), nil},
-		{"privileged with a named exception", namespaceProps("privileged", "v1.33", "falco reads host syscalls"), nil},
-		{"privileged without a reason", namespaceProps("privileged", "v1.33", ""), []string{
+// namespaceFixtures are SEC-16's cases.
+func namespaceFixtures() []fixture {
+	const rule = "SEC-16-namespace-pod-security"
+	return []fixture{
+		{rule, "restricted at the pinned version", namespaceType, namespaceProps("restricted", "v1.33", ""), nil, nil},
+		{rule, "privileged with a named exception", namespaceType, namespaceProps("privileged", "v1.33", "falco reads host syscalls"), nil, nil},
+		{rule, "privileged without a reason", namespaceType, namespaceProps("privileged", "v1.33", ""), []string{
 			`metadata.labels["pod-security.kubernetes.io/enforce"] is "privileged" without a named exception`,
 			`"pod-security.kubernetes.io/warn"`, `"pod-security.kubernetes.io/audit"`,
-		}},
-		{"wrong version", namespaceProps("restricted", "latest", ""), []string{
+		}, nil},
+		{rule, "wrong version", namespaceType, namespaceProps("restricted", "latest", ""), []string{
 			`metadata.labels["pod-security.kubernetes.io/enforce-version"] is "latest"; pin it to v1.33`,
 			"warn-version", "audit-version",
-		}},
-		{"no labels", "metadata:\n  name: x\n", []string{
+		}, nil},
+		{rule, "no labels", namespaceType, "metadata:\n  name: x\n", []string{
 			`"pod-security.kubernetes.io/enforce"] is missing`, `"pod-security.kubernetes.io/enforce-version"] is missing`,
 			`warn"] is missing`, `warn-version"] is missing`, `audit"] is missing`, `audit-version"] is missing`,
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := Check(rule, res(t, namespaceType, "dev", tt.props))
-			if tt.want == nil {
-				require.Empty(t, got)
-				return
-			}
-			requireFindings(t, map[string][]string{"SEC-16-namespace-pod-security": tt.want}, got)
-		})
+		}, nil},
 	}
 }
 
@@ -283,40 +209,29 @@ spec:
           readOnlyRootFilesystem: true
 `
 
-func TestSEC01(t *testing.T) {
-	rule := []Rule{SEC01PodSecurityRestricted("v1.33")}
-	tests := []struct {
-		name  string
-		typ   string
-		props string
-		want  []string
-	}{
-		{"restricted deployment passes", deployment, restrictedPod, nil},
-		{"privileged container", deployment, strings.Replace(restrictedPod, "allowPrivilegeEscalation: false", "allowPrivilegeEscalation: false\n          privileged: true", 1),
-			[]string{`privileged (container "app" must not set securityContext.privileged=true)`}},
-		{"host network", deployment, strings.Replace(restrictedPod, "      containers:", "      hostNetwork: true\n      containers:", 1),
-			[]string{"host namespaces (hostNetwork=true)"}},
-		{"root user", deployment, strings.Replace(restrictedPod, "runAsUser: 10001", "runAsUser: 0", 1),
-			[]string{"runAsUser=0"}},
-		{"hostPath volume", deployment, restrictedPod + "      volumes:\n      - name: host\n        hostPath: {path: /var/run}\n",
-			[]string{`restricted volume types (volume "host" uses restricted volume type "hostPath")`}},
-		{"added capability", deployment, strings.Replace(restrictedPod, "drop: [ALL]", "drop: [ALL], add: [SYS_ADMIN]", 1),
-			[]string{`unrestricted capabilities (container "app" must not include "SYS_ADMIN" in securityContext.capabilities.add)`}},
-		{"bare pod without any context", "kubernetes:core/v1:Pod", "spec:\n  containers:\n  - name: debug\n    image: x:1\n",
-			[]string{"allowPrivilegeEscalation != false", "runAsNonRoot != true", "seccompProfile", "unrestricted capabilities"}},
-		{"not a workload", "kubernetes:core/v1:Service", "spec:\n  type: ClusterIP\n", nil},
+// podSecurityFixtures are SEC-01's cases, judged by the Pod Security
+// Standards' own evaluator.
+func podSecurityFixtures() []fixture {
+	const rule = "SEC-01-pod-security-restricted"
+	return []fixture{
+		{rule, "restricted deployment passes", deployment, restrictedPod, nil, nil},
+		{rule, "privileged container", deployment, strings.Replace(restrictedPod, "allowPrivilegeEscalation: false", "allowPrivilegeEscalation: false\n          privileged: true", 1),
+			[]string{`privileged (container "app" must not set securityContext.privileged=true)`}, nil},
+		{rule, "host network", deployment, strings.Replace(restrictedPod, "      containers:", "      hostNetwork: true\n      containers:", 1),
+			[]string{"host namespaces (hostNetwork=true)"}, nil},
+		{rule, "root user", deployment, strings.Replace(restrictedPod, "runAsUser: 10001", "runAsUser: 0", 1), []string{"runAsUser=0"}, nil},
+		{rule, "hostPath volume", deployment, restrictedPod + "      volumes:\n      - name: host\n        hostPath: {path: /var/run}\n",
+			[]string{`restricted volume types (volume "host" uses restricted volume type "hostPath")`}, nil},
+		{rule, "added capability", deployment, strings.Replace(restrictedPod, "drop: [ALL]", "drop: [ALL], add: [SYS_ADMIN]", 1),
+			[]string{`unrestricted capabilities (container "app" must not include "SYS_ADMIN" in securityContext.capabilities.add)`}, nil},
+		{rule, "bare pod without any context", "kubernetes:core/v1:Pod", "spec:\n  containers:\n  - name: debug\n    image: x:1\n",
+			[]string{"allowPrivilegeEscalation != false", "runAsNonRoot != true", "seccompProfile", "unrestricted capabilities"}, nil},
+		{rule, "not a workload", "kubernetes:core/v1:Service", "spec:\n  type: ClusterIP\n", nil, nil},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := Check(rule, res(t, tt.typ, "fraud", tt.props))
-			if tt.want == nil {
-				require.Empty(t, got)
-				return
-			}
-			requireFindings(t, map[string][]string{"SEC-01-pod-security-restricted": tt.want}, got)
-		})
-	}
+}
 
+func TestSEC01Unchecked(t *testing.T) {
+	rule := []Rule{SEC01PodSecurityRestricted("v1.33")}
 	t.Run("unknown values are unchecked", func(t *testing.T) {
 		r := withUnknown(res(t, deployment, "fraud", restrictedPod), "spec", "template", "spec", "securityContext")
 		got := Check(rule, r)

@@ -25,7 +25,10 @@ type StackRule struct {
 	Name        string
 	Description string
 	Level       policyx.EnforcementLevel
-	Check       func(resources []policyx.AnalyzerResource) []StackFinding
+	// Types are the resource types its findings can be about; the fixture
+	// guard wants a failing case for each.
+	Types []string
+	Check func(resources []policyx.AnalyzerResource) []StackFinding
 }
 
 // stackView indexes the stack's known Kubernetes objects.
@@ -157,6 +160,7 @@ func NET01NetworkPolicies() StackRule {
 		Name:        "NET-01-network-policies",
 		Description: "NET-01: every namespace default-deny for ingress and egress with DNS allowed; every pod selected by a NetworkPolicy.",
 		Level:       policyx.EnforcementLevelMandatory,
+		Types:       append([]string{namespaceType}, workloadTypes...),
 		Check: func(resources []policyx.AnalyzerResource) []StackFinding {
 			v := newStackView(resources)
 			out := append([]StackFinding(nil), v.unknown...)
@@ -197,11 +201,12 @@ func REL02DisruptionBudgets() StackRule {
 		Name:        "REL-02-disruption-budgets",
 		Description: "REL-02: a PodDisruptionBudget for every multi-replica workload, compatible with HPA minReplicas, unhealthyPodEvictionPolicy AlwaysAllow.",
 		Level:       policyx.EnforcementLevelMandatory,
+		Types:       budgetTypes,
 		Check: func(resources []policyx.AnalyzerResource) []StackFinding {
 			v := newStackView(resources)
 			out := append([]StackFinding(nil), v.unknown...)
 			for _, w := range v.workloads {
-				if !longRunning[w.r.Type] || w.r.Type == "kubernetes:apps/v1:DaemonSet" {
+				if !slices.Contains(budgetTypes, w.r.Type) {
 					continue
 				}
 				minReplicas := int32(1)
@@ -241,6 +246,13 @@ func REL02DisruptionBudgets() StackRule {
 	}
 }
 
+// budgetTypes are the workloads whose replicas a PDB guards; a DaemonSet's
+// pods are drained with their node, one per node, and need none.
+var budgetTypes = []string{deploymentType, "kubernetes:apps/v1:ReplicaSet", statefulSetType}
+
+// scalableTypes are the workloads with spec.replicas that an HPA can scale.
+var scalableTypes = []string{deploymentType, "kubernetes:apps/v1:ReplicaSet", statefulSetType, "kubernetes:core/v1:ReplicationController"}
+
 // REL01HPAOwnsReplicas: a workload an HPA scales leaves spec.replicas unset,
 // or every update resets the HPA's count.
 func REL01HPAOwnsReplicas() StackRule {
@@ -248,10 +260,14 @@ func REL01HPAOwnsReplicas() StackRule {
 		Name:        "REL-01-hpa-owns-replicas",
 		Description: "REL-01: spec.replicas left unset when an HPA owns it.",
 		Level:       policyx.EnforcementLevelMandatory,
+		Types:       scalableTypes,
 		Check: func(resources []policyx.AnalyzerResource) []StackFinding {
 			v := newStackView(resources)
 			var out []StackFinding
 			for _, w := range v.workloads {
+				if !slices.Contains(scalableTypes, w.r.Type) {
+					continue
+				}
 				for _, h := range v.hpas[w.namespace] {
 					if h.Spec.ScaleTargetRef.Name == w.name && h.Spec.ScaleTargetRef.Kind == kindOf(w.r.Type) && w.replicas != nil {
 						out = append(out, w.finding(violation("%s/%s: spec.replicas is %d but HPA %s owns the count; every update would reset it. Leave spec.replicas unset", w.namespace, w.name, *w.replicas, h.Name)))
@@ -270,6 +286,7 @@ func SEC14AccountsExist() StackRule {
 		Name:        "SEC-14-service-accounts-exist",
 		Description: "SEC-14: every workload's ServiceAccount is created by the stack.",
 		Level:       policyx.EnforcementLevelMandatory,
+		Types:       workloadTypes,
 		Check: func(resources []policyx.AnalyzerResource) []StackFinding {
 			v := newStackView(resources)
 			var out []StackFinding

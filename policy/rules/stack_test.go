@@ -69,50 +69,115 @@ func stackResources(t *testing.T, objs map[string]any) []policyx.AnalyzerResourc
 	return out
 }
 
+// runStack runs every stack rule and returns the messages by policy.
 func runStack(t *testing.T, objs map[string]any) map[string][]string {
 	out := map[string][]string{}
-	for _, rule := range AllStack() {
-		for _, f := range rule.Check(stackResources(t, objs)) {
-			require.False(t, f.Unchecked, f.Message)
-			out[rule.Name] = append(out[rule.Name], f.Message)
+	for policy, fs := range runStackRules(t, objs) {
+		for _, f := range fs {
+			out[policy] = append(out[policy], f.Message)
 		}
 	}
 	return out
 }
 
-func TestStackRules(t *testing.T) {
-	require.Empty(t, runStack(t, stackObjects()), "the complete namespace passes")
+func runStackRules(t *testing.T, objs map[string]any) map[string][]StackFinding {
+	out := map[string][]StackFinding{}
+	for _, rule := range AllStack() {
+		for _, f := range rule.Check(stackResources(t, objs)) {
+			require.False(t, f.Unchecked, f.Message)
+			out[rule.Name] = append(out[rule.Name], f)
+		}
+	}
+	return out
+}
 
-	tests := []struct {
-		name   string
-		mutate func(objs map[string]any)
-		rule   string
-		want   []string
-	}{
-		{"no default deny", func(o map[string]any) { delete(o, "kubernetes:networking.k8s.io/v1:NetworkPolicy#deny") }, "NET-01-network-policies", []string{"has no default-deny NetworkPolicy"}},
-		{"no DNS", func(o map[string]any) { delete(o, "kubernetes:networking.k8s.io/v1:NetworkPolicy#dns") }, "NET-01-network-policies", []string{"no policy allowing DNS"}},
-		{"pods not covered", func(o map[string]any) { delete(o, "kubernetes:networking.k8s.io/v1:NetworkPolicy#app") }, "NET-01-network-policies", []string{"no NetworkPolicy selects its pods"}},
-		{"no PDB", func(o map[string]any) { delete(o, "kubernetes:policy/v1:PodDisruptionBudget") }, "REL-02-disruption-budgets", []string{"runs 5+ pods but no PodDisruptionBudget"}},
-		{"PDB blocks drains", func(o map[string]any) {
+// stackFixture is one case of the whole-stack rules: the compliant
+// namespace with one change, and what the one policy it names must find.
+type stackFixture struct {
+	policy string
+	name   string
+	mutate func(objs map[string]any)
+	want   []string
+	// kind carries the service's Deployment into another workload kind.
+	kind string
+}
+
+func stackFixtures() []stackFixture {
+	return []stackFixture{
+		{policy: "NET-01-network-policies", name: "no default deny", mutate: func(o map[string]any) { delete(o, "kubernetes:networking.k8s.io/v1:NetworkPolicy#deny") }, want: []string{"has no default-deny NetworkPolicy"}},
+		{policy: "NET-01-network-policies", name: "no DNS", mutate: func(o map[string]any) { delete(o, "kubernetes:networking.k8s.io/v1:NetworkPolicy#dns") }, want: []string{"no policy allowing DNS"}},
+		{policy: "NET-01-network-policies", name: "pods not covered", mutate: func(o map[string]any) { delete(o, "kubernetes:networking.k8s.io/v1:NetworkPolicy#app") }, want: []string{"no NetworkPolicy selects its pods"}},
+		{policy: "REL-02-disruption-budgets", name: "no PDB", mutate: func(o map[string]any) { delete(o, "kubernetes:policy/v1:PodDisruptionBudget") }, want: []string{"runs 5+ pods but no PodDisruptionBudget"}},
+		{policy: "REL-02-disruption-budgets", name: "PDB blocks drains", mutate: func(o map[string]any) {
 			pdb := o["kubernetes:policy/v1:PodDisruptionBudget"].(*policyv1.PodDisruptionBudget)
 			pdb.Spec.MaxUnavailable = nil
 			pdb.Spec.MinAvailable = ptr(intstr.FromInt32(5))
 			pdb.Spec.UnhealthyPodEvictionPolicy = nil
-		}, "REL-02-disruption-budgets", []string{"minAvailable 5 leaves no pod to evict", "unhealthyPodEvictionPolicy: AlwaysAllow"}},
-		{"replicas under an HPA", func(o map[string]any) {
+		}, want: []string{"minAvailable 5 leaves no pod to evict", "unhealthyPodEvictionPolicy: AlwaysAllow"}},
+		{policy: "REL-01-hpa-owns-replicas", name: "replicas under an HPA", mutate: func(o map[string]any) {
 			o[deploymentType].(*appsv1.Deployment).Spec.Replicas = ptr(int32(5))
-		}, "REL-01-hpa-owns-replicas", []string{"spec.replicas is 5 but HPA transactions owns the count"}},
-		{"service account not created", func(o map[string]any) { delete(o, "kubernetes:core/v1:ServiceAccount") }, "SEC-14-service-accounts-exist", []string{`uses ServiceAccount "transactions", which this stack does not create`}},
+		}, want: []string{"spec.replicas is 5 but HPA transactions owns the count"}},
+		{policy: "SEC-14-service-accounts-exist", name: "service account not created", mutate: func(o map[string]any) { delete(o, "kubernetes:core/v1:ServiceAccount") }, want: []string{`uses ServiceAccount "transactions", which this stack does not create`}},
+		{policy: "AWS-08-s3-buckets", name: "bucket without its settings", mutate: func(o map[string]any) {
+			o[bucketType] = m{"bucket": "intelliflow-prod-models"}
+		}, want: []string{`bucket "intelliflow-prod-models" lacks a BucketPublicAccessBlock`}},
+		{policy: "AWS-08-s3-buckets", name: "v1 bucket without its settings", mutate: func(o map[string]any) {
+			o[bucketV1Type] = m{"bucket": "intelliflow-prod-logs"}
+		}, want: []string{`bucket "intelliflow-prod-logs" lacks a BucketPublicAccessBlock`}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			objs := stackObjects()
-			tt.mutate(objs)
-			got := runStack(t, objs)
-			require.Len(t, got, 1, "%v", got)
-			require.Len(t, got[tt.rule], len(tt.want), "%v", got)
-			for _, w := range tt.want {
-				require.True(t, slicesContainSubstring(got[tt.rule], w), "%q not in %v", w, got[tt.rule])
+}
+
+// allStackFixtures carries each fixture that changes the service into every
+// other workload kind its rule reports on.
+func allStackFixtures(t *testing.T) []stackFixture {
+	types := map[string][]string{}
+	for _, r := range AllStack() {
+		types[r.Name] = r.Types
+	}
+	var out []stackFixture
+	for _, f := range stackFixtures() {
+		out = append(out, f)
+		for _, typ := range types[f.policy] {
+			if typ != deploymentType && podSpecPaths[typ] != nil {
+				v := f
+				v.name, v.kind = f.name+" as "+kindOf(typ), typ
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}
+
+// runStackFixture builds the fixture's stack and runs every stack rule.
+func runStackFixture(t *testing.T, f stackFixture) map[string][]StackFinding {
+	objs := stackObjects()
+	f.mutate(objs)
+	if f.kind != "" {
+		d := objs[deploymentType].(*appsv1.Deployment)
+		delete(objs, deploymentType)
+		objs[f.kind] = inKind(f.kind, d)
+		hpa := objs[hpaType].(*autoscalingv2.HorizontalPodAutoscaler)
+		hpa.Spec.ScaleTargetRef.Kind = kindOf(f.kind)
+	}
+	return runStackRules(t, objs)
+}
+
+func TestStackRules(t *testing.T) {
+	require.Empty(t, runStack(t, stackObjects()), "the complete namespace passes")
+	for _, f := range allStackFixtures(t) {
+		t.Run(f.policy+"/"+f.name, func(t *testing.T) {
+			got := runStackFixture(t, f)
+			require.Len(t, got, 1, "only %s reports: %v", f.policy, got)
+			var msgs []string
+			for _, x := range got[f.policy] {
+				msgs = append(msgs, x.Message)
+				if f.kind != "" && x.Type != namespaceType {
+					require.Equal(t, f.kind, x.Type, x.Message)
+				}
+			}
+			require.Len(t, msgs, len(f.want), "%v", msgs)
+			for _, w := range f.want {
+				require.True(t, slicesContainSubstring(msgs, w), "%q not in %v", w, msgs)
 			}
 		})
 	}

@@ -25,6 +25,7 @@ func AWS08Buckets() StackRule {
 		Name:        "AWS-08-s3-buckets",
 		Description: "AWS-08: S3 buckets have all four public-access-block flags, SSE-KMS and versioning.",
 		Level:       policyx.EnforcementLevelMandatory,
+		Types:       []string{bucketType, bucketV1Type},
 		Check: func(resources []policyx.AnalyzerResource) []StackFinding {
 			type settings struct{ block, kms, versioned bool }
 			byBucket := map[string]*settings{}
@@ -96,9 +97,12 @@ func AWS08Buckets() StackRule {
 	}
 }
 
+// chartTypes are the forms a chart installation takes.
+var chartTypes = []string{"kubernetes:helm.sh/v4:Chart", helmReleaseType, "kubernetes:helm.sh/v3:Chart"}
+
 // chartValues returns the values of a Vault chart, if r is one.
 func chartValues(r policyx.AnalyzerResource) (map[string]any, bool) {
-	if r.Type != "kubernetes:helm.sh/v4:Chart" && r.Type != "kubernetes:helm.sh/v3:Release" && r.Type != "kubernetes:helm.sh/v3:Chart" {
+	if !slices.Contains(chartTypes, r.Type) {
 		return nil, false
 	}
 	if !strings.Contains(get(r, "chart").str(), "vault") {
@@ -132,6 +136,7 @@ func VLT01Vault(requireHA bool) Rule {
 		Name:        "VLT-01-vault",
 		Description: "VLT-01: Vault no dev mode, TLS on, HA raft >= 3 in prod, auto-unseal (awskms), audit device on, no root token in config.",
 		Level:       policyx.EnforcementLevelMandatory,
+		Types:       chartTypes,
 		Check: func(r policyx.AnalyzerResource) []Finding {
 			values, ok := chartValues(r)
 			if !ok {

@@ -11,7 +11,7 @@ import (
 
 // podRule builds a rule that checks pod templates.
 func podRule(name, description string, level policyx.EnforcementLevel, check func(p pod) []Finding) Rule {
-	return Rule{Name: name, Description: description, Level: level, Check: func(r policyx.AnalyzerResource) []Finding {
+	return Rule{Name: name, Description: description, Level: level, Types: workloadTypes, Check: func(r policyx.AnalyzerResource) []Finding {
 		return withPod(r, check)
 	}}
 }
@@ -241,8 +241,9 @@ func SEC19NoLiteralSecrets() Rule {
 		Name:        "SEC-19-no-literal-secrets",
 		Description: "SEC-19: no literal secret values in env or ConfigMaps; secrets come from Secret refs or Vault.",
 		Level:       policyx.EnforcementLevelMandatory,
+		Types:       append([]string{configMapType}, workloadTypes...),
 		Check: func(r policyx.AnalyzerResource) []Finding {
-			if r.Type == "kubernetes:core/v1:ConfigMap" {
+			if r.Type == configMapType {
 				data, ok := at(r.Properties, "data")
 				if !ok || !data.IsMap() {
 					return nil
