@@ -7,7 +7,6 @@ package main
 
 import (
 	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +24,7 @@ import (
 	"github.com/intelliflow/platform/components/gpunodegroup"
 	"github.com/intelliflow/platform/infra"
 	"github.com/intelliflow/platform/internal/devcluster"
+	"github.com/intelliflow/platform/internal/freeport"
 	"github.com/intelliflow/platform/internal/rollout"
 )
 
@@ -43,14 +43,15 @@ func startCluster(t *testing.T, general, gpu int) (*devcluster.Cluster, kubernet
 		t.Skip("bin/cluster is missing; tools/cluster/install.sh builds it")
 	}
 	o := devcluster.Options{Dir: filepath.Join(t.TempDir(), "cluster"), Bin: bin, General: general, GPU: gpu}
-	for _, p := range []*int{&o.APIPort, &o.EtcdPort, &o.EtcdPeerPort, &o.ControllerPort, &o.SchedulerPort, &o.KwokPort} {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		*p = l.Addr().(*net.TCPAddr).Port
-		require.NoError(t, l.Close())
-	}
 	start := time.Now()
-	c, err := devcluster.Up(o)
+	var c *devcluster.Cluster
+	// A port picked free can be taken before the cluster binds it; Up then
+	// fails with freeport.ErrInUse and the cluster starts on other ports.
+	_, err = freeport.Start(6, freeport.Pick, func(ports []int) error {
+		o.APIPort, o.EtcdPort, o.EtcdPeerPort, o.ControllerPort, o.SchedulerPort, o.KwokPort = ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
+		c, err = devcluster.Up(o)
+		return err
+	})
 	t.Cleanup(func() { _, _ = devcluster.Down(o.Dir) })
 	require.NoError(t, err)
 	t.Logf("cluster up in %s", time.Since(start).Round(100*time.Millisecond))

@@ -18,6 +18,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -32,6 +33,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/intelliflow/platform/internal/freeport"
 )
 
 // Zones the simulated nodes are spread over, as the AWS foundation's.
@@ -103,24 +106,23 @@ func up(o Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	var procs []*process
 	start := func(name string, args ...string) error {
-		log, err := os.Create(filepath.Join(abs, "logs", name+".log"))
-		if err != nil {
-			return err
+		p, err := startProcess(abs, filepath.Join(bin, name), args...)
+		if err == nil {
+			procs = append(procs, p)
 		}
-		cmd := exec.Command(filepath.Join(bin, name), args...)
-		cmd.Stdout, cmd.Stderr = log, log
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // outlives this process
-		if err := cmd.Start(); err != nil {
-			return fmt.Errorf("start %s: %w", name, err)
-		}
-		f, err := os.OpenFile(filepath.Join(abs, "pids"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		_, err = fmt.Fprintf(f, "%d %s\n", cmd.Process.Pid, name)
 		return err
+	}
+	// alive fails as soon as a process Up started has exited: a taken port
+	// shows at once, not as a timeout.
+	alive := func() error {
+		for _, p := range procs {
+			if err := p.failed(); err != nil {
+				return fmt.Errorf("%w (see %s)", err, p.log)
+			}
+		}
+		return nil
 	}
 	loop := func(port int) string { return fmt.Sprintf("http://127.0.0.1:%d", port) }
 	began := time.Now()
@@ -129,7 +131,9 @@ func up(o Options) (*Cluster, error) {
 		"--initial-advertise-peer-urls", loop(o.EtcdPeerPort), "--initial-cluster", "default="+loop(o.EtcdPeerPort)); err != nil {
 		return nil, err
 	}
-	if err := waitHTTP(loop(o.EtcdPort)+"/health", "", 30*time.Second); err != nil {
+	// Another etcd answering on the port would pass /health; ours is the
+	// one whose member list holds its own peer URL.
+	if err := waitHTTP(http.MethodPost, loop(o.EtcdPort)+"/v3/cluster/member/list", "", loop(o.EtcdPeerPort), 30*time.Second, alive); err != nil {
 		return nil, fmt.Errorf("etcd: %w (see %s/logs/etcd.log)", err, dir)
 	}
 	if err := start("kube-apiserver",
@@ -144,7 +148,8 @@ func up(o Options) (*Cluster, error) {
 		"--endpoint-reconciler-type", "none"); err != nil {
 		return nil, err
 	}
-	if err := waitHTTP(fmt.Sprintf("https://127.0.0.1:%d/readyz", o.APIPort), token, 90*time.Second); err != nil {
+	// The token is this cluster's own: another API server answers 401.
+	if err := waitHTTP(http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d/readyz", o.APIPort), token, "", 90*time.Second, alive); err != nil {
 		return nil, fmt.Errorf("kube-apiserver: %w (see %s/logs/kube-apiserver.log)", err, dir)
 	}
 	kubeconfig := filepath.Join(abs, "kubeconfig")
@@ -186,9 +191,12 @@ func up(o Options) (*Cluster, error) {
 		names = append(names, n.Name)
 	}
 	for _, name := range names {
-		if err := waitReady(ctx, client, name); err != nil {
+		if err := waitReady(ctx, client, name, alive); err != nil {
 			return nil, fmt.Errorf("node %s: %w (see %s/logs/kwok.log)", name, err, dir)
 		}
+	}
+	if err := alive(); err != nil {
+		return nil, err
 	}
 	fmt.Printf("devcluster: up in %s: %d general and %d GPU nodes over %d zones\n  export KUBECONFIG=%s\n",
 		time.Since(began).Round(100*time.Millisecond), general, gpu, len(Zones), kubeconfig)
@@ -282,22 +290,88 @@ current-context: devcluster
 `, apiPort, token)
 }
 
-func waitHTTP(url, token string, limit time.Duration) error {
+// process is a control-plane process Up started.
+type process struct {
+	name, log string
+	exited    chan struct{}
+}
+
+// startProcess starts a binary in its own process group (it outlives this
+// process; Down stops it), logging to logs/<name>.log, and records its pid.
+func startProcess(dir, path string, args ...string) (*process, error) {
+	name := filepath.Base(path)
+	logPath := filepath.Join(dir, "logs", name+".log")
+	log, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close()
+	cmd := exec.Command(path, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &process{name: name, log: logPath, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.exited) }()
+	f, err := os.OpenFile(filepath.Join(dir, "pids"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	_, err = fmt.Fprintf(f, "%d %s\n", cmd.Process.Pid, name)
+	return p, err
+}
+
+// failed says why the process has exited, or nil while it runs. A port
+// another process holds is freeport.ErrInUse, so callers can pick others.
+func (p *process) failed() error {
+	select {
+	case <-p.exited:
+	default:
+		return nil
+	}
+	b, _ := os.ReadFile(p.log)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	last := lines[len(lines)-1]
+	for _, l := range lines {
+		if strings.Contains(strings.ToLower(l), "address already in use") {
+			return fmt.Errorf("%s exited: %w: %s", p.name, freeport.ErrInUse, l)
+		}
+	}
+	return fmt.Errorf("%s exited: %s", p.name, last)
+}
+
+// waitHTTP polls url until it answers 200 (with want in the body, when
+// given), failing early when alive reports a dead process.
+func waitHTTP(method, url, token, want string, limit time.Duration, alive func() error) error {
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} // loopback, self-signed
 	deadline := time.Now().Add(limit)
 	var last error
 	for time.Now().Before(deadline) {
-		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if err := alive(); err != nil {
+			return err
+		}
+		var body io.Reader
+		if method == http.MethodPost {
+			body = strings.NewReader("{}")
+		}
+		req, _ := http.NewRequest(method, url, body)
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
 		resp, err := client.Do(req)
 		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			switch {
+			case resp.StatusCode != http.StatusOK:
+				last = fmt.Errorf("%s answered %s", url, resp.Status)
+			case !strings.Contains(string(b), want):
+				last = fmt.Errorf("%s is another server's (no %s in %.200s)", url, want, b)
+			default:
 				return nil
 			}
-			last = fmt.Errorf("%s answered %s", url, resp.Status)
 		} else {
 			last = err
 		}
@@ -306,8 +380,11 @@ func waitHTTP(url, token string, limit time.Duration) error {
 	return fmt.Errorf("not ready after %s: %v", limit, last)
 }
 
-func waitReady(ctx context.Context, client kubernetes.Interface, name string) error {
+func waitReady(ctx context.Context, client kubernetes.Interface, name string, alive func() error) error {
 	for {
+		if err := alive(); err != nil {
+			return err
+		}
 		n, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 		if err == nil {
 			for _, c := range n.Status.Conditions {

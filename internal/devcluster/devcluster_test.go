@@ -1,12 +1,17 @@
 package devcluster
 
 import (
+	"net"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/intelliflow/platform/components/gpunodegroup"
 	"github.com/intelliflow/platform/components/microservice"
+	"github.com/intelliflow/platform/internal/freeport"
 )
 
 // TestNodesLookLikeTheNodeGroups: the simulated nodes carry the labels and
@@ -35,4 +40,34 @@ func TestNodesLookLikeTheNodeGroups(t *testing.T) {
 		}
 	}
 	require.Len(t, zones, 3, "spread over three zones")
+}
+
+// TestUpOnATakenPort: when another process holds a port the cluster was
+// given, Up fails at once with freeport.ErrInUse (so the caller can pick
+// other ports), leaves nothing running, and never talks to the other
+// server: here a foreign listener holds etcd's client port.
+func TestUpOnATakenPort(t *testing.T) {
+	repo, err := filepath.Abs(filepath.Join("..", ".."))
+	require.NoError(t, err)
+	bin := filepath.Join(repo, "bin", "cluster")
+	if _, err := os.Stat(filepath.Join(bin, "kwok-stages.yaml")); err != nil {
+		if os.Getenv("INTELLIFLOW_REQUIRE_CLUSTER") != "" {
+			t.Fatal("bin/cluster is missing; run tools/cluster/install.sh")
+		}
+		t.Skip("bin/cluster is missing; tools/cluster/install.sh builds it")
+	}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer taken.Close()
+	ports, err := freeport.Pick(5)
+	require.NoError(t, err)
+	o := Options{Dir: filepath.Join(t.TempDir(), "cluster"), Bin: bin, General: 1,
+		EtcdPort: taken.Addr().(*net.TCPAddr).Port, APIPort: ports[0], EtcdPeerPort: ports[1], ControllerPort: ports[2], SchedulerPort: ports[3], KwokPort: ports[4]}
+	began := time.Now()
+	_, err = Up(o)
+	require.ErrorIs(t, err, freeport.ErrInUse)
+	require.ErrorContains(t, err, "etcd exited")
+	t.Logf("Up failed after %s: %v", time.Since(began).Round(time.Millisecond), err)
+	_, statErr := os.Stat(o.Dir)
+	require.True(t, os.IsNotExist(statErr), "Up cleaned up after itself")
 }

@@ -13,11 +13,14 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/intelliflow/platform/internal/freeport"
 )
 
 // Server is a running PostgreSQL.
@@ -109,48 +112,85 @@ func Start(t testing.TB) Server {
 	if out, err := run("initdb", "-D", data, "-U", super, "-A", "trust", "-E", "UTF8", "--no-sync", "--locale=C").CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	srv := run("postgres", "-D", data, "-p", strconv.Itoa(port), "-c", "listen_addresses=127.0.0.1",
-		"-c", "unix_socket_directories="+dir, "-c", "fsync=off", "-c", "full_page_writes=off")
-	logFile, err := os.Create(filepath.Join(dir, "postgres.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Stdout, srv.Stderr = logFile, logFile
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// SIGINT is PostgreSQL's fast shutdown.
-		_ = srv.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = srv.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = srv.Process.Kill()
-			<-done
-		}
-		_ = logFile.Close()
+	var srv *postgres
+	ports, err := freeport.Start(1, pick, func(ports []int) error {
+		srv, err = launch(run, dir, data, ports[0], super)
+		return err
 	})
-	s := Server{Host: "127.0.0.1", Port: port, Superuser: super}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.stop)
+	return Server{Host: "127.0.0.1", Port: ports[0], Superuser: super}
+}
+
+// pick is freeport.Pick; a test hands out a taken port first.
+var pick = freeport.Pick
+
+// postgres is a running server of ours.
+type postgres struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// stop shuts the server down fast (SIGINT), or kills it after 10 s.
+func (p *postgres) stop() {
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+// launch starts postgres on port and waits until it answers as itself: a
+// server that could not bind exits, and another test's server answering on
+// the port has another data directory; both are freeport.ErrInUse.
+func launch(run func(string, ...string) *exec.Cmd, dir, data string, port int, super string) (*postgres, error) {
+	cmd := run("postgres", "-D", data, "-p", strconv.Itoa(port), "-c", "listen_addresses=127.0.0.1",
+		"-c", "unix_socket_directories="+dir, "-c", "fsync=off", "-c", "full_page_writes=off")
+	logFile, err := os.Create(filepath.Join(dir, fmt.Sprintf("postgres-%d.log", port)))
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &postgres{cmd: cmd, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.exited) }()
+	url := Server{Host: "127.0.0.1", Port: port}.URL(super, "", "postgres")
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		conn, err := pgx.Connect(ctx, s.URL(super, "", "postgres"))
-		cancel()
-		if err == nil {
-			_ = conn.Close(context.Background())
-			return s
-		}
-		if time.Now().After(deadline) {
+		select {
+		case <-p.exited:
 			log, _ := os.ReadFile(logFile.Name())
-			t.Fatalf("PostgreSQL on port %d did not start: %v\n%s", port, err, log)
+			if strings.Contains(string(log), "Address already in use") {
+				return nil, fmt.Errorf("postgres on port %d: %w", port, freeport.ErrInUse)
+			}
+			return nil, fmt.Errorf("postgres on port %d exited:\n%s", port, log)
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		var serving string
+		conn, err := pgx.Connect(ctx, url)
+		if err == nil {
+			err = conn.QueryRow(ctx, "SHOW data_directory").Scan(&serving)
+			_ = conn.Close(context.Background())
+		}
+		cancel()
+		switch {
+		case err == nil && serving == data:
+			return p, nil
+		case err == nil:
+			p.stop()
+			return nil, fmt.Errorf("another PostgreSQL (%s) answers on port %d: %w", serving, port, freeport.ErrInUse)
+		case time.Now().After(deadline):
+			p.stop()
+			log, _ := os.ReadFile(logFile.Name())
+			return nil, fmt.Errorf("PostgreSQL on port %d did not start: %v\n%s", port, err, log)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -17,10 +17,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/intelliflow/platform/internal/freeport"
 )
 
 // Start runs a redis-server for the test and returns its address and a stop
@@ -102,8 +105,11 @@ func certificates(t testing.TB) (caPEM, certPEM, keyPEM []byte) {
 		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
 }
 
+// pick is freeport.Pick; a test hands out a taken port first.
+var pick = freeport.Pick
+
 // start runs redis-server with the listener arguments for a port (plain
-// by default) and waits until a client with those options answers PING.
+// by default) and waits until it answers a client with those options.
 func start(t testing.TB, listen func(port int) []string, client func(addr string) *redis.Options) (addr string, stop func()) {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
@@ -113,41 +119,79 @@ func start(t testing.TB, listen func(port int) []string, client func(addr string
 		}
 		t.Skip("redis-server is missing; make test installs it")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
 	if listen == nil {
 		listen = func(port int) []string { return []string{"--port", fmt.Sprint(port)} }
 	}
 	if client == nil {
 		client = func(addr string) *redis.Options { return &redis.Options{Addr: addr} }
 	}
-	args := append(listen(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	cmd := exec.Command(bin, args...)
-	if err := cmd.Start(); err != nil {
+	dir := t.TempDir()
+	var s *server
+	ports, err := freeport.Start(1, pick, func(ports []int) error {
+		s, err = launch(bin, dir, ports[0], listen, client)
+		return err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	addr = fmt.Sprintf("127.0.0.1:%d", port)
-	stopped := false
-	stop = func() {
-		if !stopped {
-			stopped = true
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
+	t.Cleanup(s.stop)
+	return fmt.Sprintf("127.0.0.1:%d", ports[0]), s.stop
+}
+
+// server is a running redis-server of ours.
+type server struct {
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	stopped bool
+}
+
+func (s *server) stop() {
+	if !s.stopped {
+		s.stopped = true
+		_ = s.cmd.Process.Kill()
+		<-s.exited
 	}
-	t.Cleanup(stop)
-	rdb := redis.NewClient(client(addr))
+}
+
+// launch starts redis-server on port and waits until it answers as itself:
+// a server that could not bind exits, and another test's server answering
+// on the port has another process id; both are freeport.ErrInUse.
+func launch(bin, dir string, port int, listen func(port int) []string, client func(addr string) *redis.Options) (*server, error) {
+	logFile := filepath.Join(dir, fmt.Sprintf("redis-%d.log", port))
+	args := append(listen(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--logfile", logFile)
+	cmd := exec.Command(bin, args...)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &server{cmd: cmd, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(s.exited) }()
+	opts := client(fmt.Sprintf("127.0.0.1:%d", port))
+	opts.DialTimeout, opts.ReadTimeout, opts.MaxRetries = 200*time.Millisecond, 500*time.Millisecond, -1
+	rdb := redis.NewClient(opts)
 	defer rdb.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for rdb.Ping(context.Background()).Err() != nil {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case <-s.exited:
+			log, _ := os.ReadFile(logFile)
+			if strings.Contains(string(log), "Address already in use") {
+				return nil, fmt.Errorf("redis-server on port %d: %w", port, freeport.ErrInUse)
+			}
+			return nil, fmt.Errorf("redis-server on port %d exited: %s", port, log)
+		default:
+		}
+		if info, err := rdb.Info(context.Background(), "server").Result(); err == nil {
+			if strings.Contains(info, fmt.Sprintf("process_id:%d\r\n", cmd.Process.Pid)) {
+				return s, nil
+			}
+			s.stop()
+			return nil, fmt.Errorf("another redis-server answers on port %d: %w", port, freeport.ErrInUse)
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("redis-server on %s did not start", addr)
+			s.stop()
+			log, _ := os.ReadFile(logFile)
+			return nil, fmt.Errorf("redis-server on port %d did not start: %s", port, log)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return addr, stop
 }
