@@ -5,7 +5,7 @@ SHELL := bash
 STACK ?= dev
 ARGS ?=
 
-.PHONY: up preview destroy refresh outputs tools policy build test clean fraud-reference fraud-model cluster cluster-down cluster-tools
+.PHONY: up preview destroy refresh outputs tools policy build test clean fraud-reference fraud-model fraud-load cluster cluster-down cluster-tools
 
 up: tools policy ## deploy STACK (default dev) with the policy pack
 	go run ./cmd/intelliflow up --stack $(STACK) $(ARGS)
@@ -58,6 +58,14 @@ fraud-model:
 	go run ./apps/fraud/cmd/dataset --out out/fraud-data
 	/usr/bin/python3 apps/fraud/model/train.py out/fraud-data apps/fraud/model
 	@echo "model.json sha256 (intelliflow:fraudModel.sha256): $$(sha256sum apps/fraud/model/model.json | cut -d' ' -f1)"
+
+# The fraud server under open-loop load from a generator process of its own,
+# beside XGBoost behind a Python server; prints goodput, latency and CPU per
+# request. ARGS passes -load.rates, -load.infer-rates, -load.duration.
+fraud-load:
+	scripts/install-services.sh
+	scripts/install-xgboost.sh
+	go test ./apps/fraud -run XXX -bench Load -benchtime 1x -timeout 60m $(ARGS)
 
 clean:
 	rm -rf out/ .pulumi-state/

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/intelliflow/platform/apps/catalog"
 	"github.com/intelliflow/platform/apps/fraud/internal/features"
@@ -26,6 +27,13 @@ import (
 	"github.com/intelliflow/platform/internal/redistest"
 	"github.com/intelliflow/platform/internal/telemetry"
 )
+
+// TestMain fails the package when a test leaves a goroutine behind, such as
+// a server it never stopped.
+func TestMain(m *testing.M) {
+	// glog (pulled in by a dependency) starts its flush daemon at init.
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/golang/glog.(*fileSink).flushDaemon"))
+}
 
 // modelDir makes a model folder with the committed model as one version.
 func modelDir(t testing.TB, version string, dir string) string {
@@ -89,8 +97,10 @@ func start(t testing.TB, env map[string]string) running {
 	}
 	a := strings.Fields(addrs)
 	r := running{api: "http://" + a[0], metrics: "http://" + a[1], logs: logs}
-	r.stop = func() error { cancel(); return <-done }
-	t.Cleanup(func() { _ = r.stop })
+	// stop is safe to call twice: a test stops the server to read its last
+	// lines, and cleanup stops whatever the test did not.
+	r.stop = sync.OnceValue(func() error { cancel(); return <-done })
+	t.Cleanup(func() { _ = r.stop() })
 	return r
 }
 
@@ -227,8 +237,7 @@ func TestServerWithTLSRedis(t *testing.T) {
 	dir := modelDir(t, "2026-11-01", "")
 	score := func(env map[string]string) map[string]any {
 		env["MODEL_DIR"], env["REDIS_ADDR"], env["FEATURE_TIMEOUT"] = dir, r.Addr, "200ms"
-		srv := start(t, env)
-		defer func() { require.NoError(t, srv.stop()) }()
+		srv := start(t, env) // stopped at cleanup; TestMain's leak check holds it to that
 		code, out := post(t, srv.api+"/v1/score", `{"transaction_id":"t1","card_id":"c1","amount":20,"merchant_id":"m1","timestamp":"2026-03-01T12:00:00Z","location":{"x":1,"y":2}}`)
 		require.Equal(t, 200, code, out)
 		return out
