@@ -1,8 +1,12 @@
 package infra
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -18,7 +22,7 @@ import (
 	"github.com/intelliflow/platform/components/logging"
 	"github.com/intelliflow/platform/internal/golden"
 	"github.com/intelliflow/platform/internal/pulumitest"
-	"github.com/intelliflow/platform/policy/exceptions"
+	"github.com/intelliflow/platform/policy/pack"
 	"github.com/intelliflow/platform/policy/rules"
 	"github.com/intelliflow/platform/stacks"
 )
@@ -26,6 +30,16 @@ import (
 // runStack runs the program under mocks with the config of the repository's
 // own Pulumi.<stack>.yaml.
 func runStack(t *testing.T, stack string, dryRun bool) (*pulumitest.Mocks, stacks.Config) {
+	t.Helper()
+	values, cfg := stackConfig(t, stack)
+	mocks, err := pulumitest.Run(t, pulumitest.Options{Stack: stack, Config: values, DryRun: dryRun, Mocks: mocksFor(cfg)}, Run)
+	require.NoError(t, err)
+	return mocks, cfg
+}
+
+// stackConfig reads and parses the repository's Pulumi.<stack>.yaml, its
+// dev secrets decrypted, as the engine would pass it.
+func stackConfig(t *testing.T, stack string) (map[string]string, stacks.Config) {
 	t.Helper()
 	f, err := stacks.ReadFile(filepath.Join("..", "Pulumi."+stack+".yaml"))
 	require.NoError(t, err)
@@ -42,9 +56,7 @@ func runStack(t *testing.T, stack string, dryRun bool) (*pulumitest.Mocks, stack
 		return v, ok
 	})
 	require.NoError(t, err)
-	mocks, err := pulumitest.Run(t, pulumitest.Options{Stack: stack, Config: values, DryRun: dryRun, Mocks: mocksFor(cfg)}, Run)
-	require.NoError(t, err)
-	return mocks, cfg
+	return values, cfg
 }
 
 // mocksFor answers the AWS invokes for stacks with a foundation.
@@ -232,20 +244,15 @@ func TestStacksPassPolicy(t *testing.T) {
 	for _, stack := range []string{"dev", "local", "staging", "prod"} {
 		t.Run(stack, func(t *testing.T) {
 			mocks, cfg := runStack(t, stack, false)
-			all := rules.All(rules.Settings{
-				PodSecurityVersion:   cfg.PodSecurityVersion,
-				ImageRegistries:      cfg.ImageRegistries,
-				RequireImageDigests:  cfg.RequireImageDigests,
-				Production:           cfg.Environment == stacks.Prod,
-				LoadBalancerServices: []string{catalog.Gateway},
-				SpreadServices:       []string{catalog.Gateway, catalog.Transactions},
-			})
+			// The pack exactly as the policy binary builds it for this stack.
+			p := pack.For(cfg, false)
+			all := p.Rules
 			analyzed := mocks.Analyzed()
 			waived := 0
 			for _, a := range analyzed {
 				found := rules.Check(all, a)
 				for policy := range found {
-					if rules.Waived(exceptions.List, policy, a.Type, a.Name) {
+					if rules.Waived(p.Exceptions, policy, a.Type, a.Name) {
 						delete(found, policy)
 						waived++
 					}
@@ -258,7 +265,7 @@ func TestStacksPassPolicy(t *testing.T) {
 			require.Greater(t, len(analyzed), 50)
 			// Zero findings of any level: the stacks carry no accepted advisories.
 			t.Logf("%s: %d resources through %d rules and %d stack rules: 0 mandatory, 0 advisory", stack, len(analyzed), len(all), len(rules.AllStack()))
-			for _, sr := range rules.AllStack() {
+			for _, sr := range p.StackRules {
 				require.Empty(t, sr.Check(analyzed), sr.Name)
 			}
 			// Negative control: without the PDBs and NetworkPolicies the
@@ -329,7 +336,7 @@ func TestDevGolden(t *testing.T) {
 	}
 	var entries []entry
 	for _, r := range mocks.Resources() {
-		entries = append(entries, entry{Type: r.Type, Name: r.Name, Inputs: r.Plain})
+		entries = append(entries, entry{Type: r.Type, Name: r.Name, Inputs: pulumitest.Redacted(r.Inputs)})
 	}
 	sort.Slice(entries, func(i, j int) bool {
 		if entries[i].Type != entries[j].Type {
@@ -338,4 +345,35 @@ func TestDevGolden(t *testing.T) {
 		return entries[i].Name < entries[j].Name
 	})
 	golden.RequireJSON(t, "dev.golden", entries)
+}
+
+// TestGoldenFilesHoldNoCredential: the golden files are committed and
+// reviewed, so not one of the dev stack's credentials (dev-only as they are)
+// may appear in them in clear, base64 or not.
+func TestGoldenFilesHoldNoCredential(t *testing.T) {
+	_, cfg := stackConfig(t, "dev")
+	require.NotEmpty(t, cfg.Credentials)
+	for _, path := range []string{filepath.Join("testdata", "dev.golden"), filepath.Join("..", "cmd", "intelliflow", "testdata", "dev-rendered.golden")} {
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		for key, value := range cfg.Credentials {
+			require.NotContains(t, string(b), value, "%s holds %s in clear", path, key)
+			require.NotContains(t, string(b), base64.StdEncoding.EncodeToString([]byte(value)), "%s holds %s in base64", path, key)
+		}
+	}
+}
+
+// TestStackFilesPinTheCommittedModel: every stack's fraudModel.sha256 is
+// the checksum of the model in the repository (apps/fraud/model/model.json),
+// the file the release pipeline uploads under fraudModel.uri; model-fetch
+// refuses any other.
+func TestStackFilesPinTheCommittedModel(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "apps", "fraud", "model", "model.json"))
+	require.NoError(t, err)
+	sum := sha256.Sum256(b)
+	for _, stack := range []string{"dev", "local", "staging", "prod"} {
+		_, cfg := stackConfig(t, stack)
+		require.Equal(t, hex.EncodeToString(sum[:]), cfg.FraudModel.SHA256, "Pulumi.%s.yaml intelliflow:fraudModel.sha256 (make fraud-model prints the new one)", stack)
+		require.True(t, strings.HasSuffix(cfg.FraudModel.URI, "/model.json"), cfg.FraudModel.URI)
+	}
 }

@@ -12,48 +12,30 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
 
-	"github.com/intelliflow/platform/apps/catalog"
-	"github.com/intelliflow/platform/policy/exceptions"
+	"github.com/intelliflow/platform/policy/pack"
 	"github.com/intelliflow/platform/policy/rules"
 	"github.com/intelliflow/platform/stacks"
 )
 
 // version is the pack's version; bump it with any rule change.
-var version = semver.MustParse("0.3.0")
-
-// settings are the stack facts the rules need, from the typed stack config.
-func settings(cfg stacks.Config) rules.Settings {
-	return rules.Settings{
-		PodSecurityVersion:   cfg.PodSecurityVersion,
-		ImageRegistries:      cfg.ImageRegistries,
-		RequireImageDigests:  cfg.RequireImageDigests,
-		LoadBalancerServices: []string{catalog.Gateway},
-		SpreadServices:       []string{catalog.Gateway, catalog.Transactions},
-		Production:           cfg.Environment == stacks.Prod,
-	}
-}
+var version = semver.MustParse("0.4.0")
 
 func main() {
-	if err := policyx.Main(pack); err != nil {
+	if err := policyx.Main(policyPack); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 }
 
-// pack builds the policy pack for the stack being analyzed, from the same
+// policyPack builds the policy pack for the stack being analyzed, from the same
 // typed stack config the program reads, so the pack and the program agree
 // on registries, digests and the pinned Pod Security version.
-func pack(ctx *pulumi.Context) (policyx.PolicyPack, error) {
+func policyPack(ctx *pulumi.Context) (policyx.PolicyPack, error) {
 	cfg, err := stacks.Load(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("intelliflow policy pack: stack %q: %w", ctx.Stack(), err)
 	}
 	// The pack-level level is ignored by policyx: every policy sets its own.
 	return policyx.NewPolicyPack("intelliflow", version, policyx.EnforcementLevelMandatory,
-		rules.Policies(rules.Pack{
-			Rules:      rules.All(settings(cfg)),
-			StackRules: rules.AllStack(),
-			Exceptions: exceptions.List,
-			DryRun:     ctx.DryRun(),
-		}))
+		rules.Policies(pack.For(cfg, ctx.DryRun())))
 }

@@ -205,31 +205,71 @@ func Run(t testing.TB, opts Options, fn pulumi.RunFunc) (*Mocks, error) {
 // Plain converts a property map to plain Go values: secrets unwrapped,
 // unknown (computed) values nil.
 func Plain(m resource.PropertyMap) map[string]any {
+	return plain(m, false)
+}
+
+// Redacted is Plain with every secret value replaced by "[secret]", for
+// golden files: they are reviewed and committed, so they never hold one.
+func Redacted(m resource.PropertyMap) map[string]any {
+	return plain(m, true)
+}
+
+// SecretPlaceholder stands for a secret value in Redacted's output.
+const SecretPlaceholder = "[secret]"
+
+// hidden keeps a secret's shape (an object's keys, an array's length), so a
+// reviewer sees which keys a Secret holds, and hides every value.
+func hidden(v resource.PropertyValue) any {
+	switch {
+	case v.IsSecret():
+		return hidden(v.SecretValue().Element)
+	case v.IsObject():
+		out := map[string]any{}
+		for k, e := range v.ObjectValue() {
+			out[string(k)] = hidden(e)
+		}
+		return out
+	case v.IsArray():
+		out := make([]any, len(v.ArrayValue()))
+		for i, e := range v.ArrayValue() {
+			out[i] = hidden(e)
+		}
+		return out
+	}
+	return SecretPlaceholder
+}
+
+func plain(m resource.PropertyMap, redact bool) map[string]any {
 	out := make(map[string]any, len(m))
 	for k, v := range m {
-		out[string(k)] = plainValue(v)
+		out[string(k)] = plainValue(v, redact)
 	}
 	return out
 }
 
-func plainValue(v resource.PropertyValue) any {
+func plainValue(v resource.PropertyValue, redact bool) any {
 	switch {
+	case v.IsSecret() && redact:
+		return hidden(v.SecretValue().Element)
 	case v.IsSecret():
-		return plainValue(v.SecretValue().Element)
+		return plainValue(v.SecretValue().Element, redact)
 	case v.IsComputed():
 		return nil
 	case v.IsOutput():
 		if !v.OutputValue().Known {
 			return nil
 		}
-		return plainValue(v.OutputValue().Element)
+		if v.OutputValue().Secret && redact {
+			return hidden(v.OutputValue().Element)
+		}
+		return plainValue(v.OutputValue().Element, redact)
 	case v.IsObject():
-		return Plain(v.ObjectValue())
+		return plain(v.ObjectValue(), redact)
 	case v.IsArray():
 		arr := v.ArrayValue()
 		out := make([]any, len(arr))
 		for i, e := range arr {
-			out[i] = plainValue(e)
+			out[i] = plainValue(e, redact)
 		}
 		return out
 	case v.IsNull():

@@ -1,0 +1,34 @@
+// Package pack assembles the IntelliFlow policy pack for one stack from its
+// typed config. The pack binary (policy/) and the stack tests (infra) both
+// build it here, so the tests check the program against exactly the rules,
+// settings and exceptions a preview enforces.
+package pack
+
+import (
+	"github.com/intelliflow/platform/apps/catalog"
+	"github.com/intelliflow/platform/policy/exceptions"
+	"github.com/intelliflow/platform/policy/rules"
+	"github.com/intelliflow/platform/stacks"
+)
+
+// Settings are the stack facts the rules need, from the typed stack config.
+func Settings(cfg stacks.Config) rules.Settings {
+	return rules.Settings{
+		PodSecurityVersion:   cfg.PodSecurityVersion,
+		ImageRegistries:      cfg.ImageRegistries,
+		RequireImageDigests:  cfg.RequireImageDigests,
+		LoadBalancerServices: []string{catalog.Gateway},
+		SpreadServices:       []string{catalog.Gateway, catalog.Transactions},
+		Production:           cfg.Environment == stacks.Prod,
+	}
+}
+
+// For is everything the pack enforces on a stack; dryRun is true in preview.
+func For(cfg stacks.Config, dryRun bool) rules.Pack {
+	return rules.Pack{
+		Rules:      rules.All(Settings(cfg)),
+		StackRules: rules.AllStack(),
+		Exceptions: exceptions.List,
+		DryRun:     dryRun,
+	}
+}
