@@ -64,6 +64,11 @@ var Stages = []Stage{
 	},
 }
 
+// ParseFailureTag marks a line that is not a JSON object. The json filter
+// tags it so (and logs a warning) only without skip_on_invalid_json, which
+// would pass such lines on untagged; the pipeline never sets it.
+const ParseFailureTag = "_jsonparsefailure"
+
 // DefaultIndex takes every other line.
 const DefaultIndex = "intelliflow-app"
 
@@ -74,7 +79,7 @@ const DefaultIndex = "intelliflow-app"
 func Apply(line, service string) map[string]any {
 	ev := map[string]any{}
 	if err := json.Unmarshal([]byte(line), &ev); err != nil {
-		return map[string]any{"message": line, "tags": []string{"_jsonparsefailure"}, "service.name": service, "_index": DefaultIndex}
+		return map[string]any{"message": line, "tags": []string{ParseFailureTag}, "service.name": service, "_index": DefaultIndex}
 	}
 	ev["service.name"] = service
 	ev["_index"] = DefaultIndex
@@ -152,8 +157,7 @@ func LogstashConfig(elasticsearch string) string {
 filter {
   json {
     source => "message"
-    skip_on_invalid_json => true
-    tag_on_failure => ["_jsonparsefailure"]
+    tag_on_failure => ["` + ParseFailureTag + `"]
   }
   mutate {
     copy => { "[kubernetes][labels][app_kubernetes_io/name]" => "[service][name]" }

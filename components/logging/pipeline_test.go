@@ -1,6 +1,7 @@
 package logging
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -52,7 +53,35 @@ func TestLogstashConfigRendersEveryStage(t *testing.T) {
 	require.Contains(t, cfg, `if [fraud][score] >= 0.8 {`)
 	require.Contains(t, cfg, `"[fraud_risk]" => "high"`)
 	require.Contains(t, cfg, `password => "${ELASTICSEARCH_PASSWORD}"`, "credentials from the environment")
-	require.Contains(t, cfg, "tag_on_failure")
+}
+
+// TestRenderedJSONFilterTagsAsApplyDoes reads the json filter's settings
+// from the rendered pipeline with logstash-filter-json's semantics
+// (skip_on_invalid_json, default false, suppresses tag_on_failure, default
+// ["_jsonparsefailure"]) and holds them to what Apply does with a line that
+// is not JSON.
+func TestRenderedJSONFilterTagsAsApplyDoes(t *testing.T) {
+	cfg := LogstashConfig("https://elasticsearch-es-http.intelliflow-monitoring.svc:9200")
+	_, block, ok := strings.Cut(cfg, "\n  json {\n")
+	require.True(t, ok, "the pipeline decodes JSON")
+	block, _, _ = strings.Cut(block, "\n  }\n")
+	settings := map[string]string{}
+	for _, line := range strings.Split(block, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), " => ")
+		require.True(t, ok, "json filter setting %q", line)
+		settings[k] = v
+	}
+	require.Equal(t, `"message"`, settings["source"])
+	var tags []string
+	if settings["skip_on_invalid_json"] != "true" {
+		tags = []string{"_jsonparsefailure"}
+		if v, set := settings["tag_on_failure"]; set {
+			require.NoError(t, json.Unmarshal([]byte(v), &tags), "tag_on_failure %s", v)
+		}
+	}
+	for _, line := range []string{"panic: runtime error", `{"msg":`, "42"} {
+		require.Equal(t, Apply(line, "fraud")["tags"], tags, "Logstash and Apply tag %q alike", line)
+	}
 }
 
 func TestLifecyclePolicy(t *testing.T) {
