@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -124,4 +126,40 @@ func TestRepositoryHoldsNoBuildOutputs(t *testing.T) {
 	require.NotEmpty(t, files)
 	require.Empty(t, problems(files), "tracked files that are build outputs or too large")
 	t.Logf("%d tracked files checked", len(files))
+}
+
+// TestREADMENamesRealPaths: every repository path the README quotes (in
+// backticks, commands included) exists, so a reader paging through at 3 a.m.
+// never looks for a package that is not there. Build outputs (bin/, out/,
+// .cluster/) and placeholders (<service>) are left out.
+func TestREADMENamesRealPaths(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	roots := regexp.MustCompile(`^(apps|cmd|components|internal|policy|stacks|infra|scripts|tools|ci-cd)/`)
+	// Code blocks are quoted whole; in prose, the backticked spans.
+	var quoted []string
+	for i, part := range strings.Split(string(b), "```") {
+		if i%2 == 1 {
+			quoted = append(quoted, part)
+			continue
+		}
+		for _, span := range regexp.MustCompile("`([^`]+)`").FindAllStringSubmatch(part, -1) {
+			quoted = append(quoted, span[1])
+		}
+	}
+	seen := 0
+	for _, q := range quoted {
+		for _, tok := range strings.Fields(q) {
+			tok = strings.TrimPrefix(strings.TrimRight(tok, ".,:;)"), "./")
+			if !roots.MatchString(tok) || strings.ContainsAny(tok, "<>{}$") {
+				continue
+			}
+			matches, err := filepath.Glob(strings.TrimSuffix(tok, "/..."))
+			require.NoError(t, err, tok)
+			require.NotEmpty(t, matches, "README.md names %s, which is not in the repository", tok)
+			seen++
+		}
+	}
+	require.Greater(t, seen, 20)
+	t.Logf("%d path references checked", seen)
 }

@@ -39,8 +39,8 @@ const (
 // Stores lists every store kind.
 var Stores = []Store{Postgres, Redis, Kafka, MongoDB, S3, SMTP, MLflow}
 
-// Standard ports and paths every service serves; the httpserver package of
-// the services uses the same values.
+// Standard ports and paths every service serves: the Deployments' ports and
+// probes come from here, and so do the servers' defaults (apps/fraud).
 const (
 	HTTPPort      = 8080
 	MetricsPort   = 9090

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/intelliflow/platform/apps/catalog"
 	"github.com/intelliflow/platform/apps/fraud/internal/features"
 	"github.com/intelliflow/platform/apps/fraud/internal/featurestore"
 	"github.com/intelliflow/platform/apps/fraud/internal/registry"
@@ -85,8 +86,8 @@ func readConfig(getenv func(string) string) (config, error) {
 		}
 		return v
 	}
-	c.httpAddr = port("HTTP_PORT", "8080")
-	c.metricsAddr = port("METRICS_PORT", "9090")
+	c.httpAddr = port("HTTP_PORT", strconv.Itoa(catalog.HTTPPort))
+	c.metricsAddr = port("METRICS_PORT", strconv.Itoa(catalog.MetricsPort))
 	c.modelDir = str("MODEL_DIR", "/models")
 	c.redisAddr = getenv("REDIS_ADDR")
 	c.redisPass = getenv("REDIS_PASSWORD")
@@ -185,7 +186,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		WriteTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 16 << 10,
 	}
 	metricsMux := http.NewServeMux()
-	metricsMux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	metricsMux.Handle("GET "+catalog.MetricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	metricsSrv := &http.Server{Handler: metricsMux, ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second}
 
 	apiLn, err := net.Listen("tcp", cfg.httpAddr)

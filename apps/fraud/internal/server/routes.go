@@ -3,6 +3,8 @@ package server
 import (
 	"net/http"
 	"strings"
+
+	"github.com/intelliflow/platform/apps/catalog"
 )
 
 // routes lists every endpoint.
@@ -26,8 +28,8 @@ func (s *Server) routes(mux *http.ServeMux) {
 	handle("POST /v2/models/{name}/infer", s.handleInfer())
 
 	// The platform's probe paths (apps/catalog).
-	handle("GET /livez", s.handleLive())
-	handle("GET /readyz", s.handleReady())
+	handle("GET "+catalog.LivenessPath, s.handleLive())
+	handle("GET "+catalog.ReadinessPath, s.handleReady())
 
 	handle("POST /admin/reload", s.handleReload())
 }
