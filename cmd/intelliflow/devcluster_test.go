@@ -35,12 +35,12 @@ func startCluster(t *testing.T, general, gpu int) (*devcluster.Cluster, kubernet
 	t.Helper()
 	repo, err := filepath.Abs(filepath.Join("..", ".."))
 	require.NoError(t, err)
-	bin := filepath.Join(repo, "bin", "cluster")
-	if _, err := os.Stat(filepath.Join(bin, "kwok-stages.yaml")); err != nil {
+	bin, err := devcluster.Binaries(repo)
+	if err != nil {
 		if os.Getenv("INTELLIFLOW_REQUIRE_CLUSTER") != "" {
-			t.Fatal("bin/cluster is missing; run tools/cluster/install.sh")
+			t.Fatal(err)
 		}
-		t.Skip("bin/cluster is missing; tools/cluster/install.sh builds it")
+		t.Skip(err)
 	}
 	o := devcluster.Options{Dir: filepath.Join(t.TempDir(), "cluster"), Bin: bin, General: general, GPU: gpu}
 	start := time.Now()

@@ -63,6 +63,16 @@ func DefaultOptions() Options {
 		APIPort: 6443, EtcdPort: 2379, EtcdPeerPort: 2380, ControllerPort: 10257, SchedulerPort: 10259, KwokPort: 10247}
 }
 
+// Binaries returns the folder of the cluster's binaries in a repository
+// (bin/cluster), or an error naming the command that builds them.
+func Binaries(repo string) (string, error) {
+	bin := filepath.Join(repo, "bin", "cluster")
+	if _, err := os.Stat(filepath.Join(bin, "kwok-stages.yaml")); err != nil {
+		return bin, fmt.Errorf("%s is missing or incomplete: run tools/cluster/install.sh (make cluster-tools)", bin)
+	}
+	return bin, nil
+}
+
 // Cluster is a running control plane.
 type Cluster struct {
 	// Kubeconfig is the admin kubeconfig's path.

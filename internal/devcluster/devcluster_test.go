@@ -49,12 +49,12 @@ func TestNodesLookLikeTheNodeGroups(t *testing.T) {
 func TestUpOnATakenPort(t *testing.T) {
 	repo, err := filepath.Abs(filepath.Join("..", ".."))
 	require.NoError(t, err)
-	bin := filepath.Join(repo, "bin", "cluster")
-	if _, err := os.Stat(filepath.Join(bin, "kwok-stages.yaml")); err != nil {
+	bin, err := Binaries(repo)
+	if err != nil {
 		if os.Getenv("INTELLIFLOW_REQUIRE_CLUSTER") != "" {
-			t.Fatal("bin/cluster is missing; run tools/cluster/install.sh")
+			t.Fatal(err)
 		}
-		t.Skip("bin/cluster is missing; tools/cluster/install.sh builds it")
+		t.Skip(err)
 	}
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
