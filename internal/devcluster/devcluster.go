@@ -144,7 +144,7 @@ func up(o Options) (*Cluster, error) {
 	// Another etcd answering on the port would pass /health; ours is the
 	// one whose member list holds its own peer URL.
 	if err := waitHTTP(http.MethodPost, loop(o.EtcdPort)+"/v3/cluster/member/list", "", loop(o.EtcdPeerPort), 30*time.Second, alive); err != nil {
-		return nil, fmt.Errorf("etcd: %w (see %s/logs/etcd.log)", err, dir)
+		return nil, fmt.Errorf("etcd: %w", withLog(err, dir, "etcd"))
 	}
 	if err := start("kube-apiserver",
 		"--etcd-servers", loop(o.EtcdPort), "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
@@ -160,7 +160,7 @@ func up(o Options) (*Cluster, error) {
 	}
 	// The token is this cluster's own: another API server answers 401.
 	if err := waitHTTP(http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d/readyz", o.APIPort), token, "", 90*time.Second, alive); err != nil {
-		return nil, fmt.Errorf("kube-apiserver: %w (see %s/logs/kube-apiserver.log)", err, dir)
+		return nil, fmt.Errorf("kube-apiserver: %w", withLog(err, dir, "kube-apiserver"))
 	}
 	kubeconfig := filepath.Join(abs, "kubeconfig")
 	if err := os.WriteFile(kubeconfig, []byte(kubeconfigFor(o.APIPort, token)), 0o600); err != nil {
@@ -202,7 +202,7 @@ func up(o Options) (*Cluster, error) {
 	}
 	for _, name := range names {
 		if err := waitReady(ctx, client, name, alive); err != nil {
-			return nil, fmt.Errorf("node %s: %w (see %s/logs/kwok.log)", name, err, dir)
+			return nil, fmt.Errorf("node %s: %w", name, withLog(err, dir, "kwok"))
 		}
 	}
 	if err := alive(); err != nil {
@@ -346,10 +346,19 @@ func (p *process) failed() error {
 	last := lines[len(lines)-1]
 	for _, l := range lines {
 		if strings.Contains(strings.ToLower(l), "address already in use") {
-			return fmt.Errorf("%s exited: %w: %s", p.name, freeport.ErrInUse, l)
+			return fmt.Errorf("%s exited: %w: %.300s", p.name, freeport.ErrInUse, l)
 		}
 	}
 	return fmt.Errorf("%s exited: %s", p.name, last)
+}
+
+// withLog points at the log of the process a wait was for, unless the error
+// already names the log of the process that died.
+func withLog(err error, dir, name string) error {
+	if strings.Contains(err.Error(), "(see ") {
+		return err
+	}
+	return fmt.Errorf("%w (see %s/logs/%s.log)", err, dir, name)
 }
 
 // waitHTTP polls url until it answers 200 (with want in the body, when
