@@ -16,8 +16,8 @@ export INTELLIFLOW_REQUIRE_ENGINE=1 INTELLIFLOW_REQUIRE_SERVICES=1 INTELLIFLOW_R
 # The packages that run goroutines of their own (the services, their stores,
 # Vault's concurrent first credentials) run under the race detector; the
 # fraud load smoke test then builds the server with it too.
-race=(./apps/... ./components/vault)
-mapfile -t rest < <(go list ./... | grep -v -e '/apps/' -e '/components/vault$')
+race=(./apps/... ./components/vault ./internal/httpserver)
+mapfile -t rest < <(go list ./... | grep -v -e '/apps/' -e '/components/vault$' -e '/internal/httpserver$')
 go test -count=1 -timeout 40m "$@" "${rest[@]}"
 go test -race -count=1 -timeout 30m "$@" "${race[@]}"
 echo "make test: all tests passed in $((SECONDS - start))s"

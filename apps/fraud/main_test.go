@@ -186,7 +186,7 @@ func TestServerEndToEnd(t *testing.T) {
 		{"/v1/score", `{"card_id": "c1", "amount": "NaN"}`, 400, "malformed JSON"},
 		{"/v1/score", `{"card_id": "c1", "amount": 5, "currency": "EURO"}`, 422, "currency"},
 		{"/v1/score", `{"card_id": "c1", "amount": 5}{"again": 1}`, 400, "more than one value"},
-		{"/v1/score", `{"card_id": "c1", "amount": 5, "merchant_id": "` + strings.Repeat("m", 2<<20) + `"}`, 400, "body larger than"},
+		{"/v1/score", `{"card_id": "c1", "amount": 5, "merchant_id": "` + strings.Repeat("m", 2<<20) + `"}`, 413, "body larger than"},
 		{"/v2/models/other/infer", `{}`, 404, `unknown model "other"`},
 		{"/v2/models/fraud/infer", `{"inputs":[{"name":"features","shape":[1,3],"datatype":"FP64","data":[1,2,3]}]}`, 400, "want [N, 12]"},
 		{"/v2/models/fraud/infer", `{"inputs":[{"name":"features","shape":[1,12],"datatype":"BYTES","data":[]}]}`, 400, `datatype "BYTES"`},
@@ -251,7 +251,7 @@ func TestServerWithTLSRedis(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	env := map[string]string{"HTTP_PORT": "http", "FRAUD_THRESHOLD": "0.3", "REVIEW_THRESHOLD": "0.6", "FEATURE_TIMEOUT": "fast", "LOG_LEVEL": "loud", "REDIS_TLS": "yes"}
 	err := run(context.Background(), func(k string) string { return env[k] }, io.Discard, nil)
-	for _, want := range []string{`HTTP_PORT: "http" is not a port`, "REVIEW_THRESHOLD 0.6 must be below FRAUD_THRESHOLD 0.3", `FEATURE_TIMEOUT: "fast"`, "LOG_LEVEL", `REDIS_TLS: "yes" is not true or false`} {
+	for _, want := range []string{`HTTP_PORT: "http" is not a whole number from 0 to 65535`, "REVIEW_THRESHOLD 0.6 must be below FRAUD_THRESHOLD 0.3", `FEATURE_TIMEOUT: "fast"`, "LOG_LEVEL", `REDIS_TLS: "yes" is not true or false`} {
 		require.ErrorContains(t, err, want)
 	}
 	err = run(context.Background(), func(k string) string { return map[string]string{"REDIS_CA_FILE": "/nonexistent/ca.pem"}[k] }, io.Discard, nil)

@@ -67,7 +67,8 @@ func (h *HTTP) Route(route string, next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		counted.ServeHTTP(rec, req)
 		h.access.Info("request", "route", route, "method", req.Method, "status", rec.status,
-			"duration_ms", float64(time.Since(start).Microseconds())/1000, "remote", req.RemoteAddr, "user_agent", req.UserAgent())
+			"duration_ms", float64(time.Since(start).Microseconds())/1000, "remote", req.RemoteAddr, "user_agent", req.UserAgent(),
+			"request_id", req.Header.Get(RequestIDHeader))
 	})
 }
 

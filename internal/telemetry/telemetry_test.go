@@ -44,3 +44,40 @@ func TestAccessLog(t *testing.T) {
 	require.Contains(t, line, "duration_ms")
 	require.NotContains(t, buf.String(), "card=secret")
 }
+
+func TestRequestIDsFlowThrough(t *testing.T) {
+	var downstream string
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { downstream = r.Header.Get(RequestIDHeader) }))
+	defer backend.Close()
+	client := &http.Client{Transport: Transport(nil)}
+	var seen string
+	h := RequestIDs(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = RequestID(r.Context())
+		req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, backend.URL, nil)
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+	}))
+
+	for _, tt := range []struct{ in, keep string }{
+		{"req-42.a_b", "req-42.a_b"},
+		{"", ""},
+		{"bad id with spaces", ""},
+		{strings.Repeat("x", 129), ""},
+	} {
+		rec := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		if tt.in != "" {
+			r.Header.Set(RequestIDHeader, tt.in)
+		}
+		h.ServeHTTP(rec, r)
+		got := rec.Header().Get(RequestIDHeader)
+		if tt.keep != "" {
+			require.Equal(t, tt.keep, got)
+		} else {
+			require.Len(t, got, 32, "a new id replaces %q", tt.in)
+		}
+		require.Equal(t, got, seen)
+		require.Equal(t, got, downstream, "the id reaches the called service")
+	}
+}

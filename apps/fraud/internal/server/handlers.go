@@ -28,6 +28,17 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
 }
 
+// errTooLarge marks a body over the limit: 413, not 400.
+var errTooLarge = errors.New("request too large")
+
+// decodeStatus is the status for a decode error.
+func decodeStatus(err error) int {
+	if errors.Is(err, errTooLarge) {
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadRequest
+}
+
 // decode reads a JSON body strictly: unknown fields, trailing data and
 // oversized bodies are the client's error.
 func decode(w http.ResponseWriter, r *http.Request, into any) error {
@@ -37,7 +48,7 @@ func decode(w http.ResponseWriter, r *http.Request, into any) error {
 	if err := dec.Decode(into); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return fmt.Errorf("body larger than %d bytes", maxBody)
+			return fmt.Errorf("%w: body larger than %d bytes", errTooLarge, tooBig.Limit)
 		}
 		return fmt.Errorf("malformed JSON: %v", err)
 	}
@@ -109,7 +120,7 @@ func (s *Server) handleScore() http.Handler {
 		var q ScoreRequest
 		if err := decode(w, r, &q); err != nil {
 			s.metrics.Rejected.Inc()
-			writeError(w, http.StatusBadRequest, err.Error())
+			writeError(w, decodeStatus(err), err.Error())
 			return
 		}
 		if err := q.validate(); err != nil {
@@ -172,22 +183,6 @@ func topReasons(contribs []float64, n int) []Reason {
 		out = []Reason{}
 	}
 	return out
-}
-
-func (s *Server) handleLive() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]bool{"live": true})
-	})
-}
-
-func (s *Server) handleReady() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.ready.Load() || s.models.Current() == nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]bool{"ready": false})
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]bool{"ready": true})
-	})
 }
 
 func (s *Server) handleReload() http.Handler {

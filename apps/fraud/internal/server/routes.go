@@ -3,8 +3,6 @@ package server
 import (
 	"net/http"
 	"strings"
-
-	"github.com/intelliflow/platform/apps/catalog"
 )
 
 // routes lists every endpoint.
@@ -21,15 +19,11 @@ func (s *Server) routes(mux *http.ServeMux) {
 	handle("POST /v1/score", s.handleScore())
 
 	handle("GET /v2", s.handleServerMetadata())
-	handle("GET /v2/health/live", s.handleLive())
-	handle("GET /v2/health/ready", s.handleReady())
+	handle("GET /v2/health/live", s.health.Live())
+	handle("GET /v2/health/ready", s.health.Ready())
 	handle("GET /v2/models/{name}", s.handleModelMetadata())
 	handle("GET /v2/models/{name}/ready", s.handleModelReady())
 	handle("POST /v2/models/{name}/infer", s.handleInfer())
-
-	// The platform's probe paths (apps/catalog).
-	handle("GET "+catalog.LivenessPath, s.handleLive())
-	handle("GET "+catalog.ReadinessPath, s.handleReady())
 
 	handle("POST /admin/reload", s.handleReload())
 }

@@ -9,10 +9,10 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"sync/atomic"
 
 	"github.com/intelliflow/platform/apps/fraud/internal/features"
 	"github.com/intelliflow/platform/apps/fraud/internal/registry"
+	"github.com/intelliflow/platform/internal/httpserver"
 	"github.com/intelliflow/platform/internal/telemetry"
 )
 
@@ -50,7 +50,7 @@ type Server struct {
 	metrics    *Metrics
 	http       *telemetry.HTTP
 	log        *slog.Logger
-	ready      atomic.Bool
+	health     *httpserver.Health
 }
 
 // Config assembles a Server.
@@ -63,37 +63,25 @@ type Config struct {
 	// HTTP counts and times every route; nil leaves them uninstrumented.
 	HTTP *telemetry.HTTP
 	Log  *slog.Logger
+	// Health answers the Open Inference Protocol's health calls; the
+	// platform's probe paths are httpserver's.
+	Health *httpserver.Health
 }
 
 // New returns the server, ready to serve.
 func New(c Config) *Server {
-	s := &Server{modelName: c.ModelName, models: c.Models, features: c.Features, thresholds: c.Thresholds, metrics: c.Metrics, http: c.HTTP, log: c.Log}
-	s.ready.Store(true)
+	s := &Server{modelName: c.ModelName, models: c.Models, features: c.Features, thresholds: c.Thresholds, metrics: c.Metrics, http: c.HTTP, log: c.Log, health: c.Health}
+	if s.health == nil {
+		s.health = httpserver.NewHealth(nil)
+	}
 	s.metrics.ModelLoaded(c.Models.Current())
 	return s
 }
 
-// SetReady marks readiness; shutdown clears it first so load balancers stop
-// sending traffic before the server drains.
-func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
-
-// Handler is the API with its middleware.
+// Handler is the API's routes; httpserver adds the middleware every
+// service has (request ids, limits, panic recovery) and the probe paths.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.routes(mux)
-	return recoverPanics(s.log, mux)
-}
-
-// recoverPanics turns a handler panic into a 500 and a log line: one bad
-// request must not take the server down.
-func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if p := recover(); p != nil {
-				log.Error("handler panic", "path", r.URL.Path, "panic", p)
-				writeError(w, http.StatusInternalServerError, "internal error")
-			}
-		}()
-		next.ServeHTTP(w, r)
-	})
+	return mux
 }

@@ -69,7 +69,7 @@ func (s *Server) handleModelReady() http.Handler {
 		if !s.knownModel(w, r) {
 			return
 		}
-		s.handleReady().ServeHTTP(w, r)
+		s.health.Ready().ServeHTTP(w, r)
 	})
 }
 
@@ -82,7 +82,7 @@ func (s *Server) handleInfer() http.Handler {
 		var q inferRequest
 		if err := decode(w, r, &q); err != nil {
 			s.metrics.Rejected.Inc()
-			writeError(w, http.StatusBadRequest, err.Error())
+			writeError(w, decodeStatus(err), err.Error())
 			return
 		}
 		if len(q.Inputs) != 1 || q.Inputs[0].Name != "features" {
