@@ -168,11 +168,37 @@ func (r *Reader) Secret(key string, required bool) string {
 		if v == "" && err == nil {
 			r.Fail(fmt.Errorf("%s_FILE: %s is empty", key, file))
 		}
-	case required:
+	case v == "" && required:
 		r.Fail(fmt.Errorf("%s: required (or %s_FILE naming a file that holds it)", key, key))
 	}
 	r.values[key] = mask(v)
 	return v
+}
+
+// Rotating is a secret that may change while the service runs: the Vault
+// Agent re-renders its file when a lease is renewed (dynamic database
+// users). Value reads the file again on every call.
+type Rotating struct {
+	key, value, file string
+}
+
+// Value is the secret as it is now.
+func (s Rotating) Value() (string, error) {
+	if s.file == "" {
+		return s.value, nil
+	}
+	b, err := os.ReadFile(s.file)
+	if err != nil {
+		return "", fmt.Errorf("%s_FILE: %w", s.key, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// RotatingSecret is Secret for a value that may rotate: it is checked now
+// and read again whenever Value is called.
+func (r *Reader) RotatingSecret(key string, required bool) Rotating {
+	v := r.Secret(key, required)
+	return Rotating{key: key, value: v, file: r.getenv(key + "_FILE")}
 }
 
 // mask shows whether a secret is set, never any of it.

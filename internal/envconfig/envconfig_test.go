@@ -72,3 +72,23 @@ func TestSecretsFromValueOrFileNeverShown(t *testing.T) {
 	require.ErrorContains(t, err, "D: required (or D_FILE")
 	require.NotContains(t, err.Error(), "s3cret")
 }
+
+func TestRotatingSecretIsReadAgain(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "password")
+	require.NoError(t, os.WriteFile(file, []byte("first\n"), 0o600))
+	r := New(env(map[string]string{"DATABASE_PASSWORD_FILE": file, "PLAIN": "fixed"}))
+	s := r.RotatingSecret("DATABASE_PASSWORD", true)
+	plain := r.RotatingSecret("PLAIN", true)
+	require.NoError(t, r.Err())
+	v, err := s.Value()
+	require.NoError(t, err)
+	require.Equal(t, "first", v)
+	require.NoError(t, os.WriteFile(file, []byte("second\n"), 0o600))
+	v, _ = s.Value()
+	require.Equal(t, "second", v, "a renewed lease is picked up")
+	v, _ = plain.Value()
+	require.Equal(t, "fixed", v)
+	require.NoError(t, os.Remove(file))
+	_, err = s.Value()
+	require.ErrorContains(t, err, "DATABASE_PASSWORD_FILE")
+}
