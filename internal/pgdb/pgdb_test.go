@@ -56,7 +56,10 @@ func TestMigrateOnceUnderConcurrentStarts(t *testing.T) {
 	errs := make(chan error, 4)
 	for range 4 {
 		wg.Add(1)
-		go func() { defer wg.Done(); errs <- Migrate(ctx, pool, os.DirFS("testdata/migrations"), "goose_test", log) }()
+		go func() {
+			defer wg.Done()
+			errs <- Migrate(ctx, pool, os.DirFS("testdata/migrations"), "goose_test", log)
+		}()
 	}
 	wg.Wait()
 	close(errs)
