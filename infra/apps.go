@@ -169,6 +169,10 @@ func configFor(cfg stacks.Config, svc catalog.Service) map[string]string {
 	for k, v := range svc.Config {
 		out[k] = v
 	}
+	if svc.AccessTokens {
+		out["JWT_ISSUER"] = "https://" + cfg.Ingress.Host
+		out["JWT_AUDIENCE"] = catalog.TokenAudience
+	}
 	out["SERVICE_NAME"] = svc.Name
 	out["ENVIRONMENT"] = string(cfg.Environment)
 	out["HTTP_PORT"] = strconv.Itoa(svc.Port)

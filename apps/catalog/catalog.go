@@ -39,6 +39,9 @@ const (
 // Stores lists every store kind.
 var Stores = []Store{Postgres, Redis, Kafka, MongoDB, S3, SMTP, MLflow}
 
+// The audience every access token is issued for and checked against.
+const TokenAudience = "intelliflow-api"
+
 // Standard ports and paths every service serves: the Deployments' ports and
 // probes come from here, and so do the servers' defaults (apps/fraud).
 const (
@@ -83,6 +86,10 @@ type Service struct {
 	GPU bool
 	// ModelArtifact marks a service whose pods fetch a model before starting.
 	ModelArtifact bool
+	// AccessTokens marks a service that signs or verifies the platform's
+	// access tokens: the stack gives it JWT_ISSUER (its public API URL) and
+	// JWT_AUDIENCE, the same for all of them.
+	AccessTokens bool
 	// CallsKubernetesAPI gets the service account token mounted.
 	CallsKubernetesAPI bool
 	// ScalingMetric is the per-pod custom metric its HPA may use.
@@ -152,10 +159,13 @@ func service(name, description string, s Service) Service {
 // loads its model from S3; the orchestrator drives model lifecycle in MLflow.
 var services = map[string]Service{
 	Gateway: service(Gateway, "API gateway: authentication, rate limits, routing to the services", Service{
-		Public:  true,
-		Calls:   []string{Users, Transactions, Fraud, Analytics, Notifications, Orchestrator},
-		Stores:  []Store{Redis},
-		Secrets: []Secret{{Env: "JWT_SIGNING_KEY", Key: "jwt-signing-key"}, {Env: "REDIS_PASSWORD", Key: "redis-password"}},
+		Public: true,
+		Calls:  []string{Users, Transactions, Fraud, Analytics, Notifications, Orchestrator},
+		Stores: []Store{Redis},
+		// It verifies tokens with the users service's published keys; it
+		// never holds the signing key.
+		AccessTokens: true,
+		Secrets:      []Secret{{Env: "REDIS_PASSWORD", Key: "redis-password"}},
 		Config: map[string]string{
 			"RATE_LIMIT_PER_MINUTE": "1000",
 			"CORS_ALLOWED_ORIGINS":  "https://app.intelliflow.example",
@@ -163,9 +173,14 @@ var services = map[string]Service{
 		},
 	}),
 	Users: service(Users, "user accounts, profiles and authentication", Service{
-		Stores:  []Store{Postgres, Redis},
-		Secrets: []Secret{{Env: "DATABASE_PASSWORD", Key: "database-password"}, {Env: "REDIS_PASSWORD", Key: "redis-password"}, {Env: "JWT_SIGNING_KEY", Key: "jwt-signing-key"}},
-		Config:  map[string]string{"SESSION_TTL": "30m", "PASSWORD_MIN_LENGTH": "12"},
+		Stores:       []Store{Postgres, Redis},
+		AccessTokens: true,
+		Secrets:      []Secret{{Env: "DATABASE_PASSWORD", Key: "database-password"}, {Env: "REDIS_PASSWORD", Key: "redis-password"}, {Env: "JWT_SIGNING_KEY", Key: "jwt-signing-key"}},
+		Config: map[string]string{
+			"ACCESS_TOKEN_TTL": "15m", "REFRESH_TOKEN_TTL": "720h", "PASSWORD_MIN_LENGTH": "12",
+			"LOGIN_ATTEMPTS_PER_ACCOUNT": "10", "LOGIN_ATTEMPTS_PER_IP": "100", "PROFILE_CACHE_TTL": "5m",
+		},
+		Metrics: []string{"users_profile_cache_requests_total", "users_logins_total", "users_token_refreshes_total", "users_access_tokens_issued_total"},
 	}),
 	Transactions: service(Transactions, "payment transactions: validation, persistence, publication to Kafka", Service{
 		Calls:         []string{Fraud},

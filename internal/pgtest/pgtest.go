@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/intelliflow/platform/internal/freeport"
 )
@@ -53,6 +54,17 @@ func (s Server) Connect(t testing.TB, user, password, database string) *pgx.Conn
 	}
 	t.Cleanup(func() { _ = conn.Close(context.Background()) })
 	return conn
+}
+
+// Pool opens a connection pool as user on database, closed at cleanup.
+func (s Server) Pool(t testing.TB, user, database string) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), s.URL(user, "", database))
+	if err != nil {
+		t.Fatalf("pool as %s: %v", user, err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
 }
 
 // binDir finds the server's programs: Debian puts them in

@@ -1,0 +1,67 @@
+// Package jsonapi is how the services read and write JSON over HTTP: request
+// bodies decoded strictly (JSON content type, no unknown fields, no trailing
+// data, a size bound) with the right status for each refusal, and errors
+// answered as {"error": "..."} naming the problem.
+package jsonapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+)
+
+// Error is a refusal with its HTTP status.
+type Error struct {
+	Status int
+	Msg    string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// Errorf makes a refusal.
+func Errorf(status int, format string, args ...any) *Error {
+	return &Error{Status: status, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Decode reads r's body into v: 415 unless the content type is JSON, 413
+// past max bytes, 400 for malformed JSON, an unknown field or a second
+// value.
+func Decode(w http.ResponseWriter, r *http.Request, max int64, v any) error {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return Errorf(http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, max)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return Errorf(http.StatusRequestEntityTooLarge, "body larger than %d bytes", tooBig.Limit)
+		}
+		return Errorf(http.StatusBadRequest, "malformed JSON: %v", err)
+	}
+	if dec.More() {
+		return Errorf(http.StatusBadRequest, "malformed JSON: more than one value")
+	}
+	return nil
+}
+
+// Write answers with v as JSON.
+func Write(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Fail answers with err: its own status when it is an *Error, 500 and a
+// message that hides the cause otherwise (the caller logs it).
+func Fail(w http.ResponseWriter, err error) {
+	var e *Error
+	if errors.As(err, &e) {
+		Write(w, e.Status, map[string]string{"error": e.Msg})
+		return
+	}
+	Write(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
+}
