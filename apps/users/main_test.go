@@ -50,9 +50,9 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 type service struct {
 	url     string
 	metrics string
-	env  map[string]string
-	logs *syncBuffer
-	stop func() error
+	env     map[string]string
+	logs    *syncBuffer
+	stop    func() error
 }
 
 // stores starts PostgreSQL and Redis and returns the environment the stack
