@@ -15,9 +15,9 @@ import (
 // Transactions publish payments; fraud scores them and publishes alerts;
 // analytics aggregates payments; notifications mail the alerts.
 var kafkaAccess = map[string]kafka.Access{
-	catalog.Transactions:  {Write: []string{"transactions"}},
-	catalog.Fraud:         {Read: []string{"transactions"}, Write: []string{"fraud-alerts"}, Group: catalog.Fraud},
-	catalog.Analytics:     {Read: []string{"transactions"}, Group: catalog.Analytics},
+	catalog.Transactions:  {Write: []string{"transactions.events"}},
+	catalog.Fraud:         {Read: []string{"transactions.events"}, Write: []string{"fraud-alerts"}, Group: catalog.Fraud},
+	catalog.Analytics:     {Read: []string{"transactions.events"}, Group: catalog.Analytics},
 	catalog.Notifications: {Read: []string{"fraud-alerts"}, Group: catalog.Notifications},
 }
 

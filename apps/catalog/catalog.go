@@ -186,7 +186,7 @@ var services = map[string]Service{
 		Calls:         []string{Fraud},
 		Stores:        []Store{Postgres, Redis, Kafka},
 		Secrets:       []Secret{{Env: "DATABASE_PASSWORD", Key: "database-password"}, {Env: "REDIS_PASSWORD", Key: "redis-password"}},
-		Config:        map[string]string{"KAFKA_TOPIC_TRANSACTIONS": "transactions", "FRAUD_SCORE_TIMEOUT": "150ms"},
+		Config:        map[string]string{"KAFKA_TOPIC_TRANSACTIONS": "transactions.events", "FRAUD_SCORE_TIMEOUT": "150ms"},
 		ScalingMetric: "transaction_processing_rate",
 		// Processed payments (the adapter turns their rate into
 		// transaction_processing_rate) and the outbox not yet on Kafka.
@@ -202,7 +202,7 @@ var services = map[string]Service{
 			"MODEL_DIR":                "/models",
 			"REVIEW_THRESHOLD":         "0.5",
 			"FRAUD_THRESHOLD":          "0.85",
-			"KAFKA_TOPIC_TRANSACTIONS": "transactions",
+			"KAFKA_TOPIC_TRANSACTIONS": "transactions.events",
 			"KAFKA_TOPIC_ALERTS":       "fraud-alerts",
 		},
 		Metrics: []string{
@@ -213,7 +213,7 @@ var services = map[string]Service{
 	Analytics: service(Analytics, "analytics: aggregates transaction events into reports", Service{
 		Stores:  []Store{MongoDB, Kafka},
 		Secrets: []Secret{{Env: "MONGODB_PASSWORD", Key: "mongodb-password"}},
-		Config:  map[string]string{"KAFKA_TOPIC_TRANSACTIONS": "transactions", "RETENTION_DAYS": "400"},
+		Config:  map[string]string{"KAFKA_TOPIC_TRANSACTIONS": "transactions.events", "RETENTION_DAYS": "400"},
 		Metrics: []string{"kafka_consumer_lag"},
 	}),
 	Notifications: service(Notifications, "notifications: e-mails customers and analysts about fraud alerts", Service{

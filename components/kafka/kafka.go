@@ -119,10 +119,12 @@ type Access struct {
 // to the cluster (MSK IAM authentication authorises by these actions).
 func Permissions(partition, region, account, cluster string, a Access) []irsa.Statement {
 	base := fmt.Sprintf("arn:%s:kafka:%s:%s:", partition, region, account)
-	out := []irsa.Statement{{
-		Actions:   []string{"kafka-cluster:Connect", "kafka-cluster:DescribeCluster"},
-		Resources: []string{base + "cluster/" + cluster + "/*"},
-	}}
+	connect := []string{"kafka-cluster:Connect", "kafka-cluster:DescribeCluster"}
+	if len(a.Write) > 0 {
+		// franz-go's producers are idempotent (no duplicates on retry).
+		connect = append(connect, "kafka-cluster:WriteDataIdempotently")
+	}
+	out := []irsa.Statement{{Actions: connect, Resources: []string{base + "cluster/" + cluster + "/*"}}}
 	topics := func(names []string) []string {
 		var arns []string
 		for _, t := range names {
@@ -137,7 +139,9 @@ func Permissions(partition, region, account, cluster string, a Access) []irsa.St
 		)
 	}
 	if len(a.Write) > 0 {
-		out = append(out, irsa.Statement{Actions: []string{"kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"}, Resources: topics(a.Write)})
+		// A writer owns its topics and creates them at start (MSK creates
+		// none by itself).
+		out = append(out, irsa.Statement{Actions: []string{"kafka-cluster:CreateTopic", "kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"}, Resources: topics(a.Write)})
 	}
 	return out
 }

@@ -52,13 +52,15 @@ func TestPermissions(t *testing.T) {
 	got := Permissions("aws", "eu-west-1", "111122223333", "intelliflow-prod", Access{Read: []string{"transactions"}, Write: []string{"fraud-alerts"}, Group: "fraud"})
 	base := "arn:aws:kafka:eu-west-1:111122223333:"
 	require.Equal(t, []irsa.Statement{
-		{Actions: []string{"kafka-cluster:Connect", "kafka-cluster:DescribeCluster"}, Resources: []string{base + "cluster/intelliflow-prod/*"}},
+		{Actions: []string{"kafka-cluster:Connect", "kafka-cluster:DescribeCluster", "kafka-cluster:WriteDataIdempotently"}, Resources: []string{base + "cluster/intelliflow-prod/*"}},
 		{Actions: []string{"kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"}, Resources: []string{base + "topic/intelliflow-prod/*/transactions"}},
 		{Actions: []string{"kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"}, Resources: []string{base + "group/intelliflow-prod/*/fraud"}},
-		{Actions: []string{"kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"}, Resources: []string{base + "topic/intelliflow-prod/*/fraud-alerts"}},
+		{Actions: []string{"kafka-cluster:CreateTopic", "kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"}, Resources: []string{base + "topic/intelliflow-prod/*/fraud-alerts"}},
 	}, got)
 	producer := Permissions("aws", "eu-west-1", "111122223333", "c", Access{Write: []string{"transactions"}})
 	require.Len(t, producer, 2, "a producer joins no consumer group")
+	consumer := Permissions("aws", "eu-west-1", "111122223333", "c", Access{Read: []string{"transactions"}, Group: "analytics"})
+	require.NotContains(t, consumer[0].Actions, "kafka-cluster:WriteDataIdempotently", "a consumer writes nothing")
 }
 
 func TestNew(t *testing.T) {
