@@ -316,8 +316,9 @@ func TestFoundation(t *testing.T) {
 			}
 			tx := cm(catalog.Transactions)
 			require.Equal(t, "postgres.abc123."+a.Region+".rds.amazonaws.com", tx["DATABASE_HOST"])
-			require.Equal(t, "master.redis.abc123.euw1.cache.amazonaws.com:6379", tx["REDIS_ADDR"])
-			require.Equal(t, "true", tx["REDIS_TLS"])
+			users := cm(catalog.Users)
+			require.Equal(t, "master.redis.abc123.euw1.cache.amazonaws.com:6379", users["REDIS_ADDR"])
+			require.Equal(t, "true", users["REDIS_TLS"])
 			require.Contains(t, tx["KAFKA_BROKERS"], ":9098,")
 			require.Equal(t, "AWS_MSK_IAM", tx["KAFKA_SASL_MECHANISM"])
 			require.Contains(t, cm(catalog.Analytics)["MONGODB_URI"], "mongodb://documentdb.cluster-abc123."+a.Region+".docdb.amazonaws.com:27017/intelliflow?tls=true")

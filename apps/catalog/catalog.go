@@ -183,14 +183,20 @@ var services = map[string]Service{
 		Metrics: []string{"users_profile_cache_requests_total", "users_logins_total", "users_token_refreshes_total", "users_access_tokens_issued_total"},
 	}),
 	Transactions: service(Transactions, "payment transactions: validation, persistence, publication to Kafka", Service{
-		Calls:         []string{Fraud},
-		Stores:        []Store{Postgres, Redis, Kafka},
-		Secrets:       []Secret{{Env: "DATABASE_PASSWORD", Key: "database-password"}, {Env: "REDIS_PASSWORD", Key: "redis-password"}},
-		Config:        map[string]string{"KAFKA_TOPIC_TRANSACTIONS": "transactions.events", "FRAUD_SCORE_TIMEOUT": "150ms"},
+		Calls: []string{Fraud},
+		// Idempotency keys live in PostgreSQL with the payments they guard.
+		Stores:  []Store{Postgres, Kafka},
+		Secrets: []Secret{{Env: "DATABASE_PASSWORD", Key: "database-password"}},
+		Config: map[string]string{
+			"KAFKA_TOPIC_TRANSACTIONS": "transactions.events", "FRAUD_SCORE_TIMEOUT": "150ms",
+			"FRAUD_BREAKER_FAILURES": "5", "FRAUD_BREAKER_COOLDOWN": "10s",
+			"FRAUD_FALLBACK": "hold-above", "FRAUD_FALLBACK_HOLD_ABOVE": "10000",
+		},
 		ScalingMetric: "transaction_processing_rate",
 		// Processed payments (the adapter turns their rate into
-		// transaction_processing_rate) and the outbox not yet on Kafka.
-		Metrics: []string{"transactions_processed_total", "transactions_outbox_pending"},
+		// transaction_processing_rate), the outbox not yet on Kafka, and
+		// how fraud scoring answers.
+		Metrics: []string{"transactions_processed_total", "transactions_outbox_pending", "transactions_fraud_calls_total"},
 	}),
 	Fraud: service(Fraud, "fraud inference server: scores transactions with the current model", Service{
 		SlowStart:     true,

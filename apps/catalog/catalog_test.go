@@ -19,7 +19,7 @@ func TestSeedTopology(t *testing.T) {
 	require.True(t, gw.Public)
 
 	stores := map[string][]Store{
-		Gateway: {Redis}, Users: {Postgres, Redis}, Transactions: {Postgres, Redis, Kafka},
+		Gateway: {Redis}, Users: {Postgres, Redis}, Transactions: {Postgres, Kafka},
 		Fraud: {Postgres, Redis, Kafka, S3}, Analytics: {MongoDB, Kafka},
 		Notifications: {Kafka, SMTP}, Orchestrator: {MLflow, S3},
 	}

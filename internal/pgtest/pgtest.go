@@ -32,6 +32,7 @@ type Server struct {
 	// Superuser is the bootstrap superuser (trust authentication on
 	// loopback), for setting up what a test needs.
 	Superuser string
+	proc      *process
 }
 
 // URL is a connection URL for user (password may be empty) on database.
@@ -124,16 +125,36 @@ func Start(t testing.TB) Server {
 	if out, err := run("initdb", "-D", data, "-U", super, "-A", "trust", "-E", "UTF8", "--no-sync", "--locale=C").CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
-	var srv *postgres
+	proc := &process{}
 	ports, err := freeport.Start(1, pick, func(ports []int) error {
-		srv, err = launch(run, dir, data, ports[0], super)
+		proc.current, err = launch(run, dir, data, ports[0], super)
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(srv.stop)
-	return Server{Host: "127.0.0.1", Port: ports[0], Superuser: super}
+	proc.restart = func() error {
+		proc.current.stop()
+		proc.current, err = launch(run, dir, data, ports[0], super)
+		return err
+	}
+	t.Cleanup(func() { proc.current.stop() })
+	return Server{Host: "127.0.0.1", Port: ports[0], Superuser: super, proc: proc}
+}
+
+// process is the server's current postgres, which Restart replaces.
+type process struct {
+	current *postgres
+	restart func() error
+}
+
+// Restart stops the server (a fast shutdown: sessions are cut, as a crash
+// or a failover cuts them) and starts it again on the same port and data.
+func (s Server) Restart(t testing.TB) {
+	t.Helper()
+	if err := s.proc.restart(); err != nil {
+		t.Fatalf("restart PostgreSQL: %v", err)
+	}
 }
 
 // pick is freeport.Pick; a test hands out a taken port first.
