@@ -169,6 +169,14 @@ func configFor(cfg stacks.Config, svc catalog.Service) map[string]string {
 	for k, v := range svc.Config {
 		out[k] = v
 	}
+	if svc.Public {
+		// The ingress controller's pods run in the cluster's networks: only
+		// their X-Forwarded-For names the client. The stack's ingress
+		// settings are the gateway's too.
+		out["TRUSTED_PROXY_CIDRS"] = strings.Join(clusterNetworks(cfg), ",")
+		out["CORS_ALLOWED_ORIGINS"] = strings.Join(cfg.Ingress.CORSOrigins, ",")
+		out["RATE_LIMIT_PER_MINUTE"] = strconv.Itoa(cfg.Ingress.RateLimitPerMinute)
+	}
 	if svc.AccessTokens {
 		out["JWT_ISSUER"] = "https://" + cfg.Ingress.Host
 		out["JWT_AUDIENCE"] = catalog.TokenAudience

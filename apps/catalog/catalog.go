@@ -171,6 +171,7 @@ var services = map[string]Service{
 			"CORS_ALLOWED_ORIGINS":  "https://app.intelliflow.example",
 			"REQUEST_TIMEOUT":       "10s",
 		},
+		Metrics: []string{"gateway_auth_failures_total", "gateway_rate_limited_total"},
 	}),
 	Users: service(Users, "user accounts, profiles and authentication", Service{
 		Stores:       []Store{Postgres, Redis},

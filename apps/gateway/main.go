@@ -1,0 +1,175 @@
+// Command gateway is the API gateway, the platform's only public entry: it
+// verifies access tokens against the users service's published keys, limits
+// requests per caller and per client address, and proxies /auth and /api to
+// the services.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/MicahParks/keyfunc/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/time/rate"
+
+	"github.com/intelliflow/platform/apps/catalog"
+	"github.com/intelliflow/platform/apps/gateway/internal/edge"
+	"github.com/intelliflow/platform/internal/envconfig"
+	"github.com/intelliflow/platform/internal/httpserver"
+	"github.com/intelliflow/platform/internal/ratelimit"
+	"github.com/intelliflow/platform/internal/redisclient"
+	"github.com/intelliflow/platform/internal/telemetry"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(1)
+	}
+}
+
+// config is read from the environment once; apps/catalog names the keys.
+type config struct {
+	env                   *envconfig.Reader
+	httpAddr, metricsAddr string
+	redis                 redisclient.Config
+	upstreams             map[string]*url.URL
+	jwksURL               string
+	jwksRefresh           time.Duration
+	unknownKID            time.Duration
+	issuer, audience      string
+	perMinute             int
+	proxies               edge.Proxies
+	corsOrigins           []string
+	timeout               time.Duration
+	drain                 time.Duration
+	logLevel              slog.Level
+}
+
+func readConfig(getenv func(string) string) (config, error) {
+	r := envconfig.New(getenv)
+	c := config{env: r, upstreams: map[string]*url.URL{}}
+	c.httpAddr = r.Addr("HTTP_PORT", catalog.HTTPPort)
+	c.metricsAddr = r.Addr("METRICS_PORT", catalog.MetricsPort)
+	c.redis = redisclient.Read(r, true)
+	svc, _ := catalog.Get(catalog.Gateway)
+	for _, peer := range svc.Calls {
+		key := strings.ToUpper(peer) + "_URL"
+		raw := r.String(key, "")
+		if raw == "" {
+			continue
+		}
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			r.Fail(fmt.Errorf("%s: %q is not an http(s) URL", key, raw))
+			continue
+		}
+		c.upstreams[peer] = u
+	}
+	for _, rt := range edge.Routes {
+		if _, ok := c.upstreams[rt.Service]; !ok {
+			r.Fail(fmt.Errorf("%s_URL: required (the route %s reaches %s)", strings.ToUpper(rt.Service), rt.Prefix, rt.Service))
+		}
+	}
+	def := ""
+	if u, ok := c.upstreams[catalog.Users]; ok {
+		def = u.JoinPath("/.well-known/jwks.json").String()
+	}
+	c.jwksURL = r.String("JWKS_URL", def)
+	c.jwksRefresh = r.Duration("JWKS_REFRESH_INTERVAL", 5*time.Minute)
+	c.unknownKID = r.Duration("JWKS_UNKNOWN_KID_INTERVAL", time.Minute)
+	c.issuer = r.Required("JWT_ISSUER")
+	c.audience = r.String("JWT_AUDIENCE", catalog.TokenAudience)
+	c.perMinute = r.Int("RATE_LIMIT_PER_MINUTE", 1000, 1, 1_000_000)
+	proxies, err := edge.ParseProxies(r.List("TRUSTED_PROXY_CIDRS", ""))
+	if err != nil {
+		r.Fail(fmt.Errorf("TRUSTED_PROXY_CIDRS: %w", err))
+	}
+	c.proxies = proxies
+	c.corsOrigins = r.List("CORS_ALLOWED_ORIGINS", "")
+	for _, o := range c.corsOrigins {
+		if !strings.HasPrefix(o, "https://") {
+			r.Fail(fmt.Errorf("CORS_ALLOWED_ORIGINS: %q; only https origins", o))
+		}
+	}
+	c.timeout = r.Duration("REQUEST_TIMEOUT", 10*time.Second)
+	c.drain = r.Duration("SHUTDOWN_DRAIN", 15*time.Second)
+	c.logLevel = r.Level("LOG_LEVEL", slog.LevelInfo)
+	return c, r.Err()
+}
+
+// run is the gateway. listening, when given, receives the bound API and
+// metrics addresses (tests use them).
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer, listening chan<- string) error {
+	cfg, err := readConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.logLevel}))
+	log.Info("starting", "config", cfg.env)
+	keysCtx, stopKeys := context.WithCancel(context.Background())
+	defer stopKeys()
+	// The key set is fetched at start and every JWKS_REFRESH_INTERVAL; a
+	// token with a kid it lacks (a rotation) fetches it again at most once
+	// per JWKS_UNKNOWN_KID_INTERVAL. Past that rate an unknown kid is
+	// refused at once (the limiter never waits beyond its deadline, which
+	// also bounds the fetch).
+	noError := true
+	keys, err := keyfunc.NewDefaultOverrideCtx(keysCtx, []string{cfg.jwksURL}, keyfunc.Override{
+		HTTPTimeout: 5 * time.Second, RefreshInterval: cfg.jwksRefresh, NoErrorReturnFirstHTTPReq: &noError,
+		RefreshUnknownKID: rate.NewLimiter(rate.Every(cfg.unknownKID), 1), RateLimitWaitMax: 3 * time.Second,
+		RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
+			return func(_ context.Context, err error) { log.Warn("key set refresh failed", "url", u, "error", err.Error()) }
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("JWKS_URL %s: %w", cfg.jwksURL, err)
+	}
+	rdb := redisclient.New(cfg.redis)
+	defer rdb.Close()
+	// Ready once tokens can be verified: without keys every call would be
+	// refused. Redis is not a condition (rate limits then allow).
+	ready := func(ctx context.Context) error {
+		all, err := keys.Storage().KeyReadAll(ctx)
+		if err != nil || len(all) == 0 {
+			return errors.New("no access-token keys from " + cfg.jwksURL + " yet")
+		}
+		return nil
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	httpMetrics := telemetry.NewHTTP(reg, catalog.Gateway).WithAccessLog(log)
+	g, err := edge.New(edge.Config{
+		Upstreams: cfg.upstreams, Keys: keys.Keyfunc, Issuer: cfg.issuer, Audience: cfg.audience,
+		Limiter: ratelimit.New(rdb), Limit: ratelimit.Limit{Count: cfg.perMinute, Per: time.Minute}, Proxies: cfg.proxies,
+		Timeout: cfg.timeout, CORSOrigins: cfg.corsOrigins, Registry: reg, HTTP: httpMetrics, Log: log, Ready: ready,
+	})
+	if err != nil {
+		return err
+	}
+	err = httpserver.Run(ctx, httpserver.Config{
+		API: cfg.httpAddr, Metrics: cfg.metricsAddr, Handler: g.Handler(), Registry: reg, Health: httpserver.NewHealth(ready),
+		HTTP: httpMetrics, Log: log, Drain: cfg.drain, WriteTimeout: cfg.timeout + 5*time.Second,
+		Listening: func(addr, metrics net.Addr) {
+			if listening != nil {
+				listening <- addr.String() + " " + metrics.String()
+			}
+		},
+	})
+	log.Info("stopped")
+	return err
+}
