@@ -6,21 +6,17 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/intelliflow/platform/internal/freeport"
+	"github.com/intelliflow/platform/internal/proctest"
 	"github.com/intelliflow/platform/internal/redistest"
 )
 
@@ -29,123 +25,24 @@ import (
 // of its own: neither shares a runtime with the other or with the test.
 
 // build compiles the server (with the race detector when the tests have it)
-// and the generator into a temporary folder.
+// and the generator.
 func build(t testing.TB) (server, generator string) {
 	t.Helper()
-	dir := t.TempDir()
-	server, generator = filepath.Join(dir, "fraud"), filepath.Join(dir, "fraud-load")
-	args := []string{"build", "-o", server}
-	if raceBuild {
-		args = append(args, "-race")
-	}
-	for _, cmd := range [][]string{append(args, "."), {"build", "-o", generator, "./cmd/fraud-load"}} {
-		out, err := exec.Command("go", cmd...).CombinedOutput()
-		require.NoError(t, err, "go %s: %s", strings.Join(cmd, " "), out)
-	}
-	return server, generator
-}
-
-// process is a server the test started, with its output.
-type process struct {
-	url    string
-	cmd    *exec.Cmd
-	output *syncBuffer
-	exited chan struct{}
-}
-
-// startProcess starts a server on free loopback ports (command gets them)
-// and waits until GET url+probe answers 200 with want in the body: want
-// names this server (its model version), so another one answering on a
-// port taken in between is told apart and the ports picked again.
-func startProcess(t testing.TB, probe, want string, command func(ports []int) *exec.Cmd) *process {
-	t.Helper()
-	var p *process
-	_, err := freeport.Start(2, freeport.Pick, func(ports []int) error {
-		p = &process{url: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), cmd: command(ports), output: &syncBuffer{}, exited: make(chan struct{})}
-		p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
-		if err := p.cmd.Start(); err != nil {
-			return err
-		}
-		go func() { _ = p.cmd.Wait(); close(p.exited) }()
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			select {
-			case <-p.exited:
-				if strings.Contains(strings.ToLower(p.output.String()), "address already in use") {
-					return fmt.Errorf("%s: %w", p.cmd.Path, freeport.ErrInUse)
-				}
-				return fmt.Errorf("%s exited: %s", p.cmd.Path, p.output)
-			default:
-			}
-			if resp, err := http.Get(p.url + probe); err == nil {
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK && strings.Contains(string(b), want) {
-					return nil
-				}
-				if resp.StatusCode == http.StatusOK {
-					p.stop()
-					return fmt.Errorf("another server answers on %s: %w", p.url, freeport.ErrInUse)
-				}
-			}
-			if time.Now().After(deadline) {
-				p.stop()
-				return fmt.Errorf("%s did not answer %s: %s", p.cmd.Path, probe, p.output)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = p.stop() })
-	return p
-}
-
-// stop sends SIGTERM and returns how the process ended; a server built with
-// the race detector exits 66 when it saw a race.
-func (p *process) stop() error {
-	select {
-	case <-p.exited:
-	default:
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(20 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
-	}
-	if s := p.cmd.ProcessState; s != nil && !s.Success() {
-		return fmt.Errorf("%s: %s", p.cmd.Path, s)
-	}
-	return nil
-}
-
-// cpu is the process's user and system CPU time so far.
-func (p *process) cpu(t testing.TB) time.Duration {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
-	require.NoError(t, err)
-	// Fields after the command name, which is in parentheses: utime and
-	// stime are the 12th and 13th, in clock ticks of 1/100 s.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
-	utime, _ := strconv.Atoi(f[11])
-	stime, _ := strconv.Atoi(f[12])
-	return time.Duration(utime+stime) * 10 * time.Millisecond
+	bins := proctest.Build(t, raceBuild, ".")
+	gen := proctest.Build(t, false, "./cmd/fraud-load")
+	return bins["."], gen["./cmd/fraud-load"]
 }
 
 // startFraud runs the server binary on the committed model, under a model
 // version made for this run.
-func startFraud(t testing.TB, bin string, env map[string]string) *process {
+func startFraud(t testing.TB, bin string, env map[string]string) *proctest.Process {
 	t.Helper()
 	version := fmt.Sprintf("load-%d", time.Now().UnixNano())
 	dir := modelDir(t, version, "")
-	return startProcess(t, "/v2/models/fraud", version, func(ports []int) *exec.Cmd {
+	return proctest.Start(t, 2, "/v2/models/fraud", version, func(ports []int) *exec.Cmd {
 		cmd := exec.Command(bin)
-		cmd.Env = append(os.Environ(), "MODEL_DIR="+dir, "BIND_ADDRESS=127.0.0.1", "SHUTDOWN_DRAIN=10ms",
+		cmd.Env = append(proctest.Env(env), "MODEL_DIR="+dir, "BIND_ADDRESS=127.0.0.1", "SHUTDOWN_DRAIN=10ms",
 			"HTTP_PORT="+strconv.Itoa(ports[0]), "METRICS_PORT="+strconv.Itoa(ports[1]))
-		for k, v := range env {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
 		return cmd
 	})
 }
@@ -195,13 +92,13 @@ func TestLoadSmoke(t *testing.T) {
 	// The feature deadline is loose here: the race detector slows the
 	// server several times over, and other test packages share the cores.
 	srv := startFraud(t, server, map[string]string{"REDIS_ADDR": redisAddr, "LOG_LEVEL": "error", "FEATURE_TIMEOUT": "250ms"})
-	generate(t, generator, srv.url, "score", 200, time.Second) // connections and card histories
-	rep := generate(t, generator, srv.url, "score", 400, 3*time.Second)
+	generate(t, generator, srv.URL, "score", 200, time.Second) // connections and card histories
+	rep := generate(t, generator, srv.URL, "score", 400, 3*time.Second)
 	t.Logf("400/s for 3s (race detector %v): %s", raceBuild, rep)
 	require.Zero(t, rep.Failed, "%s", rep)
 	require.Equal(t, rep.Sent, rep.Good+rep.Degraded+rep.Failed)
 	require.LessOrEqual(t, rep.Degraded*100, rep.Sent, "at most 1 %% degraded: %s", rep)
-	require.NoError(t, srv.stop(), "the server exits cleanly after the load:\n%s", srv.output)
+	require.NoError(t, srv.Stop(), "the server exits cleanly after the load:\n%s", srv.Output())
 }
 
 var (
@@ -247,56 +144,34 @@ func BenchmarkLoad(b *testing.B) {
 	srv := startFraud(b, server, map[string]string{"REDIS_ADDR": redisAddr, "LOG_LEVEL": "error"})
 	model, err := filepath.Abs(filepath.Join("model", "model.json"))
 	require.NoError(b, err)
-	py := startProcess(b, "/v2/health/ready", "ready", func(ports []int) *exec.Cmd {
+	py := proctest.Start(b, 1, "/v2/health/ready", "ready", func(ports []int) *exec.Cmd {
 		return exec.Command(python, filepath.Join("testdata", "xgbserve.py"), model, strconv.Itoa(ports[0]))
 	})
 
 	for b.Loop() {
-		generate(b, generator, srv.url, "score", 500, 2*time.Second) // connections and card histories
+		generate(b, generator, srv.URL, "score", 500, 2*time.Second) // connections and card histories
 		for _, rate := range rates(b, *loadRates) {
-			settle(b, srv, py)
-			cpu, redisCPU := srv.cpu(b), redisCPUTime(b, rdb)
-			rep := generate(b, generator, srv.url, "score", rate, *loadDuration)
+			proctest.Settle(b, srv, py)
+			cpu, redisCPU := srv.CPU(b), redisCPUTime(b, rdb)
+			rep := generate(b, generator, srv.URL, "score", rate, *loadDuration)
 			perReq := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(max(rep.Sent, 1)) }
-			b.Logf("score %5d/s: %s; CPU per request: server %.0f µs, redis %.0f µs", rate, rep, perReq(srv.cpu(b)-cpu), perReq(redisCPUTime(b, rdb)-redisCPU))
+			b.Logf("score %5d/s: %s; CPU per request: server %.0f µs, redis %.0f µs", rate, rep, perReq(srv.CPU(b)-cpu), perReq(redisCPUTime(b, rdb)-redisCPU))
 			b.ReportMetric(rep.GoodputRPS, fmt.Sprintf("score-%d-goodput/s", rate))
 			b.ReportMetric(rep.LatencyMS.P99, fmt.Sprintf("score-%d-p99-ms", rate))
 		}
 		for _, s := range []struct {
 			name string
-			p    *process
+			p    *proctest.Process
 		}{{"go", srv}, {"python", py}} {
 			for _, rate := range rates(b, *loadInferRates) {
-				settle(b, srv, py)
-				cpu := s.p.cpu(b)
-				rep := generate(b, generator, s.p.url, "infer", rate, *loadDuration)
-				b.Logf("infer %5d/s %-6s: %s; server CPU %.0f µs per request", rate, s.name, rep, float64((s.p.cpu(b)-cpu).Microseconds())/float64(max(rep.Sent, 1)))
+				proctest.Settle(b, srv, py)
+				cpu := s.p.CPU(b)
+				rep := generate(b, generator, s.p.URL, "infer", rate, *loadDuration)
+				b.Logf("infer %5d/s %-6s: %s; server CPU %.0f µs per request", rate, s.name, rep, float64((s.p.CPU(b)-cpu).Microseconds())/float64(max(rep.Sent, 1)))
 				b.ReportMetric(rep.GoodputRPS, fmt.Sprintf("infer-%d-%s-goodput/s", rate, s.name))
 			}
 		}
 	}
-}
-
-// settle waits until the servers are idle: an overloaded server keeps
-// working off requests whose clients gave up, and would take the cores from
-// the next phase.
-func settle(t testing.TB, servers ...*process) {
-	t.Helper()
-	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); {
-		var before time.Duration
-		for _, p := range servers {
-			before += p.cpu(t)
-		}
-		time.Sleep(time.Second)
-		var after time.Duration
-		for _, p := range servers {
-			after += p.cpu(t)
-		}
-		if after-before < 30*time.Millisecond {
-			return
-		}
-	}
-	t.Log("servers still busy after 2 minutes")
 }
 
 // redisCPUTime is Redis's own CPU time so far (INFO cpu).

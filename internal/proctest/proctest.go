@@ -1,0 +1,187 @@
+// Package proctest runs the platform's binaries as processes for tests and
+// load runs: built from their packages (with the race detector when the
+// test binary has it), started on free loopback ports, waited for until they
+// answer as themselves, measured (CPU time), and stopped with SIGTERM the way
+// Kubernetes stops them.
+package proctest
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/intelliflow/platform/internal/freeport"
+)
+
+// Build compiles each package (a path the go command takes: "./cmd/x",
+// "github.com/.../apps/users") into a temporary folder and returns the
+// binaries by package. race builds them with the race detector.
+func Build(t testing.TB, race bool, pkgs ...string) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	out := map[string]string{}
+	for _, pkg := range pkgs {
+		bin := filepath.Join(dir, filepath.Base(strings.TrimSuffix(pkg, "/")))
+		if filepath.Base(pkg) == "." {
+			bin = filepath.Join(dir, "main")
+		}
+		args := []string{"build", "-o", bin}
+		if race {
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, pkg)...)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go %s %s: %v\n%s", strings.Join(args, " "), pkg, err, b)
+		}
+		out[pkg] = bin
+	}
+	return out
+}
+
+// Process is a server the test started.
+type Process struct {
+	// URL is http://127.0.0.1:<first port>.
+	URL string
+	// Ports are the ports it was given.
+	Ports  []int
+	cmd    *exec.Cmd
+	output *buffer
+	exited chan struct{}
+}
+
+// Output is what the process wrote so far.
+func (p *Process) Output() string { return p.output.String() }
+
+// Start runs the command command returns for n free ports and waits until
+// GET URL+probe answers 200 with want in the body: want names this server,
+// so another one answering on a port taken in between is told apart and
+// the ports are picked again.
+func Start(t testing.TB, n int, probe, want string, command func(ports []int) *exec.Cmd) *Process {
+	t.Helper()
+	var p *Process
+	_, err := freeport.Start(n, freeport.Pick, func(ports []int) error {
+		p = &Process{URL: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), Ports: ports, cmd: command(ports), output: &buffer{}, exited: make(chan struct{})}
+		p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
+		if err := p.cmd.Start(); err != nil {
+			return err
+		}
+		go func() { _ = p.cmd.Wait(); close(p.exited) }()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			select {
+			case <-p.exited:
+				if strings.Contains(strings.ToLower(p.output.String()), "address already in use") {
+					return fmt.Errorf("%s: %w", p.cmd.Path, freeport.ErrInUse)
+				}
+				return fmt.Errorf("%s exited: %s", p.cmd.Path, p.output)
+			default:
+			}
+			if resp, err := http.Get(p.URL + probe); err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK && strings.Contains(string(b), want) {
+					return nil
+				}
+				if resp.StatusCode == http.StatusOK {
+					_ = p.Stop()
+					return fmt.Errorf("another server answers on %s: %w", p.URL, freeport.ErrInUse)
+				}
+			}
+			if time.Now().After(deadline) {
+				_ = p.Stop()
+				return fmt.Errorf("%s did not answer %s: %s", p.cmd.Path, probe, p.output)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Stop() })
+	return p
+}
+
+// Env is the test's environment with overrides, for a command.
+func Env(vars map[string]string) []string {
+	env := os.Environ()
+	for k, v := range vars {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+// Stop sends SIGTERM and returns how the process ended; a binary built with
+// the race detector exits 66 when it saw a race.
+func (p *Process) Stop() error {
+	select {
+	case <-p.exited:
+	default:
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(30 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+	}
+	if s := p.cmd.ProcessState; s != nil && !s.Success() {
+		return fmt.Errorf("%s: %s", p.cmd.Path, s)
+	}
+	return nil
+}
+
+// CPU is the process's user and system CPU time so far.
+func (p *Process) CPU(t testing.TB) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fields after the command name, which is in parentheses: utime and
+	// stime are the 12th and 13th, in clock ticks of 1/100 s.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	utime, _ := strconv.Atoi(f[11])
+	stime, _ := strconv.Atoi(f[12])
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// Settle waits until the processes are idle: an overloaded server keeps
+// working off requests whose clients gave up, and would take the cores
+// from what the test measures next.
+func Settle(t testing.TB, ps ...*Process) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); {
+		var before time.Duration
+		for _, p := range ps {
+			before += p.CPU(t)
+		}
+		time.Sleep(time.Second)
+		var after time.Duration
+		for _, p := range ps {
+			after += p.CPU(t)
+		}
+		if after-before < 30*time.Millisecond {
+			return
+		}
+	}
+	t.Log("processes still busy after 2 minutes")
+}
+
+// buffer is an output sink the process's pipes share with the test.
+type buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *buffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *buffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
