@@ -28,7 +28,7 @@ import (
 // and the generator.
 func build(t testing.TB) (server, generator string) {
 	t.Helper()
-	bins := proctest.Build(t, raceBuild, ".")
+	bins := proctest.Build(t, proctest.Race, ".")
 	gen := proctest.Build(t, false, "./cmd/fraud-load")
 	return bins["."], gen["./cmd/fraud-load"]
 }
@@ -94,7 +94,7 @@ func TestLoadSmoke(t *testing.T) {
 	srv := startFraud(t, server, map[string]string{"REDIS_ADDR": redisAddr, "LOG_LEVEL": "error", "FEATURE_TIMEOUT": "250ms"})
 	generate(t, generator, srv.URL, "score", 200, time.Second) // connections and card histories
 	rep := generate(t, generator, srv.URL, "score", 400, 3*time.Second)
-	t.Logf("400/s for 3s (race detector %v): %s", raceBuild, rep)
+	t.Logf("400/s for 3s (race detector %v): %s", proctest.Race, rep)
 	require.Zero(t, rep.Failed, "%s", rep)
 	require.Equal(t, rep.Sent, rep.Good+rep.Degraded+rep.Failed)
 	require.LessOrEqual(t, rep.Degraded*100, rep.Sent, "at most 1 %% degraded: %s", rep)
@@ -130,7 +130,7 @@ func rates(b *testing.B, s string) []int {
 // predictor behind a Python HTTP server (testdata/xgbserve.py), same
 // generator, same rates, same run.
 func BenchmarkLoad(b *testing.B) {
-	if raceBuild {
+	if proctest.Race {
 		b.Skip("numbers under the race detector mean nothing")
 	}
 	python := "/usr/bin/python3"
