@@ -207,8 +207,6 @@ func configFor(cfg stacks.Config, svc catalog.Service) map[string]string {
 		case catalog.MongoDB:
 			out["MONGODB_URI"] = "mongodb://" + hostPort(st) + "/intelliflow?tls=true"
 			out["MONGODB_USER"] = svc.Name
-		case catalog.S3:
-			out["S3_ENDPOINT"] = "https://" + cfg.DataStores[st].Host
 		case catalog.SMTP:
 			out["SMTP_ADDR"] = hostPort(st)
 		case catalog.MLflow:

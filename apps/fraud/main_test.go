@@ -24,6 +24,7 @@ import (
 	"github.com/intelliflow/platform/apps/fraud/internal/features"
 	"github.com/intelliflow/platform/apps/fraud/internal/server"
 	"github.com/intelliflow/platform/components/logging"
+	"github.com/intelliflow/platform/internal/golden"
 	"github.com/intelliflow/platform/internal/redistest"
 	"github.com/intelliflow/platform/internal/telemetry"
 )
@@ -334,4 +335,12 @@ func TestLogsThroughTheLoggingPipeline(t *testing.T) {
 	require.Equal(t, 1, audits)
 	require.Equal(t, 2, access)
 	require.Positive(t, other, "starting, serving, stopped")
+}
+
+// TestEnvContract pins what the service reads from its environment to
+// testdata/env.golden (go test -update refreshes it); infra's tests hold
+// every stack's wiring to it.
+func TestEnvContract(t *testing.T) {
+	cfg, _ := readConfig(func(string) string { return "" })
+	golden.RequireJSON(t, "env.golden", cfg.env.Contract())
 }

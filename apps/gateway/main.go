@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -80,9 +81,11 @@ func readConfig(getenv func(string) string) (config, error) {
 		c.upstreams[peer] = u
 	}
 	for _, rt := range edge.Routes {
-		if _, ok := c.upstreams[rt.Service]; !ok {
-			r.Fail(fmt.Errorf("%s_URL: required (the route %s reaches %s)", strings.ToUpper(rt.Service), rt.Prefix, rt.Service))
+		key := strings.ToUpper(rt.Service) + "_URL"
+		if _, ok := c.upstreams[rt.Service]; !ok && !slices.Contains(r.RequiredKeys(), key) {
+			r.Fail(fmt.Errorf("%s: required (the route %s reaches %s)", key, rt.Prefix, rt.Service))
 		}
+		r.Require(key)
 	}
 	def := ""
 	if u, ok := c.upstreams[catalog.Users]; ok {

@@ -25,6 +25,7 @@ import (
 	"github.com/intelliflow/platform/apps/catalog"
 	"github.com/intelliflow/platform/apps/gateway/internal/edge"
 	"github.com/intelliflow/platform/internal/accesstoken"
+	"github.com/intelliflow/platform/internal/golden"
 	"github.com/intelliflow/platform/internal/redistest"
 	"github.com/intelliflow/platform/internal/telemetry"
 )
@@ -184,4 +185,12 @@ func TestMetricsMatchTheCatalog(t *testing.T) {
 		names = append(names, f.GetName())
 	}
 	require.Subset(t, names, append(append([]string{}, svc.Metrics...), catalog.HTTPMetrics...))
+}
+
+// TestEnvContract pins what the service reads from its environment to
+// testdata/env.golden (go test -update refreshes it); infra's tests hold
+// every stack's wiring to it.
+func TestEnvContract(t *testing.T) {
+	cfg, _ := readConfig(func(string) string { return "" })
+	golden.RequireJSON(t, "env.golden", cfg.env.Contract())
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/intelliflow/platform/apps/transactions/internal/api"
 	"github.com/intelliflow/platform/apps/transactions/internal/fraudclient"
 	"github.com/intelliflow/platform/apps/transactions/internal/outbox"
+	"github.com/intelliflow/platform/internal/golden"
 	"github.com/intelliflow/platform/internal/identity"
 	"github.com/intelliflow/platform/internal/pgtest"
 	"github.com/intelliflow/platform/internal/telemetry"
@@ -579,4 +580,12 @@ func TestConfigErrors(t *testing.T) {
 		`FRAUD_SCORE_TIMEOUT: "fast"`, `KAFKA_BROKERS: "kafka" is not host:port`} {
 		require.ErrorContains(t, err, want)
 	}
+}
+
+// TestEnvContract pins what the service reads from its environment to
+// testdata/env.golden (go test -update refreshes it); infra's tests hold
+// every stack's wiring to it.
+func TestEnvContract(t *testing.T) {
+	cfg, _ := readConfig(func(string) string { return "" })
+	golden.RequireJSON(t, "env.golden", cfg.env.Contract())
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/intelliflow/platform/apps/catalog"
 	"github.com/intelliflow/platform/apps/users/internal/api"
 	"github.com/intelliflow/platform/apps/users/internal/tokens"
+	"github.com/intelliflow/platform/internal/golden"
 	"github.com/intelliflow/platform/internal/identity"
 	"github.com/intelliflow/platform/internal/pgtest"
 	"github.com/intelliflow/platform/internal/redistest"
@@ -309,4 +310,12 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// TestEnvContract pins what the service reads from its environment to
+// testdata/env.golden (go test -update refreshes it); infra's tests hold
+// every stack's wiring to it.
+func TestEnvContract(t *testing.T) {
+	cfg, _ := readConfig(func(string) string { return "" })
+	golden.RequireJSON(t, "env.golden", cfg.env.Contract())
 }

@@ -20,15 +20,16 @@ import (
 
 // Reader reads settings and collects their errors.
 type Reader struct {
-	getenv  func(string) string
-	errs    []error
-	values  map[string]string // what was read, secrets masked
-	secrets map[string]bool
+	getenv   func(string) string
+	errs     []error
+	values   map[string]string // what was read, secrets masked
+	secrets  map[string]bool
+	required map[string]bool
 }
 
 // New reads from getenv (os.Getenv in main, a map in tests).
 func New(getenv func(string) string) *Reader {
-	return &Reader{getenv: getenv, values: map[string]string{}, secrets: map[string]bool{}}
+	return &Reader{getenv: getenv, values: map[string]string{}, secrets: map[string]bool{}, required: map[string]bool{}}
 }
 
 // Fail records a problem found while interpreting settings.
@@ -42,6 +43,33 @@ func (r *Reader) Err() error { return errors.Join(r.errs...) }
 func (r *Reader) Keys() []string {
 	out := make([]string, 0, len(r.values))
 	for k := range r.values {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Contract is what a service reads from its environment: the stack must
+// provide every key in Requires, and should provide nothing it never reads.
+// Each service keeps its own in testdata/env.golden; infra's tests hold the
+// stacks to them.
+type Contract struct {
+	Reads    []string `json:"reads"`
+	Requires []string `json:"requires"`
+}
+
+// Contract is what the reader was asked for.
+func (r *Reader) Contract() Contract { return Contract{Reads: r.Keys(), Requires: r.RequiredKeys()} }
+
+// Require records that the service cannot start without key (for checks
+// of its own; Required and required secrets record themselves).
+func (r *Reader) Require(key string) { r.required[key] = true }
+
+// RequiredKeys are the keys the service cannot start without, sorted: the
+// stack must provide each (a secret as KEY or KEY_FILE).
+func (r *Reader) RequiredKeys() []string {
+	out := make([]string, 0, len(r.required))
+	for k := range r.required {
 		out = append(out, k)
 	}
 	slices.Sort(out)
@@ -72,6 +100,7 @@ func (r *Reader) String(key, def string) string { return r.raw(key, def) }
 
 // Required is key's value; unset is an error.
 func (r *Reader) Required(key string) string {
+	r.Require(key)
 	v := r.raw(key, "")
 	if v == "" {
 		r.Fail(fmt.Errorf("%s: required", key))
@@ -155,6 +184,9 @@ func (r *Reader) List(key, def string) []string {
 // required makes an unset secret an error.
 func (r *Reader) Secret(key string, required bool) string {
 	r.secrets[key] = true
+	if required {
+		r.Require(key)
+	}
 	v, file := r.getenv(key), r.getenv(key+"_FILE")
 	switch {
 	case v != "" && file != "":

@@ -40,6 +40,7 @@ type Config struct {
 // KAFKA_TOPIC_PARTITIONS and KAFKA_TOPIC_REPLICATION.
 func Read(r *envconfig.Reader) Config {
 	c := Config{Brokers: r.List("KAFKA_BROKERS", "")}
+	r.Require("KAFKA_BROKERS")
 	if len(c.Brokers) == 0 {
 		r.Fail(errors.New("KAFKA_BROKERS: required (host:port, comma-separated)"))
 	}

@@ -32,8 +32,11 @@ type Config struct {
 // Read reads the Redis settings; required makes REDIS_ADDR mandatory.
 func Read(r *envconfig.Reader, required bool) Config {
 	c := Config{Addr: r.String("REDIS_ADDR", "")}
-	if required && c.Addr == "" {
-		r.Fail(errors.New("REDIS_ADDR: required"))
+	if required {
+		r.Require("REDIS_ADDR")
+		if c.Addr == "" {
+			r.Fail(errors.New("REDIS_ADDR: required"))
+		}
 	}
 	if c.Addr != "" {
 		if _, _, err := net.SplitHostPort(c.Addr); err != nil {
