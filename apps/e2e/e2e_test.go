@@ -206,6 +206,19 @@ func TestRequestPath(t *testing.T) {
 	}
 	require.True(t, found, "the payment's event reached Kafka")
 
+	// The delivery pipeline's smoke test, against this gateway: health, the
+	// smoke account registered and logged in, a payment scored.
+	smoke := func() ([]byte, error) {
+		cmd := exec.Command("bash", filepath.Join("..", "..", "ci-cd", "jenkins", "smoke-api.sh"), p.gateway.URL)
+		cmd.Env = proctest.Env(map[string]string{"SMOKE_EMAIL": "smoke@e2e.example", "SMOKE_PASSWORD": `a "quoted" \ smoke password`})
+		return cmd.CombinedOutput()
+	}
+	out, err = smoke()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "is serving")
+	out, err = smoke()
+	require.NoError(t, err, "a second run finds the account registered: %s", out)
+
 	// Every process exits cleanly (and, built with -race, without a race).
 	for name, proc := range map[string]*proctest.Process{"gateway": p.gateway, "transactions": p.transactions, "users": p.users, "fraud": p.fraud} {
 		require.NoError(t, proc.Stop(), "%s:\n%s", name, proc.Output())

@@ -3,12 +3,15 @@ package jenkins
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/intelliflow/platform/apps/catalog"
 	"gopkg.in/yaml.v3"
 )
 
@@ -66,8 +69,8 @@ func TestPipelineStages(t *testing.T) {
 // TestScripts: every script the pipelines call exists, is executable and
 // is valid bash; deploy rolls back on failed smoke tests.
 func TestScripts(t *testing.T) {
-	for _, s := range []string{"set-digests.sh", "deploy.sh", "smoke.sh"} {
-		require.Contains(t, Pipeline+readFile(t, "deploy.sh"), "ci-cd/jenkins/"+s)
+	for _, s := range []string{"set-digests.sh", "deploy.sh", "smoke.sh", "smoke-api.sh"} {
+		require.Contains(t, Pipeline+readFile(t, "deploy.sh")+readFile(t, "smoke.sh"), "ci-cd/jenkins/"+s)
 		info, err := os.Stat(s)
 		require.NoError(t, err, s)
 		require.NotZero(t, info.Mode()&0o111, "%s is executable", s)
@@ -136,7 +139,7 @@ func TestCasC(t *testing.T) {
 	}
 	require.Contains(t, c.Jobs[0].Script, "multibranchPipelineJob('intelliflow')")
 	require.Contains(t, c.Jobs[0].Script, "scriptPath('ci-cd/jenkins/Jenkinsfile.security')")
-	for _, id := range regexp.MustCompile(`(?:credentials|credentialsId)\('([^']+)'\)`).FindAllStringSubmatch(Pipeline+Security+CasC, -1) {
+	for _, id := range regexp.MustCompile(`(?:credentials|credentialsId)(?:\(|: )'([^']+)'`).FindAllStringSubmatch(Pipeline+Security+CasC, -1) {
 		require.Contains(t, CasC, `id: "`+id[1]+`"`, "the pipelines read credential %s, which casc.yaml defines", id[1])
 	}
 }
@@ -148,4 +151,26 @@ func TestREADMEDocumentsTheStages(t *testing.T) {
 	for _, s := range Stages {
 		require.Contains(t, readme, "**"+s+"**", "README documents stage %s", s)
 	}
+}
+
+// TestImagesAreEveryService: the pipeline's image list, found the way the
+// Jenkinsfile finds it, is every catalog service with code, and nothing
+// else under apps/ (model-fetch is added by name).
+func TestImagesAreEveryService(t *testing.T) {
+	m := regexp.MustCompile(`script: '(for d in apps/\*/; do [^']+)'`).FindStringSubmatch(Pipeline)
+	require.NotNil(t, m, "images() finds the services with a shell loop")
+	cmd := exec.Command("bash", "-c", m[1])
+	cmd.Dir = filepath.Join("..", "..")
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	found := strings.Fields(string(out))
+	var withCode []string
+	for _, svc := range catalog.Names() {
+		if _, err := os.Stat(filepath.Join("..", "..", "apps", svc, "main.go")); err == nil {
+			withCode = append(withCode, svc)
+		}
+	}
+	require.ElementsMatch(t, withCode, found)
+	require.Subset(t, found, []string{catalog.Gateway, catalog.Users, catalog.Transactions, catalog.Fraud})
+	require.Contains(t, Pipeline, `out['model-fetch'] = './apps/fraud/cmd/model-fetch'`)
 }
