@@ -22,7 +22,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"slices"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -30,6 +29,7 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/intelliflow/platform/apps/fraud/internal/features"
+	"github.com/intelliflow/platform/internal/loadgen"
 )
 
 func main() {
@@ -96,110 +96,25 @@ func parse(args []string) (options, error) {
 	return o, errors.Join(errs...)
 }
 
-// Report is what one run measured.
-type Report struct {
-	Endpoint   string  `json:"endpoint"`
-	Rate       int     `json:"rate"`
-	Seconds    float64 `json:"seconds"`
-	Sent       int     `json:"sent"`
-	Good       int     `json:"good"`
-	Degraded   int     `json:"degraded"`
-	Failed     int     `json:"failed"`
-	GoodputRPS float64 `json:"goodput_rps"`
-	// Failures counts failed requests by reason, with one example each.
-	Failures map[string]Failure `json:"failures,omitempty"`
-	// LatencyMS is over good answers only, from when each request left.
-	LatencyMS Percentiles `json:"latency_ms"`
-}
-
-// Failure is one reason requests failed.
-type Failure struct {
-	Count   int    `json:"count"`
-	Example string `json:"example"`
-}
-
-// Percentiles of a latency distribution, in milliseconds.
-type Percentiles struct {
-	P50  float64 `json:"p50"`
-	P90  float64 `json:"p90"`
-	P99  float64 `json:"p99"`
-	P999 float64 `json:"p999"`
-	Max  float64 `json:"max"`
-}
-
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	o, err := parse(args)
 	if err != nil {
 		return err
 	}
 	targeter, check := targets(o)
-	attacker := vegeta.NewAttacker(vegeta.Timeout(o.timeout), vegeta.KeepAlive(true), vegeta.Connections(10000), vegeta.MaxBody(1<<20))
-	go func() { <-ctx.Done(); attacker.Stop() }()
-	rep := Report{Endpoint: o.endpoint, Rate: o.rate, Failures: map[string]Failure{}}
-	var good []time.Duration
-	var first, last time.Time
-	for res := range attacker.Attack(targeter, vegeta.ConstantPacer{Freq: o.rate, Per: time.Second}, o.duration, "fraud-load") {
-		rep.Sent++
-		if first.IsZero() || res.Timestamp.Before(first) {
-			first = res.Timestamp
-		}
-		if end := res.End(); end.After(last) {
-			last = end
-		}
-		switch outcome, reason := check(res); outcome {
-		case answerGood:
-			rep.Good++
-			good = append(good, res.Latency)
-		case answerDegraded:
-			rep.Degraded++
-		default:
-			rep.Failed++
-			f := rep.Failures[reason.key]
-			if f.Count == 0 {
-				f.Example = reason.example
-			}
-			f.Count++
-			rep.Failures[reason.key] = f
-		}
-	}
-	if rep.Sent > 0 {
-		rep.Seconds = last.Sub(first).Seconds()
-		rep.GoodputRPS = float64(rep.Good) / rep.Seconds
-	}
-	rep.LatencyMS = percentiles(good)
+	rep := loadgen.Run(ctx, loadgen.Attack{Targeter: targeter, Check: check, Rate: o.rate, Duration: o.duration, Timeout: o.timeout})
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
-	return enc.Encode(rep)
+	return enc.Encode(struct {
+		Endpoint string `json:"endpoint"`
+		loadgen.Report
+	}{o.endpoint, rep})
 }
-
-// percentiles by nearest rank.
-func percentiles(lat []time.Duration) Percentiles {
-	if len(lat) == 0 {
-		return Percentiles{}
-	}
-	slices.Sort(lat)
-	at := func(q float64) float64 {
-		i := int(math.Ceil(q*float64(len(lat)))) - 1
-		return float64(lat[max(0, min(i, len(lat)-1))]) / float64(time.Millisecond)
-	}
-	return Percentiles{P50: at(0.50), P90: at(0.90), P99: at(0.99), P999: at(0.999), Max: at(1)}
-}
-
-type answer int
-
-const (
-	answerFailed answer = iota
-	answerDegraded
-	answerGood
-)
-
-// reason is why a request failed: a key to count by and one example.
-type reason struct{ key, example string }
 
 // targets returns the request mix and the check of each answer. The bodies
 // are made up front from the seed, so the targeter costs the generator
 // next to nothing per request.
-func targets(o options) (vegeta.Targeter, func(*vegeta.Result) (answer, reason)) {
+func targets(o options) (vegeta.Targeter, loadgen.Check) {
 	r := rand.New(rand.NewPCG(o.seed, 0x5eed))
 	bodies := make([][]byte, 1<<16)
 	path, check := "/v1/score", checkScore
@@ -233,20 +148,9 @@ func targets(o options) (vegeta.Targeter, func(*vegeta.Result) (answer, reason))
 	return targeter, check
 }
 
-// transport sorts out what never reached a correct answer.
-func transport(res *vegeta.Result) (reason, bool) {
-	if res.Error != "" && res.Code == 0 {
-		return reason{"transport error", res.Error}, false
-	}
-	if res.Code != 200 {
-		return reason{fmt.Sprintf("status %d", res.Code), fmt.Sprintf("%.200s", res.Body)}, false
-	}
-	return reason{}, true
-}
-
-func checkScore(res *vegeta.Result) (answer, reason) {
-	if why, ok := transport(res); !ok {
-		return answerFailed, why
+func checkScore(res *vegeta.Result) (loadgen.Outcome, string, string) {
+	if ok, why, ex := loadgen.Transport(res, 200); !ok {
+		return loadgen.Failed, why, ex
 	}
 	var a struct {
 		Score    *float64 `json:"score"`
@@ -260,16 +164,16 @@ func checkScore(res *vegeta.Result) (answer, reason) {
 	switch {
 	case err != nil, a.Score == nil, *a.Score < 0, *a.Score > 1, a.Degraded == nil, a.Model.Version == "",
 		a.Decision != "approve" && a.Decision != "review" && a.Decision != "decline":
-		return answerFailed, reason{"invalid answer", fmt.Sprintf("%.200s", res.Body)}
+		return loadgen.Failed, "invalid answer", fmt.Sprintf("%.200s", res.Body)
 	case *a.Degraded:
-		return answerDegraded, reason{}
+		return loadgen.Degraded, "", ""
 	}
-	return answerGood, reason{}
+	return loadgen.Good, "", ""
 }
 
-func checkInfer(res *vegeta.Result) (answer, reason) {
-	if why, ok := transport(res); !ok {
-		return answerFailed, why
+func checkInfer(res *vegeta.Result) (loadgen.Outcome, string, string) {
+	if ok, why, ex := loadgen.Transport(res, 200); !ok {
+		return loadgen.Failed, why, ex
 	}
 	var a struct {
 		Outputs []struct {
@@ -277,7 +181,7 @@ func checkInfer(res *vegeta.Result) (answer, reason) {
 		} `json:"outputs"`
 	}
 	if err := json.Unmarshal(res.Body, &a); err != nil || len(a.Outputs) != 1 || len(a.Outputs[0].Data) != 1 || a.Outputs[0].Data[0] < 0 || a.Outputs[0].Data[0] > 1 {
-		return answerFailed, reason{"invalid answer", fmt.Sprintf("%.200s", res.Body)}
+		return loadgen.Failed, "invalid answer", fmt.Sprintf("%.200s", res.Body)
 	}
-	return answerGood, reason{}
+	return loadgen.Good, "", ""
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/intelliflow/platform/internal/loadgen"
 )
 
 func TestFlagsAreChecked(t *testing.T) {
@@ -58,7 +60,7 @@ func TestOnlyCorrectAnswersCount(t *testing.T) {
 	defer srv.Close()
 	var out bytes.Buffer
 	require.NoError(t, run(context.Background(), []string{"-target", srv.URL, "-rate", "100", "-duration", "1s", "-timeout", "100ms"}, &out))
-	var rep Report
+	var rep loadgen.Report
 	require.NoError(t, json.Unmarshal(out.Bytes(), &rep))
 	t.Logf("%s", out.String())
 	require.Equal(t, 100, rep.Sent)
