@@ -68,7 +68,7 @@ func kidOf(k ed25519.PrivateKey) string {
 	return base64.RawURLEncoding.EncodeToString(k.Public().(ed25519.PublicKey)[:8])
 }
 
-func (s *signer) jwks(t *testing.T) []byte {
+func (s *signer) jwks(t testing.TB) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	set := jwkset.NewMemoryStorage()
@@ -82,7 +82,7 @@ func (s *signer) jwks(t *testing.T) []byte {
 	return b
 }
 
-func sign(t *testing.T, k ed25519.PrivateKey, role string) string {
+func sign(t testing.TB, k ed25519.PrivateKey, role string) string {
 	now := time.Now()
 	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, accesstoken.Claims{RegisteredClaims: jwt.RegisteredClaims{
 		Issuer: issuer, Subject: "u1", Audience: jwt.ClaimStrings{catalog.TokenAudience},
@@ -93,7 +93,7 @@ func sign(t *testing.T, k ed25519.PrivateKey, role string) string {
 	return out
 }
 
-func newKey(t *testing.T) ed25519.PrivateKey {
+func newKey(t testing.TB) ed25519.PrivateKey {
 	_, k, err := ed25519.GenerateKey(rand.Reader)
 	require.NoError(t, err)
 	return k
@@ -156,10 +156,10 @@ func TestUnknownKidRefetchesAtMostOncePerInterval(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	err := run(context.Background(), func(k string) string {
-		return map[string]string{"USERS_URL": "users", "TRUSTED_PROXY_CIDRS": "10.0.0.0/99", "CORS_ALLOWED_ORIGINS": "http://app.example", "RATE_LIMIT_PER_MINUTE": "0"}[k]
+		return map[string]string{"USERS_URL": "users", "TRUSTED_PROXY_CIDRS": "10.0.0.0/99", "CORS_ALLOWED_ORIGINS": "http://app.example", "RATE_LIMIT_PER_MINUTE": "-1"}[k]
 	}, io.Discard, nil)
 	for _, want := range []string{"REDIS_ADDR: required", `USERS_URL: "users" is not an http(s) URL`, "TRANSACTIONS_URL: required", "JWT_ISSUER: required",
-		"TRUSTED_PROXY_CIDRS", `CORS_ALLOWED_ORIGINS: "http://app.example"; only https origins`, `RATE_LIMIT_PER_MINUTE: "0"`} {
+		"TRUSTED_PROXY_CIDRS", `CORS_ALLOWED_ORIGINS: "http://app.example"; only https origins`, `RATE_LIMIT_PER_MINUTE: "-1"`} {
 		require.ErrorContains(t, err, want)
 	}
 }

@@ -60,6 +60,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	target := fs.String("url", "", "the endpoint (required)")
 	method := fs.String("method", http.MethodGet, "request method")
 	body := fs.String("body", "", "request body (JSON content type when set)")
+	bodies := fs.String("bodies", "", "a file of request bodies, one a line, sent in turn (instead of -body)")
 	hdr := headers{}
 	fs.Var(hdr, "header", "a request header, Name: value (repeatable)")
 	unique := fs.String("unique-header", "", "a header given a value of its own on every request (an Idempotency-Key)")
@@ -84,16 +85,25 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if *body != "" && http.Header(hdr).Get("Content-Type") == "" {
+	payloads := [][]byte{[]byte(*body)}
+	if *bodies != "" {
+		b, err := os.ReadFile(*bodies)
+		if err != nil {
+			return fmt.Errorf("-bodies: %w", err)
+		}
+		payloads = bytes.Split(bytes.TrimSpace(b), []byte("\n"))
+	}
+	if (*body != "" || *bodies != "") && http.Header(hdr).Get("Content-Type") == "" {
 		http.Header(hdr).Set("Content-Type", "application/json")
 	}
 	var seq atomic.Uint64
 	prefix := strconv.FormatInt(time.Now().UnixNano(), 36)
 	targeter := func(t *vegeta.Target) error {
-		t.Method, t.URL, t.Body = *method, *target, []byte(*body)
+		n := seq.Add(1)
+		t.Method, t.URL, t.Body = *method, *target, payloads[n%uint64(len(payloads))]
 		t.Header = http.Header(hdr).Clone()
 		if *unique != "" {
-			t.Header.Set(*unique, prefix+"-"+strconv.FormatUint(seq.Add(1), 10))
+			t.Header.Set(*unique, prefix+"-"+strconv.FormatUint(n, 10))
 		}
 		return nil
 	}

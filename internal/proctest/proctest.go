@@ -7,6 +7,7 @@ package proctest
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/intelliflow/platform/internal/freeport"
+	"github.com/intelliflow/platform/internal/loadgen"
 )
 
 // Build compiles each package (a path the go command takes: "./cmd/x",
@@ -140,19 +142,73 @@ func (p *Process) Stop() error {
 	return nil
 }
 
-// CPU is the process's user and system CPU time so far.
+// CPU is the user and system CPU time the process and its children (an
+// nginx master's workers) have used so far.
 func (p *Process) CPU(t testing.TB) time.Duration {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	total, _, err := stat(p.cmd.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Fields after the command name, which is in parentheses: utime and
-	// stime are the 12th and 13th, in clock ticks of 1/100 s.
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == p.cmd.Process.Pid {
+			continue
+		}
+		if cpu, parent, err := stat(pid); err == nil && parent == p.cmd.Process.Pid {
+			total += cpu
+		}
+	}
+	return total
+}
+
+// stat reads a process's CPU time and parent from /proc/<pid>/stat.
+func stat(pid int) (cpu time.Duration, ppid int, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	// Fields after the command name, which is in parentheses: ppid is the
+	// 2nd, utime and stime the 12th and 13th, in clock ticks of 1/100 s.
 	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	ppid, _ = strconv.Atoi(f[1])
 	utime, _ := strconv.Atoi(f[11])
 	stime, _ := strconv.Atoi(f[12])
-	return time.Duration(utime+stime) * 10 * time.Millisecond
+	return time.Duration(utime+stime) * 10 * time.Millisecond, ppid, nil
+}
+
+// StartNginx runs Debian's nginx (scripts/install-nginx.sh installs it) in
+// a folder of its own with the http-level configuration http returns for
+// n free ports, and waits until GET port[0]+probe answers with want.
+func StartNginx(t testing.TB, n int, probe, want string, http func(ports []int) string) *Process {
+	t.Helper()
+	bin := "/usr/sbin/nginx"
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("nginx is missing: run scripts/install-nginx.sh (make bench does)")
+	}
+	dir := t.TempDir()
+	return Start(t, n, probe, want, func(ports []int) *exec.Cmd {
+		conf := fmt.Sprintf(`worker_processes 2;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/body;
+  proxy_temp_path %[1]s/proxy;
+  fastcgi_temp_path %[1]s/fastcgi;
+  uwsgi_temp_path %[1]s/uwsgi;
+  scgi_temp_path %[1]s/scgi;
+%[2]s
+}
+`, dir, http(ports))
+		path := filepath.Join(dir, fmt.Sprintf("nginx-%d.conf", ports[0]))
+		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return exec.Command(bin, "-p", dir, "-c", path, "-g", "daemon off;")
+	})
 }
 
 // Settle waits until the processes are idle: an overloaded server keeps
@@ -185,3 +241,24 @@ type buffer struct {
 
 func (s *buffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
 func (s *buffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// LoadgenPackage is the generic load generator every benchmark runs.
+const LoadgenPackage = "github.com/intelliflow/platform/cmd/loadgen"
+
+// Load runs the generator binary (built from LoadgenPackage) with args and
+// returns its report.
+func Load(t testing.TB, bin string, args ...string) loadgen.Report {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("loadgen %s: %v: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	var rep loadgen.Report
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("loadgen report: %v: %s", err, out)
+	}
+	return rep
+}

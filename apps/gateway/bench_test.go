@@ -1,0 +1,101 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"flag"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/intelliflow/platform/internal/proctest"
+	"github.com/intelliflow/platform/internal/redistest"
+)
+
+var (
+	gwRates    = flag.String("gw.rates", "2000,5000,8000", "BenchmarkGateway: request rates")
+	gwDuration = flag.Duration("gw.duration", 10*time.Second, "BenchmarkGateway: how long each rate runs")
+)
+
+// BenchmarkGateway measures the gateway proxying a trivial backend, side
+// by side in the same run with nginx proxying the same backend (what a team
+// would put there instead), then with access-token verification and rate
+// limiting on (make bench runs it):
+//
+//	go test ./apps/gateway -run XXX -bench Gateway -benchtime 1x [-gw.rates 2000,5000] [-gw.duration 10s]
+//
+// The backend is nginx answering a fixed JSON; the generator (cmd/loadgen)
+// runs in a process of its own; all share the machine's cores.
+func BenchmarkGateway(b *testing.B) {
+	if proctest.Race {
+		b.Skip("numbers under the race detector mean nothing")
+	}
+	bins := proctest.Build(b, false, ".", proctest.LoadgenPackage)
+	key := newKey(b)
+	s := &signer{keys: []ed25519.PrivateKey{key}}
+	jwks := s.jwks(b)
+	nonce := fmt.Sprintf("nginx-%d", time.Now().UnixNano())
+	// One nginx: the trivial backend on the first port, the proxy in front
+	// of it (keep-alive upstream connections) on the second.
+	ngx := proctest.StartNginx(b, 2, "/whoami", nonce, func(ports []int) string {
+		return fmt.Sprintf(`
+  upstream backend { server 127.0.0.1:%[1]d; keepalive 256; }
+  server {
+    listen 127.0.0.1:%[1]d;
+    default_type application/json;
+    location = /whoami { return 200 '%[3]s'; }
+    location = /.well-known/jwks.json { return 200 '%[4]s'; }
+    location / { return 200 '{"id":"u1","name":"Ada","role":"customer"}'; }
+  }
+  server {
+    listen 127.0.0.1:%[2]d;
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }`, ports[0], ports[1], nonce, jwks)
+	})
+	backend := ngx.URL
+	proxy := fmt.Sprintf("http://127.0.0.1:%d", ngx.Ports[1])
+	redisAddr, _ := redistest.Start(b)
+	gateway := func(limit string) *proctest.Process {
+		return proctest.Start(b, 2, "/api/health", `"ok"`, func(ports []int) *exec.Cmd {
+			cmd := exec.Command(bins["."])
+			cmd.Env = proctest.Env(map[string]string{
+				"BIND_ADDRESS": "127.0.0.1", "HTTP_PORT": strconv.Itoa(ports[0]), "METRICS_PORT": strconv.Itoa(ports[1]), "SHUTDOWN_DRAIN": "10ms",
+				"LOG_LEVEL": "error", "REDIS_ADDR": redisAddr, "JWT_ISSUER": issuer, "RATE_LIMIT_PER_MINUTE": limit,
+				"USERS_URL": backend, "TRANSACTIONS_URL": backend, "ANALYTICS_URL": backend, "FRAUD_URL": backend,
+			})
+			return cmd
+		})
+	}
+	plain := gateway("0")
+	guarded := gateway("100000000")
+	token := sign(b, key, "customer")
+	// Tokens last a minute: sign a fresh one per phase.
+	for b.Loop() {
+		for _, rate := range strings.Split(*gwRates, ",") {
+			for _, phase := range []struct {
+				name string
+				p    *proctest.Process
+				url  string
+				auth bool
+			}{
+				{"nginx proxy", ngx, proxy + "/.well-known/jwks.json", false},
+				{"gateway", plain, plain.URL + "/auth/.well-known/jwks.json", false},
+				{"gateway + JWT + rate limit", guarded, guarded.URL + "/api/v1/users/me", true},
+			} {
+				proctest.Settle(b, ngx, plain, guarded)
+				args := []string{"-url", phase.url, "-rate", rate, "-duration", gwDuration.String()}
+				if phase.auth {
+					token = sign(b, key, "customer")
+					args = append(args, "-header", "Authorization: Bearer "+token)
+				}
+				cpu := phase.p.CPU(b)
+				rep := proctest.Load(b, bins[proctest.LoadgenPackage], args...)
+				used := phase.p.CPU(b) - cpu
+				b.Logf("%-28s %6s/s: %s; proxy CPU %.0f µs per request", phase.name, rate, rep, float64(used.Microseconds())/float64(max(rep.Sent, 1)))
+				b.ReportMetric(rep.GoodputRPS, strings.ReplaceAll(phase.name, " ", "")+"-"+rate+"-goodput/s")
+			}
+		}
+	}
+}
