@@ -5,7 +5,7 @@ SHELL := bash
 STACK ?= dev
 ARGS ?=
 
-.PHONY: up preview destroy refresh outputs tools policy build test clean fraud-reference fraud-model fraud-load cluster cluster-down cluster-tools
+.PHONY: up preview destroy refresh outputs tools policy build test clean fraud-reference fraud-model fraud-load bench cluster cluster-down cluster-tools
 
 up: tools policy ## deploy STACK (default dev) with the policy pack
 	go run ./cmd/intelliflow up --stack $(STACK) $(ARGS)
@@ -66,6 +66,17 @@ fraud-load:
 	scripts/install-services.sh
 	scripts/install-xgboost.sh
 	go test ./apps/fraud -run XXX -bench Load -benchtime 1x -timeout 60m $(ARGS)
+
+# Every load benchmark (fraud, gateway beside nginx, transactions, users);
+# each prints its figures. The generators run in processes of their own.
+bench:
+	scripts/install-services.sh
+	scripts/install-xgboost.sh
+	scripts/install-nginx.sh
+	go test ./apps/fraud -run XXX -bench Load -benchtime 1x -timeout 60m
+	go test ./apps/gateway -run XXX -bench Gateway -benchtime 1x -timeout 60m
+	go test ./apps/transactions -run XXX -bench Transactions -benchtime 1x -timeout 60m
+	go test ./apps/users -run XXX -bench Users -benchtime 1x -timeout 60m
 
 clean:
 	rm -rf out/ .pulumi-state/

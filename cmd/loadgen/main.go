@@ -57,7 +57,8 @@ func (h headers) Set(v string) error {
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	target := fs.String("url", "", "the endpoint (required)")
+	target := fs.String("url", "", "the endpoint (required unless -urls)")
+	urls := fs.String("urls", "", "a file of endpoints, one a line, requested in turn (instead of -url)")
 	method := fs.String("method", http.MethodGet, "request method")
 	body := fs.String("body", "", "request body (JSON content type when set)")
 	bodies := fs.String("bodies", "", "a file of request bodies, one a line, sent in turn (instead of -body)")
@@ -73,8 +74,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	var errs []error
-	if u, err := url.Parse(*target); *target == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("-url %q: an http(s) URL is required", *target))
+	targets := []string{*target}
+	if *urls != "" {
+		b, err := os.ReadFile(*urls)
+		if err != nil {
+			return fmt.Errorf("-urls: %w", err)
+		}
+		targets = strings.Fields(string(b))
+	}
+	for _, t := range targets {
+		if u, err := url.Parse(t); t == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("-url %q: an http(s) URL is required", t))
+			break
+		}
 	}
 	if *rate < 1 || *duration <= 0 || *timeout <= 0 {
 		errs = append(errs, fmt.Errorf("-rate, -duration and -timeout must be positive"))
@@ -100,7 +112,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	prefix := strconv.FormatInt(time.Now().UnixNano(), 36)
 	targeter := func(t *vegeta.Target) error {
 		n := seq.Add(1)
-		t.Method, t.URL, t.Body = *method, *target, payloads[n%uint64(len(payloads))]
+		t.Method, t.URL, t.Body = *method, targets[n%uint64(len(targets))], payloads[n%uint64(len(payloads))]
 		t.Header = http.Header(hdr).Clone()
 		if *unique != "" {
 			t.Header.Set(*unique, prefix+"-"+strconv.FormatUint(n, 10))
