@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/intelliflow/platform/internal/loadgen"
 	"github.com/intelliflow/platform/internal/proctest"
 	"github.com/intelliflow/platform/internal/redistest"
 )
@@ -47,38 +48,17 @@ func startFraud(t testing.TB, bin string, env map[string]string) *proctest.Proce
 	})
 }
 
-// loadReport is the part of cmd/fraud-load's report the tests read.
-type loadReport struct {
-	Sent, Good, Degraded, Failed int
-	Seconds                      float64
-	GoodputRPS                   float64 `json:"goodput_rps"`
-	Failures                     map[string]struct {
-		Count   int
-		Example string
-	}
-	LatencyMS struct{ P50, P90, P99, P999, Max float64 } `json:"latency_ms"`
-}
-
 // generate runs the generator against target and returns its report.
-func generate(t testing.TB, generator, target, endpoint string, rate int, d time.Duration) loadReport {
+func generate(t testing.TB, generator, target, endpoint string, rate int, d time.Duration) loadgen.Report {
 	t.Helper()
 	cmd := exec.Command(generator, "-target", target, "-endpoint", endpoint, "-rate", strconv.Itoa(rate), "-duration", d.String())
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	require.NoError(t, err, "fraud-load: %s", stderr.String())
-	var rep loadReport
+	var rep loadgen.Report
 	require.NoError(t, json.Unmarshal(out, &rep), "%s", out)
 	return rep
-}
-
-func (r loadReport) String() string {
-	s := fmt.Sprintf("%d sent in %.1fs: goodput %.0f/s; %d good, %d degraded, %d failed; good answers p50 %.2f p90 %.2f p99 %.2f p999 %.2f max %.2f ms",
-		r.Sent, r.Seconds, r.GoodputRPS, r.Good, r.Degraded, r.Failed, r.LatencyMS.P50, r.LatencyMS.P90, r.LatencyMS.P99, r.LatencyMS.P999, r.LatencyMS.Max)
-	for why, f := range r.Failures {
-		s += fmt.Sprintf("; %d %s (%s)", f.Count, why, f.Example)
-	}
-	return s
 }
 
 // TestLoadSmoke puts the server binary under a short open-loop load with

@@ -8,17 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
-	"github.com/intelliflow/platform/apps/catalog"
 	"github.com/intelliflow/platform/apps/fraud/internal/features"
 	"github.com/intelliflow/platform/apps/fraud/internal/featurestore"
 	"github.com/intelliflow/platform/apps/fraud/internal/registry"
@@ -40,22 +35,19 @@ func main() {
 
 // config is read from the environment once; apps/catalog names the keys.
 type config struct {
-	env                   *envconfig.Reader // what was read, for the start-up line
-	httpAddr, metricsAddr string
-	modelDir, modelName   string
-	redis                 redisclient.Config
-	review, decline       float64
-	featureTimeout        time.Duration
-	reloadInterval        time.Duration
-	shutdownDrain         time.Duration
-	logLevel              slog.Level
+	env                 *envconfig.Reader // what was read, for the start-up line
+	std                 httpserver.Standard
+	modelDir, modelName string
+	redis               redisclient.Config
+	review, decline     float64
+	featureTimeout      time.Duration
+	reloadInterval      time.Duration
 }
 
 func readConfig(getenv func(string) string) (config, error) {
 	r := envconfig.New(getenv)
 	c := config{env: r, modelName: "fraud"}
-	c.httpAddr = r.Addr("HTTP_PORT", catalog.HTTPPort)
-	c.metricsAddr = r.Addr("METRICS_PORT", catalog.MetricsPort)
+	c.std = httpserver.ReadStandard(r)
 	c.modelDir = r.String("MODEL_DIR", "/models")
 	c.redis = redisclient.Read(r, false)
 	c.review = r.Float("REVIEW_THRESHOLD", 0.5, 0, 1)
@@ -65,8 +57,6 @@ func readConfig(getenv func(string) string) (config, error) {
 	}
 	c.featureTimeout = r.Duration("FEATURE_TIMEOUT", 5*time.Millisecond)
 	c.reloadInterval = r.Duration("MODEL_RELOAD_INTERVAL", 30*time.Second)
-	c.shutdownDrain = r.Duration("SHUTDOWN_DRAIN", 15*time.Second)
-	c.logLevel = r.Level("LOG_LEVEL", slog.LevelInfo)
 	return c, r.Err()
 }
 
@@ -77,15 +67,14 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.logLevel}))
+	log := cfg.std.Logger(stdout)
 	log.Info("starting", "config", cfg.env)
 
 	models, err := registry.Open(cfg.modelDir, features.Count, log)
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := httpserver.NewRegistry()
 	metrics := server.NewMetrics(reg)
 
 	var store server.Features
@@ -120,8 +109,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		Thresholds: server.Thresholds{Review: cfg.review, Decline: cfg.decline},
 	})
 	err = httpserver.Run(ctx, httpserver.Config{
-		API: cfg.httpAddr, Metrics: cfg.metricsAddr, Handler: srv.Handler(), Registry: reg, Health: health, HTTP: httpMetrics,
-		Log: log, Drain: cfg.shutdownDrain, WriteTimeout: 10 * time.Second,
+		API: cfg.std.API, Metrics: cfg.std.Metrics, Handler: srv.Handler(), Registry: reg, Health: health, HTTP: httpMetrics,
+		Log: log, Drain: cfg.std.Drain, WriteTimeout: 10 * time.Second,
 		Listening: func(api, metrics net.Addr) {
 			log.Info("model serving", "model_version", models.Current().Version)
 			if ready != nil {

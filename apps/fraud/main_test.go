@@ -1,17 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,13 +17,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/intelliflow/platform/apps/catalog"
 	"github.com/intelliflow/platform/apps/fraud/internal/features"
 	"github.com/intelliflow/platform/apps/fraud/internal/server"
 	"github.com/intelliflow/platform/components/logging"
 	"github.com/intelliflow/platform/internal/golden"
 	"github.com/intelliflow/platform/internal/redistest"
-	"github.com/intelliflow/platform/internal/telemetry"
+	"github.com/intelliflow/platform/internal/servicetest"
 )
 
 // TestMain fails the package when a test leaves a goroutine behind, such as
@@ -51,58 +47,16 @@ func modelDir(t testing.TB, version string, dir string) string {
 	return dir
 }
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type running struct {
 	api, metrics string
-	logs         *syncBuffer
+	logs         *servicetest.Logs
 	stop         func() error
 }
 
 func start(t testing.TB, env map[string]string) running {
 	t.Helper()
-	base := map[string]string{"HTTP_PORT": "0", "METRICS_PORT": "0", "BIND_ADDRESS": "127.0.0.1", "SHUTDOWN_DRAIN": "10ms"}
-	for k, v := range env {
-		base[k] = v
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	logs := &syncBuffer{}
-	go func() { done <- run(ctx, func(k string) string { return base[k] }, logs, ready) }()
-	var addrs string
-	select {
-	case addrs = <-ready:
-	case err := <-done:
-		cancel()
-		t.Fatalf("server did not start: %v\n%s", err, logs.String())
-	case <-time.After(10 * time.Second):
-		cancel()
-		t.Fatal("server did not start in time")
-	}
-	a := strings.Fields(addrs)
-	r := running{api: "http://" + a[0], metrics: "http://" + a[1], logs: logs}
-	// stop is safe to call twice: a test stops the server to read its last
-	// lines, and cleanup stops whatever the test did not.
-	r.stop = sync.OnceValue(func() error { cancel(); return <-done })
-	t.Cleanup(func() { _ = r.stop() })
-	return r
+	s := servicetest.Start(t, "fraud", run, env)
+	return running{api: s.API, metrics: s.Metrics, logs: s.Logs, stop: s.Stop}
 }
 
 func post(t *testing.T, url, body string) (int, map[string]any) {
@@ -270,23 +224,13 @@ func TestConfigErrors(t *testing.T) {
 func TestMetricsMatchTheCatalog(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := server.NewMetrics(reg)
-	h := telemetry.NewHTTP(reg, "fraud")
 	// Vectors appear once they have a series.
 	m.Decisions.WithLabelValues("approve").Inc()
 	m.Duration.WithLabelValues("fraud", "v").Observe(0.001)
 	m.ModelInfo.WithLabelValues("fraud", "v", "xgboost").Set(1)
 	m.Quality.WithLabelValues("fraud", "v", "pr_auc").Set(0.3)
 	m.Scores.WithLabelValues("v").Observe(0.2)
-	h.Route("/v1/score", http.NotFoundHandler()).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/v1/score", nil))
-	families, err := reg.Gather()
-	require.NoError(t, err)
-	var names []string
-	for _, f := range families {
-		names = append(names, f.GetName())
-	}
-	svc, err := catalog.Get(catalog.Fraud)
-	require.NoError(t, err)
-	require.Subset(t, names, append(append([]string{}, svc.Metrics...), catalog.HTTPMetrics...))
+	servicetest.RequireCatalogMetrics(t, reg, "fraud")
 }
 
 // TestLogsThroughTheLoggingPipeline feeds the fraud server's own log lines

@@ -9,8 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"os/signal"
@@ -20,8 +18,6 @@ import (
 	"time"
 
 	"github.com/MicahParks/keyfunc/v3"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/time/rate"
 
 	"github.com/intelliflow/platform/apps/catalog"
@@ -44,27 +40,24 @@ func main() {
 
 // config is read from the environment once; apps/catalog names the keys.
 type config struct {
-	env                   *envconfig.Reader
-	httpAddr, metricsAddr string
-	redis                 redisclient.Config
-	upstreams             map[string]*url.URL
-	jwksURL               string
-	jwksRefresh           time.Duration
-	unknownKID            time.Duration
-	issuer, audience      string
-	perMinute             int
-	proxies               edge.Proxies
-	corsOrigins           []string
-	timeout               time.Duration
-	drain                 time.Duration
-	logLevel              slog.Level
+	env              *envconfig.Reader
+	std              httpserver.Standard
+	redis            redisclient.Config
+	upstreams        map[string]*url.URL
+	jwksURL          string
+	jwksRefresh      time.Duration
+	unknownKID       time.Duration
+	issuer, audience string
+	perMinute        int
+	proxies          edge.Proxies
+	corsOrigins      []string
+	timeout          time.Duration
 }
 
 func readConfig(getenv func(string) string) (config, error) {
 	r := envconfig.New(getenv)
 	c := config{env: r, upstreams: map[string]*url.URL{}}
-	c.httpAddr = r.Addr("HTTP_PORT", catalog.HTTPPort)
-	c.metricsAddr = r.Addr("METRICS_PORT", catalog.MetricsPort)
+	c.std = httpserver.ReadStandard(r)
 	c.redis = redisclient.Read(r, true)
 	svc, _ := catalog.Get(catalog.Gateway)
 	for _, peer := range svc.Calls {
@@ -110,8 +103,6 @@ func readConfig(getenv func(string) string) (config, error) {
 		}
 	}
 	c.timeout = r.Duration("REQUEST_TIMEOUT", 10*time.Second)
-	c.drain = r.Duration("SHUTDOWN_DRAIN", 15*time.Second)
-	c.logLevel = r.Level("LOG_LEVEL", slog.LevelInfo)
 	return c, r.Err()
 }
 
@@ -122,7 +113,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, list
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.logLevel}))
+	log := cfg.std.Logger(stdout)
 	log.Info("starting", "config", cfg.env)
 	keysCtx, stopKeys := context.WithCancel(context.Background())
 	defer stopKeys()
@@ -154,8 +145,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, list
 		return nil
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := httpserver.NewRegistry()
 	httpMetrics := telemetry.NewHTTP(reg, catalog.Gateway).WithAccessLog(log)
 	g, err := edge.New(edge.Config{
 		Upstreams: cfg.upstreams, Keys: keys.Keyfunc, Issuer: cfg.issuer, Audience: cfg.audience,
@@ -166,13 +156,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, list
 		return err
 	}
 	err = httpserver.Run(ctx, httpserver.Config{
-		API: cfg.httpAddr, Metrics: cfg.metricsAddr, Handler: g.Handler(), Registry: reg, Health: httpserver.NewHealth(ready),
-		HTTP: httpMetrics, Log: log, Drain: cfg.drain, WriteTimeout: cfg.timeout + 5*time.Second,
-		Listening: func(addr, metrics net.Addr) {
-			if listening != nil {
-				listening <- addr.String() + " " + metrics.String()
-			}
-		},
+		API: cfg.std.API, Metrics: cfg.std.Metrics, Handler: g.Handler(), Registry: reg, Health: httpserver.NewHealth(ready),
+		HTTP: httpMetrics, Log: log, Drain: cfg.std.Drain, WriteTimeout: cfg.timeout + 5*time.Second,
+		Listening: httpserver.Announce(listening),
 	})
 	log.Info("stopped")
 	return err

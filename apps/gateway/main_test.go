@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,7 +26,7 @@ import (
 	"github.com/intelliflow/platform/internal/accesstoken"
 	"github.com/intelliflow/platform/internal/golden"
 	"github.com/intelliflow/platform/internal/redistest"
-	"github.com/intelliflow/platform/internal/telemetry"
+	"github.com/intelliflow/platform/internal/servicetest"
 )
 
 func TestMain(m *testing.M) {
@@ -40,21 +39,7 @@ const issuer = "https://api.intelliflow.test"
 // start runs the gateway with env and returns its API URL.
 func start(t *testing.T, env map[string]string) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, func(k string) string { return env[k] }, io.Discard, addr) }()
-	select {
-	case a := <-addr:
-		stop := sync.OnceValue(func() error { cancel(); return <-done })
-		t.Cleanup(func() { _ = stop() })
-		api, _, _ := strings.Cut(a, " ")
-		return "http://" + api
-	case err := <-done:
-		cancel()
-		t.Fatalf("gateway did not start: %v", err)
-	}
-	return ""
+	return servicetest.Start(t, "gateway", run, env).API
 }
 
 // signer is a users service in miniature: Ed25519 keys published as a JWK
@@ -167,24 +152,14 @@ func TestConfigErrors(t *testing.T) {
 // TestMetricsMatchTheCatalog: the gateway exports what its catalog entry
 // promises and the HTTP metrics every service has.
 func TestMetricsMatchTheCatalog(t *testing.T) {
-	svc, err := catalog.Get(catalog.Gateway)
-	require.NoError(t, err)
 	reg := prometheus.NewRegistry()
 	ups := map[string]*url.URL{}
 	for _, rt := range edge.Routes {
 		ups[rt.Service], _ = url.Parse("http://" + rt.Service)
 	}
-	_, err = edge.New(edge.Config{Upstreams: ups, Registry: reg, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	_, err := edge.New(edge.Config{Upstreams: ups, Registry: reg, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
-	h := telemetry.NewHTTP(reg, catalog.Gateway)
-	h.Route(edge.HealthPath, http.NotFoundHandler()).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", edge.HealthPath, nil))
-	families, err := reg.Gather()
-	require.NoError(t, err)
-	var names []string
-	for _, f := range families {
-		names = append(names, f.GetName())
-	}
-	require.Subset(t, names, append(append([]string{}, svc.Metrics...), catalog.HTTPMetrics...))
+	servicetest.RequireCatalogMetrics(t, reg, catalog.Gateway)
 }
 
 // TestEnvContract pins what the service reads from its environment to

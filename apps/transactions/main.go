@@ -8,8 +8,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"os/signal"
@@ -17,8 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/intelliflow/platform/apps/catalog"
@@ -44,23 +40,20 @@ func main() {
 
 // config is read from the environment once; apps/catalog names the keys.
 type config struct {
-	env                   *envconfig.Reader
-	httpAddr, metricsAddr string
-	db                    pgdb.Config
-	kafka                 kafkaclient.Config
-	topic                 string
-	fraudURL              string
-	fraud                 fraudclient.Options
-	fallback              api.Fallback
-	drain                 time.Duration
-	logLevel              slog.Level
+	env      *envconfig.Reader
+	std      httpserver.Standard
+	db       pgdb.Config
+	kafka    kafkaclient.Config
+	topic    string
+	fraudURL string
+	fraud    fraudclient.Options
+	fallback api.Fallback
 }
 
 func readConfig(getenv func(string) string) (config, error) {
 	r := envconfig.New(getenv)
 	c := config{env: r}
-	c.httpAddr = r.Addr("HTTP_PORT", catalog.HTTPPort)
-	c.metricsAddr = r.Addr("METRICS_PORT", catalog.MetricsPort)
+	c.std = httpserver.ReadStandard(r)
 	c.db = pgdb.Read(r)
 	c.kafka = kafkaclient.Read(r)
 	c.topic = r.String("KAFKA_TOPIC_TRANSACTIONS", "transactions.events")
@@ -77,8 +70,6 @@ func readConfig(getenv func(string) string) (config, error) {
 	if !slices.Contains(api.FallbackModes, c.fallback.Mode) {
 		r.Fail(fmt.Errorf("FRAUD_FALLBACK: %q is not one of %v", c.fallback.Mode, api.FallbackModes))
 	}
-	c.drain = r.Duration("SHUTDOWN_DRAIN", 15*time.Second)
-	c.logLevel = r.Level("LOG_LEVEL", slog.LevelInfo)
 	return c, r.Err()
 }
 
@@ -89,7 +80,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, list
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.logLevel}))
+	log := cfg.std.Logger(stdout)
 	log.Info("starting", "config", cfg.env)
 	db, err := pgdb.Open(ctx, cfg.db)
 	if err != nil {
@@ -113,8 +104,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, list
 		log.Warn("topic not ensured; the outbox holds events until Kafka answers", "topic", cfg.topic, "error", err.Error())
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := httpserver.NewRegistry()
 	store := txdb.New(db, cfg.topic)
 	relay := outbox.New(db, producer, log, reg)
 	relayCtx, stopRelay := context.WithCancel(context.Background())
@@ -130,13 +120,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, list
 	// still booked (events wait in the outbox; the fallback decides).
 	health := httpserver.NewHealth(func(ctx context.Context) error { return db.Ping(ctx) })
 	err = httpserver.Run(ctx, httpserver.Config{
-		API: cfg.httpAddr, Metrics: cfg.metricsAddr, Handler: a.Handler(), Registry: reg, Health: health, HTTP: httpMetrics,
-		Log: log, Drain: cfg.drain,
-		Listening: func(addr, metrics net.Addr) {
-			if listening != nil {
-				listening <- addr.String() + " " + metrics.String()
-			}
-		},
+		API: cfg.std.API, Metrics: cfg.std.Metrics, Handler: a.Handler(), Registry: reg, Health: health, HTTP: httpMetrics,
+		Log: log, Drain: cfg.std.Drain,
+		Listening: httpserver.Announce(listening),
 	})
 	// The relay stops after the API: its last rounds publish what the final
 	// requests booked.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -31,7 +30,7 @@ import (
 	"github.com/intelliflow/platform/internal/golden"
 	"github.com/intelliflow/platform/internal/identity"
 	"github.com/intelliflow/platform/internal/pgtest"
-	"github.com/intelliflow/platform/internal/telemetry"
+	"github.com/intelliflow/platform/internal/servicetest"
 )
 
 func TestMain(m *testing.M) {
@@ -69,25 +68,12 @@ func newFraud(t *testing.T) *fraudFake {
 	return f
 }
 
-// syncBuffer is a log sink the server's goroutines share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 type service struct {
 	url, metrics string
 	pg           pgtest.Server
 	kafka        *kfake.Cluster
 	fraud        *fraudFake
-	logs         *syncBuffer
+	logs         *servicetest.Logs
 	stop         func() error
 }
 
@@ -104,7 +90,6 @@ func start(t *testing.T, env map[string]string) service {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "db-user"), []byte(pg.Superuser), 0o600))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "db-password"), []byte("vault-rendered"), 0o600))
 	base := map[string]string{
-		"BIND_ADDRESS": "127.0.0.1", "HTTP_PORT": "0", "METRICS_PORT": "0", "SHUTDOWN_DRAIN": "10ms",
 		"DATABASE_HOST": pg.Host, "DATABASE_PORT": strconv.Itoa(pg.Port), "DATABASE_NAME": "postgres", "DATABASE_SSLMODE": "disable",
 		"DATABASE_USER_FILE": filepath.Join(dir, "db-user"), "DATABASE_PASSWORD_FILE": filepath.Join(dir, "db-password"), "DATABASE_MAX_CONNS": "60",
 		"KAFKA_BROKERS": strings.Join(cluster.ListenAddrs(), ","), "KAFKA_TOPIC_REPLICATION": "1", "KAFKA_TOPIC_PARTITIONS": "3",
@@ -113,26 +98,8 @@ func start(t *testing.T, env map[string]string) service {
 	for k, v := range env {
 		base[k] = v
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	logs := &syncBuffer{}
-	go func() { done <- run(ctx, func(k string) string { return base[k] }, logs, addr) }()
-	select {
-	case a := <-addr:
-		apiAddr, metrics, _ := strings.Cut(a, " ")
-		s := service{url: "http://" + apiAddr, metrics: "http://" + metrics, pg: pg, kafka: cluster, fraud: fraud, logs: logs}
-		s.stop = sync.OnceValue(func() error { cancel(); return <-done })
-		t.Cleanup(func() { _ = s.stop() })
-		return s
-	case err := <-done:
-		cancel()
-		t.Fatalf("transactions did not start: %v\n%s", err, logs)
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatal("transactions did not start in time")
-	}
-	return service{}
+	s := servicetest.Start(t, "transactions", run, base)
+	return service{url: s.API, metrics: s.Metrics, pg: pg, kafka: cluster, fraud: fraud, logs: s.Logs, stop: s.Stop}
 }
 
 var (
@@ -559,17 +526,7 @@ func TestMetricsMatchTheCatalog(t *testing.T) {
 	api.NewMetrics(reg)
 	outbox.New(nil, nil, nil, reg)
 	fraudclient.New("http://fraud", fraudclient.Options{Timeout: time.Second, Failures: 1, Cooldown: time.Second}, reg)
-	h := telemetry.NewHTTP(reg, catalog.Transactions)
-	h.Route("/v1/transactions", http.NotFoundHandler()).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/v1/transactions", nil))
-	families, err := reg.Gather()
-	require.NoError(t, err)
-	var names []string
-	for _, f := range families {
-		names = append(names, f.GetName())
-	}
-	svc, err := catalog.Get(catalog.Transactions)
-	require.NoError(t, err)
-	require.Subset(t, names, append(append([]string{}, svc.Metrics...), catalog.HTTPMetrics...))
+	servicetest.RequireCatalogMetrics(t, reg, catalog.Transactions)
 }
 
 func TestConfigErrors(t *testing.T) {

@@ -10,15 +10,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"slices"
 	"syscall"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/intelliflow/platform/apps/catalog"
 	"github.com/intelliflow/platform/apps/users/internal/api"
@@ -46,7 +42,7 @@ func main() {
 // config is read from the environment once; apps/catalog names the keys.
 type config struct {
 	env                   *envconfig.Reader
-	httpAddr, metricsAddr string
+	std                   httpserver.Standard
 	db                    pgdb.Config
 	redis                 redisclient.Config
 	signingKey            envconfig.Rotating
@@ -57,15 +53,12 @@ type config struct {
 	passwordMin           int
 	perAccount, perIP     ratelimit.Limit
 	cacheTTL              time.Duration
-	drain                 time.Duration
-	logLevel              slog.Level
 }
 
 func readConfig(getenv func(string) string) (config, error) {
 	r := envconfig.New(getenv)
 	c := config{env: r}
-	c.httpAddr = r.Addr("HTTP_PORT", catalog.HTTPPort)
-	c.metricsAddr = r.Addr("METRICS_PORT", catalog.MetricsPort)
+	c.std = httpserver.ReadStandard(r)
 	c.db = pgdb.Read(r)
 	c.redis = redisclient.Read(r, true)
 	c.signingKey = r.RotatingSecret("JWT_SIGNING_KEY", true)
@@ -82,8 +75,6 @@ func readConfig(getenv func(string) string) (config, error) {
 	c.perAccount = ratelimit.Limit{Count: r.Int("LOGIN_ATTEMPTS_PER_ACCOUNT", 10, 1, 10000), Per: 15 * time.Minute}
 	c.perIP = ratelimit.Limit{Count: r.Int("LOGIN_ATTEMPTS_PER_IP", 100, 1, 100000), Per: 15 * time.Minute}
 	c.cacheTTL = r.Duration("PROFILE_CACHE_TTL", 5*time.Minute)
-	c.drain = r.Duration("SHUTDOWN_DRAIN", 15*time.Second)
-	c.logLevel = r.Level("LOG_LEVEL", slog.LevelInfo)
 	return c, r.Err()
 }
 
@@ -115,7 +106,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.logLevel}))
+	log := cfg.std.Logger(stdout)
 	db, err := pgdb.Open(ctx, cfg.db)
 	if err != nil {
 		return err
@@ -142,8 +133,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	rdb := redisclient.New(cfg.redis)
 	defer rdb.Close()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := httpserver.NewRegistry()
 	httpMetrics := telemetry.NewHTTP(reg, catalog.Users).WithAccessLog(log)
 	a, err := api.New(api.Config{
 		Store: store, Tokens: issuer, Redis: rdb, Limiter: ratelimit.New(rdb), Metrics: api.NewMetrics(reg), HTTP: httpMetrics, Log: log,
@@ -158,13 +148,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// rate limits allow), so it is not a condition.
 	health := httpserver.NewHealth(func(ctx context.Context) error { return db.Ping(ctx) })
 	err = httpserver.Run(ctx, httpserver.Config{
-		API: cfg.httpAddr, Metrics: cfg.metricsAddr, Handler: a.Handler(), Registry: reg, Health: health, HTTP: httpMetrics,
-		Log: log, Drain: cfg.drain,
-		Listening: func(addr, metrics net.Addr) {
-			if listening != nil {
-				listening <- addr.String() + " " + metrics.String()
-			}
-		},
+		API: cfg.std.API, Metrics: cfg.std.Metrics, Handler: a.Handler(), Registry: reg, Health: health, HTTP: httpMetrics,
+		Log: log, Drain: cfg.std.Drain,
+		Listening: httpserver.Announce(listening),
 	})
 	log.Info("stopped")
 	return err

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,7 +25,7 @@ import (
 	"github.com/intelliflow/platform/internal/identity"
 	"github.com/intelliflow/platform/internal/pgtest"
 	"github.com/intelliflow/platform/internal/redistest"
-	"github.com/intelliflow/platform/internal/telemetry"
+	"github.com/intelliflow/platform/internal/servicetest"
 )
 
 func TestMain(m *testing.M) {
@@ -35,24 +34,11 @@ func TestMain(m *testing.M) {
 
 const signingSecret = "test-signing-secret-0123456789abcdef0123"
 
-// syncBuffer is a log sink the server's goroutines share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 type service struct {
 	url     string
 	metrics string
 	env     map[string]string
-	logs    *syncBuffer
+	logs    *servicetest.Logs
 	stop    func() error
 }
 
@@ -78,26 +64,10 @@ func stores(t *testing.T) map[string]string {
 
 func start(t *testing.T, env map[string]string) service {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	logs := &syncBuffer{}
-	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, logs, addr) }()
-	select {
-	case a := <-addr:
-		api, metrics, _ := strings.Cut(a, " ")
-		s := service{url: "http://" + api, metrics: "http://" + metrics, env: env, logs: logs}
-		s.stop = sync.OnceValue(func() error { cancel(); return <-done })
-		t.Cleanup(func() { _ = s.stop() })
-		return s
-	case err := <-done:
-		cancel()
-		t.Fatalf("users did not start: %v\n%s", err, logs)
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatal("users did not start in time")
-	}
-	return service{}
+	s := servicetest.Start(t, "users", func(ctx context.Context, getenv func(string) string, stdout io.Writer, listening chan<- string) error {
+		return run(ctx, nil, getenv, stdout, listening)
+	}, env)
+	return service{url: s.API, metrics: s.Metrics, env: env, logs: s.Logs, stop: s.Stop}
 }
 
 type call struct {
@@ -286,30 +256,7 @@ func TestConfigErrors(t *testing.T) {
 func TestMetricsMatchTheCatalog(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	api.NewMetrics(reg)
-	h := telemetry.NewHTTP(reg, catalog.Users)
-	h.Route("/v1/users/me", http.NotFoundHandler()).ServeHTTP(nopWriter{}, must(http.NewRequest("GET", "/v1/users/me", nil)))
-	families, err := reg.Gather()
-	require.NoError(t, err)
-	var names []string
-	for _, f := range families {
-		names = append(names, f.GetName())
-	}
-	svc, err := catalog.Get(catalog.Users)
-	require.NoError(t, err)
-	require.Subset(t, names, append(append([]string{}, svc.Metrics...), catalog.HTTPMetrics...))
-}
-
-type nopWriter struct{}
-
-func (nopWriter) Header() http.Header         { return http.Header{} }
-func (nopWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (nopWriter) WriteHeader(int)             {}
-
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
+	servicetest.RequireCatalogMetrics(t, reg, catalog.Users)
 }
 
 // TestEnvContract pins what the service reads from its environment to

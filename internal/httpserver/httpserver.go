@@ -120,12 +120,7 @@ func Run(ctx context.Context, c Config) error {
 		c.WriteTimeout = 30 * time.Second
 	}
 	mux := http.NewServeMux()
-	route := func(path string, h http.Handler) {
-		if c.HTTP != nil {
-			h = c.HTTP.Route(path, h)
-		}
-		mux.Handle("GET "+path, h)
-	}
+	route := func(path string, h http.Handler) { c.HTTP.Handle(mux, "GET "+path, h) }
 	route(catalog.LivenessPath, c.Health.Live())
 	route(catalog.ReadinessPath, c.Health.Ready())
 	mux.Handle("/", c.Handler)

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,13 +15,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/intelliflow/platform/internal/servicetest"
 	"github.com/intelliflow/platform/internal/telemetry"
 )
 
 type served struct {
 	api, metrics string
 	stop         func() error
-	logs         *lockedWriter
+	logs         *servicetest.Logs
 }
 
 // serve runs Run on loopback with the handler and dependency check.
@@ -31,7 +31,7 @@ func serve(t *testing.T, h http.Handler, check func(context.Context) error, drai
 	ctx, cancel := context.WithCancel(context.Background())
 	addrs := make(chan [2]net.Addr, 1)
 	done := make(chan error, 1)
-	logs := &lockedWriter{w: &strings.Builder{}}
+	logs := &servicetest.Logs{}
 	reg := prometheus.NewRegistry()
 	go func() {
 		done <- Run(ctx, Config{
@@ -58,24 +58,6 @@ func serve(t *testing.T, h http.Handler, check func(context.Context) error, drai
 	}
 	t.Cleanup(func() { _ = s.stop() })
 	return s
-}
-
-// lockedWriter is a log sink the server's goroutines share.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *strings.Builder
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-func (l *lockedWriter) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.String()
 }
 
 func get(t *testing.T, url string) (int, string) {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"strconv"
 )
 
 // Error is a refusal with its HTTP status.
@@ -64,4 +65,24 @@ func Fail(w http.ResponseWriter, err error) {
 		return
 	}
 	Write(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
+}
+
+// Page sizes every list endpoint accepts in ?limit=.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 200
+)
+
+// Limit reads ?limit= (DefaultLimit when absent); anything but an integer
+// from 1 to MaxLimit is a 400.
+func Limit(r *http.Request) (int, error) {
+	s := r.URL.Query().Get("limit")
+	if s == "" {
+		return DefaultLimit, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > MaxLimit {
+		return 0, Errorf(http.StatusBadRequest, "limit: %q is not 1 to %d", s, MaxLimit)
+	}
+	return n, nil
 }

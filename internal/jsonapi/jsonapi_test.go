@@ -55,3 +55,17 @@ func TestFailHidesInternalErrors(t *testing.T) {
 	require.Equal(t, 409, rec.Code)
 	require.JSONEq(t, `{"error":"email already registered"}`, rec.Body.String())
 }
+
+func TestLimit(t *testing.T) {
+	for q, want := range map[string]int{"": DefaultLimit, "?limit=1": 1, "?limit=200": MaxLimit} {
+		n, err := Limit(httptest.NewRequest(http.MethodGet, "/x"+q, nil))
+		require.NoError(t, err, q)
+		require.Equal(t, want, n, q)
+	}
+	for _, q := range []string{"?limit=0", "?limit=201", "?limit=-1", "?limit=ten", "?limit=1e2"} {
+		_, err := Limit(httptest.NewRequest(http.MethodGet, "/x"+q, nil))
+		var e *Error
+		require.ErrorAs(t, err, &e, q)
+		require.Equal(t, http.StatusBadRequest, e.Status, q)
+	}
+}

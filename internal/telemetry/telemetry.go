@@ -8,6 +8,7 @@ package telemetry
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,6 +52,17 @@ func NewHTTP(reg prometheus.Registerer, service string) *HTTP {
 	}
 	reg.MustRegister(h.requests, h.duration)
 	return h
+}
+
+// Handle registers next on mux under pattern ("METHOD /path"), counted
+// and timed under the pattern's path. A nil h registers it uncounted, as
+// the handler tests that need no registry do.
+func (h *HTTP) Handle(mux *http.ServeMux, pattern string, next http.Handler) {
+	if h != nil {
+		_, path, _ := strings.Cut(pattern, " ")
+		next = h.Route(path, next)
+	}
+	mux.Handle(pattern, next)
 }
 
 // Route wraps the handler of one route (a pattern, never the raw path, so

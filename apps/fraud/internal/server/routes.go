@@ -1,21 +1,12 @@
 package server
 
-import (
-	"net/http"
-	"strings"
-)
+import "net/http"
 
 // routes lists every endpoint.
 func (s *Server) routes(mux *http.ServeMux) {
 	// Every route is counted and timed under its pattern (the platform's
 	// http_* metrics, internal/telemetry), never under the raw path.
-	handle := func(pattern string, h http.Handler) {
-		if s.http != nil {
-			_, path, _ := strings.Cut(pattern, " ")
-			h = s.http.Route(path, h)
-		}
-		mux.Handle(pattern, h)
-	}
+	handle := func(pattern string, h http.Handler) { s.http.Handle(mux, pattern, h) }
 	handle("POST /v1/score", s.handleScore())
 
 	handle("GET /v2", s.handleServerMetadata())

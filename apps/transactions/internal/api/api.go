@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -110,19 +109,14 @@ func New(c Config) *API { return &API{c: c} }
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	handle := func(pattern string, h func(http.ResponseWriter, *http.Request, identity.Caller)) {
-		var hh http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.c.HTTP.Handle(mux, pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c, ok := identity.FromRequest(r)
 			if !ok {
 				jsonapi.Fail(w, jsonapi.Errorf(http.StatusUnauthorized, "authentication required"))
 				return
 			}
 			h(w, r, c)
-		})
-		if a.c.HTTP != nil {
-			_, path, _ := strings.Cut(pattern, " ")
-			hh = a.c.HTTP.Route(path, hh)
-		}
-		mux.Handle(pattern, hh)
+		}))
 	}
 	handle("POST /v1/accounts", a.createAccount)
 	handle("GET /v1/accounts", a.accounts)
@@ -207,14 +201,10 @@ func (a *API) history(w http.ResponseWriter, r *http.Request, c identity.Caller)
 		a.fail(w, r, err)
 		return
 	}
-	limit := 50
-	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 200 {
-			a.fail(w, r, jsonapi.Errorf(http.StatusBadRequest, "limit: %q is not 1 to 200", s))
-			return
-		}
-		limit = n
+	limit, err := jsonapi.Limit(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
 	}
 	after, err := txdb.DecodeCursor(r.URL.Query().Get("cursor"))
 	if err != nil {

@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/mail"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -73,14 +72,7 @@ func New(c Config) (*API, error) {
 // Handler is every route.
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
-	handle := func(pattern string, h http.HandlerFunc) {
-		var hh http.Handler = h
-		if a.c.HTTP != nil {
-			_, path, _ := strings.Cut(pattern, " ")
-			hh = a.c.HTTP.Route(path, hh)
-		}
-		mux.Handle(pattern, hh)
-	}
+	handle := func(pattern string, h http.HandlerFunc) { a.c.HTTP.Handle(mux, pattern, h) }
 	handle("POST /v1/auth/register", a.register)
 	handle("POST /v1/auth/login", a.login)
 	handle("POST /v1/auth/refresh", a.refresh)
@@ -93,8 +85,16 @@ func (a *API) Handler() http.Handler {
 	return mux
 }
 
-// fail answers err, logging what the client is not told.
+// errNoAccount is the one answer for an account that is missing or not
+// the caller's to see, so ids cannot be probed.
+var errNoAccount = jsonapi.Errorf(http.StatusNotFound, "account not found")
+
+// fail answers err, logging what the client is not told. A missing
+// account is a 404 wherever it is found missing.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, userdb.ErrNotFound) {
+		err = errNoAccount
+	}
 	var e *jsonapi.Error
 	if !errors.As(err, &e) {
 		a.c.Log.Error("request failed", "route", r.Pattern, "error", err.Error(), "request_id", telemetry.RequestID(r.Context()))
@@ -356,10 +356,6 @@ func (a *API) me(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, err := a.profile(r.Context(), c.Subject)
-	if errors.Is(err, userdb.ErrNotFound) {
-		a.fail(w, r, jsonapi.Errorf(http.StatusNotFound, "account not found"))
-		return
-	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -383,10 +379,6 @@ func (a *API) updateMe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, err := a.c.Store.Rename(r.Context(), c.Subject, name)
-	if errors.Is(err, userdb.ErrNotFound) {
-		a.fail(w, r, jsonapi.Errorf(http.StatusNotFound, "account not found"))
-		return
-	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -407,14 +399,10 @@ func (a *API) user(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	if id != c.Subject && !c.Admin() {
-		a.fail(w, r, jsonapi.Errorf(http.StatusNotFound, "account not found"))
+		a.fail(w, r, errNoAccount)
 		return
 	}
 	u, err := a.profile(r.Context(), id)
-	if errors.Is(err, userdb.ErrNotFound) {
-		a.fail(w, r, jsonapi.Errorf(http.StatusNotFound, "account not found"))
-		return
-	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -432,14 +420,10 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, jsonapi.Errorf(http.StatusForbidden, "admins only"))
 		return
 	}
-	limit := 50
-	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 200 {
-			a.fail(w, r, jsonapi.Errorf(http.StatusBadRequest, "limit: %q is not 1 to 200", s))
-			return
-		}
-		limit = n
+	limit, err := jsonapi.Limit(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
 	}
 	users, err := a.c.Store.List(r.Context(), r.URL.Query().Get("after"), limit)
 	if err != nil {
