@@ -109,8 +109,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		Thresholds: server.Thresholds{Review: cfg.review, Decline: cfg.decline},
 	})
 	err = httpserver.Run(ctx, httpserver.Config{
-		API: cfg.std.API, Metrics: cfg.std.Metrics, Handler: srv.Handler(), Registry: reg, Health: health, HTTP: httpMetrics,
-		Log: log, Drain: cfg.std.Drain, WriteTimeout: 10 * time.Second,
+		Standard: cfg.std, Handler: srv.Handler(), Registry: reg, Health: health, HTTP: httpMetrics,
+		Log: log, WriteTimeout: 10 * time.Second,
 		Listening: func(api, metrics net.Addr) {
 			log.Info("model serving", "model_version", models.Current().Version)
 			if ready != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/intelliflow/platform/internal/loadgen"
 	"github.com/intelliflow/platform/internal/proctest"
 	"github.com/intelliflow/platform/internal/redistest"
 )
@@ -37,32 +38,35 @@ func BenchmarkGateway(b *testing.B) {
 	s := &signer{keys: []ed25519.PrivateKey{key}}
 	jwks := s.jwks(b)
 	nonce := fmt.Sprintf("nginx-%d", time.Now().UnixNano())
-	// One nginx: the trivial backend on the first port, the proxy in front
-	// of it (keep-alive upstream connections) on the second.
-	ngx := proctest.StartNginx(b, 2, "/whoami", nonce, func(ports []int) string {
+	// The trivial backend, and nginx proxying it (keep-alive upstream
+	// connections) in a process of its own, so each one's CPU is its own.
+	backendNginx := proctest.StartNginx(b, 1, "/whoami", nonce, func(ports []int) string {
 		return fmt.Sprintf(`
-  upstream backend { server 127.0.0.1:%[1]d; keepalive 256; }
   server {
     listen 127.0.0.1:%[1]d;
     default_type application/json;
-    location = /whoami { return 200 '%[3]s'; }
-    location = /.well-known/jwks.json { return 200 '%[4]s'; }
+    location = /whoami { return 200 '%[2]s'; }
+    location = /.well-known/jwks.json { return 200 '%[3]s'; }
     location / { return 200 '{"id":"u1","name":"Ada","role":"customer"}'; }
-  }
-  server {
-    listen 127.0.0.1:%[2]d;
-    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }`, ports[0], ports[1], nonce, jwks)
+  }`, ports[0], nonce, jwks)
 	})
-	backend := ngx.URL
-	proxy := fmt.Sprintf("http://127.0.0.1:%d", ngx.Ports[1])
+	backend := backendNginx.URL
+	ngx := proctest.StartNginx(b, 1, "/whoami", nonce, func(ports []int) string {
+		return fmt.Sprintf(`
+  upstream backend { server %[2]s; keepalive 256; }
+  server {
+    listen 127.0.0.1:%[1]d;
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }`, ports[0], strings.TrimPrefix(backend, "http://"))
+	})
+	proxy := ngx.URL
 	redisAddr, _ := redistest.Start(b)
 	gateway := func(limit string) *proctest.Process {
 		return proctest.Start(b, 2, "/api/health", `"ok"`, func(ports []int) *exec.Cmd {
 			cmd := exec.Command(bins["."])
 			cmd.Env = proctest.Env(map[string]string{
 				"BIND_ADDRESS": "127.0.0.1", "HTTP_PORT": strconv.Itoa(ports[0]), "METRICS_PORT": strconv.Itoa(ports[1]), "SHUTDOWN_DRAIN": "10ms",
-				"LOG_LEVEL": "error", "REDIS_ADDR": redisAddr, "JWT_ISSUER": issuer, "RATE_LIMIT_PER_MINUTE": limit,
+				"LOG_LEVEL": "error", "DEBUG_PPROF": strconv.FormatBool(proctest.Profiling()), "REDIS_ADDR": redisAddr, "JWT_ISSUER": issuer, "RATE_LIMIT_PER_MINUTE": limit,
 				"USERS_URL": backend, "TRANSACTIONS_URL": backend, "ANALYTICS_URL": backend, "FRAUD_URL": backend,
 			})
 			return cmd
@@ -75,23 +79,31 @@ func BenchmarkGateway(b *testing.B) {
 	for b.Loop() {
 		for _, rate := range strings.Split(*gwRates, ",") {
 			for _, phase := range []struct {
-				name string
-				p    *proctest.Process
-				url  string
-				auth bool
+				name    string
+				p       *proctest.Process
+				url     string
+				auth    bool
+				metrics string
 			}{
-				{"nginx proxy", ngx, proxy + "/.well-known/jwks.json", false},
-				{"gateway", plain, plain.URL + "/auth/.well-known/jwks.json", false},
-				{"gateway + JWT + rate limit", guarded, guarded.URL + "/api/v1/users/me", true},
+				{"nginx proxy", ngx, proxy + "/.well-known/jwks.json", false, ""},
+				{"gateway", plain, plain.URL + "/auth/.well-known/jwks.json", false, metricsURL(plain)},
+				{"gateway + JWT + rate limit", guarded, guarded.URL + "/api/v1/users/me", true, metricsURL(guarded)},
 			} {
-				proctest.Settle(b, ngx, plain, guarded)
-				args := []string{"-url", phase.url, "-rate", rate, "-duration", gwDuration.String()}
+				args := []string{"-url", phase.url}
 				if phase.auth {
 					token = sign(b, key, "customer")
 					args = append(args, "-header", "Authorization: Bearer "+token)
 				}
+				// Warm: connections open, heap sized, pools filled; what
+				// follows measures the steady state.
+				proctest.Load(b, bins[proctest.LoadgenPackage], append(args, "-rate", "500", "-duration", "3s")...)
+				proctest.Settle(b, backendNginx, ngx, plain, guarded)
+				args = append(args, "-rate", rate, "-duration", gwDuration.String())
 				cpu := phase.p.CPU(b)
-				rep := proctest.Load(b, bins[proctest.LoadgenPackage], args...)
+				var rep loadgen.Report
+				proctest.Profile(b, phase.metrics, phase.name+"-"+rate, *gwDuration, func() {
+					rep = proctest.Load(b, bins[proctest.LoadgenPackage], args...)
+				})
 				used := phase.p.CPU(b) - cpu
 				b.Logf("%-28s %6s/s: %s; proxy CPU %.0f µs per request", phase.name, rate, rep, float64(used.Microseconds())/float64(max(rep.Sent, 1)))
 				b.ReportMetric(rep.GoodputRPS, strings.ReplaceAll(phase.name, " ", "")+"-"+rate+"-goodput/s")
@@ -99,3 +111,7 @@ func BenchmarkGateway(b *testing.B) {
 		}
 	}
 }
+
+// metricsURL is the metrics listener of a service proctest started (its
+// second port).
+func metricsURL(p *proctest.Process) string { return fmt.Sprintf("http://127.0.0.1:%d", p.Ports[1]) }

@@ -156,8 +156,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, list
 		return err
 	}
 	err = httpserver.Run(ctx, httpserver.Config{
-		API: cfg.std.API, Metrics: cfg.std.Metrics, Handler: g.Handler(), Registry: reg, Health: httpserver.NewHealth(ready),
-		HTTP: httpMetrics, Log: log, Drain: cfg.std.Drain, WriteTimeout: cfg.timeout + 5*time.Second,
+		Standard: cfg.std, Handler: g.Handler(), Registry: reg, Health: httpserver.NewHealth(ready),
+		HTTP: httpMetrics, Log: log, WriteTimeout: cfg.timeout + 5*time.Second,
 		Listening: httpserver.Announce(listening),
 	})
 	log.Info("stopped")

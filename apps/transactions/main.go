@@ -120,8 +120,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, list
 	// still booked (events wait in the outbox; the fallback decides).
 	health := httpserver.NewHealth(func(ctx context.Context) error { return db.Ping(ctx) })
 	err = httpserver.Run(ctx, httpserver.Config{
-		API: cfg.std.API, Metrics: cfg.std.Metrics, Handler: a.Handler(), Registry: reg, Health: health, HTTP: httpMetrics,
-		Log: log, Drain: cfg.std.Drain,
+		Standard: cfg.std, Handler: a.Handler(), Registry: reg, Health: health, HTTP: httpMetrics,
+		Log:       log,
 		Listening: httpserver.Announce(listening),
 	})
 	// The relay stops after the API: its last rounds publish what the final

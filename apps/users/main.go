@@ -148,8 +148,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// rate limits allow), so it is not a condition.
 	health := httpserver.NewHealth(func(ctx context.Context) error { return db.Ping(ctx) })
 	err = httpserver.Run(ctx, httpserver.Config{
-		API: cfg.std.API, Metrics: cfg.std.Metrics, Handler: a.Handler(), Registry: reg, Health: health, HTTP: httpMetrics,
-		Log: log, Drain: cfg.std.Drain,
+		Standard: cfg.std, Handler: a.Handler(), Registry: reg, Health: health, HTTP: httpMetrics,
+		Log:       log,
 		Listening: httpserver.Announce(listening),
 	})
 	log.Info("stopped")

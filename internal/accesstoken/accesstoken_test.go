@@ -117,3 +117,39 @@ func TestAttacks(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifierRemembersOnlyWhatVerified: a good token is checked against
+// the key once and then trusted from memory, but never past its expiry;
+// a bad one is checked (and refused) every time.
+func TestVerifierRemembersOnlyWhatVerified(t *testing.T) {
+	s := newSigner(t)
+	lookups := 0
+	keys := func(tok *jwt.Token) (any, error) { lookups++; return s.keys(tok) }
+	v := NewVerifier(keys, iss, aud, 0, 100, time.Minute)
+	now := time.Now()
+	v.now = func() time.Time { return now }
+
+	good := s.sign(t, claims(func(c *Claims) { c.ExpiresAt = jwt.NewNumericDate(now.Add(10 * time.Second)) }), nil)
+	for range 3 {
+		c, err := v.Verify(good)
+		require.NoError(t, err)
+		require.Equal(t, "u-1", c.Subject)
+	}
+	require.Equal(t, 1, lookups, "verified once, then remembered")
+
+	now = now.Add(11 * time.Second)
+	_, err := v.Verify(good)
+	require.ErrorIs(t, err, jwt.ErrTokenExpired, "a remembered token still expires")
+
+	bad := s.sign(t, claims(func(c *Claims) { c.Audience = jwt.ClaimStrings{"someone-else"} }), nil)
+	lookups = 0
+	for range 3 {
+		_, err := v.Verify(bad)
+		require.Error(t, err)
+	}
+	require.Equal(t, 3, lookups, "a refused token is never remembered")
+
+	forged := good[:strings.LastIndex(good, ".")+1] + base64.RawURLEncoding.EncodeToString(make([]byte, 64))
+	_, err = v.Verify(forged)
+	require.Error(t, err, "same claims, another signature: not the remembered token")
+}

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 	"time"
 
@@ -37,8 +38,9 @@ const (
 
 // Config is one service's servers.
 type Config struct {
-	// API and Metrics are the listen addresses (":8080", "127.0.0.1:0").
-	API, Metrics string
+	// Standard holds the listen addresses (":8080", "127.0.0.1:0"), the
+	// drain and whether profiles are served.
+	Standard
 	// Handler serves the API; liveness and readiness are added at the
 	// catalog's paths.
 	Handler http.Handler
@@ -49,9 +51,6 @@ type Config struct {
 	// HTTP instruments the health routes like the API's; may be nil.
 	HTTP *telemetry.HTTP
 	Log  *slog.Logger
-	// Drain is how long the server keeps serving with readiness failed
-	// before it stops accepting: endpoints must notice first.
-	Drain time.Duration
 	// MaxBody bounds request bodies; 0 means DefaultMaxBody.
 	MaxBody int64
 	// WriteTimeout bounds a whole response; 0 means 30 s.
@@ -132,6 +131,14 @@ func Run(ctx context.Context, c Config) error {
 	}
 	metricsMux := http.NewServeMux()
 	metricsMux.Handle("GET "+catalog.MetricsPath, promhttp.HandlerFor(c.Registry, promhttp.HandlerOpts{}))
+	if c.Profiling {
+		// On the metrics listener only: its NetworkPolicy admits Prometheus
+		// alone, so profiles are read by port-forward, never by clients.
+		metricsMux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		metricsMux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		metricsMux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		c.Log.Warn("profiling on: /debug/pprof/ on the metrics listener (DEBUG_PPROF)")
+	}
 	metrics := &http.Server{Handler: metricsMux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: MaxHeaderBytes}
 

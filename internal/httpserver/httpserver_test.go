@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -15,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/intelliflow/platform/internal/envconfig"
 	"github.com/intelliflow/platform/internal/servicetest"
 	"github.com/intelliflow/platform/internal/telemetry"
 )
@@ -25,39 +24,27 @@ type served struct {
 	logs         *servicetest.Logs
 }
 
-// serve runs Run on loopback with the handler and dependency check.
-func serve(t *testing.T, h http.Handler, check func(context.Context) error, drain time.Duration) served {
+// serve runs Run on loopback with the handler and dependency check, its
+// standard keys read from env as a service reads them.
+func serve(t *testing.T, h http.Handler, check func(context.Context) error, drain time.Duration, env ...string) served {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan [2]net.Addr, 1)
-	done := make(chan error, 1)
-	logs := &servicetest.Logs{}
-	reg := prometheus.NewRegistry()
-	go func() {
-		done <- Run(ctx, Config{
-			API: "127.0.0.1:0", Metrics: "127.0.0.1:0", Handler: h, Registry: reg, Health: NewHealth(check),
-			Log: slog.New(slog.NewJSONHandler(logs, nil)), Drain: drain, MaxBody: 1024,
-			HTTP:      telemetry.NewHTTP(reg, "test"),
-			Listening: func(api, metrics net.Addr) { addrs <- [2]net.Addr{api, metrics} },
-		})
-	}()
-	var a [2]net.Addr
-	select {
-	case a = <-addrs:
-	case err := <-done:
-		t.Fatal(err)
+	vars := map[string]string{"SHUTDOWN_DRAIN": drain.String()}
+	for i := 0; i+1 < len(env); i += 2 {
+		vars[env[i]] = env[i+1]
 	}
-	var stopped atomic.Bool
-	s := served{api: "http://" + a[0].String(), metrics: "http://" + a[1].String(), logs: logs}
-	s.stop = func() error {
-		if stopped.Swap(true) {
-			return nil
+	svc := servicetest.Start(t, "httpserver", func(ctx context.Context, getenv func(string) string, stdout io.Writer, listening chan<- string) error {
+		r := envconfig.New(getenv)
+		std := ReadStandard(r)
+		if err := r.Err(); err != nil {
+			return err
 		}
-		cancel()
-		return <-done
-	}
-	t.Cleanup(func() { _ = s.stop() })
-	return s
+		reg := prometheus.NewRegistry()
+		return Run(ctx, Config{
+			Standard: std, Handler: h, Registry: reg, Health: NewHealth(check),
+			Log: std.Logger(stdout), MaxBody: 1024, HTTP: telemetry.NewHTTP(reg, "test"), Listening: Announce(listening),
+		})
+	}, vars)
+	return served{api: svc.API, metrics: svc.Metrics, stop: svc.Stop, logs: svc.Logs}
 }
 
 func get(t *testing.T, url string) (int, string) {
@@ -178,4 +165,24 @@ func TestShutdownFailsReadinessThenDrains(t *testing.T) {
 
 func TestRunRefusesAnIncompleteConfig(t *testing.T) {
 	require.ErrorContains(t, Run(context.Background(), Config{}), "Handler, Registry, Health and Log are required")
+}
+
+// TestProfilingOnlyWhenAsked: profiles are served on the metrics listener
+// with DEBUG_PPROF=true, nowhere without it, and never on the API.
+func TestProfilingOnlyWhenAsked(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	off := serve(t, ok, nil, time.Millisecond)
+	code, _ := get(t, off.metrics+"/debug/pprof/")
+	require.Equal(t, http.StatusNotFound, code)
+	on := serve(t, ok, nil, time.Millisecond, "DEBUG_PPROF", "true")
+	code, body := get(t, on.metrics+"/debug/pprof/")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "goroutine")
+	code, _ = get(t, on.metrics+"/debug/pprof/heap")
+	require.Equal(t, http.StatusOK, code)
+	code, _ = get(t, on.api+"/debug/pprof/")
+	require.Equal(t, http.StatusNoContent, code, "the API's handler answers, not pprof")
+	_, _ = get(t, on.api+"/livez")
+	require.NoError(t, on.stop())
+	require.Contains(t, on.logs.String(), "profiling on")
 }

@@ -16,18 +16,25 @@ import (
 // Standard is what every service reads the same way: envconfig.Standard's
 // keys, with the catalog's ports as defaults.
 type Standard struct {
+	// API and Metrics are the listen addresses.
 	API, Metrics string
-	Drain        time.Duration
-	LogLevel     slog.Level
+	// Drain is how long the server keeps serving with readiness failed
+	// before it stops accepting: endpoints must notice first.
+	Drain    time.Duration
+	LogLevel slog.Level
+	// Profiling serves net/http/pprof on the metrics listener (off unless
+	// DEBUG_PPROF=true: a profile costs CPU while it runs).
+	Profiling bool
 }
 
 // ReadStandard reads the standard keys; errors collect in r.
 func ReadStandard(r *envconfig.Reader) Standard {
 	return Standard{
-		API:      r.Addr("HTTP_PORT", catalog.HTTPPort),
-		Metrics:  r.Addr("METRICS_PORT", catalog.MetricsPort),
-		Drain:    r.Duration("SHUTDOWN_DRAIN", 15*time.Second),
-		LogLevel: r.Level("LOG_LEVEL", slog.LevelInfo),
+		API:       r.Addr("HTTP_PORT", catalog.HTTPPort),
+		Metrics:   r.Addr("METRICS_PORT", catalog.MetricsPort),
+		Drain:     r.Duration("SHUTDOWN_DRAIN", 15*time.Second),
+		LogLevel:  r.Level("LOG_LEVEL", slog.LevelInfo),
+		Profiling: r.Bool("DEBUG_PPROF", false),
 	}
 }
 
