@@ -86,8 +86,8 @@ func BenchmarkGateway(b *testing.B) {
 				metrics string
 			}{
 				{"nginx proxy", ngx, proxy + "/.well-known/jwks.json", false, ""},
-				{"gateway", plain, plain.URL + "/auth/.well-known/jwks.json", false, metricsURL(plain)},
-				{"gateway + JWT + rate limit", guarded, guarded.URL + "/api/v1/users/me", true, metricsURL(guarded)},
+				{"gateway", plain, plain.URL + "/auth/.well-known/jwks.json", false, plain.URLOf(1)},
+				{"gateway + JWT + rate limit", guarded, guarded.URL + "/api/v1/users/me", true, guarded.URLOf(1)},
 			} {
 				args := []string{"-url", phase.url}
 				if phase.auth {
@@ -111,7 +111,3 @@ func BenchmarkGateway(b *testing.B) {
 		}
 	}
 }
-
-// metricsURL is the metrics listener of a service proctest started (its
-// second port).
-func metricsURL(p *proctest.Process) string { return fmt.Sprintf("http://127.0.0.1:%d", p.Ports[1]) }

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/intelliflow/platform/internal/identity"
+	"github.com/intelliflow/platform/internal/loadgen"
 	"github.com/intelliflow/platform/internal/pgtest"
 	"github.com/intelliflow/platform/internal/proctest"
 	"github.com/intelliflow/platform/internal/redistest"
@@ -67,7 +68,7 @@ func BenchmarkTransactions(b *testing.B) {
 	}
 	env := func(ports []int, more map[string]string) []string {
 		vars := map[string]string{"BIND_ADDRESS": "127.0.0.1", "HTTP_PORT": strconv.Itoa(ports[0]), "METRICS_PORT": strconv.Itoa(ports[1]),
-			"SHUTDOWN_DRAIN": "10ms", "LOG_LEVEL": "error"}
+			"SHUTDOWN_DRAIN": "10ms", "LOG_LEVEL": "error", "DEBUG_PPROF": strconv.FormatBool(proctest.Profiling())}
 		for k, v := range more {
 			vars[k] = v
 		}
@@ -138,15 +139,25 @@ func BenchmarkTransactions(b *testing.B) {
 			tx     *proctest.Process
 			scorer *proctest.Process
 		}{{"real fraud", withFraud, fraud}, {"trivial fraud", withTrivial, trivial}} {
+			payments := func(rate, d string) []string {
+				return []string{"-url", phase.tx.URL + "/v1/transactions", "-method", "POST",
+					"-bodies", bodyFile, "-unique-header", "Idempotency-Key", "-header", identity.SubjectHeader + ": bench-owner",
+					"-status", "201", "-rate", rate, "-duration", d}
+			}
+			// Warm: the pool's connections open and prepare their
+			// statements, the generator's connections open; what follows
+			// measures the steady state.
+			proctest.Load(b, bins[proctest.LoadgenPackage], payments("200", "3s")...)
 			for _, rate := range strings.Split(*txRates, ",") {
 				proctest.Settle(b, withFraud, withTrivial, fraud)
-				cpu, scoring := phase.tx.CPU(b), phase.scorer.CPU(b)
-				rep := proctest.Load(b, bins[proctest.LoadgenPackage], "-url", phase.tx.URL+"/v1/transactions", "-method", "POST",
-					"-bodies", bodyFile, "-unique-header", "Idempotency-Key", "-header", identity.SubjectHeader+": bench-owner",
-					"-status", "201", "-rate", rate, "-duration", txDuration.String())
+				cpu, scoring, db := phase.tx.CPU(b), phase.scorer.CPU(b), proctest.CPUOf(b, pg.PID())
+				var rep loadgen.Report
+				proctest.Profile(b, phase.tx.URLOf(1), "transactions-"+strings.ReplaceAll(phase.name, " ", "-")+"-"+rate, *txDuration, func() {
+					rep = proctest.Load(b, bins[proctest.LoadgenPackage], payments(rate, txDuration.String())...)
+				})
 				per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(max(rep.Sent, 1)) }
-				b.Logf("%-13s %5s/s: %s; CPU per payment: transactions %.0f µs, fraud %.0f µs", phase.name, rate, rep,
-					per(phase.tx.CPU(b)-cpu), per(phase.scorer.CPU(b)-scoring))
+				b.Logf("%-13s %5s/s: %s; CPU per payment: transactions %.0f µs, fraud %.0f µs, PostgreSQL %.0f µs", phase.name, rate, rep,
+					per(phase.tx.CPU(b)-cpu), per(phase.scorer.CPU(b)-scoring), per(proctest.CPUOf(b, pg.PID())-db))
 				b.ReportMetric(rep.GoodputRPS, strings.ReplaceAll(phase.name, " ", "-")+"-"+rate+"-tps")
 			}
 		}

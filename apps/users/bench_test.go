@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/intelliflow/platform/internal/identity"
+	"github.com/intelliflow/platform/internal/loadgen"
 	"github.com/intelliflow/platform/internal/pgtest"
 	"github.com/intelliflow/platform/internal/proctest"
 	"github.com/intelliflow/platform/internal/redistest"
@@ -53,7 +54,7 @@ func BenchmarkUsers(b *testing.B) {
 		cmd := exec.Command(bins["."])
 		cmd.Env = proctest.Env(map[string]string{
 			"BIND_ADDRESS": "127.0.0.1", "HTTP_PORT": strconv.Itoa(ports[0]), "METRICS_PORT": strconv.Itoa(ports[1]), "SHUTDOWN_DRAIN": "10ms",
-			"LOG_LEVEL": "error", "DATABASE_HOST": pg.Host, "DATABASE_PORT": strconv.Itoa(pg.Port), "DATABASE_NAME": "postgres",
+			"LOG_LEVEL": "error", "DEBUG_PPROF": strconv.FormatBool(proctest.Profiling()), "DATABASE_HOST": pg.Host, "DATABASE_PORT": strconv.Itoa(pg.Port), "DATABASE_NAME": "postgres",
 			"DATABASE_SSLMODE": "disable", "DATABASE_USER": pg.Superuser, "DATABASE_PASSWORD": "trusted", "DATABASE_MAX_CONNS": "20",
 			"REDIS_ADDR": redisAddr, "JWT_SIGNING_KEY_FILE": write("key", "bench-signing-secret-0123456789abcdef0123"),
 			// The benchmark logs in far more often than a person would.
@@ -61,7 +62,7 @@ func BenchmarkUsers(b *testing.B) {
 		})
 		return cmd
 	})
-	metrics := fmt.Sprintf("http://127.0.0.1:%d/metrics", users.Ports[1])
+	metrics := users.URLOf(1) + "/metrics"
 
 	// 1,000 accounts whose profiles the reads go through.
 	var profiles []string
@@ -99,8 +100,11 @@ func BenchmarkUsers(b *testing.B) {
 		for _, rate := range strings.Split(*usersLoginRates, ",") {
 			proctest.Settle(b, users)
 			cpu := users.CPU(b)
-			rep := proctest.Load(b, bins[proctest.LoadgenPackage], "-url", users.URL+"/v1/auth/login", "-method", "POST",
-				"-body", `{"email":"bench1@users.example","password":"a long bench password"}`, "-expect", "access_token", "-rate", rate, "-duration", usersDuration.String())
+			var rep loadgen.Report
+			proctest.Profile(b, users.URLOf(1), "users-login-"+rate, *usersDuration, func() {
+				rep = proctest.Load(b, bins[proctest.LoadgenPackage], "-url", users.URL+"/v1/auth/login", "-method", "POST",
+					"-body", `{"email":"bench1@users.example","password":"a long bench password"}`, "-expect", "access_token", "-rate", rate, "-duration", usersDuration.String())
+			})
 			b.Logf("login %4s/s: %s; CPU %.1f ms per login", rate, rep, float64((users.CPU(b)-cpu).Microseconds())/1000/float64(max(rep.Sent, 1)))
 			b.ReportMetric(rep.LatencyMS.P95, "login-"+rate+"-p95-ms")
 		}
@@ -108,8 +112,11 @@ func BenchmarkUsers(b *testing.B) {
 			proctest.Settle(b, users)
 			hit0, miss0 := cache()
 			cpu := users.CPU(b)
-			rep := proctest.Load(b, bins[proctest.LoadgenPackage], "-urls", urls, "-header", identity.SubjectHeader+": bench-admin",
-				"-header", identity.RoleHeader+": admin", "-expect", `"email"`, "-rate", rate, "-duration", usersDuration.String())
+			var rep loadgen.Report
+			proctest.Profile(b, users.URLOf(1), "users-profile-"+rate, *usersDuration, func() {
+				rep = proctest.Load(b, bins[proctest.LoadgenPackage], "-urls", urls, "-header", identity.SubjectHeader+": bench-admin",
+					"-header", identity.RoleHeader+": admin", "-expect", `"email"`, "-rate", rate, "-duration", usersDuration.String())
+			})
 			hit, miss := cache()
 			ratio := (hit - hit0) / max(1, hit-hit0+miss-miss0)
 			b.Logf("profile %4s/s: %s; cache hit ratio %.1f %%; CPU %.0f µs per read", rate, rep, 100*ratio, float64((users.CPU(b)-cpu).Microseconds())/float64(max(rep.Sent, 1)))

@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -142,4 +144,16 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS, table string, 
 		log.Info("migration applied", "table", table, "version", r.Source.Version, "file", r.Source.Path, "ms", r.Duration.Milliseconds())
 	}
 	return nil
+}
+
+// UUID is s in canonical form, and whether it is a UUID at all. Ids from
+// paths and bodies are checked with it before they reach SQL, so queries
+// compare the uuid column itself: comparing id::text instead reads every
+// row, since no index serves the cast.
+func UUID(s string) (string, bool) {
+	u, err := uuid.Parse(s)
+	if err != nil || len(s) != 36 {
+		return "", false
+	}
+	return u.String(), true
 }

@@ -105,3 +105,14 @@ func TestNewConnectionsReadRotatedCredentials(t *testing.T) {
 	_, err = Open(ctx, c)
 	require.ErrorContains(t, err, "DATABASE_PASSWORD_FILE")
 }
+
+func TestUUID(t *testing.T) {
+	got, ok := UUID("0F8FAD5B-D9CB-469F-A165-70867728950E")
+	require.True(t, ok)
+	require.Equal(t, "0f8fad5b-d9cb-469f-a165-70867728950e", got)
+	for _, bad := range []string{"", "42", "0f8fad5b-d9cb-469f-a165-70867728950", "{0f8fad5b-d9cb-469f-a165-70867728950e}",
+		"urn:uuid:0f8fad5b-d9cb-469f-a165-70867728950e", "0f8fad5bd9cb469fa16570867728950e", "' OR 1=1 --"} {
+		_, ok := UUID(bad)
+		require.False(t, ok, bad)
+	}
+}

@@ -148,6 +148,10 @@ type process struct {
 	restart func() error
 }
 
+// PID is the postmaster's process id (its backends are its children), for
+// benchmarks that count the server's CPU (proctest.CPUOf).
+func (s Server) PID() int { return s.proc.current.cmd.Process.Pid }
+
 // Restart stops the server (a fast shutdown: sessions are cut, as a crash
 // or a failover cuts them) and starts it again on the same port and data.
 func (s Server) Restart(t testing.TB) {

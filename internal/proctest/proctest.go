@@ -61,6 +61,10 @@ type Process struct {
 	exited chan struct{}
 }
 
+// URLOf is http://127.0.0.1:<port i>: for our services, URLOf(1) is the
+// metrics listener (where DEBUG_PPROF serves profiles).
+func (p *Process) URLOf(i int) string { return fmt.Sprintf("http://127.0.0.1:%d", p.Ports[i]) }
+
 // Output is what the process wrote so far.
 func (p *Process) Output() string { return p.output.String() }
 
@@ -146,36 +150,52 @@ func (p *Process) Stop() error {
 // nginx master's workers) have used so far.
 func (p *Process) CPU(t testing.TB) time.Duration {
 	t.Helper()
-	total, _, err := stat(p.cmd.Process.Pid)
+	return CPUOf(t, p.cmd.Process.Pid)
+}
+
+// CPUOf is the CPU time pid and its live children have used, for servers
+// another package started (PostgreSQL's postmaster and its backends).
+func CPUOf(t testing.TB, pid int) time.Duration {
+	t.Helper()
+	total, _, err := stat(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == p.cmd.Process.Pid {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil || child == pid {
 			continue
 		}
-		if cpu, parent, err := stat(pid); err == nil && parent == p.cmd.Process.Pid {
+		if cpu, parent, err := stat(child); err == nil && parent == pid {
 			total += cpu
 		}
 	}
 	return total
 }
 
-// stat reads a process's CPU time and parent from /proc/<pid>/stat.
+// stat reads a process's CPU time, with that of the children it has
+// waited for (a server's exited workers or backends), and its parent from
+// /proc/<pid>/stat.
 func stat(pid int) (cpu time.Duration, ppid int, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, 0, err
 	}
 	// Fields after the command name, which is in parentheses: ppid is the
-	// 2nd, utime and stime the 12th and 13th, in clock ticks of 1/100 s.
+	// 2nd; utime, stime, cutime and cstime the 12th to 15th, in clock
+	// ticks of 1/100 s.
 	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	if len(f) < 15 {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
 	ppid, _ = strconv.Atoi(f[1])
-	utime, _ := strconv.Atoi(f[11])
-	stime, _ := strconv.Atoi(f[12])
-	return time.Duration(utime+stime) * 10 * time.Millisecond, ppid, nil
+	ticks := 0
+	for _, v := range f[11:15] {
+		n, _ := strconv.Atoi(v)
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, ppid, nil
 }
 
 // StartNginx runs Debian's nginx (scripts/install-nginx.sh installs it) in

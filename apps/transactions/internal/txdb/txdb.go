@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/intelliflow/platform/internal/jsonapi"
+	"github.com/intelliflow/platform/internal/pgdb"
 )
 
 //go:embed migrations/*.sql
@@ -113,7 +114,11 @@ func (s *Store) CreateAccount(ctx context.Context, owner, currency string) (Acco
 
 // Account is one account; owner "" means any (admins).
 func (s *Store) Account(ctx context.Context, id, owner string) (Account, error) {
-	return scanAccount(s.db.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id::text = $1 AND ($2 = '' OR owner_id = $2)`, id, owner))
+	id, ok := pgdb.UUID(id)
+	if !ok {
+		return Account{}, ErrNotFound
+	}
+	return scanAccount(s.db.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = $1 AND ($2 = '' OR owner_id = $2)`, id, owner))
 }
 
 // Accounts are an owner's accounts.
@@ -141,7 +146,11 @@ func scanTx(row pgx.Row) (Transaction, error) {
 // Transaction is one transaction the owner made or received; owner ""
 // means any (admins).
 func (s *Store) Transaction(ctx context.Context, id, owner string) (Transaction, error) {
-	return scanTx(s.db.QueryRow(ctx, `SELECT `+txColumns+` FROM transactions t WHERE id::text = $1
+	id, ok := pgdb.UUID(id)
+	if !ok {
+		return Transaction{}, ErrNotFound
+	}
+	return scanTx(s.db.QueryRow(ctx, `SELECT `+txColumns+` FROM transactions t WHERE id = $1
 		AND ($2 = '' OR owner_id = $2 OR to_account_id IN (SELECT id FROM accounts WHERE owner_id = $2))`, id, owner))
 }
 
@@ -164,7 +173,10 @@ func DecodeCursor(token string) (*Cursor, error) {
 	}
 	b, err := base64.RawURLEncoding.DecodeString(token)
 	var c Cursor
-	if err != nil || json.Unmarshal(b, &c) != nil || c.ID == "" || c.At.IsZero() {
+	if err == nil && json.Unmarshal(b, &c) == nil {
+		c.ID, _ = pgdb.UUID(c.ID)
+	}
+	if err != nil || c.ID == "" || c.At.IsZero() {
 		return nil, jsonapi.Errorf(http.StatusBadRequest, "cursor: not one this service issued")
 	}
 	return &c, nil
@@ -173,12 +185,16 @@ func DecodeCursor(token string) (*Cursor, error) {
 // History pages through an account's transactions, newest first: those it
 // sent and those it received.
 func (s *Store) History(ctx context.Context, account string, after *Cursor, limit int) ([]Transaction, *Cursor, error) {
+	account, ok := pgdb.UUID(account)
+	if !ok {
+		return nil, nil, ErrNotFound
+	}
 	at, id := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), "ffffffff-ffff-ffff-ffff-ffffffffffff"
 	if after != nil {
 		at, id = after.At, after.ID
 	}
 	rows, err := s.db.Query(ctx, `SELECT `+txColumns+` FROM transactions
-		WHERE (account_id::text = $1 OR to_account_id::text = $1) AND (created_at, id::text) < ($2, $3)
+		WHERE (account_id = $1 OR to_account_id = $1) AND (created_at, id) < ($2, $3::uuid)
 		ORDER BY created_at DESC, id DESC LIMIT $4`, account, at, id, limit)
 	if err != nil {
 		return nil, nil, err
@@ -236,7 +252,13 @@ func (s *Store) Idempotent(ctx context.Context, owner, key string, hash []byte, 
 // Lock locks the accounts with ids, in id order so two transfers in
 // opposite directions cannot deadlock, and returns them by id.
 func Lock(ctx context.Context, tx pgx.Tx, ids ...string) (map[string]Account, error) {
-	rows, err := tx.Query(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id::text = ANY($1) ORDER BY id FOR UPDATE`, ids)
+	valid := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if id, ok := pgdb.UUID(id); ok {
+			valid = append(valid, id)
+		}
+	}
+	rows, err := tx.Query(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, valid)
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +278,7 @@ func Lock(ctx context.Context, tx pgx.Tx, ids ...string) (map[string]Account, er
 // refuses an overdraft anyway.
 func Move(ctx context.Context, tx pgx.Tx, amount int64, from, to string) error {
 	if from != "" {
-		tag, err := tx.Exec(ctx, `UPDATE accounts SET balance = balance - $2 WHERE id::text = $1 AND balance >= $2`, from, amount)
+		tag, err := tx.Exec(ctx, `UPDATE accounts SET balance = balance - $2 WHERE id = $1::uuid AND balance >= $2`, from, amount)
 		if err != nil {
 			return err
 		}
@@ -265,7 +287,7 @@ func Move(ctx context.Context, tx pgx.Tx, amount int64, from, to string) error {
 		}
 	}
 	if to != "" {
-		if _, err := tx.Exec(ctx, `UPDATE accounts SET balance = balance + $2 WHERE id::text = $1`, to, amount); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE accounts SET balance = balance + $2 WHERE id = $1::uuid`, to, amount); err != nil {
 			return err
 		}
 	}
@@ -313,8 +335,12 @@ func (s *Store) event(ctx context.Context, tx pgx.Tx, typ string, t Transaction)
 // the held funds go back.
 func (s *Store) Review(ctx context.Context, id string, approve bool, reviewer string) (Transaction, error) {
 	var out Transaction
+	id, ok := pgdb.UUID(id)
+	if !ok {
+		return out, ErrNotFound
+	}
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		t, err := scanTx(tx.QueryRow(ctx, `SELECT `+txColumns+` FROM transactions WHERE id::text = $1 FOR UPDATE`, id))
+		t, err := scanTx(tx.QueryRow(ctx, `SELECT `+txColumns+` FROM transactions WHERE id = $1 FOR UPDATE`, id))
 		if err != nil {
 			return err
 		}
@@ -338,7 +364,7 @@ func (s *Store) Review(ctx context.Context, id string, approve bool, reviewer st
 		if err != nil {
 			return err
 		}
-		out, err = scanTx(tx.QueryRow(ctx, `UPDATE transactions SET status = $2, reason = $3, updated_at = now() WHERE id::text = $1 RETURNING `+txColumns, id, status, reason))
+		out, err = scanTx(tx.QueryRow(ctx, `UPDATE transactions SET status = $2, reason = $3, updated_at = now() WHERE id = $1 RETURNING `+txColumns, id, status, reason))
 		if err != nil {
 			return err
 		}

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/mail"
+	"runtime"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -44,12 +45,36 @@ type Config struct {
 	HTTP    *telemetry.HTTP
 	Log     *slog.Logger
 
-	Passwords         passwords.Params
+	Passwords passwords.Params
+	// Hashing bounds concurrent password hashes; nil: one per core,
+	// waiting at most HashWait.
+	Hashing           *passwords.Pool
 	PasswordMinLength int
 	RefreshTTL        time.Duration
 	CacheTTL          time.Duration
 	// PerAccount and PerIP limit login attempts.
 	PerAccount, PerIP ratelimit.Limit
+}
+
+// HashWait is how long a login or a registration waits for a core to hash
+// its password before it is answered 503: what a client would otherwise
+// spend in a queue growing faster than it drains.
+const HashWait = 250 * time.Millisecond
+
+// hashing runs f (a password hash) within the pool; false when it
+// answered instead: 503 with Retry-After at capacity.
+func (a *API) hashing(w http.ResponseWriter, r *http.Request, f func()) bool {
+	err := a.c.Hashing.Do(r.Context(), f)
+	if errors.Is(err, passwords.ErrBusy) {
+		w.Header().Set("Retry-After", "1")
+		a.fail(w, r, jsonapi.Errorf(http.StatusServiceUnavailable, "too many logins at once; retry in a second"))
+		return false
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return false
+	}
+	return true
 }
 
 // API serves the routes.
@@ -62,6 +87,9 @@ type API struct {
 
 // New builds the API.
 func New(c Config) (*API, error) {
+	if c.Hashing == nil {
+		c.Hashing = passwords.NewPool(runtime.GOMAXPROCS(0), HashWait)
+	}
 	dummy, err := passwords.Hash("no account has this password", c.Passwords)
 	if err != nil {
 		return nil, err
@@ -92,8 +120,11 @@ var errNoAccount = jsonapi.Errorf(http.StatusNotFound, "account not found")
 // fail answers err, logging what the client is not told. A missing
 // account is a 404 wherever it is found missing.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, userdb.ErrNotFound) {
+	switch {
+	case errors.Is(err, userdb.ErrNotFound):
 		err = errNoAccount
+	case errors.Is(err, userdb.ErrBadCursor):
+		err = jsonapi.Errorf(http.StatusBadRequest, "%s", err.Error())
 	}
 	var e *jsonapi.Error
 	if !errors.As(err, &e) {
@@ -169,7 +200,10 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) {
 	if !a.limit(w, r, ipRule(r, a.c.PerIP)) {
 		return
 	}
-	hash, err := passwords.Hash(q.Password, a.c.Passwords)
+	var hash string
+	if !a.hashing(w, r, func() { hash, err = passwords.Hash(q.Password, a.c.Passwords) }) {
+		return
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -233,7 +267,12 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(err, userdb.ErrNotFound) || len(q.Password) > 256 {
 		stored = a.dummy
 	}
-	ok, rehash, verr := passwords.Verify(q.Password, stored, a.c.Passwords)
+	var ok, rehash bool
+	var verr error
+	if !a.hashing(w, r, func() { ok, rehash, verr = passwords.Verify(q.Password, stored, a.c.Passwords) }) {
+		a.c.Metrics.Logins.WithLabelValues("busy").Inc()
+		return
+	}
 	if verr != nil {
 		a.fail(w, r, fmt.Errorf("user %s: %w", u.ID, verr))
 		return
@@ -245,7 +284,10 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rehash {
-		if h, err := passwords.Hash(q.Password, a.c.Passwords); err == nil {
+		// Best effort, in the pool too: the login already succeeded.
+		var h string
+		var herr error
+		if a.c.Hashing.Do(r.Context(), func() { h, herr = passwords.Hash(q.Password, a.c.Passwords) }) == nil && herr == nil {
 			if err := a.c.Store.SetPasswordHash(r.Context(), u.ID, h); err != nil {
 				a.c.Log.Warn("password rehash failed", "user", u.ID, "error", err.Error())
 			}

@@ -21,7 +21,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Cache: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "users_profile_cache_requests_total",
 			Help: "Profile cache lookups by result: hit, miss or error (Redis unavailable, served from PostgreSQL)."}, []string{"result"}),
 		Logins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "users_logins_total",
-			Help: "Login attempts by result: success, failure or limited (refused by the rate limit)."}, []string{"result"}),
+			Help: "Login attempts by result: success, failure, limited (refused by the rate limit) or busy (no core free to check the password in time)."}, []string{"result"}),
 		Refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "users_token_refreshes_total",
 			Help: "Refresh attempts by result: success, invalid, or reused (a spent token again: its family is revoked)."}, []string{"result"}),
 		TokensIssued: prometheus.NewCounter(prometheus.CounterOpts{Name: "users_access_tokens_issued_total", Help: "Access tokens signed."}),
@@ -30,7 +30,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []string{"hit", "miss", "error"} {
 		m.Cache.WithLabelValues(r)
 	}
-	for _, r := range []string{"success", "failure", "limited"} {
+	for _, r := range []string{"success", "failure", "limited", "busy"} {
 		m.Logins.WithLabelValues(r)
 	}
 	for _, r := range []string{"success", "invalid", "reused"} {

@@ -1,8 +1,10 @@
 package passwords
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -55,4 +57,22 @@ func BenchmarkHashDefault(b *testing.B) {
 	for b.Loop() {
 		_, _ = Hash("correct horse battery staple", Default)
 	}
+}
+
+func TestPoolRefusesPastCapacity(t *testing.T) {
+	p := NewPool(1, 20*time.Millisecond)
+	hold, release := make(chan struct{}), make(chan struct{})
+	go func() { _ = p.Do(context.Background(), func() { close(hold); <-release }) }()
+	<-hold
+	ran := false
+	require.ErrorIs(t, p.Do(context.Background(), func() { ran = true }), ErrBusy)
+	require.False(t, ran)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p.wait = time.Hour
+	require.ErrorIs(t, p.Do(ctx, func() { ran = true }), context.Canceled)
+	close(release)
+	p.wait = time.Second
+	require.NoError(t, p.Do(context.Background(), func() { ran = true }))
+	require.True(t, ran, "a slot freed is a slot used")
 }

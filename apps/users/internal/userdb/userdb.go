@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/intelliflow/platform/internal/pgdb"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -34,6 +35,7 @@ var (
 	ErrEmailTaken   = errors.New("email already registered")
 	ErrTokenInvalid = errors.New("refresh token invalid, expired or revoked")
 	ErrTokenReused  = errors.New("refresh token already used: every session of this login is revoked")
+	ErrBadCursor    = errors.New("after: not an account id")
 )
 
 // User is an account.
@@ -81,17 +83,29 @@ func (s *Store) ByEmail(ctx context.Context, email string) (User, error) {
 
 // ByID finds an account by id; an id that is not a UUID is not found.
 func (s *Store) ByID(ctx context.Context, id string) (User, error) {
-	return scanUser(s.db.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id::text = $1`, id))
+	id, ok := pgdb.UUID(id)
+	if !ok {
+		return User{}, ErrNotFound
+	}
+	return scanUser(s.db.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
 }
 
 // Rename changes an account's display name.
 func (s *Store) Rename(ctx context.Context, id, name string) (User, error) {
-	return scanUser(s.db.QueryRow(ctx, `UPDATE users SET name = $2, updated_at = now() WHERE id::text = $1 RETURNING `+userColumns, id, name))
+	id, ok := pgdb.UUID(id)
+	if !ok {
+		return User{}, ErrNotFound
+	}
+	return scanUser(s.db.QueryRow(ctx, `UPDATE users SET name = $2, updated_at = now() WHERE id = $1 RETURNING `+userColumns, id, name))
 }
 
 // SetPasswordHash replaces a hash (an upgrade to stronger parameters).
 func (s *Store) SetPasswordHash(ctx context.Context, id, hash string) error {
-	_, err := s.db.Exec(ctx, `UPDATE users SET password_hash = $2 WHERE id::text = $1`, id, hash)
+	id, ok := pgdb.UUID(id)
+	if !ok {
+		return ErrNotFound
+	}
+	_, err := s.db.Exec(ctx, `UPDATE users SET password_hash = $2 WHERE id = $1`, id, hash)
 	return err
 }
 
@@ -102,7 +116,16 @@ func (s *Store) SetRole(ctx context.Context, email, role string) (User, error) {
 
 // List pages through accounts by id, after the cursor (an id, or "").
 func (s *Store) List(ctx context.Context, after string, limit int) ([]User, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+userColumns+` FROM users WHERE id::text > $1 ORDER BY id::text LIMIT $2`, after, limit)
+	from := "00000000-0000-0000-0000-000000000000" // before every id
+	if after != "" {
+		var ok bool
+		if from, ok = pgdb.UUID(after); !ok {
+			return nil, ErrBadCursor
+		}
+	}
+	// A uuid orders as its canonical text does (bytes as hex digits), so
+	// the page order is the order of the ids clients see.
+	rows, err := s.db.Query(ctx, `SELECT `+userColumns+` FROM users WHERE id > $1 ORDER BY id LIMIT $2`, from, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +177,7 @@ func (s *Store) Rotate(ctx context.Context, token, next string, expires time.Tim
 			hash(next), family, userID, expires); err != nil {
 			return err
 		}
-		u, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id::text = $1`, userID))
+		u, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1::uuid`, userID))
 		return err
 	})
 	if err == nil && reused {
