@@ -16,7 +16,7 @@ import (
 )
 
 var (
-	gwRates    = flag.String("gw.rates", "2000,5000,8000", "BenchmarkGateway: request rates")
+	gwRates    = flag.String("gw.rates", "1000,2000,3000,5000", "BenchmarkGateway: request rates")
 	gwDuration = flag.Duration("gw.duration", 10*time.Second, "BenchmarkGateway: how long each rate runs")
 )
 

@@ -24,7 +24,7 @@ import (
 )
 
 var (
-	txRates    = flag.String("tx.rates", "200,500,1000,1500", "BenchmarkTransactions: payments per second")
+	txRates    = flag.String("tx.rates", "300,600,900", "BenchmarkTransactions: payments per second")
 	txDuration = flag.Duration("tx.duration", 10*time.Second, "BenchmarkTransactions: how long each rate runs")
 )
 
