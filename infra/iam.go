@@ -12,11 +12,12 @@ import (
 
 // kafkaAccess is who produces and consumes which topic (the topics are the
 // services' KAFKA_TOPIC_* config; a test keeps the two in step).
-// Transactions publish payments; fraud scores them and publishes alerts;
-// analytics aggregates payments; notifications mail the alerts.
+// Transactions publish payments; fraud publishes its review and decline
+// decisions (it is called, it consumes nothing); analytics aggregates
+// payments; notifications mail the alerts.
 var kafkaAccess = map[string]kafka.Access{
 	catalog.Transactions:  {Write: []string{"transactions.events"}},
-	catalog.Fraud:         {Read: []string{"transactions.events"}, Write: []string{"fraud-alerts"}, Group: catalog.Fraud},
+	catalog.Fraud:         {Write: []string{"fraud-alerts"}},
 	catalog.Analytics:     {Read: []string{"transactions.events"}, Group: catalog.Analytics},
 	catalog.Notifications: {Read: []string{"fraud-alerts"}, Group: catalog.Notifications},
 }

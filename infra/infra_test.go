@@ -386,12 +386,7 @@ var platformKeys = []string{"SERVICE_NAME", "ENVIRONMENT", "AWS_REGION"}
 
 // notYetRead are keys a stack gives a service that its code does not read
 // yet, each with why; TestServicesGetWhatTheyRead fails on any other.
-var notYetRead = map[string][]string{
-	// Fraud publishes alerts and reads PostgreSQL once the event side
-	// lands (issue 16); until then its catalog entry declares them.
-	catalog.Fraud: {"DATABASE_HOST", "DATABASE_NAME", "DATABASE_PASSWORD", "DATABASE_PORT", "DATABASE_USER",
-		"KAFKA_BROKERS", "KAFKA_SASL_MECHANISM", "KAFKA_TOPIC_ALERTS", "KAFKA_TOPIC_TRANSACTIONS"},
-}
+var notYetRead = map[string][]string{}
 
 // TestServicesGetWhatTheyRead holds every stack's wiring of each service
 // that has code to what the code reads (apps/<service>/testdata/env.golden):
@@ -440,4 +435,16 @@ func TestServicesGetWhatTheyRead(t *testing.T) {
 		})
 	}
 	require.GreaterOrEqual(t, checked, 16, "four services in four stacks")
+}
+
+// TestVaultDatabaseAccessIsTheCatalogs: a service gets a dynamic database
+// user exactly when its catalog entry names PostgreSQL and the
+// DATABASE_PASSWORD its code reads; nobody else holds a database role.
+func TestVaultDatabaseAccessIsTheCatalogs(t *testing.T) {
+	for _, svc := range catalog.All() {
+		usesPostgres := slices.Contains(svc.Stores, catalog.Postgres)
+		hasSecret := slices.ContainsFunc(svc.Secrets, func(s catalog.Secret) bool { return s.Key == databasePasswordKey })
+		require.Equal(t, usesPostgres, databaseRoles[svc.Name] != "", "%s: database role %q, stores %v", svc.Name, databaseRoles[svc.Name], svc.Stores)
+		require.Equal(t, usesPostgres, hasSecret, "%s: stores %v, secrets %v", svc.Name, svc.Stores, svc.Secrets)
+	}
 }

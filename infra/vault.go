@@ -22,17 +22,17 @@ const databasePasswordKey = "database-password"
 
 // databaseRoles: who writes and who only reads PostgreSQL.
 var databaseRoles = map[string]string{
-	catalog.Users: vault.DBReadWrite, catalog.Transactions: vault.DBReadWrite, catalog.Fraud: vault.DBReadOnly,
+	catalog.Users: vault.DBReadWrite, catalog.Transactions: vault.DBReadWrite,
 }
 
 // transitUse is which transit keys a service encrypts and decrypts with:
 // users protect personal data, transactions payment data, the orchestrator
-// seals model artifacts that the fraud server opens.
+// model artifacts. Fraud verifies a model by its SHA-256 (model-fetch) and
+// decrypts nothing, so it has no transit key.
 var transitUse = map[string]struct{ encrypt, decrypt []string }{
 	catalog.Users:        {[]string{"user-data"}, []string{"user-data"}},
 	catalog.Transactions: {[]string{"intelliflow"}, []string{"intelliflow"}},
 	catalog.Orchestrator: {[]string{"ml-models"}, []string{"ml-models"}},
-	catalog.Fraud:        {nil, []string{"ml-models"}},
 }
 
 // vaultAccess is what each service may do in Vault.

@@ -203,18 +203,20 @@ var services = map[string]Service{
 		SlowStart:     true,
 		GPU:           true,
 		ModelArtifact: true,
-		Stores:        []Store{Postgres, Redis, Kafka, S3},
-		Secrets:       []Secret{{Env: "DATABASE_PASSWORD", Key: "database-password"}, {Env: "REDIS_PASSWORD", Key: "redis-password"}},
+		// Card history in Redis; review and decline decisions to Kafka
+		// (fraud-alerts); the model from S3 (the init container).
+		Stores:  []Store{Redis, Kafka, S3},
+		Secrets: []Secret{{Env: "REDIS_PASSWORD", Key: "redis-password"}},
 		Config: map[string]string{
-			"MODEL_DIR":                "/models",
-			"REVIEW_THRESHOLD":         "0.5",
-			"FRAUD_THRESHOLD":          "0.85",
-			"KAFKA_TOPIC_TRANSACTIONS": "transactions.events",
-			"KAFKA_TOPIC_ALERTS":       "fraud-alerts",
+			"MODEL_DIR":          "/models",
+			"REVIEW_THRESHOLD":   "0.5",
+			"FRAUD_THRESHOLD":    "0.85",
+			"KAFKA_TOPIC_ALERTS": "fraud-alerts",
 		},
 		Metrics: []string{
 			"fraud_prediction_duration_seconds", "fraud_decisions_total", "fraud_degraded_predictions_total",
 			"fraud_rejected_requests_total", "fraud_feature_updates_dropped_total", "fraud_model_info", "model_accuracy_score", "fraud_score",
+			"fraud_alerts_published_total", "fraud_alerts_dropped_total",
 		},
 	}),
 	Analytics: service(Analytics, "analytics: aggregates transaction events into reports", Service{

@@ -14,12 +14,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/intelliflow/platform/apps/fraud/internal/alerts"
 	"github.com/intelliflow/platform/apps/fraud/internal/features"
 	"github.com/intelliflow/platform/apps/fraud/internal/featurestore"
 	"github.com/intelliflow/platform/apps/fraud/internal/registry"
 	"github.com/intelliflow/platform/apps/fraud/internal/server"
 	"github.com/intelliflow/platform/internal/envconfig"
 	"github.com/intelliflow/platform/internal/httpserver"
+	"github.com/intelliflow/platform/internal/kafkaclient"
 	"github.com/intelliflow/platform/internal/redisclient"
 	"github.com/intelliflow/platform/internal/telemetry"
 )
@@ -42,6 +44,11 @@ type config struct {
 	review, decline     float64
 	featureTimeout      time.Duration
 	reloadInterval      time.Duration
+	// kafka is nil when KAFKA_BROKERS is unset: decisions are then not
+	// published (every stack sets it; tests and benchmarks may not).
+	kafka        *kafkaclient.Config
+	alertsTopic  string
+	alertsBuffer int
 }
 
 func readConfig(getenv func(string) string) (config, error) {
@@ -57,6 +64,11 @@ func readConfig(getenv func(string) string) (config, error) {
 	}
 	c.featureTimeout = r.Duration("FEATURE_TIMEOUT", 5*time.Millisecond)
 	c.reloadInterval = r.Duration("MODEL_RELOAD_INTERVAL", 30*time.Second)
+	if k, ok := kafkaclient.ReadOptional(r); ok {
+		c.kafka = &k
+	}
+	c.alertsTopic = r.String("KAFKA_TOPIC_ALERTS", "fraud-alerts")
+	c.alertsBuffer = r.Int("ALERTS_BUFFER", 10000, 1, 1000000)
 	return c, r.Err()
 }
 
@@ -103,11 +115,31 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		}
 		return nil
 	})
+	var publisher *alerts.Publisher
+	if cfg.kafka != nil {
+		// fraud owns its alerts topic. Kafka down at start is not fatal:
+		// alerts wait in the client's buffer, then are dropped and counted.
+		client, err := cfg.kafka.Client(ctx, alerts.ClientOptions(cfg.alertsBuffer, 30*time.Second)...)
+		if err != nil {
+			return err
+		}
+		defer client.Close()
+		if err := kafkaclient.EnsureTopics(ctx, client, *cfg.kafka, cfg.alertsTopic); err != nil {
+			log.Warn("alerts topic not ensured; alerts are buffered until Kafka answers", "topic", cfg.alertsTopic, "error", err.Error())
+		}
+		publisher = alerts.New(client, cfg.alertsTopic, reg, log)
+	} else {
+		log.Warn("KAFKA_BROKERS not set: review and decline decisions are not published")
+	}
 	httpMetrics := telemetry.NewHTTP(reg, "fraud").WithAccessLog(log)
-	srv := server.New(server.Config{
+	sc := server.Config{
 		ModelName: cfg.modelName, Models: models, Features: store, Metrics: metrics, Log: log, HTTP: httpMetrics, Health: health,
 		Thresholds: server.Thresholds{Review: cfg.review, Decline: cfg.decline},
-	})
+	}
+	if publisher != nil {
+		sc.Alerts = publisher
+	}
+	srv := server.New(sc)
 	err = httpserver.Run(ctx, httpserver.Config{
 		Standard: cfg.std, Handler: srv.Handler(), Registry: reg, Health: health, HTTP: httpMetrics,
 		Log: log, WriteTimeout: 10 * time.Second,
@@ -120,6 +152,15 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	})
 	stopBG()
 	<-updatesDone // queued history updates are written before exit
+	if publisher != nil {
+		// The last requests' alerts reach Kafka before exit, within the
+		// grace period's remainder.
+		flush, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := publisher.Flush(flush); err != nil {
+			log.Warn("alerts not flushed; the rest are counted as dropped", "error", err.Error())
+		}
+		cancel()
+	}
 	log.Info("stopped")
 	return err
 }

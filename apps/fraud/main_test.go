@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,8 +16,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
+	"github.com/intelliflow/platform/apps/fraud/internal/alerts"
 	"github.com/intelliflow/platform/apps/fraud/internal/features"
 	"github.com/intelliflow/platform/apps/fraud/internal/server"
 	"github.com/intelliflow/platform/components/logging"
@@ -230,6 +234,7 @@ func TestMetricsMatchTheCatalog(t *testing.T) {
 	m.ModelInfo.WithLabelValues("fraud", "v", "xgboost").Set(1)
 	m.Quality.WithLabelValues("fraud", "v", "pr_auc").Set(0.3)
 	m.Scores.WithLabelValues("v").Observe(0.2)
+	alerts.New(nil, "fraud-alerts", reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	servicetest.RequireCatalogMetrics(t, reg, "fraud")
 }
 
@@ -287,4 +292,56 @@ func TestLogsThroughTheLoggingPipeline(t *testing.T) {
 func TestEnvContract(t *testing.T) {
 	cfg, _ := readConfig(func(string) string { return "" })
 	golden.RequireJSON(t, "env.golden", cfg.env.Contract())
+}
+
+// TestDecisionsLeaveAsAlerts: every review and decline is on the alerts
+// topic (created by fraud at start, keyed by card), approvals are not,
+// and the last ones are flushed when the server stops.
+func TestDecisionsLeaveAsAlerts(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	require.NoError(t, err)
+	defer cluster.Close()
+	dir := modelDir(t, "2026-11-01", "")
+	// Review from 0.5 as in every stack; the first payments of a card are
+	// ordinary (approve), an outsized one at night from a new merchant is
+	// not.
+	srv := start(t, map[string]string{"MODEL_DIR": dir, "KAFKA_BROKERS": strings.Join(cluster.ListenAddrs(), ","),
+		"KAFKA_TOPIC_REPLICATION": "1", "KAFKA_TOPIC_PARTITIONS": "2", "REVIEW_THRESHOLD": "0.5", "FRAUD_THRESHOLD": "0.85"})
+	decisions := map[string]string{}
+	for i := range 20 {
+		body := fmt.Sprintf(`{"transaction_id":"t%d","card_id":"card-%d","amount":%d,"merchant_id":"m%d","timestamp":"2026-03-01T%02d:10:00Z"}`,
+			i, i%4, []int{12, 40, 9000, 25000}[i%4], i%3, []int{12, 14, 3, 4}[i%4])
+		code, out := post(t, srv.api+"/v1/score", body)
+		require.Equal(t, http.StatusOK, code, "%v", out)
+		decisions[fmt.Sprintf("t%d", i)] = out["decision"].(string)
+	}
+	var flagged []string
+	for id, d := range decisions {
+		if d != "approve" {
+			flagged = append(flagged, id)
+		}
+	}
+	require.NotEmpty(t, flagged, "the fixture must flag some payments: %v", decisions)
+	require.Less(t, len(flagged), len(decisions), "and approve some: %v", decisions)
+	require.NoError(t, srv.stop()) // alerts still buffered are flushed here
+
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics("fraud-alerts"))
+	require.NoError(t, err)
+	defer consumer.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var got []string
+	for len(got) < len(flagged) && ctx.Err() == nil {
+		consumer.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			var a alerts.Alert
+			require.NoError(t, json.Unmarshal(r.Value, &a))
+			require.Equal(t, string(r.Key), a.CardID)
+			require.Equal(t, decisions[a.TransactionID], a.Decision)
+			require.Equal(t, "2026-11-01", a.Model.Version)
+			require.NotEmpty(t, a.Reasons)
+			got = append(got, a.TransactionID)
+		})
+	}
+	require.ElementsMatch(t, flagged, got, "each flagged decision once, no approval")
+	require.Contains(t, srv.logs.String(), `"KAFKA_BROKERS"`, "the start-up line shows what was read")
 }

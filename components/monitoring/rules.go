@@ -151,6 +151,14 @@ func Groups(appNamespace string) []Group {
 			Description: "Transactions cannot publish to Kafka: fraud scoring and analytics see payments late.",
 		},
 		{
+			// Fraud never waits on Kafka: past its buffer, or after 30 s
+			// undelivered, a decision's alert is dropped and counted.
+			Alert: "FraudAlertsDropped", Service: "fraud", Severity: Critical, For: "0m",
+			Expr:        `sum(increase(fraud_alerts_dropped_total[10m])) > 0`,
+			Summary:     "Fraud decisions did not reach the fraud-alerts topic",
+			Description: "Review and decline alerts were dropped (fraud_alerts_dropped_total by reason): notifications and analytics miss them. Check Kafka and fraud's producer logs; the decisions are still in fraud's prediction log lines.",
+		},
+		{
 			Alert: "PostgresConnectionsNearLimit", Severity: Warning, For: "10m",
 			Expr:        `sum by (instance) (pg_stat_database_numbackends) / max by (instance) (pg_settings_max_connections) > 0.8`,
 			Summary:     "PostgreSQL uses more than 80 % of its connections",

@@ -39,11 +39,23 @@ type Config struct {
 // KAFKA_SASL_MECHANISM ("" or AWS_MSK_IAM), KAFKA_TLS,
 // KAFKA_TOPIC_PARTITIONS and KAFKA_TOPIC_REPLICATION.
 func Read(r *envconfig.Reader) Config {
-	c := Config{Brokers: r.List("KAFKA_BROKERS", "")}
+	c := readKeys(r)
 	r.Require("KAFKA_BROKERS")
 	if len(c.Brokers) == 0 {
 		r.Fail(errors.New("KAFKA_BROKERS: required (host:port, comma-separated)"))
 	}
+	return c
+}
+
+// ReadOptional reads the same keys for a service that runs on without
+// Kafka; ok says whether KAFKA_BROKERS is set.
+func ReadOptional(r *envconfig.Reader) (c Config, ok bool) {
+	c = readKeys(r)
+	return c, len(c.Brokers) > 0
+}
+
+func readKeys(r *envconfig.Reader) Config {
+	c := Config{Brokers: r.List("KAFKA_BROKERS", "")}
 	for _, b := range c.Brokers {
 		if _, _, err := net.SplitHostPort(b); err != nil {
 			r.Fail(fmt.Errorf("KAFKA_BROKERS: %q is not host:port", b))

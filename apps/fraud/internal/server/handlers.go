@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/intelliflow/platform/apps/fraud/internal/alerts"
 	"github.com/intelliflow/platform/apps/fraud/internal/features"
 )
 
@@ -96,10 +97,7 @@ func (q ScoreRequest) validate() error {
 }
 
 // Reason is one feature that pushed the score up.
-type Reason struct {
-	Feature      string  `json:"feature"`
-	Contribution float64 `json:"contribution"`
-}
+type Reason = alerts.Reason
 
 // ScoreResponse is the verdict.
 type ScoreResponse struct {
@@ -159,6 +157,11 @@ func (s *Server) handleScore() http.Handler {
 		resp.Model.Name, resp.Model.Version = s.modelName, m.Version
 		if s.features != nil {
 			s.features.Enqueue(q.CardID, tx)
+		}
+		if s.alerts != nil && resp.Decision != DecisionApprove {
+			s.alerts.Publish(alerts.Alert{OccurredAt: time.Now().UTC(), TransactionID: q.TransactionID, CardID: q.CardID,
+				Amount: q.Amount, Currency: q.Currency, MerchantID: q.MerchantID, Score: resp.Score, Decision: resp.Decision,
+				Model: alerts.Model{Name: s.modelName, Version: m.Version}, Reasons: resp.Reasons, Degraded: degraded})
 		}
 		s.metrics.Observe(m, resp.Score, resp.Decision, degraded, time.Since(start))
 		s.log.Info("prediction", "transaction_id", q.TransactionID, "score", resp.Score, "decision", resp.Decision,

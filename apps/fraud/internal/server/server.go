@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/intelliflow/platform/apps/fraud/internal/alerts"
 	"github.com/intelliflow/platform/apps/fraud/internal/features"
 	"github.com/intelliflow/platform/apps/fraud/internal/registry"
 	"github.com/intelliflow/platform/internal/httpserver"
@@ -29,15 +30,22 @@ type Thresholds struct {
 	Review, Decline float64
 }
 
+// The decisions; review and decline are published as alerts.
+const (
+	DecisionApprove = "approve"
+	DecisionReview  = "review"
+	DecisionDecline = "decline"
+)
+
 // Decide returns approve, review or decline.
 func (t Thresholds) Decide(score float64) string {
 	switch {
 	case score >= t.Decline:
-		return "decline"
+		return DecisionDecline
 	case score >= t.Review:
-		return "review"
+		return DecisionReview
 	default:
-		return "approve"
+		return DecisionApprove
 	}
 }
 
@@ -51,7 +59,12 @@ type Server struct {
 	http       *telemetry.HTTP
 	log        *slog.Logger
 	health     *httpserver.Health
+	alerts     Alerts
 }
+
+// Alerts receives every review and decline decision (alerts.Publisher:
+// to Kafka, never waiting on it).
+type Alerts interface{ Publish(alerts.Alert) }
 
 // Config assembles a Server.
 type Config struct {
@@ -66,11 +79,13 @@ type Config struct {
 	// Health answers the Open Inference Protocol's health calls; the
 	// platform's probe paths are httpserver's.
 	Health *httpserver.Health
+	// Alerts, when set, is handed each review and decline decision.
+	Alerts Alerts
 }
 
 // New returns the server, ready to serve.
 func New(c Config) *Server {
-	s := &Server{modelName: c.ModelName, models: c.Models, features: c.Features, thresholds: c.Thresholds, metrics: c.Metrics, http: c.HTTP, log: c.Log, health: c.Health}
+	s := &Server{modelName: c.ModelName, models: c.Models, features: c.Features, thresholds: c.Thresholds, metrics: c.Metrics, http: c.HTTP, log: c.Log, health: c.Health, alerts: c.Alerts}
 	if s.health == nil {
 		s.health = httpserver.NewHealth(nil)
 	}
