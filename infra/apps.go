@@ -177,6 +177,9 @@ func configFor(cfg stacks.Config, svc catalog.Service) map[string]string {
 		out["CORS_ALLOWED_ORIGINS"] = strings.Join(cfg.Ingress.CORSOrigins, ",")
 		out["RATE_LIMIT_PER_MINUTE"] = strconv.Itoa(cfg.Ingress.RateLimitPerMinute)
 	}
+	if svc.ReloadedBy != "" {
+		out["RELOAD_CALLERS"] = "system:serviceaccount:" + cfg.Environment.AppNamespace() + ":" + svc.ReloadedBy
+	}
 	if svc.AccessTokens {
 		out["JWT_ISSUER"] = "https://" + cfg.Ingress.Host
 		out["JWT_AUDIENCE"] = catalog.TokenAudience

@@ -122,7 +122,7 @@ func Deploy(ctx *pulumi.Context, cfg stacks.Config) (*Platform, error) {
 	p.Services = services
 	if _, err := rbac.New(ctx, "rbac", &rbac.Args{
 		Namespace: appNS, NamespaceReady: p.Namespaces[appNS].Name,
-		MLServiceAccount: catalog.Orchestrator, ServingDeployment: catalog.Fraud,
+		MLServiceAccount: catalog.Orchestrator, ServingDeployment: catalog.Fraud, TokenReviewer: catalog.Fraud,
 	}, onCluster, pulumi.DependsOn([]pulumi.Resource{services[catalog.Orchestrator]})); err != nil {
 		return nil, err
 	}

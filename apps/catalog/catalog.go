@@ -92,6 +92,9 @@ type Service struct {
 	AccessTokens bool
 	// CallsKubernetesAPI gets the service account token mounted.
 	CallsKubernetesAPI bool
+	// ReloadedBy is the one service whose ServiceAccount may reload this
+	// one's model (the stack gives it RELOAD_CALLERS).
+	ReloadedBy string
 	// ScalingMetric is the per-pod custom metric its HPA may use.
 	ScalingMetric string
 	// Metrics are the Prometheus metrics the service exports besides the
@@ -200,9 +203,13 @@ var services = map[string]Service{
 		Metrics: []string{"transactions_processed_total", "transactions_outbox_pending", "transactions_fraud_calls_total"},
 	}),
 	Fraud: service(Fraud, "fraud inference server: scores transactions with the current model", Service{
-		SlowStart:     true,
-		GPU:           true,
-		ModelArtifact: true,
+		// It asks the API server whose token a /admin/reload caller sent
+		// (TokenReview): only the orchestrator's may reload.
+		CallsKubernetesAPI: true,
+		ReloadedBy:         Orchestrator,
+		SlowStart:          true,
+		GPU:                true,
+		ModelArtifact:      true,
 		// Card history in Redis; review and decline decisions to Kafka
 		// (fraud-alerts); the model from S3 (the init container).
 		Stores:  []Store{Redis, Kafka, S3},

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -22,8 +24,10 @@ import (
 	"github.com/intelliflow/platform/internal/envconfig"
 	"github.com/intelliflow/platform/internal/httpserver"
 	"github.com/intelliflow/platform/internal/kafkaclient"
+	"github.com/intelliflow/platform/internal/kubeauth"
 	"github.com/intelliflow/platform/internal/redisclient"
 	"github.com/intelliflow/platform/internal/telemetry"
+	"k8s.io/client-go/kubernetes"
 )
 
 func main() {
@@ -49,6 +53,11 @@ type config struct {
 	kafka        *kafkaclient.Config
 	alertsTopic  string
 	alertsBuffer int
+	// reloadCallers may call /admin/reload (ServiceAccount usernames,
+	// checked with TokenReview for reloadAudience); none: nobody may.
+	reloadCallers  []string
+	reloadAudience string
+	kubeconfig     string
 }
 
 func readConfig(getenv func(string) string) (config, error) {
@@ -69,6 +78,14 @@ func readConfig(getenv func(string) string) (config, error) {
 	}
 	c.alertsTopic = r.String("KAFKA_TOPIC_ALERTS", "fraud-alerts")
 	c.alertsBuffer = r.Int("ALERTS_BUFFER", 10000, 1, 1000000)
+	c.reloadCallers = r.List("RELOAD_CALLERS", "")
+	for _, id := range c.reloadCallers {
+		if !strings.HasPrefix(id, "system:serviceaccount:") || strings.Count(id, ":") != 3 {
+			r.Fail(fmt.Errorf("RELOAD_CALLERS: %q is not system:serviceaccount:NAMESPACE:NAME", id))
+		}
+	}
+	c.reloadAudience = r.String("RELOAD_TOKEN_AUDIENCE", "intelliflow-fraud")
+	c.kubeconfig = r.String("KUBECONFIG", "")
 	return c, r.Err()
 }
 
@@ -131,9 +148,25 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	} else {
 		log.Warn("KAFKA_BROKERS not set: review and decline decisions are not published")
 	}
+	var reloadAuth func(http.Handler) http.Handler
+	if len(cfg.reloadCallers) > 0 {
+		kc, err := kubeauth.Config(cfg.kubeconfig)
+		if err != nil {
+			return fmt.Errorf("RELOAD_CALLERS needs the Kubernetes API (in cluster, or KUBECONFIG): %w", err)
+		}
+		client, err := kubernetes.NewForConfig(kc)
+		if err != nil {
+			return err
+		}
+		reviewer := kubeauth.NewReviewer(client, cfg.reloadAudience, 30*time.Second)
+		reloadAuth = func(next http.Handler) http.Handler { return kubeauth.Require(reviewer, cfg.reloadCallers, log, next) }
+	} else {
+		log.Warn("RELOAD_CALLERS not set: /admin/reload refuses every caller; new models load every MODEL_RELOAD_INTERVAL")
+	}
 	httpMetrics := telemetry.NewHTTP(reg, "fraud").WithAccessLog(log)
 	sc := server.Config{
-		ModelName: cfg.modelName, Models: models, Features: store, Metrics: metrics, Log: log, HTTP: httpMetrics, Health: health,
+		ReloadAuth: reloadAuth,
+		ModelName:  cfg.modelName, Models: models, Features: store, Metrics: metrics, Log: log, HTTP: httpMetrics, Health: health,
 		Thresholds: server.Thresholds{Review: cfg.review, Decline: cfg.decline},
 	}
 	if publisher != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/intelliflow/platform/apps/fraud/internal/features"
 	"github.com/intelliflow/platform/apps/fraud/internal/server"
 	"github.com/intelliflow/platform/components/logging"
+	"github.com/intelliflow/platform/internal/devcluster/devclustertest"
 	"github.com/intelliflow/platform/internal/golden"
 	"github.com/intelliflow/platform/internal/redistest"
 	"github.com/intelliflow/platform/internal/servicetest"
@@ -83,10 +84,44 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// orchestrator is the only identity the stacks let reload models.
+const orchestrator = "system:serviceaccount:intelliflow-dev:orchestrator"
+
+// reloadAuth starts a control plane and returns the environment that has
+// fraud check reload callers against it, with tokens for fraud's audience
+// of the orchestrator's ServiceAccount and of another one.
+func reloadAuth(t *testing.T) (env map[string]string, orchestratorToken, otherToken string) {
+	t.Helper()
+	c, _, client := devclustertest.Start(t, 1, 0)
+	return map[string]string{"KUBECONFIG": c.Kubeconfig, "RELOAD_CALLERS": orchestrator},
+		devclustertest.Token(t, client, "intelliflow-dev", "orchestrator", "intelliflow-fraud"),
+		devclustertest.Token(t, client, "intelliflow-dev", "analytics", "intelliflow-fraud")
+}
+
+// reload calls /admin/reload with token ("" for none).
+func reload(t *testing.T, api, token string, header ...string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, api+"/admin/reload", nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
 func TestServerEndToEnd(t *testing.T) {
 	redisAddr, stopRedis := redistest.Start(t)
 	dir := modelDir(t, "2026-11-01", "")
-	srv := start(t, map[string]string{"MODEL_DIR": dir, "REDIS_ADDR": redisAddr, "FEATURE_TIMEOUT": "50ms"})
+	env, token, other := reloadAuth(t)
+	env["MODEL_DIR"], env["REDIS_ADDR"], env["FEATURE_TIMEOUT"] = dir, redisAddr, "50ms"
+	srv := start(t, env)
 
 	code, body := get(t, srv.api+"/v2/health/ready")
 	require.Equal(t, 200, code, body)
@@ -164,14 +199,21 @@ func TestServerEndToEnd(t *testing.T) {
 	require.Equal(t, true, out["degraded"])
 	require.Less(t, time.Since(startAt), 2*time.Second)
 
-	// Hot reload: a new version is served; a broken one is refused.
+	// Hot reload, for the orchestrator only: a new version is served; a
+	// broken one is refused.
 	modelDir(t, "2026-11-20", dir)
-	code, out = post(t, srv.api+"/admin/reload", ``)
+	code, out = reload(t, srv.api, "")
+	require.Equal(t, http.StatusUnauthorized, code, "anonymous: %v", out)
+	code, out = reload(t, srv.api, other)
+	require.Equal(t, http.StatusForbidden, code, "another workload: %v", out)
+	code, out = reload(t, srv.api, "forged.token.value", "X-Forwarded-User", orchestrator)
+	require.Equal(t, http.StatusUnauthorized, code, "a header claiming to be the orchestrator: %v", out)
+	code, out = reload(t, srv.api, token)
 	require.Equal(t, 200, code, out)
 	require.Equal(t, "2026-11-20", out["serving"])
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "2026-12-01"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "2026-12-01", "model.json"), []byte(`{"learner":`), 0o644))
-	code, out = post(t, srv.api+"/admin/reload", ``)
+	code, out = reload(t, srv.api, token)
 	require.Equal(t, 409, code)
 	require.Equal(t, "2026-11-20", out["serving"], "the old model keeps serving")
 
@@ -245,15 +287,13 @@ func TestMetricsMatchTheCatalog(t *testing.T) {
 // access line, and nothing is dropped.
 func TestLogsThroughTheLoggingPipeline(t *testing.T) {
 	dir := modelDir(t, "2026-11-01", "")
-	srv := start(t, map[string]string{"MODEL_DIR": dir})
+	env, token, _ := reloadAuth(t)
+	env["MODEL_DIR"] = dir
+	srv := start(t, env)
 	code, _ := post(t, srv.api+"/v1/score", `{"transaction_id":"t-risky","card_id":"c9","amount":9800,"merchant_id":"m7","timestamp":"2026-03-01T03:00:00Z"}`)
 	require.Equal(t, 200, code)
-	req, _ := http.NewRequest(http.MethodPost, srv.api+"/admin/reload", nil)
-	req.Header.Set("X-Forwarded-User", "alice@intelliflow.example")
-	req.Header.Set("X-Forwarded-For", "203.0.113.9, 10.30.0.5")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
+	code, out := reload(t, srv.api, token, "X-Forwarded-For", "203.0.113.9, 10.30.0.5")
+	require.Equal(t, 200, code, out)
 	require.NoError(t, srv.stop())
 
 	var predictions, audits, access, other int
@@ -269,7 +309,7 @@ func TestLogsThroughTheLoggingPipeline(t *testing.T) {
 			require.Equal(t, score >= 0.8, ev["fraud_risk"] == "high", "high exactly at 0.8 and above")
 		case "intelliflow-audit":
 			audits++
-			require.Equal(t, "alice@intelliflow.example", ev["user.name"])
+			require.Equal(t, orchestrator, ev["user.name"], "the identity the API server vouched for")
 			require.Equal(t, "203.0.113.9", ev["source.ip"])
 			require.Equal(t, "model.reload", ev["event.action"])
 		case "intelliflow-access":
@@ -344,4 +384,15 @@ func TestDecisionsLeaveAsAlerts(t *testing.T) {
 	}
 	require.ElementsMatch(t, flagged, got, "each flagged decision once, no approval")
 	require.Contains(t, srv.logs.String(), `"KAFKA_BROKERS"`, "the start-up line shows what was read")
+}
+
+// TestReloadOffWithoutCallers: a server not told who may reload refuses
+// everyone, with an audit line, and keeps serving what it serves.
+func TestReloadOffWithoutCallers(t *testing.T) {
+	srv := start(t, map[string]string{"MODEL_DIR": modelDir(t, "2026-11-01", "")})
+	code, out := reload(t, srv.api, "any.token.at-all", "X-Forwarded-User", orchestrator)
+	require.Equal(t, http.StatusForbidden, code, "%v", out)
+	require.Contains(t, fmt.Sprint(out["error"]), "RELOAD_CALLERS")
+	require.NoError(t, srv.stop())
+	require.Contains(t, srv.logs.String(), `"action":"model.reload","actor":"unverified"`)
 }

@@ -18,47 +18,19 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/intelliflow/platform/apps/catalog"
 	"github.com/intelliflow/platform/components/gpunodegroup"
 	"github.com/intelliflow/platform/infra"
 	"github.com/intelliflow/platform/internal/devcluster"
-	"github.com/intelliflow/platform/internal/freeport"
+	"github.com/intelliflow/platform/internal/devcluster/devclustertest"
 	"github.com/intelliflow/platform/internal/rollout"
 )
 
-// startCluster runs a control plane for the test on free loopback ports. It
-// skips when the binaries are not built, unless INTELLIFLOW_REQUIRE_CLUSTER
-// is set.
+// startCluster runs a control plane for the test (devclustertest).
 func startCluster(t *testing.T, general, gpu int) (*devcluster.Cluster, kubernetes.Interface) {
 	t.Helper()
-	repo, err := filepath.Abs(filepath.Join("..", ".."))
-	require.NoError(t, err)
-	bin, err := devcluster.Binaries(repo)
-	if err != nil {
-		if os.Getenv("INTELLIFLOW_REQUIRE_CLUSTER") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	o := devcluster.Options{Dir: filepath.Join(t.TempDir(), "cluster"), Bin: bin, General: general, GPU: gpu}
-	start := time.Now()
-	var c *devcluster.Cluster
-	// A port picked free can be taken before the cluster binds it; Up then
-	// fails with freeport.ErrInUse and the cluster starts on other ports.
-	_, err = freeport.Start(6, freeport.Pick, func(ports []int) error {
-		o.APIPort, o.EtcdPort, o.EtcdPeerPort, o.ControllerPort, o.SchedulerPort, o.KwokPort = ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
-		c, err = devcluster.Up(o)
-		return err
-	})
-	t.Cleanup(func() { _, _ = devcluster.Down(o.Dir) })
-	require.NoError(t, err)
-	t.Logf("cluster up in %s", time.Since(start).Round(100*time.Millisecond))
-	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
-	require.NoError(t, err)
-	client, err := kubernetes.NewForConfig(cfg)
-	require.NoError(t, err)
+	c, _, client := devclustertest.Start(t, general, gpu)
 	return c, client
 }
 

@@ -88,6 +88,11 @@ type Args struct {
 	// MLServiceAccount runs training (the orchestrator); ServingDeployment
 	// is what it rolls (fraud).
 	MLServiceAccount, ServingDeployment string
+	// TokenReviewer is the ServiceAccount (fraud) that asks the API server
+	// whose token a caller sent (TokenReview, for /admin/reload): bound to
+	// the built-in system:auth-delegator, which grants exactly that and
+	// SubjectAccessReviews. Empty: none.
+	TokenReviewer string
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
@@ -95,8 +100,8 @@ var nameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 // Validate reports every problem, naming the field.
 func (a *Args) Validate() error {
 	var errs []error
-	for field, v := range map[string]string{"Namespace": a.Namespace, "MLServiceAccount": a.MLServiceAccount, "ServingDeployment": a.ServingDeployment} {
-		if !nameRE.MatchString(v) {
+	for field, v := range map[string]string{"Namespace": a.Namespace, "MLServiceAccount": a.MLServiceAccount, "ServingDeployment": a.ServingDeployment, "TokenReviewer": a.TokenReviewer} {
+		if !nameRE.MatchString(v) && (field != "TokenReviewer" || v != "") {
 			errs = append(errs, fmt.Errorf("%s %q is not a Kubernetes name", field, v))
 		}
 	}
@@ -164,6 +169,17 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		Kind: pulumi.String("ServiceAccount"), Name: pulumi.String(args.MLServiceAccount), Namespace: pulumi.String(args.Namespace),
 	}); err != nil {
 		return nil, err
+	}
+	if args.TokenReviewer != "" {
+		if _, err := rbacv1.NewClusterRoleBinding(ctx, name+"-token-reviewer", &rbacv1.ClusterRoleBindingArgs{
+			Metadata: meta(args.Namespace+"-"+args.TokenReviewer+"-token-reviewer", false),
+			RoleRef: &rbacv1.RoleRefArgs{ApiGroup: pulumi.String("rbac.authorization.k8s.io"), Kind: pulumi.String("ClusterRole"), Name: pulumi.String("system:auth-delegator")},
+			Subjects: rbacv1.SubjectArray{&rbacv1.SubjectArgs{
+				Kind: pulumi.String("ServiceAccount"), Name: pulumi.String(args.TokenReviewer), Namespace: pulumi.String(args.Namespace),
+			}},
+		}, parent); err != nil {
+			return nil, wrap("token reviewer binding", err)
+		}
 	}
 	if err := namespaced(DeployerRole, DeployerRules(), &rbacv1.SubjectArgs{
 		Kind: pulumi.String("Group"), Name: pulumi.String(DeployersGroup), ApiGroup: pulumi.String("rbac.authorization.k8s.io"),

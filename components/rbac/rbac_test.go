@@ -48,10 +48,15 @@ func TestValidate(t *testing.T) {
 
 func TestNew(t *testing.T) {
 	mocks, err := pulumitest.Run(t, pulumitest.Options{Stack: "prod"}, func(ctx *pulumi.Context) error {
-		_, err := New(ctx, "rbac", &Args{Namespace: "intelliflow-prod", NamespaceReady: pulumi.String("intelliflow-prod"), MLServiceAccount: "orchestrator", ServingDeployment: "fraud"})
+		_, err := New(ctx, "rbac", &Args{Namespace: "intelliflow-prod", NamespaceReady: pulumi.String("intelliflow-prod"), MLServiceAccount: "orchestrator", ServingDeployment: "fraud", TokenReviewer: "fraud"})
 		return err
 	})
 	require.NoError(t, err)
+	// Fraud may ask whose a token is, and nothing more.
+	tr, ok := mocks.Find("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", "rbac-token-reviewer")
+	require.True(t, ok)
+	require.Equal(t, "system:auth-delegator", tr.Get("roleRef.name"))
+	require.Equal(t, map[string]any{"kind": "ServiceAccount", "name": "fraud", "namespace": "intelliflow-prod"}, tr.Get("subjects.0"))
 	ml, ok := mocks.Find("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "rbac-"+MLRole)
 	require.True(t, ok)
 	require.Equal(t, map[string]any{"kind": "ServiceAccount", "name": "orchestrator", "namespace": "intelliflow-prod"}, ml.Get("subjects.0"))

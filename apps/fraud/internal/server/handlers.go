@@ -13,6 +13,7 @@ import (
 
 	"github.com/intelliflow/platform/apps/fraud/internal/alerts"
 	"github.com/intelliflow/platform/apps/fraud/internal/features"
+	"github.com/intelliflow/platform/internal/kubeauth"
 )
 
 // maxBody bounds request bodies: a score request is a few hundred bytes; a
@@ -189,19 +190,23 @@ func topReasons(contribs []float64, n int) []Reason {
 }
 
 func (s *Server) handleReload() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	if s.reloadAuth == nil {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.log.Warn("audit", "action", "model.reload", "actor", "unverified", "source_ip", sourceIP(r), "outcome", "refused")
+			writeError(w, http.StatusForbidden, "reload is off here (RELOAD_CALLERS is not set); new models load on their own every MODEL_RELOAD_INTERVAL")
+		})
+	}
+	return s.reloadAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switched, err := s.models.Reload()
 		cur := s.models.Current()
 		// An operator action on what scores payments: an audit event, with
-		// who (the identity the gateway or mesh asserts) and from where.
+		// who and from where.
 		outcome := map[bool]string{true: "switched", false: "unchanged"}[switched]
 		if err != nil {
 			outcome = "refused"
 		}
-		actor := r.Header.Get("X-Forwarded-User")
-		if actor == "" {
-			actor = "unknown"
-		}
+		// Who: the ServiceAccount the API server vouched for.
+		actor := kubeauth.Caller(r.Context())
 		s.log.Info("audit", "action", "model.reload", "actor", actor, "source_ip", sourceIP(r), "outcome", outcome, "model_version", cur.Version)
 		if err != nil {
 			writeJSON(w, http.StatusConflict, map[string]any{"error": err.Error(), "serving": cur.Version})
@@ -211,7 +216,7 @@ func (s *Server) handleReload() http.Handler {
 			s.metrics.ModelLoaded(cur)
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"switched": switched, "serving": cur.Version})
-	})
+	}))
 }
 
 // sourceIP is the client's address: the first X-Forwarded-For hop the

@@ -60,6 +60,7 @@ type Server struct {
 	log        *slog.Logger
 	health     *httpserver.Health
 	alerts     Alerts
+	reloadAuth func(http.Handler) http.Handler
 }
 
 // Alerts receives every review and decline decision (alerts.Publisher:
@@ -81,11 +82,14 @@ type Config struct {
 	Health *httpserver.Health
 	// Alerts, when set, is handed each review and decline decision.
 	Alerts Alerts
+	// ReloadAuth guards /admin/reload (kubeauth.Require: the
+	// orchestrator's ServiceAccount only); nil refuses every caller.
+	ReloadAuth func(http.Handler) http.Handler
 }
 
 // New returns the server, ready to serve.
 func New(c Config) *Server {
-	s := &Server{modelName: c.ModelName, models: c.Models, features: c.Features, thresholds: c.Thresholds, metrics: c.Metrics, http: c.HTTP, log: c.Log, health: c.Health, alerts: c.Alerts}
+	s := &Server{modelName: c.ModelName, models: c.Models, features: c.Features, thresholds: c.Thresholds, metrics: c.Metrics, http: c.HTTP, log: c.Log, health: c.Health, alerts: c.Alerts, reloadAuth: c.ReloadAuth}
 	if s.health == nil {
 		s.health = httpserver.NewHealth(nil)
 	}

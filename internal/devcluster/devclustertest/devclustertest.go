@@ -1,0 +1,109 @@
+// Package devclustertest runs a control plane (internal/devcluster) for a
+// test: a real API server, scheduler and controllers with kwok's nodes, on
+// free loopback ports, stopped when the test ends.
+package devclustertest
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	authv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/intelliflow/platform/internal/devcluster"
+	"github.com/intelliflow/platform/internal/freeport"
+)
+
+// Start runs a cluster of general and gpu nodes and returns it with an
+// admin client. It skips when the binaries are not built (make
+// cluster-tools), unless INTELLIFLOW_REQUIRE_CLUSTER is set, as make test
+// sets it.
+func Start(t testing.TB, general, gpu int) (*devcluster.Cluster, *rest.Config, kubernetes.Interface) {
+	t.Helper()
+	repo, err := root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := devcluster.Binaries(repo)
+	if err != nil {
+		if os.Getenv("INTELLIFLOW_REQUIRE_CLUSTER") != "" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	o := devcluster.Options{Dir: filepath.Join(t.TempDir(), "cluster"), Bin: bin, General: general, GPU: gpu}
+	start := time.Now()
+	var c *devcluster.Cluster
+	// A port picked free can be taken before the cluster binds it; Up then
+	// fails with freeport.ErrInUse and the cluster starts on other ports.
+	_, err = freeport.Start(6, freeport.Pick, func(ports []int) error {
+		o.APIPort, o.EtcdPort, o.EtcdPeerPort, o.ControllerPort, o.SchedulerPort, o.KwokPort = ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
+		c, err = devcluster.Up(o)
+		return err
+	})
+	t.Cleanup(func() { _, _ = devcluster.Down(o.Dir) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("cluster up in %s", time.Since(start).Round(100*time.Millisecond))
+	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, cfg, client
+}
+
+// root is the repository's folder: the nearest parent holding go.mod.
+func root() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the test's folder")
+		}
+		dir = parent
+	}
+}
+
+// Token mints a token of namespace/name's ServiceAccount for audiences (no
+// audience: the API server's own), as the kubelet projects one into a pod,
+// creating the namespace and the account when they do not exist.
+func Token(t testing.TB, client kubernetes.Interface, namespace, name string, audiences ...string) string {
+	t.Helper()
+	ctx := context.Background()
+	_, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	_, err = client.CoreV1().ServiceAccounts(namespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	exp := int64(600)
+	tr, err := client.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, name, &authv1.TokenRequest{
+		Spec: authv1.TokenRequestSpec{Audiences: audiences, ExpirationSeconds: &exp},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr.Status.Token
+}
