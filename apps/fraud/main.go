@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/intelliflow/platform/apps/fraud/internal/alerts"
+	"github.com/intelliflow/platform/apps/fraud/alerts"
 	"github.com/intelliflow/platform/apps/fraud/internal/features"
 	"github.com/intelliflow/platform/apps/fraud/internal/featurestore"
 	"github.com/intelliflow/platform/apps/fraud/internal/registry"

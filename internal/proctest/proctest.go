@@ -16,13 +16,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/intelliflow/platform/internal/freeport"
 	"github.com/intelliflow/platform/internal/loadgen"
+	"github.com/intelliflow/platform/internal/servicetest"
 )
 
 // Build compiles each package (a path the go command takes: "./cmd/x",
@@ -57,7 +57,7 @@ type Process struct {
 	// Ports are the ports it was given.
 	Ports  []int
 	cmd    *exec.Cmd
-	output *buffer
+	output *servicetest.Logs
 	exited chan struct{}
 }
 
@@ -76,7 +76,7 @@ func Start(t testing.TB, n int, probe, want string, command func(ports []int) *e
 	t.Helper()
 	var p *Process
 	_, err := freeport.Start(n, freeport.Pick, func(ports []int) error {
-		p = &Process{URL: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), Ports: ports, cmd: command(ports), output: &buffer{}, exited: make(chan struct{})}
+		p = &Process{URL: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), Ports: ports, cmd: command(ports), output: &servicetest.Logs{}, exited: make(chan struct{})}
 		p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
 		if err := p.cmd.Start(); err != nil {
 			return err
@@ -252,15 +252,6 @@ func Settle(t testing.TB, ps ...*Process) {
 	}
 	t.Log("processes still busy after 2 minutes")
 }
-
-// buffer is an output sink the process's pipes share with the test.
-type buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *buffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *buffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // LoadgenPackage is the generic load generator every benchmark runs.
 const LoadgenPackage = "github.com/intelliflow/platform/cmd/loadgen"

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/intelliflow/platform/apps/fraud/internal/alerts"
+	"github.com/intelliflow/platform/apps/fraud/alerts"
 	"github.com/intelliflow/platform/apps/fraud/internal/features"
 	"github.com/intelliflow/platform/internal/kubeauth"
 )
