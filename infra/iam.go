@@ -19,7 +19,7 @@ var kafkaAccess = map[string]kafka.Access{
 	catalog.Transactions:  {Write: []string{"transactions.events"}},
 	catalog.Fraud:         {Write: []string{"fraud-alerts"}},
 	catalog.Analytics:     {Read: []string{"transactions.events"}, Group: catalog.Analytics},
-	catalog.Notifications: {Read: []string{"fraud-alerts"}, Group: catalog.Notifications},
+	catalog.Notifications: {Read: []string{"fraud-alerts"}, Write: []string{"fraud-alerts.dead-letter"}, Group: catalog.Notifications},
 }
 
 // modelPrefixes are the bucket folders a service reads models from.

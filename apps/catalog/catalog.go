@@ -235,8 +235,11 @@ var services = map[string]Service{
 	Notifications: service(Notifications, "notifications: e-mails customers and analysts about fraud alerts", Service{
 		Stores:  []Store{Kafka, SMTP},
 		Secrets: []Secret{{Env: "SMTP_PASSWORD", Key: "smtp-password"}},
-		Config:  map[string]string{"KAFKA_TOPIC_ALERTS": "fraud-alerts", "MAIL_FROM": "alerts@intelliflow.example"},
-		Metrics: []string{"kafka_consumer_lag", "notifications_sent_total"},
+		Config: map[string]string{
+			"KAFKA_TOPIC_ALERTS": "fraud-alerts", "KAFKA_TOPIC_DEAD_LETTER": "fraud-alerts.dead-letter",
+			"MAIL_FROM": "alerts@intelliflow.example", "MAIL_TO": "fraud-analysts@intelliflow.example",
+		},
+		Metrics: []string{"kafka_consumer_lag", "notifications_sent_total", "notifications_dead_lettered_total"},
 	}),
 	Orchestrator: service(Orchestrator, "AI orchestrator: model lifecycle, retraining and promotion through MLflow", Service{
 		// Runs training Jobs and rolls the fraud server (the ML role).
