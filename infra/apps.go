@@ -159,6 +159,12 @@ func networkFor(cfg stacks.Config, svc catalog.Service) (microservice.Network, e
 		}
 		n.Egress = append(n.Egress, microservice.CIDRRule{Name: string(st), CIDRs: e.CIDRs, Port: e.Port})
 	}
+	if svc.CallsKubernetesAPI {
+		// The API server: in EKS its private endpoint's interfaces are in
+		// the VPC, port 443 (policies see the endpoint after the Service's
+		// translation).
+		n.Egress = append(n.Egress, microservice.CIDRRule{Name: "kubernetes-api", CIDRs: clusterNetworks(cfg), Port: 443})
+	}
 	return n, nil
 }
 

@@ -448,3 +448,18 @@ func TestVaultDatabaseAccessIsTheCatalogs(t *testing.T) {
 		require.Equal(t, usesPostgres, hasSecret, "%s: stores %v, secrets %v", svc.Name, svc.Stores, svc.Secrets)
 	}
 }
+
+// TestKubernetesAPICallersReachTheAPIServer: the services that mount their
+// token (fraud reviews callers' tokens, the orchestrator runs Jobs) may
+// reach the API server's endpoints through the namespace's default-deny;
+// no other service may.
+func TestKubernetesAPICallersReachTheAPIServer(t *testing.T) {
+	mocks, cfg := runStack(t, "staging", false)
+	for _, svc := range catalog.All() {
+		np, ok := mocks.Find("kubernetes:networking.k8s.io/v1:NetworkPolicy", svc.Name+"-netpol")
+		require.True(t, ok, svc.Name)
+		b, _ := json.Marshal(np.Get("spec.egress"))
+		api := `{"ports":[{"port":443,"protocol":"TCP"}],"to":[{"ipBlock":{"cidr":"` + cfg.AWS.VPCCIDR + `"}}`
+		require.Equal(t, svc.CallsKubernetesAPI, strings.Contains(string(b), api), "%s: %s", svc.Name, b)
+	}
+}
