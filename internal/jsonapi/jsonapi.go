@@ -8,9 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"mime"
 	"net/http"
 	"strconv"
+
+	"github.com/intelliflow/platform/internal/telemetry"
 )
 
 // Error is a refusal with its HTTP status.
@@ -33,6 +36,12 @@ func Decode(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		return Errorf(http.StatusUnsupportedMediaType, "Content-Type must be application/json")
 	}
+	return DecodeBody(w, r, max, v)
+}
+
+// DecodeBody is Decode whatever the content type says, for an API that
+// never asked its clients for one (fraud's scoring and inference calls).
+func DecodeBody(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 	r.Body = http.MaxBytesReader(w, r.Body, max)
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
@@ -65,6 +74,17 @@ func Fail(w http.ResponseWriter, err error) {
 		return
 	}
 	Write(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
+}
+
+// FailLogged is Fail for a handler: an error that is not an *Error is a
+// 500 whose cause the client is not told, so it is logged with the route
+// and the request id.
+func FailLogged(log *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		log.Error("request failed", "route", r.Pattern, "error", err.Error(), "request_id", telemetry.RequestID(r.Context()))
+	}
+	Fail(w, err)
 }
 
 // Page sizes every list endpoint accepts in ?limit=.

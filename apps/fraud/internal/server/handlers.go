@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/intelliflow/platform/apps/fraud/alerts"
 	"github.com/intelliflow/platform/apps/fraud/internal/features"
+	"github.com/intelliflow/platform/internal/jsonapi"
 	"github.com/intelliflow/platform/internal/kubeauth"
 )
 
@@ -20,44 +20,8 @@ import (
 // v2 batch of 1000 rows is under 1 MB.
 const maxBody = 1 << 20
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
-}
-
-// errTooLarge marks a body over the limit: 413, not 400.
-var errTooLarge = errors.New("request too large")
-
-// decodeStatus is the status for a decode error.
-func decodeStatus(err error) int {
-	if errors.Is(err, errTooLarge) {
-		return http.StatusRequestEntityTooLarge
-	}
-	return http.StatusBadRequest
-}
-
-// decode reads a JSON body strictly: unknown fields, trailing data and
-// oversized bodies are the client's error.
-func decode(w http.ResponseWriter, r *http.Request, into any) error {
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(into); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return fmt.Errorf("%w: body larger than %d bytes", errTooLarge, tooBig.Limit)
-		}
-		return fmt.Errorf("malformed JSON: %v", err)
-	}
-	if dec.More() {
-		return errors.New("malformed JSON: more than one value")
-	}
-	return nil
+	jsonapi.Write(w, status, map[string]string{"error": msg})
 }
 
 // ScoreRequest is one transaction to score.
@@ -117,9 +81,9 @@ func (s *Server) handleScore() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		var q ScoreRequest
-		if err := decode(w, r, &q); err != nil {
+		if err := jsonapi.DecodeBody(w, r, maxBody, &q); err != nil {
 			s.metrics.Rejected.Inc()
-			writeError(w, decodeStatus(err), err.Error())
+			jsonapi.Fail(w, err)
 			return
 		}
 		if err := q.validate(); err != nil {
@@ -167,7 +131,7 @@ func (s *Server) handleScore() http.Handler {
 		s.metrics.Observe(m, resp.Score, resp.Decision, degraded, time.Since(start))
 		s.log.Info("prediction", "transaction_id", q.TransactionID, "score", resp.Score, "decision", resp.Decision,
 			"model", s.modelName, "model_version", m.Version, "degraded", degraded)
-		writeJSON(w, http.StatusOK, resp)
+		jsonapi.Write(w, http.StatusOK, resp)
 	})
 }
 
@@ -209,13 +173,13 @@ func (s *Server) handleReload() http.Handler {
 		actor := kubeauth.Caller(r.Context())
 		s.log.Info("audit", "action", "model.reload", "actor", actor, "source_ip", sourceIP(r), "outcome", outcome, "model_version", cur.Version)
 		if err != nil {
-			writeJSON(w, http.StatusConflict, map[string]any{"error": err.Error(), "serving": cur.Version})
+			jsonapi.Write(w, http.StatusConflict, map[string]any{"error": err.Error(), "serving": cur.Version})
 			return
 		}
 		if switched {
 			s.metrics.ModelLoaded(cur)
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"switched": switched, "serving": cur.Version})
+		jsonapi.Write(w, http.StatusOK, map[string]any{"switched": switched, "serving": cur.Version})
 	}))
 }
 

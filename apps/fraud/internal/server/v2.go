@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/intelliflow/platform/apps/fraud/internal/features"
+	"github.com/intelliflow/platform/internal/jsonapi"
 )
 
 // The Open Inference Protocol (KServe v2) subset this server speaks: one
@@ -46,7 +47,7 @@ func (s *Server) knownModel(w http.ResponseWriter, r *http.Request) bool {
 
 func (s *Server) handleServerMetadata() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"name": "intelliflow-fraud", "version": "1", "extensions": []string{}})
+		jsonapi.Write(w, http.StatusOK, map[string]any{"name": "intelliflow-fraud", "version": "1", "extensions": []string{}})
 	})
 }
 
@@ -56,7 +57,7 @@ func (s *Server) handleModelMetadata() http.Handler {
 			return
 		}
 		m := s.models.Current()
-		writeJSON(w, http.StatusOK, map[string]any{
+		jsonapi.Write(w, http.StatusOK, map[string]any{
 			"name": s.modelName, "versions": []string{m.Version}, "platform": m.Kind,
 			"inputs":  []map[string]any{{"name": "features", "datatype": "FP64", "shape": []int{-1, features.Count}, "parameters": map[string]any{"features": features.Names}}},
 			"outputs": []map[string]any{{"name": "probability", "datatype": "FP64", "shape": []int{-1}}},
@@ -80,9 +81,9 @@ func (s *Server) handleInfer() http.Handler {
 		}
 		start := time.Now()
 		var q inferRequest
-		if err := decode(w, r, &q); err != nil {
+		if err := jsonapi.DecodeBody(w, r, maxBody, &q); err != nil {
 			s.metrics.Rejected.Inc()
-			writeError(w, decodeStatus(err), err.Error())
+			jsonapi.Fail(w, err)
 			return
 		}
 		if len(q.Inputs) != 1 || q.Inputs[0].Name != "features" {
@@ -119,7 +120,7 @@ func (s *Server) handleInfer() http.Handler {
 			out[row] = p
 		}
 		s.metrics.ObserveBatch(m, time.Since(start))
-		writeJSON(w, http.StatusOK, map[string]any{
+		jsonapi.Write(w, http.StatusOK, map[string]any{
 			"model_name": s.modelName, "model_version": m.Version, "id": q.ID,
 			"outputs": []outTensor{{Name: "probability", Shape: []int{len(out)}, Datatype: "FP64", Data: out}},
 		})

@@ -129,16 +129,12 @@ func (a *API) Handler() http.Handler {
 	return mux
 }
 
+// fail answers err; what is not found, or not the caller's, is a 404.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var e *jsonapi.Error
-	switch {
-	case errors.Is(err, txdb.ErrNotFound):
+	if errors.Is(err, txdb.ErrNotFound) {
 		err = jsonapi.Errorf(http.StatusNotFound, "not found")
-	case errors.As(err, &e):
-	default:
-		a.c.Log.Error("request failed", "route", r.Pattern, "error", err.Error(), "request_id", telemetry.RequestID(r.Context()))
 	}
-	jsonapi.Fail(w, err)
+	jsonapi.FailLogged(a.c.Log, w, r, err)
 }
 
 // checkCurrency accepts an ISO 4217 code in upper case.

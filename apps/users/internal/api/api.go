@@ -126,11 +126,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, userdb.ErrBadCursor):
 		err = jsonapi.Errorf(http.StatusBadRequest, "%s", err.Error())
 	}
-	var e *jsonapi.Error
-	if !errors.As(err, &e) {
-		a.c.Log.Error("request failed", "route", r.Pattern, "error", err.Error(), "request_id", telemetry.RequestID(r.Context()))
-	}
-	jsonapi.Fail(w, err)
+	jsonapi.FailLogged(a.c.Log, w, r, err)
 }
 
 // normalizeEmail lower-cases and checks an address.
