@@ -169,7 +169,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		ModelName:  cfg.modelName, Models: models, Features: store, Metrics: metrics, Log: log, HTTP: httpMetrics, Health: health,
 		Thresholds: server.Thresholds{Review: cfg.review, Decline: cfg.decline},
 	}
-	if publisher != nil {
+	if publisher != nil { // a nil *Publisher in the interface would not be nil
 		sc.Alerts = publisher
 	}
 	srv := server.New(sc)

@@ -162,6 +162,7 @@ func TestAccountsLoginsAndTokens(t *testing.T) {
 	code, out, _ = s.do(t, call{method: "PATCH", path: "/v1/users/me", caller: me, body: `{"name":"Ada Lovelace"}`})
 	require.Equal(t, 200, code, out)
 	code, out, _ = s.do(t, call{method: "GET", path: "/v1/users/me", caller: me})
+	require.Equal(t, 200, code, out)
 	require.Equal(t, "Ada Lovelace", out["name"], "the update invalidated the cached profile")
 	code, _, _ = s.do(t, call{method: "GET", path: "/v1/users/me"})
 	require.Equal(t, 401, code, "no caller, no profile")
