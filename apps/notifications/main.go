@@ -22,6 +22,7 @@ import (
 	"github.com/intelliflow/platform/apps/catalog"
 	"github.com/intelliflow/platform/apps/notifications/internal/channels"
 	"github.com/intelliflow/platform/apps/notifications/internal/dispatch"
+	"github.com/intelliflow/platform/internal/consumer"
 	"github.com/intelliflow/platform/internal/envconfig"
 	"github.com/intelliflow/platform/internal/httpserver"
 	"github.com/intelliflow/platform/internal/kafkaclient"
@@ -149,7 +150,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, list
 	}
 	log := cfg.std.Logger(stdout)
 	log.Info("starting", "config", cfg.env)
-	client, err := cfg.kafka.Client(ctx, dispatch.ConsumerOptions(cfg.group, cfg.topic)...)
+	client, err := cfg.kafka.Client(ctx, consumer.Options(cfg.group, cfg.topic)...)
 	if err != nil {
 		return err
 	}
@@ -161,10 +162,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, list
 	reg := httpserver.NewRegistry()
 	d := dispatch.New(dispatch.Config{Channels: cfg.routes(), Retry: cfg.retry, Window: cfg.window, DeadLetter: cfg.deadLetter,
 		Producer: client, Registry: reg, Log: log})
-	lag := dispatch.NewLag(reg, catalog.Notifications, cfg.group)
+	lag := consumer.NewLag(reg, catalog.Notifications, cfg.group)
 	consumeCtx, stopConsuming := context.WithCancel(context.Background())
 	consumed := make(chan struct{})
-	go func() { dispatch.Consume(consumeCtx, client, d, lag, log); close(consumed) }()
+	go func() { consumer.Run(consumeCtx, client, consumer.EachRecord(d.Handle), lag, log); close(consumed) }()
 
 	httpMetrics := telemetry.NewHTTP(reg, catalog.Notifications).WithAccessLog(log)
 	// No API of its own: probes and metrics. Ready while a broker answers.

@@ -26,6 +26,7 @@ import (
 	"github.com/intelliflow/platform/apps/notifications/internal/channels"
 	"github.com/intelliflow/platform/apps/notifications/internal/dispatch"
 	"github.com/intelliflow/platform/apps/notifications/internal/smtptest"
+	"github.com/intelliflow/platform/internal/consumer"
 	"github.com/intelliflow/platform/internal/golden"
 	"github.com/intelliflow/platform/internal/servicetest"
 
@@ -170,7 +171,7 @@ func TestConfigErrors(t *testing.T) {
 func TestMetricsMatchTheCatalog(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	dispatch.New(dispatch.Config{Registry: reg, Channels: map[string][]channels.Channel{"decline": {&channels.Slack{}}}})
-	dispatch.NewLag(reg, catalog.Notifications, "notifications").WithLabelValues("fraud-alerts", "0").Set(0)
+	consumer.NewLag(reg, catalog.Notifications, "notifications").WithLabelValues("fraud-alerts", "0").Set(0)
 	servicetest.RequireCatalogMetrics(t, reg, catalog.Notifications)
 }
 

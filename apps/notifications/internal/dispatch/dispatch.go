@@ -14,13 +14,13 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/intelliflow/platform/apps/fraud/alerts"
 	"github.com/intelliflow/platform/apps/notifications/internal/channels"
+	"github.com/intelliflow/platform/internal/consumer"
 )
 
 // Why an alert went to the dead-letter topic (its "reason" header).
@@ -147,74 +147,17 @@ func (d *Dispatcher) Handle(ctx context.Context, rec *kgo.Record) error {
 	return nil
 }
 
-// deadLetter writes rec as it came, with why (and for which channel, so a
-// replay can target it) in its headers.
+// deadLetter writes rec to the dead-letter topic with why (and for which
+// channel, so a replay can target it).
 func (d *Dispatcher) deadLetter(ctx context.Context, rec *kgo.Record, reason, channel string, cause error) error {
-	headers := append([]kgo.RecordHeader{}, rec.Headers...)
-	headers = append(headers,
-		kgo.RecordHeader{Key: "reason", Value: []byte(reason)},
-		kgo.RecordHeader{Key: "error", Value: []byte(cause.Error())},
-		kgo.RecordHeader{Key: "source", Value: []byte(fmt.Sprintf("%s/%d/%d", rec.Topic, rec.Partition, rec.Offset))})
+	var extra []kgo.RecordHeader
 	if channel != "" {
-		headers = append(headers, kgo.RecordHeader{Key: "channel", Value: []byte(channel)})
+		extra = append(extra, kgo.RecordHeader{Key: "channel", Value: []byte(channel)})
 	}
-	dl := &kgo.Record{Topic: d.c.DeadLetter, Key: rec.Key, Value: rec.Value, Headers: headers}
-	if err := d.c.Producer.ProduceSync(ctx, dl).FirstErr(); err != nil {
-		return fmt.Errorf("dead letter: %w", err)
+	if err := consumer.DeadLetter(ctx, d.c.Producer, d.c.DeadLetter, rec, reason, cause, extra...); err != nil {
+		return err
 	}
 	d.dead.WithLabelValues(reason, channel).Inc()
-	d.c.Log.Warn("alert dead-lettered", "reason", reason, "channel", channel, "source", string(headers[len(headers)-1].Value), "error", cause.Error())
+	d.c.Log.Warn("alert dead-lettered", "reason", reason, "channel", channel, "source", consumer.Source(rec), "error", cause.Error())
 	return nil
-}
-
-// ConsumerOptions make client a member of group reading topic that commits
-// only what Consume marked handled, and is not rebalanced while it handles
-// a poll's records (another member would send them again).
-func ConsumerOptions(group, topic string) []kgo.Opt {
-	return []kgo.Opt{kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.AutoCommitMarks(), kgo.BlockRebalanceOnPoll(),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}
-}
-
-// NewLag is kafka_consumer_lag for service's group: records behind the
-// high watermark, by topic and partition (the KafkaConsumerLagHigh rule).
-func NewLag(reg prometheus.Registerer, service, group string) *prometheus.GaugeVec {
-	lag := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kafka_consumer_lag",
-		Help:        "Records the consumer group is behind the partition's high watermark.",
-		ConstLabels: prometheus.Labels{"service": service, "group": group}}, []string{"topic", "partition"})
-	reg.MustRegister(lag)
-	return lag
-}
-
-// Consume polls with client (made with ConsumerOptions) and handles each
-// record in order, committing what was handled after each poll, until ctx
-// ends.
-func Consume(ctx context.Context, client *kgo.Client, d *Dispatcher, lag *prometheus.GaugeVec, log *slog.Logger) {
-	// A member blocked from rebalancing could not leave the group either.
-	defer client.AllowRebalance()
-	for ctx.Err() == nil {
-		fetches := client.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		fetches.EachError(func(topic string, partition int32, err error) {
-			log.Warn("fetch failed", "topic", topic, "partition", partition, "error", err.Error())
-		})
-		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-			for _, rec := range p.Records {
-				// A record is handled before the next: a dead letter that
-				// cannot be written (Kafka failing) is tried again.
-				_, _ = backoff.Retry(ctx, func() (struct{}, error) { return struct{}{}, d.Handle(ctx, rec) },
-					backoff.WithBackOff(backoff.NewExponentialBackOff()), backoff.WithMaxElapsedTime(0))
-				if ctx.Err() != nil {
-					return
-				}
-				client.MarkCommitRecords(rec)
-				lag.WithLabelValues(p.Topic, fmt.Sprint(p.Partition)).Set(float64(p.HighWatermark - rec.Offset - 1))
-			}
-		})
-		if err := client.CommitMarkedOffsets(ctx); err != nil && ctx.Err() == nil {
-			log.Warn("commit failed; the records are handled again after a rebalance", "error", err.Error())
-		}
-		client.AllowRebalance()
-	}
 }
