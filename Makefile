@@ -5,7 +5,7 @@ SHELL := bash
 STACK ?= dev
 ARGS ?=
 
-.PHONY: up preview destroy refresh outputs tools policy build test clean fraud-reference fraud-model fraud-load bench cluster cluster-down cluster-tools
+.PHONY: up preview destroy refresh outputs tools policy build test clean fraud-reference fraud-model fraud-load bench cluster cluster-down cluster-tools local-tools
 
 up: tools policy ## deploy STACK (default dev) with the policy pack
 	go run ./cmd/intelliflow up --stack $(STACK) $(ARGS)
@@ -31,6 +31,9 @@ cluster: cluster-tools ## a local control plane with simulated nodes in .cluster
 cluster-tools: ## etcd, the Kubernetes control plane and kwok into bin/cluster (built once per version, cached)
 	tools/cluster/install.sh
 
+local-tools: ## FerretDB and mailpit into bin/local (built once per version, cached)
+	tools/local/install.sh
+
 cluster-down: ## stop the local control plane and remove .cluster/
 	go run ./cmd/devcluster down
 
@@ -42,7 +45,7 @@ build:
 
 # Every test in the repository, the real-engine tests and the local control
 # plane's included.
-test: tools policy cluster-tools
+test: tools policy cluster-tools local-tools
 	scripts/test.sh
 
 # Re-create the XGBoost model and XGBoost's own predictions that the Go
