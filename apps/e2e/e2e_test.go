@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/intelliflow/platform/apps/transactions/events"
 	"github.com/intelliflow/platform/internal/pgtest"
 	"github.com/intelliflow/platform/internal/proctest"
 	"github.com/intelliflow/platform/internal/redistest"
@@ -188,18 +189,14 @@ func TestRequestPath(t *testing.T) {
 	for deadline := time.Now().Add(30 * time.Second); !found && time.Now().Before(deadline); {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
-			var e struct {
-				Type        string
-				Transaction struct {
-					ID    string
-					Fraud struct{ Score float64 }
-				}
-			}
+			var e events.Event
 			require.NoError(t, json.Unmarshal(r.Value, &e))
-			if e.Transaction.ID == txID && e.Type == "transaction.created" {
+			if e.Transaction.ID == txID && e.Type == events.Created {
 				found = true
 				require.Equal(t, id, string(r.Key), "keyed by account")
-				require.Equal(t, fraud["score"], e.Transaction.Fraud.Score)
+				require.Equal(t, events.SchemaVersion, e.Version)
+				require.NotNil(t, e.Transaction.Fraud.Score)
+				require.Equal(t, fraud["score"], *e.Transaction.Fraud.Score)
 			}
 		})
 		cancel()

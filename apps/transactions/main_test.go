@@ -24,6 +24,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/intelliflow/platform/apps/catalog"
+	"github.com/intelliflow/platform/apps/transactions/events"
 	"github.com/intelliflow/platform/apps/transactions/internal/api"
 	"github.com/intelliflow/platform/apps/transactions/internal/fraudclient"
 	"github.com/intelliflow/platform/apps/transactions/internal/outbox"
@@ -372,8 +373,8 @@ func TestFraudUnavailable(t *testing.T) {
 	require.Empty(t, retried.header.Get("Idempotent-Replayed"), "the refusal was not stored")
 }
 
-// events reads every event on the topic and counts them per transaction.
-func events(t *testing.T, brokers []string, want int) map[string]int {
+// published reads every event on the topic and counts them per transaction.
+func published(t *testing.T, brokers []string, want int) map[string]int {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics("transactions.events"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	require.NoError(t, err)
@@ -386,12 +387,10 @@ func events(t *testing.T, brokers []string, want int) map[string]int {
 		fetches := cl.PollFetches(ctx)
 		cancel()
 		fetches.EachRecord(func(r *kgo.Record) {
-			var e struct {
-				Type        string
-				Transaction struct{ ID string }
-			}
+			var e events.Event
 			require.NoError(t, json.Unmarshal(r.Value, &e))
-			if e.Type == "transaction.created" {
+			require.Equal(t, events.SchemaVersion, e.Version)
+			if e.Type == events.Created {
 				per[e.Transaction.ID]++
 				total++
 			}
@@ -406,7 +405,7 @@ func events(t *testing.T, brokers []string, want int) map[string]int {
 func TestKafkaDownLosesNoEvent(t *testing.T) {
 	s := start(t, nil)
 	a1 := s.account(t, alice, "EUR", 1_000_000_00)
-	deposits := events(t, s.kafka.ListenAddrs(), 1)
+	deposits := published(t, s.kafka.ListenAddrs(), 1)
 	require.Len(t, deposits, 1, "the deposit's event went out")
 
 	var down atomic.Bool
@@ -457,7 +456,7 @@ func TestKafkaDownLosesNoEvent(t *testing.T) {
 
 	down.Store(false)
 	require.Eventually(t, func() bool { return s.pending(t) == 0 }, 60*time.Second, 200*time.Millisecond)
-	per := events(t, s.kafka.ListenAddrs(), 241)
+	per := published(t, s.kafka.ListenAddrs(), 241)
 	for id := range ids {
 		require.Equal(t, 1, per[id], "transaction %s has exactly one event", id)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/intelliflow/platform/apps/transactions/events"
 	"github.com/intelliflow/platform/internal/jsonapi"
 	"github.com/intelliflow/platform/internal/pgdb"
 )
@@ -36,18 +37,14 @@ const MigrationTable = "goose_transactions"
 // the caller may not see.
 var ErrNotFound = errors.New("not found")
 
-// Statuses of a transaction.
+// Statuses and kinds of a transaction (the events' contract names them).
 const (
-	Approved = "approved"
-	Held     = "held"
-	Declined = "declined"
-)
-
-// Kinds of transaction.
-const (
-	Payment  = "payment"  // to a merchant, outside the platform
-	Transfer = "transfer" // between two accounts
-	Deposit  = "deposit"  // money in, by an admin
+	Approved = events.Approved
+	Held     = events.Held
+	Declined = events.Declined
+	Payment  = events.Payment
+	Transfer = events.Transfer
+	Deposit  = events.Deposit
 )
 
 // Account holds money in one currency.
@@ -59,30 +56,12 @@ type Account struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-// Fraud is what fraud scoring said, or that it could not.
-type Fraud struct {
-	Checked  bool     `json:"checked"`
-	Score    *float64 `json:"score,omitempty"`
-	Decision string   `json:"decision,omitempty"`
-	Model    string   `json:"model,omitempty"`
-}
-
-// Transaction is one movement of money.
-type Transaction struct {
-	ID          string    `json:"id"`
-	OwnerID     string    `json:"owner_id"`
-	Kind        string    `json:"kind"`
-	AccountID   string    `json:"account_id"`
-	ToAccountID string    `json:"to_account_id,omitempty"`
-	MerchantID  string    `json:"merchant_id,omitempty"`
-	Amount      int64     `json:"amount"`
-	Currency    string    `json:"currency"`
-	Status      string    `json:"status"`
-	Fraud       Fraud     `json:"fraud"`
-	Reason      string    `json:"reason,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
-}
+// Fraud and Transaction are the events' types: what is booked is what is
+// published.
+type (
+	Fraud       = events.Fraud
+	Transaction = events.Transaction
+)
 
 // Store reads and writes the schema.
 type Store struct {
@@ -310,23 +289,15 @@ func (s *Store) Insert(ctx context.Context, tx pgx.Tx, t Transaction) (Transacti
 	if err != nil {
 		return Transaction{}, err
 	}
-	return stored, s.event(ctx, tx, "transaction.created", stored)
-}
-
-// Event is what the outbox publishes to the payments topic.
-type Event struct {
-	EventID     string      `json:"event_id"`
-	Type        string      `json:"type"`
-	OccurredAt  time.Time   `json:"occurred_at"`
-	Transaction Transaction `json:"transaction"`
+	return stored, s.event(ctx, tx, events.Created, stored)
 }
 
 // event writes an event about t to the outbox, keyed by its account so one
 // account's events stay in order on one partition.
 func (s *Store) event(ctx context.Context, tx pgx.Tx, typ string, t Transaction) error {
 	_, err := tx.Exec(ctx, `INSERT INTO outbox (topic, key, payload)
-		SELECT $1, $2, jsonb_build_object('event_id', gen_random_uuid(), 'type', $3::text, 'occurred_at', now(), 'transaction', $4::jsonb)`,
-		s.topic, t.AccountID, typ, t)
+		SELECT $1, $2, jsonb_build_object('event_id', gen_random_uuid(), 'version', $5::int, 'type', $3::text, 'occurred_at', now(), 'transaction', $4::jsonb)`,
+		s.topic, t.AccountID, typ, t, events.SchemaVersion)
 	return err
 }
 
@@ -368,7 +339,7 @@ func (s *Store) Review(ctx context.Context, id string, approve bool, reviewer st
 		if err != nil {
 			return err
 		}
-		return s.event(ctx, tx, "transaction.reviewed", out)
+		return s.event(ctx, tx, events.Reviewed, out)
 	})
 	return out, err
 }
