@@ -14,11 +14,12 @@ import (
 // services' KAFKA_TOPIC_* config; a test keeps the two in step).
 // Transactions publish payments; fraud publishes its review and decline
 // decisions (it is called, it consumes nothing); analytics aggregates
-// payments; notifications mail the alerts.
+// both; notifications mail the alerts. Each consumer owns its dead-letter
+// topic.
 var kafkaAccess = map[string]kafka.Access{
 	catalog.Transactions:  {Write: []string{"transactions.events"}},
 	catalog.Fraud:         {Write: []string{"fraud-alerts"}},
-	catalog.Analytics:     {Read: []string{"transactions.events"}, Group: catalog.Analytics},
+	catalog.Analytics:     {Read: []string{"transactions.events", "fraud-alerts"}, Write: []string{"analytics.dead-letter"}, Group: catalog.Analytics},
 	catalog.Notifications: {Read: []string{"fraud-alerts"}, Write: []string{"fraud-alerts.dead-letter"}, Group: catalog.Notifications},
 }
 

@@ -226,11 +226,14 @@ var services = map[string]Service{
 			"fraud_alerts_published_total", "fraud_alerts_dropped_total",
 		},
 	}),
-	Analytics: service(Analytics, "analytics: aggregates transaction events into reports", Service{
+	Analytics: service(Analytics, "analytics: aggregates transaction events and fraud alerts into reports", Service{
 		Stores:  []Store{MongoDB, Kafka},
 		Secrets: []Secret{{Env: "MONGODB_PASSWORD", Key: "mongodb-password"}},
-		Config:  map[string]string{"KAFKA_TOPIC_TRANSACTIONS": "transactions.events", "RETENTION_DAYS": "400"},
-		Metrics: []string{"kafka_consumer_lag"},
+		Config: map[string]string{
+			"KAFKA_TOPIC_TRANSACTIONS": "transactions.events", "KAFKA_TOPIC_ALERTS": "fraud-alerts",
+			"KAFKA_TOPIC_DEAD_LETTER": "analytics.dead-letter", "RETENTION_DAYS": "400",
+		},
+		Metrics: []string{"kafka_consumer_lag", "analytics_events_applied_total", "analytics_events_duplicate_total", "analytics_events_dead_lettered_total"},
 	}),
 	Notifications: service(Notifications, "notifications: e-mails customers and analysts about fraud alerts", Service{
 		Stores:  []Store{Kafka, SMTP},

@@ -159,6 +159,14 @@ func Groups(appNamespace string) []Group {
 			Description: "Review and decline alerts were dropped (fraud_alerts_dropped_total by reason): notifications and analytics miss them. Check Kafka and fraud's producer logs; the decisions are still in fraud's prediction log lines.",
 		},
 		{
+			// A poison event is kept in analytics.dead-letter with its
+			// reason; the reports miss it until it is fixed and replayed.
+			Alert: "AnalyticsEventsDeadLettered", Service: "analytics", Severity: Warning, For: "0m",
+			Expr:        `sum by (topic, reason) (increase(analytics_events_dead_lettered_total[15m])) > 0`,
+			Summary:     "Analytics dead-lettered events from {{ $labels.topic }} ({{ $labels.reason }})",
+			Description: "Events analytics could not read are in analytics.dead-letter with a reason header; the reports do not count them. Fix the producer, then replay the dead letters onto their topic.",
+		},
+		{
 			Alert: "PostgresConnectionsNearLimit", Severity: Warning, For: "10m",
 			Expr:        `sum by (instance) (pg_stat_database_numbackends) / max by (instance) (pg_settings_max_connections) > 0.8`,
 			Summary:     "PostgreSQL uses more than 80 % of its connections",
