@@ -70,9 +70,10 @@ fraud-load:
 	scripts/install-xgboost.sh
 	go test ./apps/fraud -run XXX -bench Load -benchtime 1x -timeout 60m $(ARGS)
 
-# Every load benchmark (fraud, gateway beside nginx, transactions, users);
+# Every load benchmark (fraud, gateway beside nginx, transactions, users,
+# the analytics consumer);
 # each prints its figures. The generators run in processes of their own.
-bench:
+bench: local-tools
 	scripts/install-services.sh
 	scripts/install-xgboost.sh
 	scripts/install-nginx.sh
@@ -80,6 +81,7 @@ bench:
 	go test ./apps/gateway -run XXX -bench Gateway -benchtime 1x -timeout 60m
 	go test ./apps/transactions -run XXX -bench Transactions -benchtime 1x -timeout 60m
 	go test ./apps/users -run XXX -bench Users -benchtime 1x -timeout 60m
+	go test ./apps/analytics -run XXX -bench AnalyticsConsumer -benchtime 1x -timeout 60m
 
 clean:
 	rm -rf out/ .pulumi-state/

@@ -38,8 +38,12 @@ func TestMain(m *testing.M) {
 var now = time.Now().UTC().Truncate(time.Hour)
 
 func txEvent(id, typ, merchant, currency, decision, status string, amount int64) []byte {
+	return txEventAt(now.Add(5*time.Minute), id, typ, merchant, currency, decision, status, amount)
+}
+
+func txEventAt(at time.Time, id, typ, merchant, currency, decision, status string, amount int64) []byte {
 	score := 0.1
-	b, _ := json.Marshal(events.Event{EventID: "ev-" + id + "-" + typ, Version: events.SchemaVersion, Type: typ, OccurredAt: now.Add(5 * time.Minute),
+	b, _ := json.Marshal(events.Event{EventID: "ev-" + id + "-" + typ, Version: events.SchemaVersion, Type: typ, OccurredAt: at,
 		Transaction: events.Transaction{ID: id, OwnerID: "u1", Kind: events.Payment, AccountID: "a1", MerchantID: merchant, Amount: amount,
 			Currency: currency, Status: status, Fraud: events.Fraud{Checked: decision != "", Score: &score, Decision: decision}}})
 	return b
@@ -184,7 +188,7 @@ func deadLetters(t *testing.T, brokers []string, want int) map[string]int {
 	return reasons
 }
 
-func fetch(t *testing.T, url string) (int, string) {
+func fetch(t testing.TB, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
 	require.NoError(t, err)

@@ -57,7 +57,7 @@ type Ingester struct {
 func New(c Config) *Ingester {
 	in := &Ingester{c: c,
 		applied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "analytics_events_applied_total",
-			Help: "Events that became facts in the aggregates, by topic."}, []string{"topic"}),
+			Help: "Events added to the aggregates, by topic."}, []string{"topic"}),
 		dupes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "analytics_events_duplicate_total",
 			Help: "Events seen before (by event id): not counted again, by topic."}, []string{"topic"}),
 		dead: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "analytics_events_dead_lettered_total",
@@ -100,7 +100,7 @@ func (in *Ingester) Handle(ctx context.Context, recs []*kgo.Record) (int, error)
 		case errors.As(err, &rj):
 			letters, reasons = append(letters, rec), append(reasons, rj)
 		case ok:
-			facts = append(facts, f)
+			facts = append(facts, f.From(rec.Topic, rec.Partition, rec.Offset))
 		}
 	}
 	applied, err := in.c.Store.Apply(ctx, facts)
@@ -120,7 +120,7 @@ func (in *Ingester) Handle(ctx context.Context, recs []*kgo.Record) (int, error)
 	}
 	if len(recs) > 0 {
 		topic := recs[0].Topic // a Handler gets one partition's records
-		in.applied.WithLabelValues(topic).Add(float64(applied.New))
+		in.applied.WithLabelValues(topic).Add(float64(applied.Counted))
 		in.dupes.WithLabelValues(topic).Add(float64(applied.Duplicates))
 	}
 	return len(recs), nil

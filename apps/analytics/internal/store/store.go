@@ -4,13 +4,24 @@
 // fraud's alerts and their scores, and the reviews that settled held
 // payments.
 //
-// Each event becomes a fact stored under its event id, and a bucket's
-// aggregate is recomputed from its facts, never incremented: an event
-// delivered twice (Kafka's at least once, the outbox publishing again) is
-// one fact, and a consumer that stops between the two writes recomputes
-// the same aggregate when the events come again. Two consumers recomputing
-// one bucket cannot put back an older view: an aggregate is replaced only
-// by one over more facts.
+// Every event is counted once, without transactions (DocumentDB's are
+// limited, FerretDB v1 has none), by two single-document guards:
+//
+//   - each event is stored as a fact under its event id, with the record
+//     it came in (topic, partition, offset). An event stored from another
+//     record is a duplicate (the outbox published it twice) and adds
+//     nothing;
+//   - each aggregate row keeps the offset of the last record it counted,
+//     and an increment applies only to a later offset. A record delivered
+//     again (a consumer stopped before committing, or a replay by a new
+//     group) finds its offset counted and adds nothing; one whose
+//     increment never landed adds it now.
+//
+// A bucket has one row per partition its events came from, so each row
+// has one writer (the partition's consumer, which applies its records in
+// order): FerretDB v1 applies an update as read, modify, write, and two
+// consumers incrementing one document lose increments (tried here). A
+// report adds up the rows.
 package store
 
 import (
@@ -42,6 +53,10 @@ type Fact struct {
 	Currency string    `bson:"currency"`
 	Decision string    `bson:"decision"`
 	Counts   `bson:",inline"`
+	// The record it came in.
+	Topic     string `bson:"topic"`
+	Partition int32  `bson:"partition"`
+	Offset    int64  `bson:"offset"`
 }
 
 // Counts are what a bucket adds up.
@@ -66,22 +81,34 @@ func (c *Counts) Add(o Counts) {
 }
 
 // NewFact is the fact of event id in the bucket of (at's hour, merchant,
-// currency, decision).
+// currency, decision); From sets its record.
 func NewFact(id string, at time.Time, merchant, currency, decision string, c Counts) Fact {
 	hour := at.UTC().Truncate(time.Hour)
 	return Fact{ID: id, Hour: hour, Merchant: merchant, Currency: currency, Decision: decision, Counts: c,
 		Bucket: fmt.Sprintf("%s|%s|%s|%s", hour.Format(time.RFC3339), merchant, currency, decision)}
 }
 
-// Row is one bucket's aggregate.
+// From is f as it came in the record at topic, partition and offset.
+func (f Fact) From(topic string, partition int32, offset int64) Fact {
+	f.Topic, f.Partition, f.Offset = topic, partition, offset
+	return f
+}
+
+// row is the id of f's row: its bucket's, from its partition.
+func (f Fact) row() string {
+	return fmt.Sprintf("%s|%s/%d", f.Bucket, f.Topic, f.Partition)
+}
+
+// Row is a bucket's aggregate of the events from one partition.
 type Row struct {
-	Bucket   string    `bson:"_id"`
+	ID       string    `bson:"_id"`
 	Hour     time.Time `bson:"hour"`
 	Merchant string    `bson:"merchant"`
 	Currency string    `bson:"currency"`
 	Decision string    `bson:"decision"`
-	// Facts is how many events the aggregate is over.
+	// Facts is how many events the row is over; Offset the last counted.
 	Facts  int64 `bson:"facts"`
+	Offset int64 `bson:"offset"`
 	Counts `bson:",inline"`
 }
 
@@ -100,7 +127,7 @@ func New(db *mongo.Database) *Store {
 // the connection when asked to create an index that exists (tried here).
 func (s *Store) EnsureIndexes(ctx context.Context) error {
 	for coll, keys := range map[*mongo.Collection][]bson.D{
-		s.facts:  {{{Key: "bucket", Value: 1}}, {{Key: "hour", Value: 1}}},
+		s.facts:  {{{Key: "hour", Value: 1}}},
 		s.hourly: {{{Key: "hour", Value: 1}, {Key: "merchant", Value: 1}}},
 	} {
 		specs, err := coll.Indexes().ListSpecifications(ctx)
@@ -131,102 +158,88 @@ func indexName(keys bson.D) string {
 
 // Applied is what Apply did.
 type Applied struct {
-	// New facts, and Duplicates: facts already stored (events seen before).
+	// New facts, and Duplicates: events stored before (by id), whether
+	// from another record or this one again.
 	New, Duplicates int
-	Buckets         int
+	// Counted facts were added to their aggregates; the rest had been.
+	Counted int
 }
 
-// Apply stores facts (those already stored are left as they are) and
-// recomputes the aggregates of their buckets.
+// Apply stores facts, in their partition's order, and adds each to its
+// aggregate unless it was counted before.
 func (s *Store) Apply(ctx context.Context, facts []Fact) (Applied, error) {
+	var out Applied
 	if len(facts) == 0 {
-		return Applied{}, nil
+		return out, nil
 	}
 	writes := make([]mongo.WriteModel, 0, len(facts))
-	var buckets []string
 	for _, f := range facts {
 		writes = append(writes, mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: f.ID}}).
 			SetUpdate(bson.D{{Key: "$setOnInsert", Value: f}}).SetUpsert(true))
-		if !slices.Contains(buckets, f.Bucket) {
-			buckets = append(buckets, f.Bucket)
-		}
 	}
 	res, err := s.facts.BulkWrite(ctx, writes, options.BulkWrite().SetOrdered(false))
 	if err != nil {
-		return Applied{}, fmt.Errorf("store facts: %w", err)
+		return out, fmt.Errorf("store facts: %w", err)
 	}
-	out := Applied{New: int(res.UpsertedCount), Duplicates: len(facts) - int(res.UpsertedCount), Buckets: len(buckets)}
-	return out, s.recompute(ctx, buckets)
-}
-
-// recompute replaces each bucket's aggregate with the sum of its facts,
-// unless the one stored is over as many facts or more (another consumer
-// got there with a view at least as new).
-func (s *Store) recompute(ctx context.Context, buckets []string) error {
-	for _, b := range buckets {
-		if err := s.replace(ctx, b); err != nil {
-			return err
+	count := make([]Fact, 0, len(facts))
+	for i, f := range facts {
+		if _, inserted := res.UpsertedIDs[int64(i)]; inserted {
+			out.New++
+			count = append(count, f)
+			continue
+		}
+		out.Duplicates++
+		var stored Fact
+		if err := s.facts.FindOne(ctx, bson.D{{Key: "_id", Value: f.ID}}).Decode(&stored); err != nil {
+			return out, fmt.Errorf("read fact %s: %w", f.ID, err)
+		}
+		// The same record again: its increment may not have landed.
+		if stored.Topic == f.Topic && stored.Partition == f.Partition && stored.Offset == f.Offset {
+			count = append(count, f)
 		}
 	}
-	return nil
-}
-
-// replace writes bucket's aggregate where the stored one is over fewer
-// facts. When the write finds the bucket taken (the filter missed, so the
-// upsert's insert clashed) it looks: an aggregate over as many facts or
-// more is newer and stays; a smaller one was inserted by another consumer
-// in between, and the bucket is summed and written again.
-func (s *Store) replace(ctx context.Context, bucket string) error {
-	for range 10 {
-		row, err := s.sum(ctx, bucket)
+	for _, f := range count {
+		counted, err := s.increment(ctx, f)
 		if err != nil {
-			return err
+			return out, err
 		}
-		_, err = s.hourly.UpdateOne(ctx, bson.D{{Key: "_id", Value: bucket}, {Key: "facts", Value: bson.D{{Key: "$lt", Value: row.Facts}}}},
-			bson.D{{Key: "$set", Value: row}}, options.UpdateOne().SetUpsert(true))
-		if err == nil {
-			return nil
-		}
-		if !mongo.IsDuplicateKeyError(err) {
-			return fmt.Errorf("store aggregate %s: %w", bucket, err)
-		}
-		var stored Row
-		if err := s.hourly.FindOne(ctx, bson.D{{Key: "_id", Value: bucket}}).Decode(&stored); err != nil {
-			return fmt.Errorf("read aggregate %s: %w", bucket, err)
-		}
-		if stored.Facts >= row.Facts {
-			return nil
+		if counted {
+			out.Counted++
 		}
 	}
-	return fmt.Errorf("store aggregate %s: still contended after 10 tries", bucket)
+	return out, nil
 }
 
-// sum adds up bucket's facts. It reads them rather than asking for a
-// $match then $group: FerretDB v1.24 answered that with zero sums (tried
-// here). One bucket's facts are one merchant's hour, read by the index.
-func (s *Store) sum(ctx context.Context, bucket string) (Row, error) {
-	cur, err := s.facts.Find(ctx, bson.D{{Key: "bucket", Value: bucket}})
-	if err != nil {
-		return Row{}, fmt.Errorf("read bucket %s: %w", bucket, err)
+// increment adds f to its row unless the row counted f's offset;
+// counted says whether it did.
+func (s *Store) increment(ctx context.Context, f Fact) (counted bool, err error) {
+	id := f.row()
+	filter := bson.D{{Key: "_id", Value: id}, {Key: "offset", Value: bson.D{{Key: "$lt", Value: f.Offset}}}}
+	update := bson.D{
+		{Key: "$inc", Value: bson.D{{Key: "facts", Value: 1}, {Key: "transactions", Value: f.Transactions}, {Key: "amount", Value: f.Amount},
+			{Key: "alerts", Value: f.Alerts}, {Key: "alert_score_sum", Value: f.AlertScoreSum},
+			{Key: "reviews_approved", Value: f.ReviewsApproved}, {Key: "reviews_declined", Value: f.ReviewsDeclined}}},
+		{Key: "$set", Value: bson.D{{Key: "offset", Value: f.Offset}}},
+		{Key: "$setOnInsert", Value: bson.D{{Key: "hour", Value: f.Hour}, {Key: "merchant", Value: f.Merchant},
+			{Key: "currency", Value: f.Currency}, {Key: "decision", Value: f.Decision}}},
 	}
-	defer cur.Close(ctx)
-	row := Row{Bucket: bucket}
-	for cur.Next(ctx) {
-		var f Fact
-		if err := cur.Decode(&f); err != nil {
-			return Row{}, fmt.Errorf("read bucket %s: %w", bucket, err)
-		}
-		row.Hour, row.Merchant, row.Currency, row.Decision = f.Hour, f.Merchant, f.Currency, f.Decision
-		row.Facts++
-		row.Add(f.Counts)
+	_, err = s.hourly.UpdateOne(ctx, filter, update, options.UpdateOne().SetUpsert(true))
+	if err == nil {
+		return true, nil
 	}
-	if err := cur.Err(); err != nil {
-		return Row{}, fmt.Errorf("read bucket %s: %w", bucket, err)
+	if !mongo.IsDuplicateKeyError(err) {
+		return false, fmt.Errorf("count %s in %s: %w", f.ID, id, err)
 	}
-	if row.Facts == 0 {
-		return Row{}, fmt.Errorf("bucket %s has no facts", bucket)
+	// The filter missed the row, so the upsert's insert clashed with it:
+	// the row has counted this offset.
+	var stored Row
+	if err := s.hourly.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&stored); err != nil {
+		return false, fmt.Errorf("read aggregate %s: %w", id, err)
 	}
-	return row, nil
+	if stored.Offset < f.Offset {
+		return false, fmt.Errorf("count %s in %s: the row is at offset %d and refused %d", f.ID, id, stored.Offset, f.Offset)
+	}
+	return false, nil
 }
 
 // Filter selects buckets: [From, To) by hour, and a merchant and currency
