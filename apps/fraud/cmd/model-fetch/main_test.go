@@ -82,7 +82,7 @@ func TestRefusesWhatIsWrong(t *testing.T) {
 		{"corrupt model with a matching checksum", "s3://models/corrupt/v1/model.json", sum(corrupt), nil, "does not validate"},
 		{"missing reference", "s3://models/noref/v1/model.json", sum(model), nil, "reference.json"},
 		{"missing object", "s3://models/none/v1/model.json", sum(model), nil, "s3://models/none/v1/model.json"},
-		{"too big", "s3://models/good/v1/model.json", sum(model), []string{"--max-bytes", "1000"}, "larger than --max-bytes 1000"},
+		{"too big", "s3://models/good/v1/model.json", sum(model), []string{"--max-bytes", "1000"}, "larger than the limit of 1000 bytes"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			out := t.TempDir()
@@ -97,7 +97,7 @@ func TestRefusesWhatIsWrong(t *testing.T) {
 
 func TestBadFlags(t *testing.T) {
 	_, err := parseArgs([]string{"--source", "https://x/model.json", "--sha256", "abc"})
-	require.ErrorContains(t, err, "is not s3://<bucket>/<key>")
+	require.ErrorContains(t, err, "is not s3://<bucket>/<folder>")
 	require.ErrorContains(t, err, "--sha256")
 	require.ErrorContains(t, err, "--out is required")
 	_, err = parseArgs([]string{"--source", "s3://b/model.bin", "--sha256", sum(nil), "--out", "x"})
