@@ -107,6 +107,13 @@ func serviceArgs(cfg stacks.Config, f *Foundation, svc catalog.Service, namespac
 	}
 	if svc.ModelArtifact {
 		args.SharedVolume = &microservice.SharedVolume{Name: modelVolume, MountPath: modelDir, SizeLimit: "2Gi"}
+		// The orchestrator promotes into the serving path of the model's
+		// bucket; a reload naming a version fetches it from there into
+		// the model folder.
+		if b := cfg.FraudModel.Bucket(); b != "" {
+			args.Config["MODEL_SOURCE"] = "s3://" + b + "/" + ServingPrefix
+			args.SharedVolume.Writable = true
+		}
 		args.InitContainers = []microservice.InitContainer{{
 			Name:  "model-fetch",
 			Image: cfg.Image("model-fetch"),
@@ -121,6 +128,9 @@ func serviceArgs(cfg stacks.Config, f *Foundation, svc catalog.Service, namespac
 	}
 	return args, nil
 }
+
+// ServingPrefix is the model bucket's folder of promoted fraud versions.
+const ServingPrefix = "fraud/serving"
 
 // priorityClass puts the payment path above everything else.
 func priorityClass(service string) priority.Class {

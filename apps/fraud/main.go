@@ -16,11 +16,15 @@ import (
 	"syscall"
 	"time"
 
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/intelliflow/platform/apps/fraud/alerts"
 	"github.com/intelliflow/platform/apps/fraud/internal/features"
 	"github.com/intelliflow/platform/apps/fraud/internal/featurestore"
 	"github.com/intelliflow/platform/apps/fraud/internal/registry"
 	"github.com/intelliflow/platform/apps/fraud/internal/server"
+	"github.com/intelliflow/platform/apps/fraud/modelversion"
 	"github.com/intelliflow/platform/internal/envconfig"
 	"github.com/intelliflow/platform/internal/httpserver"
 	"github.com/intelliflow/platform/internal/kafkaclient"
@@ -58,6 +62,11 @@ type config struct {
 	reloadCallers  []string
 	reloadAudience string
 	kubeconfig     string
+	// source is the serving path a reload fetches named versions from;
+	// nil when MODEL_SOURCE is unset.
+	source     *modelversion.Location
+	s3Endpoint string
+	maxBytes   int64
 }
 
 func readConfig(getenv func(string) string) (config, error) {
@@ -86,6 +95,15 @@ func readConfig(getenv func(string) string) (config, error) {
 	}
 	c.reloadAudience = r.String("RELOAD_TOKEN_AUDIENCE", "intelliflow-fraud")
 	c.kubeconfig = r.String("KUBECONFIG", "")
+	if src := r.String("MODEL_SOURCE", ""); src != "" {
+		l, err := modelversion.ParseFolder(src)
+		if err != nil {
+			r.Fail(fmt.Errorf("MODEL_SOURCE: %w", err))
+		}
+		c.source = &l
+	}
+	c.s3Endpoint = r.String("S3_ENDPOINT", "")
+	c.maxBytes = int64(r.Int("MODEL_MAX_BYTES", 512<<20, 1<<10, 4<<30))
 	return c, r.Err()
 }
 
@@ -163,10 +181,26 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	} else {
 		log.Warn("RELOAD_CALLERS not set: /admin/reload refuses every caller; new models load every MODEL_RELOAD_INTERVAL")
 	}
+	var fetch func(ctx context.Context, version, sha256 string) error
+	if cfg.source != nil {
+		awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+		if err != nil {
+			return fmt.Errorf("MODEL_SOURCE needs AWS credentials: %w", err)
+		}
+		s3c := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+			if cfg.s3Endpoint != "" {
+				o.BaseEndpoint, o.UsePathStyle = &cfg.s3Endpoint, true
+			}
+		})
+		fetch = func(ctx context.Context, version, sha256 string) error {
+			_, err := modelversion.Fetch(ctx, s3c, cfg.source.In(version), sha256, cfg.modelDir, modelversion.Limits{MaxBytes: cfg.maxBytes})
+			return err
+		}
+	}
 	httpMetrics := telemetry.NewHTTP(reg, "fraud").WithAccessLog(log)
 	sc := server.Config{
-		ReloadAuth: reloadAuth,
-		ModelName:  cfg.modelName, Models: models, Features: store, Metrics: metrics, Log: log, HTTP: httpMetrics, Health: health,
+		ReloadAuth: reloadAuth, Fetch: fetch,
+		ModelName: cfg.modelName, Models: models, Features: store, Metrics: metrics, Log: log, HTTP: httpMetrics, Health: health,
 		Thresholds: server.Thresholds{Review: cfg.review, Decline: cfg.decline},
 	}
 	if publisher != nil { // a nil *Publisher in the interface would not be nil

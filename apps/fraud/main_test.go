@@ -1,6 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http/httptest"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +17,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -98,6 +106,56 @@ func reloadAuth(t *testing.T) (env map[string]string, orchestratorToken, otherTo
 		devclustertest.Token(t, client, "intelliflow-dev", "analytics", "intelliflow-fraud")
 }
 
+// serving is a model bucket's serving path, in-process.
+type serving struct {
+	endpoint string
+	backend  *s3mem.Backend
+}
+
+func servingPath(t *testing.T) serving {
+	t.Helper()
+	backend := s3mem.New()
+	srv := httptest.NewServer(gofakes3.New(backend).Server())
+	t.Cleanup(srv.Close)
+	require.NoError(t, backend.CreateBucket("models"))
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_REGION", "eu-west-1")
+	return serving{endpoint: srv.URL, backend: backend}
+}
+
+// put publishes version with model as its model.json and the committed
+// reference predictions and metrics.
+func (s serving) put(t *testing.T, version string, model []byte) {
+	t.Helper()
+	files := map[string][]byte{"model.json": model}
+	for _, name := range []string{"reference.json", "metrics.json"} {
+		b, err := os.ReadFile(filepath.Join("model", name))
+		require.NoError(t, err)
+		files[name] = b
+	}
+	for name, b := range files {
+		_, err := s.backend.PutObject("models", "fraud/serving/"+version+"/"+name, map[string]string{}, bytes.NewReader(b), int64(len(b)), nil)
+		require.NoError(t, err)
+	}
+}
+
+func sha(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
+
+// reloadBody calls /admin/reload with token and a JSON body.
+func reloadBody(t *testing.T, api, token, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, api+"/admin/reload", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
 // reload calls /admin/reload with token ("" for none).
 func reload(t *testing.T, api, token string, header ...string) (int, map[string]any) {
 	t.Helper()
@@ -121,6 +179,8 @@ func TestServerEndToEnd(t *testing.T) {
 	dir := modelDir(t, "2026-11-01", "")
 	env, token, other := reloadAuth(t)
 	env["MODEL_DIR"], env["REDIS_ADDR"], env["FEATURE_TIMEOUT"] = dir, redisAddr, "50ms"
+	bucket := servingPath(t)
+	env["MODEL_SOURCE"], env["S3_ENDPOINT"] = "s3://models/fraud/serving", bucket.endpoint
 	srv := start(t, env)
 
 	code, body := get(t, srv.api+"/v2/health/ready")
@@ -217,10 +277,29 @@ func TestServerEndToEnd(t *testing.T) {
 	require.Equal(t, 409, code)
 	require.Equal(t, "2026-11-20", out["serving"], "the old model keeps serving")
 
+	// A reload that names a promoted version fetches it from the serving
+	// path first; one whose checksum is not the named one is refused and
+	// leaves nothing behind.
+	model, _ := os.ReadFile(filepath.Join("model", "model.json"))
+	bucket.put(t, "2026-12-02", model)
+	bucket.put(t, "2026-12-03", model[:len(model)/2])
+	code, out = reloadBody(t, srv.api, token, `{"version":"2026-12-02","sha256":"`+sha(model)+`"}`)
+	require.Equal(t, 200, code, out)
+	require.Equal(t, "2026-12-02", out["serving"])
+	code, out = reloadBody(t, srv.api, token, `{"version":"2026-12-03","sha256":"`+sha(model)+`"}`)
+	require.Equal(t, 409, code, out)
+	require.Contains(t, out["error"], "checksum mismatch")
+	require.Equal(t, "2026-12-02", out["serving"])
+	require.NoDirExists(t, filepath.Join(dir, "2026-12-03"))
+	code, out = reloadBody(t, srv.api, token, `{"version":"../etc","sha256":"`+sha(model)+`"}`)
+	require.Equal(t, 400, code, out)
+	code, out = reloadBody(t, srv.api, other, `{"version":"2026-12-02","sha256":"`+sha(model)+`"}`)
+	require.Equal(t, http.StatusForbidden, code, "another workload cannot make it fetch either: %v", out)
+
 	code, body = get(t, srv.metrics+"/metrics")
 	require.Equal(t, 200, code)
-	for _, m := range []string{"fraud_prediction_duration_seconds_bucket", `fraud_decisions_total{decision="approve"}`, "fraud_degraded_predictions_total 1", "fraud_rejected_requests_total", `http_requests_total{code="200",method="post",route="/v1/score",service="fraud"}`, `fraud_score_count{version="2026-11-01"} 7`, `http_request_duration_seconds_bucket{method="post",route="/v1/score",service="fraud",le="0.1"}`, `fraud_model_info{kind="xgboost",model="fraud",version="2026-11-20"} 1`, `model_accuracy_score{metric="pr_auc",model="fraud",version="2026-11-20"} 0.3106`} {
-		require.Contains(t, body, m)
+	for _, m := range []string{"fraud_prediction_duration_seconds_bucket", `fraud_decisions_total{decision="approve"}`, "fraud_degraded_predictions_total 1", "fraud_rejected_requests_total", `http_requests_total{code="200",method="post",route="/v1/score",service="fraud"}`, `fraud_score_count{version="2026-11-01"} 7`, `http_request_duration_seconds_bucket{method="post",route="/v1/score",service="fraud",le="0.1"}`, `fraud_model_info{kind="xgboost",model="fraud",version="2026-12-02"} 1`, `model_accuracy_score{metric="pr_auc",model="fraud",version="2026-12-02"} 0.3106`} {
+		require.True(t, strings.Contains(body, m), m)
 	}
 	require.Contains(t, srv.logs.String(), `"msg":"prediction"`)
 	require.Contains(t, srv.logs.String(), `"score":`)

@@ -173,6 +173,9 @@ type SharedVolume struct {
 	Name      string
 	MountPath string
 	SizeLimit string
+	// Writable lets the server write it too (fraud fetching the versions
+	// the orchestrator promotes); read-only otherwise.
+	Writable bool
 }
 
 // Vault injects secrets with the Vault Agent injector.

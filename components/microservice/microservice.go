@@ -293,7 +293,7 @@ func podSpec(a Args, serviceAccount, configMap pulumi.StringInput, selector map[
 		EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String("64Mi")},
 	}}
 	if v := a.SharedVolume; v != nil {
-		mounts = append(mounts, &corev1.VolumeMountArgs{Name: pulumi.String(v.Name), MountPath: pulumi.String(v.MountPath), ReadOnly: pulumi.Bool(true)})
+		mounts = append(mounts, &corev1.VolumeMountArgs{Name: pulumi.String(v.Name), MountPath: pulumi.String(v.MountPath), ReadOnly: pulumi.Bool(!v.Writable)})
 		volumes = append(volumes, &corev1.VolumeArgs{
 			Name:     pulumi.String(v.Name),
 			EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String(v.SizeLimit)},

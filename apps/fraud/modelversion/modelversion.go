@@ -70,6 +70,16 @@ func ParseLocation(s string) (Location, error) {
 	return l, nil
 }
 
+// ParseFolder reads s3://bucket/prefix: a folder of versions (a serving
+// path), whose versions In names.
+func ParseFolder(s string) (Location, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "s3" || u.Host == "" {
+		return Location{}, fmt.Errorf("%q is not s3://<bucket>/<folder>", s)
+	}
+	return Location{Bucket: u.Host, Prefix: strings.Trim(u.Path, "/")}, nil
+}
+
 // Version is the folder's last element.
 func (l Location) Version() string { return path.Base(l.Prefix) }
 

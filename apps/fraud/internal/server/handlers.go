@@ -12,6 +12,7 @@ import (
 
 	"github.com/intelliflow/platform/apps/fraud/alerts"
 	"github.com/intelliflow/platform/apps/fraud/internal/features"
+	"github.com/intelliflow/platform/apps/fraud/modelversion"
 	"github.com/intelliflow/platform/internal/jsonapi"
 	"github.com/intelliflow/platform/internal/kubeauth"
 )
@@ -161,8 +162,41 @@ func (s *Server) handleReload() http.Handler {
 		})
 	}
 	return s.reloadAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The orchestrator names the version it promoted: fetched from the
+		// serving path and verified first. Without a body the newest
+		// version already in the model folder is loaded.
+		var want struct {
+			Version string `json:"version"`
+			SHA256  string `json:"sha256"`
+		}
+		if r.ContentLength != 0 {
+			if err := jsonapi.DecodeBody(w, r, 4<<10, &want); err != nil {
+				jsonapi.Fail(w, err)
+				return
+			}
+		}
+		switch {
+		case want.Version == "" && want.SHA256 == "":
+		case s.fetch == nil:
+			writeError(w, http.StatusConflict, "this server has no serving path to fetch from (MODEL_SOURCE is not set)")
+			return
+		case !modelversion.ValidVersion(want.Version) || !modelversion.ValidSHA256(want.SHA256):
+			writeError(w, http.StatusBadRequest, "version must be a version name and sha256 64 lower-case hex digits")
+			return
+		default:
+			if err := s.fetch(r.Context(), want.Version, want.SHA256); err != nil {
+				actor := kubeauth.Caller(r.Context())
+				s.log.Warn("audit", "action", "model.reload", "actor", actor, "source_ip", sourceIP(r), "outcome", "refused",
+					"model_version", want.Version, "error", err.Error())
+				jsonapi.Write(w, http.StatusConflict, map[string]any{"error": err.Error(), "serving": s.models.Current().Version})
+				return
+			}
+		}
 		switched, err := s.models.Reload()
 		cur := s.models.Current()
+		if err == nil && want.Version != "" && cur.Version != want.Version {
+			err = fmt.Errorf("version %s is in the model folder but %s is newer and serves; versions load newest name first", want.Version, cur.Version)
+		}
 		// An operator action on what scores payments: an audit event, with
 		// who and from where.
 		outcome := map[bool]string{true: "switched", false: "unchanged"}[switched]

@@ -61,6 +61,7 @@ type Server struct {
 	health     *httpserver.Health
 	alerts     Alerts
 	reloadAuth func(http.Handler) http.Handler
+	fetch      func(ctx context.Context, version, sha256 string) error
 }
 
 // Alerts receives every review and decline decision (alerts.Publisher:
@@ -85,11 +86,14 @@ type Config struct {
 	// ReloadAuth guards /admin/reload (kubeauth.Require: the
 	// orchestrator's ServiceAccount only); nil refuses every caller.
 	ReloadAuth func(http.Handler) http.Handler
+	// Fetch, when set, puts a version from the serving path into the
+	// model folder (a reload that names one); nil refuses such reloads.
+	Fetch func(ctx context.Context, version, sha256 string) error
 }
 
 // New returns the server, ready to serve.
 func New(c Config) *Server {
-	s := &Server{modelName: c.ModelName, models: c.Models, features: c.Features, thresholds: c.Thresholds, metrics: c.Metrics, http: c.HTTP, log: c.Log, health: c.Health, alerts: c.Alerts, reloadAuth: c.ReloadAuth}
+	s := &Server{modelName: c.ModelName, models: c.Models, features: c.Features, thresholds: c.Thresholds, metrics: c.Metrics, http: c.HTTP, log: c.Log, health: c.Health, alerts: c.Alerts, reloadAuth: c.ReloadAuth, fetch: c.Fetch}
 	if s.health == nil {
 		s.health = httpserver.NewHealth(nil)
 	}
