@@ -101,6 +101,16 @@ func serviceArgs(cfg stacks.Config, f *Foundation, svc catalog.Service, namespac
 		args.Vault = &microservice.Vault{Role: svc.Name, Namespace: stacks.SecurityNamespace, Port: vault.Port}
 		delete(args.Config, "DATABASE_USER")
 	}
+	// The service that reloads fraud (the orchestrator) proves who it is
+	// with a token for fraud's audience, finds fraud's pods in the app
+	// namespace and publishes into the serving path fraud fetches from.
+	if fraud, err := catalog.Get(catalog.Fraud); err == nil && fraud.ReloadedBy == svc.Name {
+		args.PeerToken = &microservice.PeerToken{Audience: ReloadAudience(catalog.Fraud), Dir: "/var/run/secrets/intelliflow/" + catalog.Fraud}
+		args.Config["FRAUD_NAMESPACE"] = cfg.Environment.AppNamespace()
+		if b := cfg.FraudModel.Bucket(); b != "" {
+			args.Config["SERVING_PATH"] = "s3://" + b + "/" + ServingPrefix
+		}
+	}
 	if svc.SlowStart {
 		// Fetching and loading a model: five minutes before liveness counts.
 		args.Probes.StartupSeconds = 300
@@ -128,6 +138,9 @@ func serviceArgs(cfg stacks.Config, f *Foundation, svc catalog.Service, namespac
 	}
 	return args, nil
 }
+
+// ReloadAudience is the token audience a service checks its reloads for.
+func ReloadAudience(service string) string { return "intelliflow-" + service }
 
 // ServingPrefix is the model bucket's folder of promoted fraud versions.
 const ServingPrefix = "fraud/serving"
@@ -195,6 +208,7 @@ func configFor(cfg stacks.Config, svc catalog.Service) map[string]string {
 	}
 	if svc.ReloadedBy != "" {
 		out["RELOAD_CALLERS"] = "system:serviceaccount:" + cfg.Environment.AppNamespace() + ":" + svc.ReloadedBy
+		out["RELOAD_TOKEN_AUDIENCE"] = ReloadAudience(svc.Name)
 	}
 	if svc.AccessTokens {
 		out["JWT_ISSUER"] = "https://" + cfg.Ingress.Host

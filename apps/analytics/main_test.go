@@ -84,7 +84,9 @@ func TestEventsBecomeReportsOnceEach(t *testing.T) {
 	producer, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
 	require.NoError(t, err)
 	defer producer.Close()
-	tx := func(v []byte) *kgo.Record { return &kgo.Record{Topic: "transactions.events", Key: []byte("a1"), Value: v} }
+	tx := func(v []byte) *kgo.Record {
+		return &kgo.Record{Topic: "transactions.events", Key: []byte("a1"), Value: v}
+	}
 	al := func(v []byte) *kgo.Record { return &kgo.Record{Topic: "fraud-alerts", Key: []byte("card"), Value: v} }
 	records := []*kgo.Record{
 		tx(txEvent("t1", events.Created, "m1", "EUR", "approve", events.Approved, 1000)),
@@ -92,7 +94,7 @@ func TestEventsBecomeReportsOnceEach(t *testing.T) {
 		tx(txEvent("t3", events.Created, "m1", "EUR", "decline", events.Declined, 90000)),
 		tx(txEvent("t4", events.Created, "m2", "EUR", "review", events.Held, 5000)),
 		tx(txEvent("t4", events.Reviewed, "m2", "EUR", "review", events.Approved, 5000)),
-		tx(txEvent("t5", events.Created, "m2", "USD", "", events.Held, 700)), // fraud unreachable: the fallback held it
+		tx(txEvent("t5", events.Created, "m2", "USD", "", events.Held, 700)),             // fraud unreachable: the fallback held it
 		tx(txEvent("t2", events.Created, "m1", "EUR", "approve", events.Approved, 2000)), // the outbox published it again
 		al(alertEvent("t3", "m1", 0.97)),
 		al(alertEvent("t3", "m1", 0.97)), // delivered twice
@@ -215,13 +217,13 @@ func TestReportsRefuseBadRequests(t *testing.T) {
 	code, _ = get(t, svc.API, "/v1/volumes", identity.RoleCustomer)
 	require.Equal(t, 403, code)
 	for path, msg := range map[string]string{
-		"/v1/volumes?from=yesterday":                                       "from:",
-		"/v1/volumes?from=2026-12-02T00:00:00Z&to=2026-12-01T00:00:00Z":    "from must be before to",
+		"/v1/volumes?from=yesterday":                                        "from:",
+		"/v1/volumes?from=2026-12-02T00:00:00Z&to=2026-12-01T00:00:00Z":     "from must be before to",
 		"/v1/fraud-rates?from=2025-01-01T00:00:00Z&to=2026-01-01T00:00:00Z": "at most 720h",
-		"/v1/volumes?currency=eur":                                         "currency:",
-		"/v1/top-merchants":                                                "currency is required",
-		"/v1/top-merchants?by=declines&limit=500":                          "limit:",
-		"/v1/top-merchants?by=name":                                        "by:",
+		"/v1/volumes?currency=eur":                                          "currency:",
+		"/v1/top-merchants":                                                 "currency is required",
+		"/v1/top-merchants?by=declines&limit=500":                           "limit:",
+		"/v1/top-merchants?by=name":                                         "by:",
 	} {
 		code, body := get(t, svc.API, path, identity.RoleAdmin)
 		require.Equal(t, 400, code, path)

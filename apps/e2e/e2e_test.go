@@ -100,7 +100,7 @@ func startPlatform(t *testing.T) platform {
 	}))
 	p.gateway = serve(bins[pkgGW], "/api/health", `"ok"`, common(map[string]string{
 		"REDIS_ADDR": redisAddr, "JWT_ISSUER": issuer, "USERS_URL": p.users.URL, "TRANSACTIONS_URL": p.transactions.URL,
-		"FRAUD_URL": p.fraud.URL, "ANALYTICS_URL": "http://127.0.0.1:9", "TRUSTED_PROXY_CIDRS": "127.0.0.0/8",
+		"FRAUD_URL": p.fraud.URL, "ANALYTICS_URL": "http://127.0.0.1:9", "ORCHESTRATOR_URL": "http://127.0.0.1:9", "TRUSTED_PROXY_CIDRS": "127.0.0.0/8",
 	}))
 	return p
 }

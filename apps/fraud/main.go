@@ -16,9 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/intelliflow/platform/apps/fraud/alerts"
 	"github.com/intelliflow/platform/apps/fraud/internal/features"
 	"github.com/intelliflow/platform/apps/fraud/internal/featurestore"
@@ -183,15 +180,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	}
 	var fetch func(ctx context.Context, version, sha256 string) error
 	if cfg.source != nil {
-		awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+		s3c, err := modelversion.NewS3(ctx, cfg.s3Endpoint)
 		if err != nil {
-			return fmt.Errorf("MODEL_SOURCE needs AWS credentials: %w", err)
+			return fmt.Errorf("MODEL_SOURCE: %w", err)
 		}
-		s3c := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
-			if cfg.s3Endpoint != "" {
-				o.BaseEndpoint, o.UsePathStyle = &cfg.s3Endpoint, true
-			}
-		})
 		fetch = func(ctx context.Context, version, sha256 string) error {
 			_, err := modelversion.Fetch(ctx, s3c, cfg.source.In(version), sha256, cfg.modelDir, modelversion.Limits{MaxBytes: cfg.maxBytes})
 			return err

@@ -67,7 +67,7 @@ func BenchmarkGateway(b *testing.B) {
 			cmd.Env = proctest.Env(map[string]string{
 				"BIND_ADDRESS": "127.0.0.1", "HTTP_PORT": strconv.Itoa(ports[0]), "METRICS_PORT": strconv.Itoa(ports[1]), "SHUTDOWN_DRAIN": "10ms",
 				"LOG_LEVEL": "error", "DEBUG_PPROF": strconv.FormatBool(proctest.Profiling()), "REDIS_ADDR": redisAddr, "JWT_ISSUER": issuer, "RATE_LIMIT_PER_MINUTE": limit,
-				"USERS_URL": backend, "TRANSACTIONS_URL": backend, "ANALYTICS_URL": backend, "FRAUD_URL": backend,
+				"USERS_URL": backend, "TRANSACTIONS_URL": backend, "ANALYTICS_URL": backend, "FRAUD_URL": backend, "ORCHESTRATOR_URL": backend,
 			})
 			return cmd
 		})

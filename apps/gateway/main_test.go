@@ -103,7 +103,7 @@ func TestUnknownKidRefetchesAtMostOncePerInterval(t *testing.T) {
 	redisAddr, _ := redistest.Start(t)
 	gw := start(t, map[string]string{
 		"BIND_ADDRESS": "127.0.0.1", "HTTP_PORT": "0", "METRICS_PORT": "0", "SHUTDOWN_DRAIN": "10ms", "REDIS_ADDR": redisAddr,
-		"USERS_URL": users.URL, "TRANSACTIONS_URL": users.URL, "ANALYTICS_URL": users.URL, "FRAUD_URL": users.URL,
+		"USERS_URL": users.URL, "TRANSACTIONS_URL": users.URL, "ANALYTICS_URL": users.URL, "FRAUD_URL": users.URL, "ORCHESTRATOR_URL": users.URL,
 		"JWT_ISSUER": issuer, "JWKS_UNKNOWN_KID_INTERVAL": "1h",
 	})
 	require.Eventually(t, func() bool {

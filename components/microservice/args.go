@@ -50,6 +50,10 @@ type Args struct {
 	Network      Network
 	// ServiceAccount options: IRSA role and Kubernetes API access.
 	ServiceAccount ServiceAccount
+	// PeerToken, when set, mounts a ServiceAccount token for a peer's
+	// audience that the server presents to it (the orchestrator to fraud's
+	// TokenReview).
+	PeerToken *PeerToken
 	// InitContainers run before the server; they share SharedVolume with it.
 	InitContainers []InitContainer
 	SharedVolume   *SharedVolume
@@ -166,6 +170,13 @@ type InitContainer struct {
 	Env   map[string]string
 	// Resources default to the server's requests and limits.
 	Resources *Resources
+}
+
+// PeerToken is a projected ServiceAccount token: Dir/token, for Audience,
+// rotated by the kubelet before it expires.
+type PeerToken struct {
+	Audience string
+	Dir      string
 }
 
 // SharedVolume is an emptyDir the init containers fill for the server.
@@ -362,6 +373,9 @@ func (a *Args) Validate() error {
 		if q, err := resource.ParseQuantity(v.SizeLimit); err != nil || q.Sign() <= 0 {
 			bad("SharedVolume.SizeLimit", "%q is not a positive quantity", v.SizeLimit)
 		}
+	}
+	if t := a.PeerToken; t != nil && (t.Audience == "" || !strings.HasPrefix(t.Dir, "/") || t.Dir == "/tmp") {
+		bad("PeerToken", "needs an audience and an absolute folder other than /tmp (%q, %q)", t.Audience, t.Dir)
 	}
 	if len(a.InitContainers) > 0 && a.SharedVolume == nil {
 		bad("SharedVolume", "is required with InitContainers: it is how they hand their output to the server")

@@ -278,6 +278,9 @@ func VaultTokenVolume() *corev1.VolumeArgs {
 	}
 }
 
+// peerTokenVolume holds a PeerToken.
+const peerTokenVolume = "peer-token"
+
 func configHash(cfg map[string]string) string {
 	h := sha256.New()
 	for _, k := range slices.Sorted(maps.Keys(cfg)) {
@@ -301,6 +304,17 @@ func podSpec(a Args, serviceAccount, configMap pulumi.StringInput, selector map[
 	}
 	if a.Vault != nil {
 		volumes = append(volumes, VaultTokenVolume())
+	}
+	if t := a.PeerToken; t != nil {
+		mounts = append(mounts, &corev1.VolumeMountArgs{Name: pulumi.String(peerTokenVolume), MountPath: pulumi.String(t.Dir), ReadOnly: pulumi.Bool(true)})
+		volumes = append(volumes, &corev1.VolumeArgs{
+			Name: pulumi.String(peerTokenVolume),
+			Projected: &corev1.ProjectedVolumeSourceArgs{Sources: corev1.VolumeProjectionArray{&corev1.VolumeProjectionArgs{
+				ServiceAccountToken: &corev1.ServiceAccountTokenProjectionArgs{
+					Path: pulumi.String("token"), Audience: pulumi.String(t.Audience), ExpirationSeconds: pulumi.Int(3600),
+				},
+			}}},
+		})
 	}
 
 	liveness, readiness, startup := probes(a.Probes)

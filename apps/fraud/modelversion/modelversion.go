@@ -26,6 +26,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/intelliflow/platform/apps/fraud/internal/features"
@@ -46,6 +47,11 @@ var (
 
 // ErrChecksum is a model.json whose SHA-256 is not the one expected.
 var ErrChecksum = errors.New("checksum mismatch")
+
+// ErrInvalid is a version that arrived but is not one the fraud server
+// would serve: too large, or failing its reference predictions or the
+// server's features.
+var ErrInvalid = errors.New("not a servable model version")
 
 // Location is a version folder in a bucket.
 type Location struct {
@@ -121,6 +127,21 @@ func Verify(dir string) (Verified, error) {
 	return Verified{Version: m.Version, Kind: m.Kind, PRAUC: m.PRAUC}, nil
 }
 
+// NewS3 is a client for the model bucket with the AWS SDK's default
+// credentials (a pod's IRSA role); endpoint, when set, is an S3-compatible
+// server reached by path-style URLs (one machine, tests).
+func NewS3(ctx context.Context, endpoint string) (*s3.Client, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("AWS credentials for the model bucket: %w", err)
+	}
+	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint, o.UsePathStyle = aws.String(endpoint), true
+		}
+	}), nil
+}
+
 // Limits bound a fetch.
 type Limits struct {
 	// MaxBytes is the largest file accepted.
@@ -161,7 +182,7 @@ func Fetch(ctx context.Context, client *s3.Client, src Location, wantSHA256, out
 		_ = os.Remove(filepath.Join(tmp, MetricsFile))
 	}
 	if _, err := Verify(tmp); err != nil {
-		return "", fmt.Errorf("version %s does not validate: %w", src.Version(), err)
+		return "", fmt.Errorf("version %s does not validate (%w): %v", src.Version(), ErrInvalid, err)
 	}
 	_ = os.RemoveAll(final) // a stale or damaged copy of the same version
 	if err := os.Rename(tmp, final); err != nil {
@@ -206,7 +227,7 @@ func download(ctx context.Context, client *s3.Client, bucket, key, dest string, 
 		return "", err
 	}
 	if n > max {
-		return "", fmt.Errorf("larger than the limit of %d bytes", max)
+		return "", fmt.Errorf("larger than the limit of %d bytes: %w", max, ErrInvalid)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -19,9 +19,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/intelliflow/platform/apps/fraud/modelversion"
 )
 
@@ -83,16 +80,10 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	cfg, err := config.LoadDefaultConfig(ctx)
+	client, err := modelversion.NewS3(ctx, o.endpoint)
 	if err != nil {
-		return fmt.Errorf("AWS credentials: %w", err)
+		return err
 	}
-	client := s3.NewFromConfig(cfg, func(so *s3.Options) {
-		if o.endpoint != "" {
-			so.BaseEndpoint = aws.String(o.endpoint)
-			so.UsePathStyle = true
-		}
-	})
 	start := time.Now()
 	dir, err := modelversion.Fetch(ctx, client, o.src, o.sha256, o.out, modelversion.Limits{MaxBytes: o.maxBytes})
 	if err != nil {

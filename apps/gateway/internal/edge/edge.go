@@ -52,6 +52,7 @@ var Routes = []Route{
 	{Prefix: "/api/v1/accounts", Service: catalog.Transactions, To: "/v1/accounts"},
 	{Prefix: "/api/v1/transactions", Service: catalog.Transactions, To: "/v1/transactions"},
 	{Prefix: "/api/v1/analytics/", Service: catalog.Analytics, To: "/v1/"},
+	{Prefix: "/api/v1/models/", Service: catalog.Orchestrator, To: "/v1/models/"},
 	{Prefix: "/api/v1/fraud/score", Service: catalog.Fraud, To: "/v1/score", Methods: []string{http.MethodPost}},
 }
 

@@ -78,7 +78,7 @@ func newRig(t *testing.T, limit ratelimit.Limit, handlers map[string]http.Handle
 	t.Cleanup(func() { rdb.Close() })
 	rg := rig{backends: map[string]*backend{}, pub: pub, priv: priv, reg: prometheus.NewRegistry()}
 	ups := map[string]*url.URL{}
-	for _, s := range []string{catalog.Users, catalog.Transactions, catalog.Analytics, catalog.Fraud} {
+	for _, s := range []string{catalog.Users, catalog.Transactions, catalog.Analytics, catalog.Fraud, catalog.Orchestrator} {
 		b := newBackend(t, handlers[s])
 		rg.backends[s] = b
 		ups[s], _ = url.Parse(b.URL)
@@ -157,6 +157,7 @@ func TestRoutesAndIdentity(t *testing.T) {
 		{"POST", "/api/v1/transactions", catalog.Transactions, "/v1/transactions", false},
 		{"GET", "/api/v1/accounts/abc/transactions", catalog.Transactions, "/v1/accounts/abc/transactions", false},
 		{"GET", "/api/v1/analytics/volumes", catalog.Analytics, "/v1/volumes", false},
+		{"POST", "/api/v1/models/fraud/promotions", catalog.Orchestrator, "/v1/models/fraud/promotions", false},
 		{"POST", "/api/v1/fraud/score", catalog.Fraud, "/v1/score", false},
 	} {
 		w := rg.do(t, call{method: tt.method, path: tt.path + "?q=1", token: tok, body: `{}`, header: map[string]string{

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/intelliflow/platform/apps/catalog"
+	"github.com/intelliflow/platform/apps/orchestrator/mlflowtest"
+	"github.com/intelliflow/platform/apps/orchestrator/internal/promote"
+	"github.com/intelliflow/platform/internal/devcluster/devclustertest"
+	"github.com/intelliflow/platform/internal/golden"
+	"github.com/intelliflow/platform/internal/identity"
+	"github.com/intelliflow/platform/internal/proctest"
+	"github.com/intelliflow/platform/internal/servicetest"
+)
+
+const (
+	orchestratorSA = "system:serviceaccount:intelliflow-dev:orchestrator"
+	analyticsSA    = "system:serviceaccount:intelliflow-dev:analytics"
+)
+
+func committed(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "fraud", "model", name))
+	require.NoError(t, err)
+	return b
+}
+
+func sum(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
+
+// bucket is the model bucket, in-process.
+type bucket struct {
+	endpoint string
+	backend  *s3mem.Backend
+}
+
+func (b bucket) put(t *testing.T, key string, data []byte) {
+	t.Helper()
+	_, err := b.backend.PutObject("models", key, map[string]string{}, bytes.NewReader(data), int64(len(data)), nil)
+	require.NoError(t, err)
+}
+
+// candidate uploads a training run's model folder; it returns its source.
+func (b bucket) candidate(t *testing.T, run string, model []byte) string {
+	t.Helper()
+	b.put(t, "mlflow/"+run+"/artifacts/model/model.json", model)
+	b.put(t, "mlflow/"+run+"/artifacts/model/reference.json", committed(t, "reference.json"))
+	b.put(t, "mlflow/"+run+"/artifacts/model/metrics.json", committed(t, "metrics.json"))
+	return "s3://models/mlflow/" + run + "/artifacts/model"
+}
+
+// served lists the versions in the serving path.
+func (b bucket) served(t *testing.T) []string {
+	t.Helper()
+	list, err := b.backend.ListBucket("models", &gofakes3.Prefix{HasPrefix: true, Prefix: "fraud/serving/"}, gofakes3.ListBucketPage{})
+	require.NoError(t, err)
+	var out []string
+	for _, c := range list.Contents {
+		if strings.HasSuffix(c.Key, "/model.json") {
+			out = append(out, strings.TrimSuffix(strings.TrimPrefix(c.Key, "fraud/serving/"), "/model.json"))
+		}
+	}
+	return out
+}
+
+// serving is the version a fraud server answers it serves.
+func serving(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url + "/v2/models/fraud")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var meta struct{ Versions []string }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&meta))
+	require.Len(t, meta.Versions, 1)
+	return meta.Versions[0]
+}
+
+func call(t *testing.T, method, url, role string) (int, promote.Result) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	if role != "" {
+		req.Header.Set(identity.SubjectHeader, "ops")
+		req.Header.Set(identity.RoleHeader, role)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var res promote.Result
+	_ = json.NewDecoder(resp.Body).Decode(&res)
+	return resp.StatusCode, res
+}
+
+// TestPromotionsReachEveryServerOrNone drives the orchestrator against
+// the registry's REST contract (mlflowtest), an S3 bucket and three real
+// fraud server binaries that check its ServiceAccount token with a real
+// API server: a good version reaches every server one at a time; a
+// corrupt, a mismatched, a wrong-feature and a below-floor version are
+// never published and no server reloads; a server that refuses stops the
+// roll there.
+func TestPromotionsReachEveryServerOrNone(t *testing.T) {
+	cluster, _, kube := devclustertest.Start(t, 1, 0)
+	token := devclustertest.Token(t, kube, "intelliflow-dev", "orchestrator", "intelliflow-fraud")
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(tokenFile, []byte(token), 0o600))
+
+	backend := s3mem.New()
+	s3srv := httptest.NewServer(gofakes3.New(backend).Server())
+	t.Cleanup(s3srv.Close)
+	require.NoError(t, backend.CreateBucket("models"))
+	models := bucket{endpoint: s3srv.URL, backend: backend}
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_REGION", "eu-west-1")
+
+	// Three fraud servers on the stack's model; the third trusts another
+	// identity, so it refuses the orchestrator.
+	bins := proctest.Build(t, proctest.Race, "github.com/intelliflow/platform/apps/fraud")
+	fraud := func(caller string) *proctest.Process {
+		dir := filepath.Join(t.TempDir(), "2026-11-01")
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		for _, f := range []string{"model.json", "reference.json", "metrics.json"} {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, f), committed(t, f), 0o644))
+		}
+		return proctest.Start(t, 2, "/v2/models/fraud", `"name":"fraud"`, func(ports []int) *exec.Cmd {
+			cmd := exec.Command(bins["github.com/intelliflow/platform/apps/fraud"])
+			cmd.Env = proctest.Env(map[string]string{
+				"BIND_ADDRESS": "127.0.0.1", "HTTP_PORT": strconv.Itoa(ports[0]), "METRICS_PORT": strconv.Itoa(ports[1]),
+				"MODEL_DIR": filepath.Dir(dir), "MODEL_RELOAD_INTERVAL": "1h", "MODEL_SOURCE": "s3://models/fraud/serving",
+				"S3_ENDPOINT": models.endpoint, "RELOAD_CALLERS": caller, "KUBECONFIG": cluster.Kubeconfig,
+			})
+			return cmd
+		})
+	}
+	a, b, refusing := fraud(orchestratorSA), fraud(orchestratorSA), fraud(analyticsSA)
+
+	registry := mlflowtest.Start("dev-only-mlflow-token")
+	t.Cleanup(registry.Close)
+	orchestrator := func(instances ...*proctest.Process) servicetest.Service {
+		var urls []string
+		for _, p := range instances {
+			urls = append(urls, p.URL)
+		}
+		return servicetest.Start(t, "orchestrator", run, map[string]string{
+			"MLFLOW_URL": registry.URL, "MLFLOW_TOKEN": registry.Token, "SERVING_PATH": "s3://models/fraud/serving",
+			"S3_ENDPOINT": models.endpoint, "FRAUD_INSTANCES": strings.Join(urls, ","), "RELOAD_TOKEN_FILE": tokenFile,
+			"POLL_REGISTRY": "false", "WORK_DIR": t.TempDir(),
+		})
+	}
+	svc := orchestrator(a, b)
+	promotions := svc.API + "/v1/models/fraud/promotions"
+
+	// Nothing to promote yet; only admins may ask.
+	code, _ := call(t, http.MethodPost, promotions, identity.RoleCustomer)
+	require.Equal(t, http.StatusForbidden, code)
+	code, res := call(t, http.MethodPost, promotions, identity.RoleAdmin)
+	require.Equal(t, http.StatusBadGateway, code, res)
+	require.Contains(t, res.Reason, "RESOURCE_DOES_NOT_EXIST")
+
+	// A good version reaches both servers.
+	good := committed(t, "model.json")
+	registry.AddVersion("fraud", "1", models.candidate(t, "run-1", good), "run-1", map[string]string{"sha256": sum(good)}, map[string]float64{"pr_auc": 0.31})
+	registry.SetAlias("fraud", "production", "1")
+	code, res = call(t, http.MethodPost, promotions, identity.RoleAdmin)
+	require.Equal(t, http.StatusOK, code, res)
+	require.Equal(t, promote.Promoted, res.Outcome, res.Reason)
+	first := res.ServingVersion
+	require.Regexp(t, `^\d{8}T\d{6}Z-v1$`, first)
+	require.Len(t, res.Reloads, 2)
+	require.Equal(t, first, serving(t, a.URL))
+	require.Equal(t, first, serving(t, b.URL))
+	require.Equal(t, first, registry.Tag("fraud", "1", promote.ServingTag), "the registry records it")
+	code, res = call(t, http.MethodPost, promotions, identity.RoleAdmin)
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, promote.Current, res.Outcome, "asked again, nothing reloads")
+	require.Empty(t, res.Reloads)
+
+	// Versions that fail a check: never published, no server reloads.
+	corrupt := good[:len(good)/2]
+	wrongFeatures := bytes.Replace(good, []byte(`"num_feature":"12"`), []byte(`"num_feature":"13"`), -1)
+	for _, bad := range []struct {
+		version string
+		model   []byte
+		sha     string
+		pr      float64
+		want    string
+	}{
+		{"2", corrupt, sum(good), 0.31, "checksum mismatch"},
+		{"3", corrupt, sum(corrupt), 0.31, "does not validate"},
+		{"4", wrongFeatures, sum(wrongFeatures), 0.31, "model takes 13 features, the server computes 12"},
+		{"5", good, sum(good), 0.12, "pr_auc 0.1200 is below the promotion floor 0.3000"},
+		{"6", good, "not-a-sha", 0.31, "tag sha256"},
+	} {
+		registry.AddVersion("fraud", bad.version, models.candidate(t, "run-"+bad.version, bad.model), "run-"+bad.version,
+			map[string]string{"sha256": bad.sha}, map[string]float64{"pr_auc": bad.pr})
+		registry.SetAlias("fraud", "production", bad.version)
+		code, res = call(t, http.MethodPost, promotions, identity.RoleAdmin)
+		require.Equal(t, http.StatusUnprocessableEntity, code, "version %s: %+v", bad.version, res)
+		require.Equal(t, promote.Rejected, res.Outcome)
+		require.Contains(t, res.Reason, bad.want)
+		require.Equal(t, []string{first}, models.served(t), "version %s was not published", bad.version)
+		require.Equal(t, first, serving(t, a.URL))
+		require.Equal(t, first, serving(t, b.URL))
+	}
+
+	// A server that refuses stops the roll: the one before it moved, the
+	// one after it was not asked.
+	require.NoError(t, svc.Stop())
+	svc = orchestrator(a, refusing, b)
+	registry.AddVersion("fraud", "7", models.candidate(t, "run-7", good), "run-7", map[string]string{"sha256": sum(good)}, map[string]float64{"pr_auc": 0.33})
+	registry.SetAlias("fraud", "production", "7")
+	code, res = call(t, http.MethodPost, svc.API+"/v1/models/fraud/promotions", identity.RoleAdmin)
+	require.Equal(t, http.StatusBadGateway, code, res)
+	require.Equal(t, promote.Failed, res.Outcome)
+	require.Len(t, res.Reloads, 2)
+	require.Equal(t, http.StatusForbidden, res.Reloads[1].Status, res.Reloads)
+	require.Equal(t, res.ServingVersion, serving(t, a.URL))
+	require.Equal(t, "2026-11-01", serving(t, refusing.URL))
+	require.Equal(t, first, serving(t, b.URL), "not asked after the refusal")
+	require.Empty(t, registry.Tag("fraud", "7", promote.ServingTag), "not recorded as served")
+}
+
+func TestConfigErrors(t *testing.T) {
+	err := run(context.Background(), func(k string) string {
+		return map[string]string{"MLFLOW_URL": "mlflow:5000", "SERVING_PATH": "/models", "PROMOTION_FLOOR": "2", "FRAUD_INSTANCES": "fraud"}[k]
+	}, nil, nil)
+	require.Error(t, err)
+	for _, want := range []string{"MLFLOW_URL", "SERVING_PATH", "PROMOTION_FLOOR", "FRAUD_INSTANCES"} {
+		require.ErrorContains(t, err, want)
+	}
+	err = run(context.Background(), func(string) string { return "" }, nil, nil)
+	require.ErrorContains(t, err, "MLFLOW_URL")
+	require.ErrorContains(t, err, "SERVING_PATH")
+}
+
+// TestMetricsMatchTheCatalog: the service exports what its catalog entry
+// names.
+func TestMetricsMatchTheCatalog(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	promote.New(promote.Config{Metrics: reg})
+	servicetest.RequireCatalogMetrics(t, reg, catalog.Orchestrator)
+}
+
+// TestEnvContract pins what the service reads (go test -update refreshes
+// it); infra's tests hold every stack's wiring to it.
+func TestEnvContract(t *testing.T) {
+	cfg, _ := readConfig(func(string) string { return "" })
+	golden.RequireJSON(t, "env.golden", cfg.env.Contract())
+}
