@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/text/currency"
@@ -361,11 +362,11 @@ func (a *API) record(ctx context.Context, tx pgx.Tx, c identity.Caller, kind str
 		return txdb.Transaction{}, jsonapi.Errorf(http.StatusUnprocessableEntity, "insufficient funds: the account holds %d, the %s is %d", src.Balance, kind, q.Amount)
 	}
 
-	t := txdb.Transaction{OwnerID: c.Subject, Kind: kind, AccountID: q.AccountID, ToAccountID: q.ToAccountID, MerchantID: q.MerchantID, Amount: q.Amount, Currency: q.Currency}
+	// The id is chosen here so that fraud's decision, and the alert it
+	// publishes, name the transaction.
+	t := txdb.Transaction{ID: uuid.NewString(), OwnerID: c.Subject, Kind: kind, AccountID: q.AccountID, ToAccountID: q.ToAccountID, MerchantID: q.MerchantID, Amount: q.Amount, Currency: q.Currency}
 	score, err := a.c.Fraud.Score(ctx, fraudclient.Payment{
-		// The transaction id is not known before the insert; the idempotency
-		// key names the payment for fraud's logs.
-		CardID: q.AccountID, Amount: majorUnits(q.Amount, q.Currency), Currency: q.Currency, MerchantID: q.MerchantID, Timestamp: time.Now().UTC(),
+		TransactionID: t.ID, CardID: q.AccountID, Amount: majorUnits(q.Amount, q.Currency), Currency: q.Currency, MerchantID: q.MerchantID, Timestamp: time.Now().UTC(),
 	})
 	switch {
 	case err == nil:

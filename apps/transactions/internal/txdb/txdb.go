@@ -281,11 +281,13 @@ func (s *Store) Insert(ctx context.Context, tx pgx.Tx, t Transaction) (Transacti
 		}
 		return &v
 	}
-	stored, err := scanTx(tx.QueryRow(ctx, `INSERT INTO transactions (owner_id, kind, account_id, to_account_id, merchant_id, amount, currency,
+	// A payment's id is chosen before fraud scores it (fraud's alert
+	// carries it); other transactions get the database's.
+	stored, err := scanTx(tx.QueryRow(ctx, `INSERT INTO transactions (id, owner_id, kind, account_id, to_account_id, merchant_id, amount, currency,
 		status, fraud_checked, fraud_score, fraud_decision, fraud_model, reason)
-		VALUES ($1, $2, $3::uuid, $4::uuid, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING `+txColumns,
+		VALUES (COALESCE($14::uuid, gen_random_uuid()), $1, $2, $3::uuid, $4::uuid, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING `+txColumns,
 		t.OwnerID, t.Kind, t.AccountID, null(t.ToAccountID), null(t.MerchantID), t.Amount, t.Currency,
-		t.Status, t.Fraud.Checked, t.Fraud.Score, null(t.Fraud.Decision), null(t.Fraud.Model), t.Reason))
+		t.Status, t.Fraud.Checked, t.Fraud.Score, null(t.Fraud.Decision), null(t.Fraud.Model), t.Reason, null(t.ID)))
 	if err != nil {
 		return Transaction{}, err
 	}
