@@ -5,7 +5,7 @@ SHELL := bash
 STACK ?= dev
 ARGS ?=
 
-.PHONY: up preview destroy refresh outputs tools policy build test clean fraud-reference fraud-model fraud-load bench cluster cluster-down cluster-tools local-tools
+.PHONY: up preview destroy refresh outputs tools policy build test clean fraud-reference fraud-model fraud-load bench cluster cluster-down cluster-tools local local-tools
 
 up: tools policy ## deploy STACK (default dev) with the policy pack
 	go run ./cmd/intelliflow up --stack $(STACK) $(ARGS)
@@ -24,6 +24,10 @@ outputs: tools
 
 tools: ## pinned pulumi CLI and kubernetes provider into bin/ (built once per version, cached)
 	tools/install.sh
+
+local: local-tools ## the whole platform on this machine until Ctrl-C: prints the gateway, demo accounts, mail UI
+	scripts/install-services.sh
+	go run ./cmd/localplatform $(ARGS)
 
 cluster: cluster-tools ## a local control plane with simulated nodes in .cluster/ (binaries built once, cached)
 	go run ./cmd/devcluster up $(ARGS)

@@ -1,0 +1,316 @@
+package localplatform
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/intelliflow/platform/internal/freeport"
+)
+
+// pgBinDir finds PostgreSQL's programs: Debian puts them in
+// /usr/lib/postgresql/<major>/bin, off PATH.
+func pgBinDir() (string, error) {
+	if p, err := exec.LookPath("pg_ctl"); err == nil {
+		return filepath.Dir(p), nil
+	}
+	found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
+	if len(found) == 0 {
+		return "", fmt.Errorf("no PostgreSQL server programs (pg_ctl); run scripts/install-services.sh")
+	}
+	sort.Strings(found)
+	return filepath.Dir(found[len(found)-1]), nil
+}
+
+// postgresUser is the account PostgreSQL runs as: it refuses root, so as
+// root it is Debian's postgres account, owning the data folder.
+func postgresUser(dir string) (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, fmt.Errorf("running as root needs the postgres account: %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if err := os.Chown(dir, uid, gid); err != nil {
+		return nil, err
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+// dbUser is the local PostgreSQL's only role (trust on loopback: dev only).
+const dbUser = "intelliflow"
+
+// startPostgres runs a PostgreSQL with the intelliflow database (the
+// services' schemas) and ferretdb (analytics' documents).
+func (p *Platform) startPostgres(ctx context.Context) error {
+	bin, err := pgBinDir()
+	if err != nil {
+		return err
+	}
+	// Under the system's temporary folder: as root the server runs as
+	// postgres, which must reach its folder (a test's or a home's parent
+	// folders may be closed to it). Removed at Stop.
+	dir, err := os.MkdirTemp("", "intelliflow-local-pg-")
+	if err != nil {
+		return err
+	}
+	p.pgDir = dir
+	cred, err := postgresUser(dir)
+	if err != nil {
+		return err
+	}
+	data := filepath.Join(dir, "data")
+	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", dbUser, "-A", "trust", "-E", "UTF8", "--no-sync", "--locale=C")
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	if out, err := initdb.CombinedOutput(); err != nil {
+		return fmt.Errorf("initdb: %v\n%s", err, out)
+	}
+	_, ports, err := p.startOn(1, func(ports []int) (*proc, error) {
+		pr, err := p.spawn("postgres", cred, nil, filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(ports[0]),
+			"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+dir, "-c", "fsync=off")
+		if err != nil {
+			return nil, err
+		}
+		pr.stopSig = syscall.SIGINT // fast shutdown
+		return pr, pr.wait(ctx, func(ctx context.Context) error {
+			conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://%s@127.0.0.1:%d/postgres?sslmode=disable", dbUser, ports[0]))
+			if err != nil {
+				return err
+			}
+			defer conn.Close(context.Background())
+			var serving string
+			if err := conn.QueryRow(ctx, "SHOW data_directory").Scan(&serving); err != nil {
+				return err
+			}
+			if serving != data {
+				return fmt.Errorf("another PostgreSQL (%s) answers: %w", serving, freeport.ErrInUse)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	p.pgPort = ports[0]
+	conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://%s@127.0.0.1:%d/postgres?sslmode=disable", dbUser, p.pgPort))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	for _, db := range []string{"intelliflow", "ferretdb"} {
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+db); err != nil {
+			return fmt.Errorf("create database %s: %w", db, err)
+		}
+	}
+	return nil
+}
+
+// startRedis runs a redis-server with a password, keeping nothing on disk.
+func (p *Platform) startRedis(ctx context.Context) error {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return fmt.Errorf("no redis-server; run scripts/install-services.sh")
+	}
+	_, ports, err := p.startOn(1, func(ports []int) (*proc, error) {
+		pr, err := p.spawn("redis", nil, nil, bin, "--port", strconv.Itoa(ports[0]), "--bind", "127.0.0.1",
+			"--requirepass", RedisPassword, "--save", "", "--appendonly", "no", "--dir", p.dir)
+		if err != nil {
+			return nil, err
+		}
+		return pr, pr.wait(ctx, func(ctx context.Context) error {
+			rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", ports[0]), Password: RedisPassword})
+			defer rdb.Close()
+			info, err := rdb.Info(ctx, "server").Result()
+			if err != nil {
+				return err
+			}
+			if !bytes.Contains([]byte(info), []byte(fmt.Sprintf("process_id:%d\r", pr.cmd.Process.Pid))) {
+				return fmt.Errorf("another redis answers: %w", freeport.ErrInUse)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	p.redisAddr = fmt.Sprintf("127.0.0.1:%d", ports[0])
+	return nil
+}
+
+// startFerretDB runs FerretDB on the local PostgreSQL's ferretdb database.
+func (p *Platform) startFerretDB(ctx context.Context) error {
+	bin := filepath.Join(p.o.Root, "bin", "local", "ferretdb")
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("%s is missing: run tools/local/install.sh (make local-tools)", bin)
+	}
+	state := filepath.Join(p.dir, "ferretdb")
+	if err := os.MkdirAll(state, 0o755); err != nil {
+		return err
+	}
+	_, ports, err := p.startOn(1, func(ports []int) (*proc, error) {
+		pr, err := p.spawn("ferretdb", nil, nil, bin, "--handler=postgresql",
+			fmt.Sprintf("--postgresql-url=postgres://%s@127.0.0.1:%d/ferretdb", dbUser, p.pgPort),
+			fmt.Sprintf("--listen-addr=127.0.0.1:%d", ports[0]), "--state-dir="+state,
+			"--debug-addr=127.0.0.1:0", "--telemetry=disable", "--log-level=warn", "--log-format=text")
+		if err != nil {
+			return nil, err
+		}
+		return pr, pr.wait(ctx, func(ctx context.Context) error {
+			c, err := mongo.Connect(options.Client().ApplyURI(fmt.Sprintf("mongodb://127.0.0.1:%d/", ports[0])).SetTimeout(2 * time.Second))
+			if err != nil {
+				return err
+			}
+			defer func() { _ = c.Disconnect(context.Background()) }()
+			var status struct {
+				PID int64 `bson:"pid"`
+			}
+			if err := c.Database("admin").RunCommand(ctx, bson.D{{Key: "serverStatus", Value: 1}}).Decode(&status); err != nil {
+				return err
+			}
+			if int(status.PID) != pr.cmd.Process.Pid {
+				return fmt.Errorf("another server answers: %w", freeport.ErrInUse)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	p.mongoURI = fmt.Sprintf("mongodb://127.0.0.1:%d/", ports[0])
+	return nil
+}
+
+// startMailpit runs mailpit as the SMTP relay, STARTTLS required with a
+// certificate of a CA made for this run, any login accepted (dev only);
+// its web UI and API show what arrived.
+func (p *Platform) startMailpit(ctx context.Context) error {
+	bin := filepath.Join(p.o.Root, "bin", "local", "mailpit")
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("%s is missing: run tools/local/install.sh (make local-tools)", bin)
+	}
+	caPEM, certPEM, keyPEM, err := certificates()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(p.dir, "mailpit")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	files := map[string][]byte{"ca.pem": caPEM, "cert.pem": certPEM, "key.pem": keyPEM}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			return err
+		}
+	}
+	_, ports, err := p.startOn(2, func(ports []int) (*proc, error) {
+		pr, err := p.spawn("mailpit", nil, nil, bin, "--smtp", fmt.Sprintf("127.0.0.1:%d", ports[0]), "--listen", fmt.Sprintf("127.0.0.1:%d", ports[1]),
+			"--smtp-tls-cert", filepath.Join(dir, "cert.pem"), "--smtp-tls-key", filepath.Join(dir, "key.pem"), "--smtp-require-starttls",
+			"--smtp-auth-accept-any", "--database", filepath.Join(dir, "mail.db"))
+		if err != nil {
+			return nil, err
+		}
+		return pr, pr.wait(ctx, func(ctx context.Context) error {
+			if err := httpReady(fmt.Sprintf("http://127.0.0.1:%d/api/v1/info", ports[1]), `"Version"`)(ctx); err != nil {
+				return err
+			}
+			return tcpReady(fmt.Sprintf("127.0.0.1:%d", ports[0]))(ctx)
+		})
+	})
+	if err != nil {
+		return err
+	}
+	p.smtpAddr, p.MailpitURL, p.smtpCA = fmt.Sprintf("localhost:%d", ports[0]), fmt.Sprintf("http://127.0.0.1:%d", ports[1]), filepath.Join(dir, "ca.pem")
+	return nil
+}
+
+// startKafka runs kfake, Kafka's protocol in this process; the services
+// create their topics.
+func (p *Platform) startKafka() error {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+	p.kafka = c
+	return nil
+}
+
+// startS3 serves the model bucket from memory with the committed model in
+// it, in this process.
+func (p *Platform) startS3() error {
+	backend := s3mem.New()
+	if err := backend.CreateBucket(ModelBucket); err != nil {
+		return err
+	}
+	p.s3 = httptest.NewServer(gofakes3.New(backend).Server())
+	p.s3Backend = backend
+	return nil
+}
+
+func (p *Platform) putObject(key string, b []byte) error {
+	_, err := p.s3Backend.PutObject(ModelBucket, key, map[string]string{}, bytes.NewReader(b), int64(len(b)), nil)
+	return err
+}
+
+// certificates makes a CA and a certificate for localhost it signed.
+func certificates() (caPEM, certPEM, keyPEM []byte, err error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "intelliflow local CA (dev only)"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(7 * 24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(7 * 24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	ca, _ := x509.ParseCertificate(caDER)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), nil
+}
