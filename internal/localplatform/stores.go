@@ -15,9 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"syscall"
 	"time"
@@ -32,39 +30,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/intelliflow/platform/internal/freeport"
+	"github.com/intelliflow/platform/internal/pgserver"
 )
-
-// pgBinDir finds PostgreSQL's programs: Debian puts them in
-// /usr/lib/postgresql/<major>/bin, off PATH.
-func pgBinDir() (string, error) {
-	if p, err := exec.LookPath("pg_ctl"); err == nil {
-		return filepath.Dir(p), nil
-	}
-	found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
-	if len(found) == 0 {
-		return "", fmt.Errorf("no PostgreSQL server programs (pg_ctl); run scripts/install-services.sh")
-	}
-	sort.Strings(found)
-	return filepath.Dir(found[len(found)-1]), nil
-}
-
-// postgresUser is the account PostgreSQL runs as: it refuses root, so as
-// root it is Debian's postgres account, owning the data folder.
-func postgresUser(dir string) (*syscall.Credential, error) {
-	if os.Geteuid() != 0 {
-		return nil, nil
-	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return nil, fmt.Errorf("running as root needs the postgres account: %w", err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	if err := os.Chown(dir, uid, gid); err != nil {
-		return nil, err
-	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-}
 
 // dbUser is the local PostgreSQL's only role (trust on loopback: dev only).
 const dbUser = "intelliflow"
@@ -72,7 +39,7 @@ const dbUser = "intelliflow"
 // startPostgres runs a PostgreSQL with the intelliflow database (the
 // services' schemas) and ferretdb (analytics' documents).
 func (p *Platform) startPostgres(ctx context.Context) error {
-	bin, err := pgBinDir()
+	bin, err := pgserver.BinDir()
 	if err != nil {
 		return err
 	}
@@ -84,7 +51,7 @@ func (p *Platform) startPostgres(ctx context.Context) error {
 		return err
 	}
 	p.pgDir = dir
-	cred, err := postgresUser(dir)
+	cred, err := pgserver.Account(dir)
 	if err != nil {
 		return err
 	}

@@ -9,9 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/intelliflow/platform/internal/freeport"
+	"github.com/intelliflow/platform/internal/pgserver"
 )
 
 // Server is a running PostgreSQL.
@@ -68,51 +67,26 @@ func (s Server) Pool(t testing.TB, user, database string) *pgxpool.Pool {
 	return pool
 }
 
-// binDir finds the server's programs: Debian puts them in
-// /usr/lib/postgresql/<major>/bin, off PATH.
-func binDir() (string, error) {
-	if p, err := exec.LookPath("pg_ctl"); err == nil {
-		return filepath.Dir(p), nil
-	}
-	found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
-	if len(found) == 0 {
-		return "", fmt.Errorf("no PostgreSQL server programs (pg_ctl) found")
-	}
-	sort.Strings(found)
-	return filepath.Dir(found[len(found)-1]), nil
-}
-
 // Start runs a PostgreSQL server for the test. It skips where PostgreSQL is
 // missing, unless INTELLIFLOW_REQUIRE_SERVICES is set (make test sets it
 // after scripts/install-services.sh), so CI can never pass without it.
 func Start(t testing.TB) Server {
 	t.Helper()
-	bin, err := binDir()
+	bin, err := pgserver.BinDir()
 	if err != nil {
 		if os.Getenv("INTELLIFLOW_REQUIRE_SERVICES") != "" {
 			t.Fatalf("%v; run scripts/install-services.sh", err)
 		}
 		t.Skipf("%v; make test installs it", err)
 	}
-	// PostgreSQL refuses to run as root, so as root the server runs as the
-	// postgres account the Debian package creates, in a folder it owns.
-	var cred *syscall.Credential
 	dir, err := os.MkdirTemp("", "pgtest-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			t.Fatalf("running as root needs the postgres account: %v", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-		if err := os.Chown(dir, uid, gid); err != nil {
-			t.Fatal(err)
-		}
+	cred, err := pgserver.Account(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
 	run := func(name string, args ...string) *exec.Cmd {
 		cmd := exec.Command(filepath.Join(bin, name), args...)
