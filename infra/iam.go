@@ -21,6 +21,10 @@ var kafkaAccess = map[string]kafka.Access{
 	catalog.Fraud:         {Write: []string{"fraud-alerts"}},
 	catalog.Analytics:     {Read: []string{"transactions.events", "fraud-alerts"}, Write: []string{"analytics.dead-letter"}, Group: catalog.Analytics},
 	catalog.Notifications: {Read: []string{"fraud-alerts"}, Write: []string{"fraud-alerts.dead-letter"}, Group: catalog.Notifications},
+	// The orchestrator rebuilds its quality window from the topics at
+	// start, without a group; it creates the labels topic the chargeback
+	// feed and case handling publish to.
+	catalog.Orchestrator: {Read: []string{"transactions.events", "fraud-labels"}, Own: []string{"fraud-labels"}},
 }
 
 // modelPrefixes are the bucket folders a service reads models from.

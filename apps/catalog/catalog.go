@@ -248,12 +248,15 @@ var services = map[string]Service{
 		// Runs training Jobs and rolls the fraud server (the ML role).
 		CallsKubernetesAPI: true,
 		Calls:              []string{Fraud, Analytics},
-		Stores:             []Store{MLflow, S3},
-		Secrets:            []Secret{{Env: "MLFLOW_TOKEN", Key: "mlflow-token"}},
+		// Fraud's decisions and their labels, for live quality.
+		Stores:  []Store{MLflow, S3, Kafka},
+		Secrets: []Secret{{Env: "MLFLOW_TOKEN", Key: "mlflow-token"}},
 		// The trainer's PR-AUC on its held-out split; the committed model
 		// has 0.31 on the synthetic data.
-		Config:  map[string]string{"MODEL_NAME": "fraud", "MODEL_ALIAS": "production", "PROMOTION_METRIC": "pr_auc", "PROMOTION_FLOOR": "0.30"},
-		Metrics: []string{"orchestrator_promotions_total", "orchestrator_last_rollout_timestamp_seconds"},
+		Config: map[string]string{"MODEL_NAME": "fraud", "MODEL_ALIAS": "production", "PROMOTION_METRIC": "pr_auc", "PROMOTION_FLOOR": "0.30",
+			"KAFKA_TOPIC_TRANSACTIONS": "transactions.events", "KAFKA_TOPIC_LABELS": "fraud-labels", "REVIEW_THRESHOLD": "0.5", "QUALITY_WINDOW": "720h"},
+		Metrics: []string{"orchestrator_promotions_total", "orchestrator_last_rollout_timestamp_seconds",
+			"model_accuracy_score", "model_labelled_decisions", "model_score_drift_psi", "orchestrator_retrainings_total"},
 	}),
 }
 

@@ -23,7 +23,7 @@ func TestSeedTopology(t *testing.T) {
 		// Fraud keeps card history in Redis and reads no table: the stores
 		// are what its code uses (TestServicesGetWhatTheyRead in infra).
 		Fraud: {Redis, Kafka, S3}, Analytics: {MongoDB, Kafka},
-		Notifications: {Kafka, SMTP}, Orchestrator: {MLflow, S3},
+		Notifications: {Kafka, SMTP}, Orchestrator: {MLflow, S3, Kafka},
 	}
 	for name, want := range stores {
 		s, err := Get(name)

@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -25,10 +27,14 @@ import (
 	"github.com/intelliflow/platform/apps/orchestrator/internal/fleet"
 	"github.com/intelliflow/platform/apps/orchestrator/internal/mlflow"
 	"github.com/intelliflow/platform/apps/orchestrator/internal/promote"
+	"github.com/intelliflow/platform/apps/orchestrator/internal/quality"
+	"github.com/intelliflow/platform/apps/orchestrator/internal/retrain"
+	"github.com/intelliflow/platform/apps/orchestrator/labels"
 	"github.com/intelliflow/platform/internal/envconfig"
 	"github.com/intelliflow/platform/internal/httpserver"
 	"github.com/intelliflow/platform/internal/identity"
 	"github.com/intelliflow/platform/internal/jsonapi"
+	"github.com/intelliflow/platform/internal/kafkaclient"
 	"github.com/intelliflow/platform/internal/kubeauth"
 	"github.com/intelliflow/platform/internal/telemetry"
 )
@@ -62,6 +68,17 @@ type config struct {
 	kubeconfig     string
 	workDir        string
 	timeout        time.Duration
+	// kafka is nil without KAFKA_BROKERS: no live quality figures.
+	kafka             *kafkaclient.Config
+	transactionsTopic string
+	labelsTopic       string
+	window            time.Duration
+	threshold         float64
+	evaluateEvery     time.Duration
+	// training is nil without TRAINING_IMAGE: no retraining.
+	training *retrain.Spec
+	policy   retrain.Policy
+	cooldown time.Duration
 }
 
 func readConfig(getenv func(string) string) (config, error) {
@@ -104,33 +121,62 @@ func readConfig(getenv func(string) string) (config, error) {
 	c.tokenFile = r.String("RELOAD_TOKEN_FILE", "/var/run/secrets/intelliflow/fraud/token")
 	c.kubeconfig = r.String("KUBECONFIG", "")
 	c.workDir = r.String("WORK_DIR", os.TempDir())
+	if k, ok := kafkaclient.ReadOptional(r); ok {
+		c.kafka = &k
+	}
+	c.transactionsTopic = r.String("KAFKA_TOPIC_TRANSACTIONS", "transactions.events")
+	c.labelsTopic = r.String("KAFKA_TOPIC_LABELS", labels.Topic)
+	c.window = r.Duration("QUALITY_WINDOW", 30*24*time.Hour)
+	// A payment is flagged from the review threshold up (reviewed or
+	// declined): fraud's REVIEW_THRESHOLD.
+	c.threshold = r.Float("REVIEW_THRESHOLD", 0.5, 0, 1)
+	c.evaluateEvery = r.Duration("QUALITY_INTERVAL", 15*time.Second)
+	// Retraining, when the stack names a training image.
+	spec := retrain.Spec{Image: r.String("TRAINING_IMAGE", ""), Data: r.String("TRAINING_DATA", ""), MLflowURL: c.mlflowURL, Model: c.model,
+		ServiceAccount: r.String("TRAINING_SERVICE_ACCOUNT", catalog.Orchestrator), GPUNodeGroup: r.String("GPU_NODE_GROUP", "gpu"),
+		CPU: r.String("TRAINING_CPU", "4"), Memory: r.String("TRAINING_MEMORY", "16Gi"), Deadline: r.Duration("TRAINING_DEADLINE", 6*time.Hour),
+		Namespace: c.fraudNamespace}
+	c.policy = retrain.Policy{MinRecall: r.Float("RETRAIN_BELOW_RECALL", 0.5, 0, 1), MinLabelled: r.Int("RETRAIN_MIN_LABELLED", 200, 1, 1e9),
+		MaxPSI: r.Float("RETRAIN_ABOVE_PSI", 0.25, 0, 100), Every: r.Duration("RETRAIN_EVERY", 7*24*time.Hour)}
+	c.cooldown = r.Duration("RETRAIN_COOLDOWN", 24*time.Hour)
+	if spec.Image != "" {
+		if err := spec.Validate(); err != nil {
+			r.Fail(err)
+		}
+		if len(c.instances) > 0 {
+			r.Fail(fmt.Errorf("TRAINING_IMAGE: retraining runs Jobs in a cluster, FRAUD_INSTANCES says there is none"))
+		}
+		c.training = &spec
+	}
 	return c, r.Err()
 }
 
 // targets are the fraud servers: FRAUD_INSTANCES, or the pods the API
 // server lists (in the orchestrator's own namespace unless
 // FRAUD_NAMESPACE says otherwise).
-func (c config) targets() (fleet.Targets, error) {
+func (c *config) targets() (fleet.Targets, kubernetes.Interface, error) {
 	if len(c.instances) > 0 {
-		return fleet.Static(c.instances), nil
+		return fleet.Static(c.instances), nil, nil
 	}
 	kc, err := kubeauth.Config(c.kubeconfig)
 	if err != nil {
-		return nil, fmt.Errorf("without FRAUD_INSTANCES the fraud pods are found through the Kubernetes API: %w", err)
+		return nil, nil, fmt.Errorf("without FRAUD_INSTANCES the fraud pods are found through the Kubernetes API: %w", err)
 	}
 	client, err := kubernetes.NewForConfig(kc)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	ns := c.fraudNamespace
-	if ns == "" {
+	if c.fraudNamespace == "" {
 		b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 		if err != nil {
-			return nil, fmt.Errorf("FRAUD_NAMESPACE is not set and the pod's namespace is unknown: %w", err)
+			return nil, nil, fmt.Errorf("FRAUD_NAMESPACE is not set and the pod's namespace is unknown: %w", err)
 		}
-		ns = strings.TrimSpace(string(b))
+		c.fraudNamespace = strings.TrimSpace(string(b))
 	}
-	return fleet.Pods{Client: client, Namespace: ns, Selector: c.fraudSelector, Port: catalog.HTTPPort}, nil
+	if c.training != nil {
+		c.training.Namespace = c.fraudNamespace
+	}
+	return fleet.Pods{Client: client, Namespace: c.fraudNamespace, Selector: c.fraudSelector, Port: catalog.HTTPPort}, client, nil
 }
 
 // run is the service. listening, when given, receives the bound API and
@@ -142,7 +188,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, list
 	}
 	log := cfg.std.Logger(stdout)
 	log.Info("starting", "config", cfg.env)
-	targets, err := cfg.targets()
+	targets, kube, err := cfg.targets()
 	if err != nil {
 		return err
 	}
@@ -152,16 +198,46 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, list
 	}
 	client := &http.Client{Timeout: 2 * time.Minute, Transport: telemetry.Transport(http.DefaultTransport)}
 	reg := httpserver.NewRegistry()
+	background, stopBackground := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stopBackground()
+	tracker := quality.New(cfg.window, cfg.threshold)
+	if cfg.kafka != nil {
+		kc, err := cfg.kafka.Client(ctx, quality.ClientOptions(cfg.transactionsTopic, cfg.labelsTopic, cfg.window)...)
+		if err != nil {
+			return err
+		}
+		defer kc.Close()
+		// The orchestrator owns the labels topic the chargeback feed and
+		// case handling publish to.
+		if err := kafkaclient.EnsureTopics(ctx, kc, *cfg.kafka, cfg.labelsTopic); err != nil {
+			log.Warn("labels topic not ensured", "topic", cfg.labelsTopic, "error", err.Error())
+		}
+		metrics := quality.NewMetrics(reg, cfg.model)
+		var launcher *retrain.Launcher
+		if cfg.training != nil {
+			launcher = &retrain.Launcher{Client: kube, Spec: *cfg.training, Cooldown: cfg.cooldown}
+		}
+		retrains := retrain.NewMetrics(reg)
+		wg.Add(2)
+		go func() { defer wg.Done(); quality.Feed(background, kc, tracker, cfg.labelsTopic, log) }()
+		go func() {
+			defer wg.Done()
+			evaluate(background, tracker, metrics, cfg.evaluateEvery, func(s quality.Stats) { retrainIfDue(background, launcher, cfg.policy, s, retrains, log) })
+		}()
+	} else {
+		log.Warn("KAFKA_BROKERS not set: no live model quality figures")
+	}
 	p := promote.New(promote.Config{
 		Registry: &mlflow.Client{BaseURL: cfg.mlflowURL, Token: cfg.mlflowToken, HTTP: client},
 		Model:    cfg.model, Alias: cfg.alias, S3: s3c, Serving: cfg.serving, WorkDir: cfg.workDir,
 		Metric: cfg.metric, Floor: cfg.floor, MaxBytes: cfg.maxBytes,
 		Fleet:   fleet.Reloader{Targets: targets, TokenFile: cfg.tokenFile, HTTP: client},
-		Metrics: reg, Log: log,
+		Metrics: reg, Log: log, OnServing: tracker.Baseline,
 	})
-	background, stopBackground := context.WithCancel(context.Background())
-	polled := make(chan struct{})
-	go func() { poll(background, p, cfg, log); close(polled) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); poll(background, p, cfg, log) }()
 
 	httpMetrics := telemetry.NewHTTP(reg, catalog.Orchestrator).WithAccessLog(log)
 	err = httpserver.Run(ctx, httpserver.Config{
@@ -169,9 +245,26 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, list
 		HTTP: httpMetrics, Log: log, Listening: httpserver.Announce(listening),
 	})
 	stopBackground()
-	<-polled
+	wg.Wait()
 	log.Info("stopped")
 	return err
+}
+
+// evaluate publishes the window's figures every QUALITY_INTERVAL and hands
+// them to then.
+func evaluate(ctx context.Context, t *quality.Tracker, m *quality.Metrics, every time.Duration, then func(quality.Stats)) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		s := t.Evaluate(time.Now())
+		m.Set(s)
+		then(s)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // poll promotes what the alias names at start and every POLL_INTERVAL
@@ -193,6 +286,27 @@ func poll(ctx context.Context, p *promote.Promoter, cfg config, log *slog.Logger
 			return
 		case <-tick.C:
 		}
+	}
+}
+
+// retrainIfDue launches a training Job when the policy says one is due
+// (nothing without a launcher: retraining is off).
+func retrainIfDue(ctx context.Context, l *retrain.Launcher, p retrain.Policy, s quality.Stats, m *retrain.Metrics, log *slog.Logger) {
+	if l == nil {
+		return
+	}
+	reason := p.Reason(s.Recall, s.Labelled, s.PSI, l.SinceLast(time.Now()))
+	if reason == "" {
+		return
+	}
+	job, err := l.Launch(ctx, reason, time.Now())
+	m.Observe(reason, err)
+	switch {
+	case errors.Is(err, retrain.ErrBusy):
+	case err != nil:
+		log.Warn("training Job not launched", "reason", reason, "error", err.Error())
+	default:
+		log.Info("audit", "action", "model.retrain", "reason", reason, "job", job.Name, "recall", s.Recall, "labelled", s.Labelled, "psi", s.PSI)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,15 +15,22 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/intelliflow/platform/apps/catalog"
-	"github.com/intelliflow/platform/apps/orchestrator/mlflowtest"
 	"github.com/intelliflow/platform/apps/orchestrator/internal/promote"
+	"github.com/intelliflow/platform/apps/orchestrator/internal/quality"
+	"github.com/intelliflow/platform/apps/orchestrator/internal/retrain"
+	"github.com/intelliflow/platform/apps/orchestrator/labels"
+	"github.com/intelliflow/platform/apps/orchestrator/mlflowtest"
+	"github.com/intelliflow/platform/apps/transactions/events"
 	"github.com/intelliflow/platform/internal/devcluster/devclustertest"
 	"github.com/intelliflow/platform/internal/golden"
 	"github.com/intelliflow/platform/internal/identity"
@@ -235,12 +243,77 @@ func TestPromotionsReachEveryServerOrNone(t *testing.T) {
 	require.Empty(t, registry.Tag("fraud", "7", promote.ServingTag), "not recorded as served")
 }
 
+// TestLiveQualityFromTheTopics: fraud's decisions on transactions.events
+// joined to chargebacks on fraud-labels and an analyst's review give the
+// hand-computed figures of quality's fixture: TP 2 (t1, t6), FP 1 (t2,
+// approved on review), TN 2 (t4, t5), FN 1 (t3, a chargeback under the
+// threshold); t7 has no label. Accuracy 4/6, precision and recall 2/3.
+func TestLiveQualityFromTheTopics(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "transactions.events", labels.Topic))
+	require.NoError(t, err)
+	defer cluster.Close()
+	producer, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
+	require.NoError(t, err)
+	defer producer.Close()
+	now := time.Now().UTC()
+	var recs []*kgo.Record
+	txEvent := func(id, typ, status string, score float64) *kgo.Record {
+		b, _ := json.Marshal(events.Event{EventID: id + typ, Version: events.SchemaVersion, Type: typ, OccurredAt: now,
+			Transaction: events.Transaction{ID: id, Kind: events.Payment, Status: status, Currency: "EUR", Fraud: events.Fraud{Checked: true, Score: &score}}})
+		return &kgo.Record{Topic: "transactions.events", Key: []byte(id), Value: b}
+	}
+	label := func(id string, fraud bool) *kgo.Record {
+		b, _ := json.Marshal(labels.Label{EventID: "l-" + id, Version: labels.SchemaVersion, TransactionID: id, Fraud: fraud, Source: labels.Chargeback, OccurredAt: now})
+		return &kgo.Record{Topic: labels.Topic, Key: []byte(id), Value: b}
+	}
+	for id, score := range map[string]float64{"t1": 0.9, "t2": 0.7, "t3": 0.2, "t4": 0.1, "t5": 0.05, "t6": 0.95, "t7": 0.3} {
+		recs = append(recs, txEvent(id, events.Created, events.Approved, score))
+	}
+	recs = append(recs, txEvent("t2", events.Reviewed, events.Approved, 0.7), label("t1", true), label("t3", true), label("t4", false),
+		label("t5", false), label("t6", true), &kgo.Record{Topic: labels.Topic, Value: []byte("{not json")})
+	require.NoError(t, producer.ProduceSync(context.Background(), recs...).FirstErr())
+
+	registry := mlflowtest.Start("dev-only-mlflow-token")
+	defer registry.Close()
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_REGION", "eu-west-1")
+	svc := servicetest.Start(t, "orchestrator", run, map[string]string{
+		"MLFLOW_URL": registry.URL, "MLFLOW_TOKEN": registry.Token, "SERVING_PATH": "s3://models/fraud/serving",
+		"FRAUD_INSTANCES": "http://127.0.0.1:9", "POLL_REGISTRY": "false", "QUALITY_INTERVAL": "100ms",
+		"KAFKA_BROKERS": strings.Join(cluster.ListenAddrs(), ","), "KAFKA_TOPIC_REPLICATION": "1",
+	})
+	want := map[string]string{
+		`model_accuracy_score{metric="accuracy",model="fraud",source="live"} 0.6666666666666666`:  "",
+		`model_accuracy_score{metric="precision",model="fraud",source="live"} 0.6666666666666666`: "",
+		`model_accuracy_score{metric="recall",model="fraud",source="live"} 0.6666666666666666`:    "",
+		`model_labelled_decisions{model="fraud"} 6`:                                               "",
+	}
+	var body string
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(svc.Metrics + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		for line := range want {
+			if !strings.Contains(body, line) {
+				return false
+			}
+		}
+		return true
+	}, 20*time.Second, 100*time.Millisecond, "figures not reached")
+}
+
 func TestConfigErrors(t *testing.T) {
 	err := run(context.Background(), func(k string) string {
-		return map[string]string{"MLFLOW_URL": "mlflow:5000", "SERVING_PATH": "/models", "PROMOTION_FLOOR": "2", "FRAUD_INSTANCES": "fraud"}[k]
+		return map[string]string{"MLFLOW_URL": "mlflow:5000", "SERVING_PATH": "/models", "PROMOTION_FLOOR": "2", "FRAUD_INSTANCES": "fraud",
+			"TRAINING_IMAGE": "trainer:latest", "TRAINING_DATA": "s3://data/"}[k]
 	}, nil, nil)
 	require.Error(t, err)
-	for _, want := range []string{"MLFLOW_URL", "SERVING_PATH", "PROMOTION_FLOOR", "FRAUD_INSTANCES"} {
+	for _, want := range []string{"MLFLOW_URL", "SERVING_PATH", "PROMOTION_FLOOR", "FRAUD_INSTANCES", "TRAINING_IMAGE", "retraining runs Jobs in a cluster"} {
 		require.ErrorContains(t, err, want)
 	}
 	err = run(context.Background(), func(string) string { return "" }, nil, nil)
@@ -253,6 +326,8 @@ func TestConfigErrors(t *testing.T) {
 func TestMetricsMatchTheCatalog(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	promote.New(promote.Config{Metrics: reg})
+	quality.NewMetrics(reg, "fraud").Set(quality.Stats{Labelled: 1, Accuracy: 1, Precision: 1, Recall: 1, PSI: 0})
+	retrain.NewMetrics(reg)
 	servicetest.RequireCatalogMetrics(t, reg, catalog.Orchestrator)
 }
 

@@ -111,8 +111,12 @@ type Kafka struct {
 type Access struct {
 	// Read and Write name topics.
 	Read, Write []string
-	// Group is the consumer group it reads as (needed with Read).
+	// Group is the consumer group it reads as; none for a reader that
+	// assigns itself the partitions and commits nothing.
 	Group string
+	// Own are topics it creates but does not write: a reader's input that
+	// another party publishes to.
+	Own []string
 }
 
 // Permissions are the IAM statements a client's IRSA role needs for access
@@ -133,10 +137,13 @@ func Permissions(partition, region, account, cluster string, a Access) []irsa.St
 		return arns
 	}
 	if len(a.Read) > 0 {
-		out = append(out,
-			irsa.Statement{Actions: []string{"kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"}, Resources: topics(a.Read)},
-			irsa.Statement{Actions: []string{"kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"}, Resources: []string{base + "group/" + cluster + "/*/" + a.Group}},
-		)
+		out = append(out, irsa.Statement{Actions: []string{"kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"}, Resources: topics(a.Read)})
+	}
+	if len(a.Read) > 0 && a.Group != "" {
+		out = append(out, irsa.Statement{Actions: []string{"kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"}, Resources: []string{base + "group/" + cluster + "/*/" + a.Group}})
+	}
+	if len(a.Own) > 0 {
+		out = append(out, irsa.Statement{Actions: []string{"kafka-cluster:CreateTopic", "kafka-cluster:DescribeTopic"}, Resources: topics(a.Own)})
 	}
 	if len(a.Write) > 0 {
 		// A writer owns its topics and creates them at start (MSK creates

@@ -64,6 +64,7 @@ func Dashboards(ns string) []Dashboard {
 			}},
 			{Title: "Score distribution", Kind: "heatmap", Queries: []Query{{`sum by (le) (increase(fraud_score_bucket[5m]))`, "{{le}}"}}},
 			{Title: "Model quality (PR-AUC of the serving model)", Kind: "stat", Queries: []Query{{`max by (version) (model_accuracy_score{metric="pr_auc"})`, "{{version}}"}}},
+			{Title: "Live model quality (labelled decisions, review threshold)", Kind: "timeseries", Queries: []Query{{`max by (metric) (model_accuracy_score{source="live"})`, "{{metric}}"}, {`max(model_score_drift_psi)`, "drift (PSI)"}}},
 			// Drift: today's score mix against the same hour last week.
 			{Title: "Drift: share of scores above 0.5, now vs a week ago", Kind: "timeseries", Unit: "percentunit", Queries: []Query{
 				{`1 - sum(rate(fraud_score_bucket{le="0.5"}[1h])) / sum(rate(fraud_score_count[1h]))`, "now"},

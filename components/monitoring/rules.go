@@ -106,13 +106,22 @@ func Groups(appNamespace string) []Group {
 			Description: "The 99th percentile of fraud_prediction_duration_seconds over 5 minutes exceeds the seed's 100 ms target; payments wait on it.",
 		},
 		{
-			// Our score is the trainer's PR-AUC (accuracy means little at
-			// under 1 % fraud), so the seed's 0.85 is a ratio: the serving
-			// model against the best one served in the last 30 days.
-			Alert: "ModelAccuracyDrop", Service: "fraud", Severity: Critical, For: "10m",
-			Expr:        `max by (model) (model_accuracy_score{metric="pr_auc"}) < 0.85 * max by (model) (max_over_time(model_accuracy_score{metric="pr_auc"}[30d]))`,
-			Summary:     "The serving fraud model scores below 85 % of the best model of the last 30 days",
-			Description: "model_accuracy_score (PR-AUC on the trainer's held-out split) dropped by more than 15 % against the best model served in 30 days: roll back the model version.",
+			// Accuracy means little at under 1 % fraud, so the seed's
+			// 0.85 applies to recall on live traffic (the orchestrator's
+			// join of fraud's decisions to chargebacks and analysts'
+			// verdicts), as a ratio: against the best of the last 30
+			// days, once enough decisions are labelled to mean anything.
+			Alert: "ModelAccuracyDrop", Service: "orchestrator", Severity: Critical, For: "10m",
+			Expr: `max by (model) (model_accuracy_score{source="live",metric="recall"}) < 0.85 * max by (model) (max_over_time(model_accuracy_score{source="live",metric="recall"}[30d]))` +
+				` and on (model) max by (model) (model_labelled_decisions) >= 200`,
+			Summary:     "The serving fraud model catches less than 85 % of the fraud it caught at its best in 30 days",
+			Description: "Live recall at the review threshold (model_accuracy_score{source=\"live\",metric=\"recall\"}, over the window's labelled decisions) dropped by more than 15 %: compare precision and model_score_drift_psi, retrain, or roll back the model version.",
+		},
+		{
+			Alert: "ModelScoreDrift", Service: "orchestrator", Severity: Warning, For: "1h",
+			Expr:        `max by (model) (model_score_drift_psi) > 0.25`,
+			Summary:     "Fraud scores have drifted from the serving model's training distribution (PSI above 0.25)",
+			Description: "The population stability index of the window's scores against the version's reference predictions says traffic no longer looks like the training data: expect accuracy to follow; retrain on recent data.",
 		},
 	}}
 	slo := Group{Name: "intelliflow.slo"}

@@ -91,6 +91,8 @@ func TestSeedAlerts(t *testing.T) {
 	require.Equal(t, Critical, lat.Severity)
 	acc := byName["ModelAccuracyDrop"]
 	require.Contains(t, acc.Expr, "< 0.85 *")
+	require.Contains(t, acc.Expr, `model_accuracy_score{source="live",metric="recall"}`, "on live traffic, not the trainer's figure")
+	require.Equal(t, []string{"model_accuracy_score", "model_labelled_decisions"}, slices.Compact(metricsOf(t, acc.Expr)))
 	require.Equal(t, "10m", acc.For)
 	require.Equal(t, Critical, acc.Severity)
 	for _, want := range []string{"GatewayAvailabilityBudgetBurn1H", "GatewayLatencyBudgetBurn6H", "TransactionsAvailabilityBudgetBurn1H", "TransactionsLatencyBudgetBurn1H",

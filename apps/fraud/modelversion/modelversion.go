@@ -15,6 +15,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -230,6 +231,27 @@ func download(ctx context.Context, client *s3.Client, bucket, key, dest string, 
 		return "", fmt.Errorf("larger than the limit of %d bytes: %w", max, ErrInvalid)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// ReferenceScores are the trainer's predictions in a version's
+// reference.json at loc: a sample of the scores the model gives the data
+// it was trained on (the baseline of drift).
+func ReferenceScores(ctx context.Context, client *s3.Client, loc Location) ([]float64, error) {
+	obj, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(loc.Bucket), Key: aws.String(loc.Key(ReferenceFile))})
+	if err != nil {
+		return nil, fmt.Errorf("%s/%s: %w", loc, ReferenceFile, err)
+	}
+	defer obj.Body.Close()
+	var ref struct {
+		Probability []float64 `json:"probability"`
+	}
+	if err := json.NewDecoder(io.LimitReader(obj.Body, 64<<20)).Decode(&ref); err != nil {
+		return nil, fmt.Errorf("%s/%s: %w", loc, ReferenceFile, err)
+	}
+	if len(ref.Probability) == 0 {
+		return nil, fmt.Errorf("%s/%s: no probability", loc, ReferenceFile)
+	}
+	return ref.Probability, nil
 }
 
 // FileSHA256 is the hex SHA-256 of a file.

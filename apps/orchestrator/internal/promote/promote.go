@@ -62,6 +62,9 @@ type Config struct {
 	Log      *slog.Logger
 	// Now names serving versions (tests set it).
 	Now func() time.Time
+	// OnServing, when set, is told the reference scores of each version
+	// every server serves (the drift baseline).
+	OnServing func(reference []float64)
 }
 
 // Promoter promotes; one promotion runs at a time.
@@ -71,6 +74,8 @@ type Promoter struct {
 	last     Result
 	outcomes *prometheus.CounterVec
 	lastOK   prometheus.Gauge
+	// baselineOf is the serving version OnServing was last told of.
+	baselineOf string
 }
 
 // New builds a Promoter and registers its metrics.
@@ -134,6 +139,14 @@ func (p *Promoter) Promote(ctx context.Context) (Result, error) {
 			"serving_version", res.ServingVersion, "outcome", res.Outcome, "reason", res.Reason)
 	}
 	p.last = res
+	if err == nil && p.c.OnServing != nil && res.ServingVersion != p.baselineOf {
+		if ref, rerr := modelversion.ReferenceScores(ctx, p.c.S3, p.c.Serving.In(res.ServingVersion)); rerr != nil {
+			p.c.Log.Warn("no drift baseline for the serving version", "version", res.ServingVersion, "error", rerr.Error())
+		} else {
+			p.c.OnServing(ref)
+			p.baselineOf = res.ServingVersion
+		}
+	}
 	return res, err
 }
 
