@@ -75,7 +75,7 @@ fraud-load:
 	go test ./apps/fraud -run XXX -bench Load -benchtime 1x -timeout 60m $(ARGS)
 
 # Every load benchmark (fraud, gateway beside nginx, transactions, users,
-# the analytics consumer);
+# the analytics and notifications consumers);
 # each prints its figures. The generators run in processes of their own.
 bench: local-tools
 	scripts/install-services.sh
@@ -86,6 +86,7 @@ bench: local-tools
 	go test ./apps/transactions -run XXX -bench Transactions -benchtime 1x -timeout 60m
 	go test ./apps/users -run XXX -bench Users -benchtime 1x -timeout 60m
 	go test ./apps/analytics -run XXX -bench AnalyticsConsumer -benchtime 1x -timeout 60m
+	go test ./apps/notifications -run XXX -bench NotificationsConsumer -benchtime 1x -timeout 60m
 
 clean:
 	rm -rf out/ .pulumi-state/
