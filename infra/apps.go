@@ -242,6 +242,9 @@ func configFor(cfg stacks.Config, svc catalog.Service) map[string]string {
 			out["MONGODB_USER"] = svc.Name
 		case catalog.SMTP:
 			out["SMTP_ADDR"] = hostPort(st)
+			// The relay's user whose password is the smtp-password
+			// credential (Alertmanager logs in as the same one).
+			out["SMTP_USERNAME"] = cfg.Alerting.SMTPUser
 		case catalog.MLflow:
 			out["MLFLOW_URL"] = "https://" + hostPort(st)
 		}

@@ -84,6 +84,7 @@ func (s Spec) Job(reason string, now time.Time) *batchv1.Job {
 	limits := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(s.CPU), corev1.ResourceMemory: resource.MustParse(s.Memory),
 		GPUResource: resource.MustParse("1"), corev1.ResourceEphemeralStorage: resource.MustParse("20Gi")}
 	return &batchv1.Job{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
 		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%s", AppName, now.UTC().Format("20060102-150405")), Namespace: s.Namespace, Labels: labels},
 		Spec: batchv1.JobSpec{
 			BackoffLimit:            ptr(int32(1)),

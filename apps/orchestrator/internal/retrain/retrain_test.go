@@ -14,6 +14,8 @@ import (
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/intelliflow/platform/components/gatekeeper"
+	"github.com/intelliflow/platform/components/gatekeeper/gatekeepertest"
 	"github.com/intelliflow/platform/internal/devcluster/devclustertest"
 	"github.com/intelliflow/platform/policy/rules"
 	"github.com/intelliflow/platform/stacks"
@@ -69,13 +71,37 @@ func TestJobIsAdmittedByThePolicyPack(t *testing.T) {
 	require.Greater(t, examined, 10, "the pack has rules for Jobs")
 	require.Empty(t, rules.Check(all, r))
 
-	// The same Job with a privileged container is refused: the check bites.
+	// Gatekeeper admits it too: every constraint template that matches a
+	// Job, evaluated with OPA as Gatekeeper does.
+	gated := 0
+	for _, tmpl := range gatekeeper.Templates {
+		if !tmpl.Matches("Job") {
+			continue
+		}
+		gated++
+		msgs, err := gatekeepertest.Evaluate(tmpl, props, tmpl.Parameters(settings.ImageRegistries))
+		require.NoError(t, err, tmpl.Kind)
+		require.Empty(t, msgs, tmpl.Kind)
+	}
+	require.Greater(t, gated, 5, "Gatekeeper's templates apply to Jobs")
+
+	// The same Job with a privileged container is refused by both: the
+	// checks bite.
 	bad := spec().Job("accuracy", time.Now())
 	bad.Spec.Template.Spec.Containers[0].SecurityContext.Privileged = ptr(true)
 	b, _ = json.Marshal(bad)
 	props = nil
 	require.NoError(t, json.Unmarshal(b, &props))
 	require.NotEmpty(t, rules.Check(all, policyx.AnalyzerResource{Type: "kubernetes:batch/v1:Job", Name: bad.Name, Properties: resource.FromResourcePropertyMap(resource.NewPropertyMapFromMap(props))}))
+	refused := 0
+	for _, tmpl := range gatekeeper.Templates {
+		if tmpl.Matches("Job") {
+			msgs, err := gatekeepertest.Evaluate(tmpl, props, tmpl.Parameters(settings.ImageRegistries))
+			require.NoError(t, err)
+			refused += len(msgs)
+		}
+	}
+	require.Positive(t, refused, "Gatekeeper refuses a privileged training Job")
 }
 
 // TestOneTrainingAtATime: against a real API server, a launch creates the
