@@ -109,16 +109,12 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, list
 	if err := st.EnsureIndexes(ctx); err != nil {
 		return err
 	}
-	client, err := cfg.kafka.Client(ctx, consumer.Options(cfg.group, cfg.transactions, cfg.alert)...)
+	// The topics it reads belong to transactions and fraud.
+	client, err := consumer.Join(ctx, cfg.kafka, cfg.group, cfg.deadLetter, []string{cfg.transactions, cfg.alert}, log)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	// The service owns its dead-letter topic; the topics it reads belong
-	// to transactions and fraud.
-	if err := kafkaclient.EnsureTopics(ctx, client, cfg.kafka, cfg.deadLetter); err != nil {
-		log.Warn("dead-letter topic not ensured; dead letters wait until Kafka answers", "topic", cfg.deadLetter, "error", err.Error())
-	}
 	reg := httpserver.NewRegistry()
 	in := ingest.New(ingest.Config{Store: st, TransactionsTopic: cfg.transactions, AlertsTopic: cfg.alert,
 		DeadLetter: cfg.deadLetter, Producer: client, Registry: reg, Log: log})

@@ -150,15 +150,12 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, list
 	}
 	log := cfg.std.Logger(stdout)
 	log.Info("starting", "config", cfg.env)
-	client, err := cfg.kafka.Client(ctx, consumer.Options(cfg.group, cfg.topic)...)
+	// Fraud owns the alerts topic.
+	client, err := consumer.Join(ctx, cfg.kafka, cfg.group, cfg.deadLetter, []string{cfg.topic}, log)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	// The service owns its dead-letter topic; fraud owns the alerts topic.
-	if err := kafkaclient.EnsureTopics(ctx, client, cfg.kafka, cfg.deadLetter); err != nil {
-		log.Warn("dead-letter topic not ensured; dead letters wait until Kafka answers", "topic", cfg.deadLetter, "error", err.Error())
-	}
 	reg := httpserver.NewRegistry()
 	d := dispatch.New(dispatch.Config{Channels: cfg.routes(), Retry: cfg.retry, Window: cfg.window, DeadLetter: cfg.deadLetter,
 		Producer: client, Registry: reg, Log: log})

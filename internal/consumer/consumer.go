@@ -16,6 +16,8 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/intelliflow/platform/internal/kafkaclient"
 )
 
 // Options make a client a member of group reading topics that commits only
@@ -25,6 +27,21 @@ import (
 func Options(group string, topics ...string) []kgo.Opt {
 	return []kgo.Opt{kgo.ConsumerGroup(group), kgo.ConsumeTopics(topics...), kgo.AutoCommitMarks(), kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}
+}
+
+// Join connects to Kafka as a member of group reading topics (Options),
+// and creates deadLetter, the topic the service owns. Kafka may be down at
+// start: the service starts all the same and says so; a dead letter is
+// then retried until it can be written.
+func Join(ctx context.Context, k kafkaclient.Config, group, deadLetter string, topics []string, log *slog.Logger) (*kgo.Client, error) {
+	client, err := k.Client(ctx, Options(group, topics...)...)
+	if err != nil {
+		return nil, err
+	}
+	if err := kafkaclient.EnsureTopics(ctx, client, k, deadLetter); err != nil {
+		log.Warn("dead-letter topic not ensured; dead letters wait until Kafka answers", "topic", deadLetter, "error", err.Error())
+	}
+	return client, nil
 }
 
 // NewLag is kafka_consumer_lag for service's group: records behind the
