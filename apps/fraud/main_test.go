@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"net/http/httptest"
 
 	"context"
 	"encoding/json"
@@ -17,9 +15,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -35,6 +30,7 @@ import (
 	"github.com/intelliflow/platform/internal/devcluster/devclustertest"
 	"github.com/intelliflow/platform/internal/golden"
 	"github.com/intelliflow/platform/internal/redistest"
+	"github.com/intelliflow/platform/internal/s3test"
 	"github.com/intelliflow/platform/internal/servicetest"
 )
 
@@ -107,36 +103,19 @@ func reloadAuth(t *testing.T) (env map[string]string, orchestratorToken, otherTo
 }
 
 // serving is a model bucket's serving path, in-process.
-type serving struct {
-	endpoint string
-	backend  *s3mem.Backend
-}
+type serving struct{ *s3test.Bucket }
 
-func servingPath(t *testing.T) serving {
-	t.Helper()
-	backend := s3mem.New()
-	srv := httptest.NewServer(gofakes3.New(backend).Server())
-	t.Cleanup(srv.Close)
-	require.NoError(t, backend.CreateBucket("models"))
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_REGION", "eu-west-1")
-	return serving{endpoint: srv.URL, backend: backend}
-}
+func servingPath(t *testing.T) serving { return serving{s3test.Start(t, "models")} }
 
 // put publishes version with model as its model.json and the committed
 // reference predictions and metrics.
 func (s serving) put(t *testing.T, version string, model []byte) {
 	t.Helper()
-	files := map[string][]byte{"model.json": model}
+	s.Put(t, "fraud/serving/"+version+"/model.json", model)
 	for _, name := range []string{"reference.json", "metrics.json"} {
 		b, err := os.ReadFile(filepath.Join("model", name))
 		require.NoError(t, err)
-		files[name] = b
-	}
-	for name, b := range files {
-		_, err := s.backend.PutObject("models", "fraud/serving/"+version+"/"+name, map[string]string{}, bytes.NewReader(b), int64(len(b)), nil)
-		require.NoError(t, err)
+		s.Put(t, "fraud/serving/"+version+"/"+name, b)
 	}
 }
 
@@ -145,21 +124,21 @@ func sha(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:
 // reloadBody calls /admin/reload with token and a JSON body.
 func reloadBody(t *testing.T, api, token, body string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, api+"/admin/reload", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
+	return postReload(t, api, token, body)
 }
 
-// reload calls /admin/reload with token ("" for none).
+// reload calls /admin/reload with token ("" for none) and no body.
 func reload(t *testing.T, api, token string, header ...string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, api+"/admin/reload", nil)
+	return postReload(t, api, token, "", header...)
+}
+
+func postReload(t *testing.T, api, token, body string, header ...string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, api+"/admin/reload", strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -180,7 +159,7 @@ func TestServerEndToEnd(t *testing.T) {
 	env, token, other := reloadAuth(t)
 	env["MODEL_DIR"], env["REDIS_ADDR"], env["FEATURE_TIMEOUT"] = dir, redisAddr, "50ms"
 	bucket := servingPath(t)
-	env["MODEL_SOURCE"], env["S3_ENDPOINT"] = "s3://models/fraud/serving", bucket.endpoint
+	env["MODEL_SOURCE"], env["S3_ENDPOINT"] = "s3://models/fraud/serving", bucket.Endpoint
 	srv := start(t, env)
 
 	code, body := get(t, srv.api+"/v2/health/ready")

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -35,6 +32,7 @@ import (
 	"github.com/intelliflow/platform/internal/golden"
 	"github.com/intelliflow/platform/internal/identity"
 	"github.com/intelliflow/platform/internal/proctest"
+	"github.com/intelliflow/platform/internal/s3test"
 	"github.com/intelliflow/platform/internal/servicetest"
 )
 
@@ -53,39 +51,19 @@ func committed(t *testing.T, name string) []byte {
 func sum(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
 
 // bucket is the model bucket, in-process.
-type bucket struct {
-	endpoint string
-	backend  *s3mem.Backend
-}
-
-func (b bucket) put(t *testing.T, key string, data []byte) {
-	t.Helper()
-	_, err := b.backend.PutObject("models", key, map[string]string{}, bytes.NewReader(data), int64(len(data)), nil)
-	require.NoError(t, err)
-}
+type bucket struct{ *s3test.Bucket }
 
 // candidate uploads a training run's model folder; it returns its source.
 func (b bucket) candidate(t *testing.T, run string, model []byte) string {
 	t.Helper()
-	b.put(t, "mlflow/"+run+"/artifacts/model/model.json", model)
-	b.put(t, "mlflow/"+run+"/artifacts/model/reference.json", committed(t, "reference.json"))
-	b.put(t, "mlflow/"+run+"/artifacts/model/metrics.json", committed(t, "metrics.json"))
+	b.Put(t, "mlflow/"+run+"/artifacts/model/model.json", model)
+	b.Put(t, "mlflow/"+run+"/artifacts/model/reference.json", committed(t, "reference.json"))
+	b.Put(t, "mlflow/"+run+"/artifacts/model/metrics.json", committed(t, "metrics.json"))
 	return "s3://models/mlflow/" + run + "/artifacts/model"
 }
 
 // served lists the versions in the serving path.
-func (b bucket) served(t *testing.T) []string {
-	t.Helper()
-	list, err := b.backend.ListBucket("models", &gofakes3.Prefix{HasPrefix: true, Prefix: "fraud/serving/"}, gofakes3.ListBucketPage{})
-	require.NoError(t, err)
-	var out []string
-	for _, c := range list.Contents {
-		if strings.HasSuffix(c.Key, "/model.json") {
-			out = append(out, strings.TrimSuffix(strings.TrimPrefix(c.Key, "fraud/serving/"), "/model.json"))
-		}
-	}
-	return out
-}
+func (b bucket) served(t *testing.T) []string { return b.Versions(t, "fraud/serving/") }
 
 // serving is the version a fraud server answers it serves.
 func serving(t *testing.T, url string) string {
@@ -127,14 +105,7 @@ func TestPromotionsReachEveryServerOrNone(t *testing.T) {
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	require.NoError(t, os.WriteFile(tokenFile, []byte(token), 0o600))
 
-	backend := s3mem.New()
-	s3srv := httptest.NewServer(gofakes3.New(backend).Server())
-	t.Cleanup(s3srv.Close)
-	require.NoError(t, backend.CreateBucket("models"))
-	models := bucket{endpoint: s3srv.URL, backend: backend}
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_REGION", "eu-west-1")
+	models := bucket{s3test.Start(t, "models")}
 
 	// Three fraud servers on the stack's model; the third trusts another
 	// identity, so it refuses the orchestrator.
@@ -150,7 +121,7 @@ func TestPromotionsReachEveryServerOrNone(t *testing.T) {
 			cmd.Env = proctest.Env(map[string]string{
 				"BIND_ADDRESS": "127.0.0.1", "HTTP_PORT": strconv.Itoa(ports[0]), "METRICS_PORT": strconv.Itoa(ports[1]),
 				"MODEL_DIR": filepath.Dir(dir), "MODEL_RELOAD_INTERVAL": "1h", "MODEL_SOURCE": "s3://models/fraud/serving",
-				"S3_ENDPOINT": models.endpoint, "RELOAD_CALLERS": caller, "KUBECONFIG": cluster.Kubeconfig,
+				"S3_ENDPOINT": models.Endpoint, "RELOAD_CALLERS": caller, "KUBECONFIG": cluster.Kubeconfig,
 			})
 			return cmd
 		})
@@ -166,7 +137,7 @@ func TestPromotionsReachEveryServerOrNone(t *testing.T) {
 		}
 		return servicetest.Start(t, "orchestrator", run, map[string]string{
 			"MLFLOW_URL": registry.URL, "MLFLOW_TOKEN": registry.Token, "SERVING_PATH": "s3://models/fraud/serving",
-			"S3_ENDPOINT": models.endpoint, "FRAUD_INSTANCES": strings.Join(urls, ","), "RELOAD_TOKEN_FILE": tokenFile,
+			"S3_ENDPOINT": models.Endpoint, "FRAUD_INSTANCES": strings.Join(urls, ","), "RELOAD_TOKEN_FILE": tokenFile,
 			"POLL_REGISTRY": "false", "WORK_DIR": t.TempDir(),
 		})
 	}

@@ -1,39 +1,27 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/stretchr/testify/require"
+
+	"github.com/intelliflow/platform/internal/s3test"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// bucket serves an S3-protocol bucket in-process with the committed model.
+// bucket serves an S3-protocol bucket in-process.
 func bucket(t *testing.T) (endpoint string, put func(key string, data []byte)) {
 	t.Helper()
-	backend := s3mem.New()
-	srv := httptest.NewServer(gofakes3.New(backend).Server())
-	t.Cleanup(srv.Close)
-	require.NoError(t, backend.CreateBucket("models"))
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_REGION", "eu-west-1")
-	put = func(key string, data []byte) {
-		_, err := backend.PutObject("models", key, map[string]string{}, bytes.NewReader(data), int64(len(data)), nil)
-		require.NoError(t, err)
-	}
-	return srv.URL, put
+	b := s3test.Start(t, "models")
+	return b.Endpoint, func(key string, data []byte) { b.Put(t, key, data) }
 }
 
 func committed(t *testing.T, name string) []byte {
