@@ -25,10 +25,8 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/intelliflow/platform/internal/ferretserver"
 	"github.com/intelliflow/platform/internal/freeport"
 	"github.com/intelliflow/platform/internal/pgserver"
 )
@@ -135,44 +133,26 @@ func (p *Platform) startRedis(ctx context.Context) error {
 
 // startFerretDB runs FerretDB on the local PostgreSQL's ferretdb database.
 func (p *Platform) startFerretDB(ctx context.Context) error {
-	bin := filepath.Join(p.o.Root, "bin", "local", "ferretdb")
-	if _, err := os.Stat(bin); err != nil {
-		return fmt.Errorf("%s is missing: run tools/local/install.sh (make local-tools)", bin)
+	bin, err := ferretserver.Binary(p.o.Root)
+	if err != nil {
+		return err
 	}
 	state := filepath.Join(p.dir, "ferretdb")
 	if err := os.MkdirAll(state, 0o755); err != nil {
 		return err
 	}
 	_, ports, err := p.startOn(1, func(ports []int) (*proc, error) {
-		pr, err := p.spawn("ferretdb", nil, nil, bin, "--handler=postgresql",
-			fmt.Sprintf("--postgresql-url=postgres://%s@127.0.0.1:%d/ferretdb", dbUser, p.pgPort),
-			fmt.Sprintf("--listen-addr=127.0.0.1:%d", ports[0]), "--state-dir="+state,
-			"--debug-addr=127.0.0.1:0", "--telemetry=disable", "--log-level=warn", "--log-format=text")
+		pg := fmt.Sprintf("postgres://%s@127.0.0.1:%d/ferretdb", dbUser, p.pgPort)
+		pr, err := p.spawn("ferretdb", nil, nil, bin, ferretserver.Args(pg, ports[0], state)...)
 		if err != nil {
 			return nil, err
 		}
-		return pr, pr.wait(ctx, func(ctx context.Context) error {
-			c, err := mongo.Connect(options.Client().ApplyURI(fmt.Sprintf("mongodb://127.0.0.1:%d/", ports[0])).SetTimeout(2 * time.Second))
-			if err != nil {
-				return err
-			}
-			defer func() { _ = c.Disconnect(context.Background()) }()
-			var status struct {
-				PID int64 `bson:"pid"`
-			}
-			if err := c.Database("admin").RunCommand(ctx, bson.D{{Key: "serverStatus", Value: 1}}).Decode(&status); err != nil {
-				return err
-			}
-			if int(status.PID) != pr.cmd.Process.Pid {
-				return fmt.Errorf("another server answers: %w", freeport.ErrInUse)
-			}
-			return nil
-		})
+		return pr, pr.wait(ctx, func(ctx context.Context) error { return ferretserver.Check(ctx, ports[0], pr.cmd.Process.Pid) })
 	})
 	if err != nil {
 		return err
 	}
-	p.mongoURI = fmt.Sprintf("mongodb://127.0.0.1:%d/", ports[0])
+	p.mongoURI = ferretserver.URI(ports[0])
 	return nil
 }
 

@@ -6,20 +6,20 @@ package mongotest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/intelliflow/platform/internal/ferretserver"
 	"github.com/intelliflow/platform/internal/freeport"
 	"github.com/intelliflow/platform/internal/pgtest"
 )
@@ -37,11 +37,7 @@ type Server struct {
 // Binary is where make local-tools puts FerretDB.
 func Binary() (string, error) {
 	_, file, _, _ := runtime.Caller(0)
-	bin := filepath.Join(filepath.Dir(file), "..", "..", "bin", "local", "ferretdb")
-	if _, err := os.Stat(bin); err != nil {
-		return bin, fmt.Errorf("%s is missing: run tools/local/install.sh (make local-tools)", bin)
-	}
-	return bin, nil
+	return ferretserver.Binary(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
 // Start runs FerretDB on a new PostgreSQL for the test. It skips where the
@@ -77,7 +73,7 @@ func Start(t testing.TB) Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(proc.stop)
-	return Server{URI: fmt.Sprintf("mongodb://127.0.0.1:%d/", ports[0]), Username: user, Password: password, PID: proc.cmd.Process.Pid}
+	return Server{URI: ferretserver.URI(ports[0]), Username: user, Password: password, PID: proc.cmd.Process.Pid}
 }
 
 // Connect is a client authenticated as the server's user, disconnected at
@@ -108,32 +104,22 @@ func (f *ferret) stop() {
 	}
 }
 
-// launch starts FerretDB on port and waits until it answers as itself (the
-// serverStatus pid is its own): one that could not bind exits, and another
-// server answering on the port has another pid; both are freeport.ErrInUse.
+// launch starts FerretDB on port and waits until it answers as itself:
+// one that could not bind exits, and another server answering on the port
+// has another pid; both are freeport.ErrInUse.
 func launch(bin, dir, pgURL string, port int) (*ferret, error) {
 	log, err := os.Create(filepath.Join(dir, fmt.Sprintf("ferretdb-%d.log", port)))
 	if err != nil {
 		return nil, err
 	}
 	defer log.Close()
-	cmd := exec.Command(bin, "--handler=postgresql", "--postgresql-url="+pgURL,
-		"--listen-addr=127.0.0.1:"+strconv.Itoa(port), "--state-dir="+dir,
-		// Its debug listener would take the same port in every test.
-		"--debug-addr=127.0.0.1:0", "--telemetry=disable", "--log-level=warn", "--log-format=text")
+	cmd := exec.Command(bin, ferretserver.Args(pgURL, port, dir)...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
 	f := &ferret{cmd: cmd, exited: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(f.exited) }()
-	client, err := mongo.Connect(options.Client().ApplyURI(fmt.Sprintf("mongodb://127.0.0.1:%d/", port)).
-		SetServerSelectionTimeout(time.Second).SetTimeout(2 * time.Second))
-	if err != nil {
-		f.stop()
-		return nil, err
-	}
-	defer func() { _ = client.Disconnect(context.Background()) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		select {
@@ -145,16 +131,13 @@ func launch(bin, dir, pgURL string, port int) (*ferret, error) {
 			return nil, fmt.Errorf("ferretdb on port %d exited:\n%s", port, out)
 		default:
 		}
-		var status struct {
-			PID int64 `bson:"pid"`
-		}
-		err := client.Database("admin").RunCommand(context.Background(), bson.D{{Key: "serverStatus", Value: 1}}).Decode(&status)
+		err := ferretserver.Check(context.Background(), port, cmd.Process.Pid)
 		switch {
-		case err == nil && int(status.PID) == cmd.Process.Pid:
-			return f, nil
 		case err == nil:
+			return f, nil
+		case errors.Is(err, freeport.ErrInUse):
 			f.stop()
-			return nil, fmt.Errorf("another server (pid %d) answers on port %d: %w", status.PID, port, freeport.ErrInUse)
+			return nil, err
 		case time.Now().After(deadline):
 			f.stop()
 			out, _ := os.ReadFile(log.Name())
