@@ -258,7 +258,7 @@ func (p *Platform) startServices(ctx context.Context) error {
 			}
 		}
 		p.step("starting %s", s.name)
-		_, ports, err := p.startOn(2, func(ports []int) (*proc, error) {
+		ports, err := p.startOn(2, func(ports []int) (*proc, error) {
 			e := map[string]string{"HTTP_PORT": strconv.Itoa(ports[0]), "METRICS_PORT": strconv.Itoa(ports[1])}
 			for k, v := range env {
 				e[k] = v

@@ -111,8 +111,8 @@ func (pr *proc) wait(ctx context.Context, ready func(context.Context) error) err
 }
 
 // startOn picks n free ports and starts a server on them with start, again
-// on other ports when they were taken in between.
-func (p *Platform) startOn(n int, start func(ports []int) (*proc, error)) (*proc, []int, error) {
+// on other ports when they were taken in between; the platform stops it.
+func (p *Platform) startOn(n int, start func(ports []int) (*proc, error)) ([]int, error) {
 	var pr *proc
 	ports, err := freeport.Start(n, freeport.Pick, func(ports []int) error {
 		var err error
@@ -120,10 +120,10 @@ func (p *Platform) startOn(n int, start func(ports []int) (*proc, error)) (*proc
 		return err
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	p.procs = append(p.procs, pr)
-	return pr, ports, nil
+	return ports, nil
 }
 
 // httpReady is a readiness check: GET url answers 200 with want in its

@@ -59,7 +59,7 @@ func (p *Platform) startPostgres(ctx context.Context) error {
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return fmt.Errorf("initdb: %v\n%s", err, out)
 	}
-	_, ports, err := p.startOn(1, func(ports []int) (*proc, error) {
+	ports, err := p.startOn(1, func(ports []int) (*proc, error) {
 		pr, err := p.spawn("postgres", cred, nil, filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(ports[0]),
 			"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+dir, "-c", "fsync=off")
 		if err != nil {
@@ -105,7 +105,7 @@ func (p *Platform) startRedis(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("no redis-server; run scripts/install-services.sh")
 	}
-	_, ports, err := p.startOn(1, func(ports []int) (*proc, error) {
+	ports, err := p.startOn(1, func(ports []int) (*proc, error) {
 		pr, err := p.spawn("redis", nil, nil, bin, "--port", strconv.Itoa(ports[0]), "--bind", "127.0.0.1",
 			"--requirepass", RedisPassword, "--save", "", "--appendonly", "no", "--dir", p.dir)
 		if err != nil {
@@ -141,7 +141,7 @@ func (p *Platform) startFerretDB(ctx context.Context) error {
 	if err := os.MkdirAll(state, 0o755); err != nil {
 		return err
 	}
-	_, ports, err := p.startOn(1, func(ports []int) (*proc, error) {
+	ports, err := p.startOn(1, func(ports []int) (*proc, error) {
 		pg := fmt.Sprintf("postgres://%s@127.0.0.1:%d/ferretdb", dbUser, p.pgPort)
 		pr, err := p.spawn("ferretdb", nil, nil, bin, ferretserver.Args(pg, ports[0], state)...)
 		if err != nil {
@@ -178,7 +178,7 @@ func (p *Platform) startMailpit(ctx context.Context) error {
 			return err
 		}
 	}
-	_, ports, err := p.startOn(2, func(ports []int) (*proc, error) {
+	ports, err := p.startOn(2, func(ports []int) (*proc, error) {
 		pr, err := p.spawn("mailpit", nil, nil, bin, "--smtp", fmt.Sprintf("127.0.0.1:%d", ports[0]), "--listen", fmt.Sprintf("127.0.0.1:%d", ports[1]),
 			"--smtp-tls-cert", filepath.Join(dir, "cert.pem"), "--smtp-tls-key", filepath.Join(dir, "key.pem"), "--smtp-require-starttls",
 			"--smtp-auth-accept-any", "--database", filepath.Join(dir, "mail.db"))
