@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/intelliflow/platform/apps/catalog"
+	"github.com/intelliflow/platform/components/chart"
 	"github.com/intelliflow/platform/components/falco"
 	"github.com/intelliflow/platform/components/logging"
 	"github.com/intelliflow/platform/internal/envconfig"
@@ -34,7 +36,9 @@ import (
 func runStack(t *testing.T, stack string, dryRun bool) (*pulumitest.Mocks, stacks.Config) {
 	t.Helper()
 	values, cfg := stackConfig(t, stack)
-	mocks, err := pulumitest.Run(t, pulumitest.Options{Stack: stack, Config: values, DryRun: dryRun, Mocks: mocksFor(cfg)}, Run)
+	root, err := filepath.Abs("..")
+	require.NoError(t, err)
+	mocks, err := pulumitest.Run(t, pulumitest.Options{Stack: stack, Config: values, DryRun: dryRun, Mocks: mocksFor(cfg), RootDirectory: root}, Run)
 	require.NoError(t, err)
 	return mocks, cfg
 }
@@ -79,7 +83,7 @@ func testCredentials() string {
 }
 
 func TestStacks(t *testing.T) {
-	for _, stack := range []string{"dev", "staging", "prod"} {
+	for _, stack := range []string{"dev", "charts", "staging", "prod"} {
 		for _, dry := range []bool{false, true} {
 			name := stack
 			if dry {
@@ -108,15 +112,15 @@ func TestStacks(t *testing.T) {
 						require.Equal(t, "restricted", labels["pod-security.kubernetes.io/enforce"])
 					}
 					require.Equal(t, cfg.PodSecurityVersion, labels["pod-security.kubernetes.io/enforce-version"])
-					require.Equal(t, stack, labels["intelliflow.io/environment"])
+					require.Equal(t, string(cfg.Environment), labels["intelliflow.io/environment"])
 					require.Contains(t, ns.Provider, "pulumi:providers:kubernetes::kubernetes", "namespace %s must use the stack's provider", ns.Name)
 				}
-				want := []string{"intelliflow-" + stack, "intelliflow-monitoring", "intelliflow-security"}
-				if stack != "dev" {
+				want := []string{"intelliflow-" + string(cfg.Environment), "intelliflow-monitoring", "intelliflow-security"}
+				if cfg.Charts {
 					want = append(want, "gatekeeper-system", "falco", "elastic-system", "log-shipper", "intelliflow-ci", "cert-manager") // charts: not in dev
 				}
 				require.ElementsMatch(t, want, got)
-				requireWorkloadsComplete(t, mocks, "intelliflow-"+stack)
+				requireWorkloadsComplete(t, mocks, cfg.Environment.AppNamespace())
 			})
 		}
 	}
@@ -243,7 +247,7 @@ func TestUnknownPeerIsAnError(t *testing.T) {
 // TestStacksPassPolicy runs every rule on every resource each stack
 // registers: the program must never trip its own policy pack.
 func TestStacksPassPolicy(t *testing.T) {
-	for _, stack := range []string{"dev", "local", "staging", "prod"} {
+	for _, stack := range []string{"dev", "local", "charts", "staging", "prod"} {
 		t.Run(stack, func(t *testing.T) {
 			mocks, cfg := runStack(t, stack, false)
 			// The pack exactly as the policy binary builds it for this stack.
@@ -279,7 +283,7 @@ func TestStacksPassPolicy(t *testing.T) {
 				}
 			}
 			exporters := 0
-			if cfg.Vault != nil {
+			if cfg.Vault != nil && cfg.AWS != nil {
 				exporters = 2 // the store exporters, two replicas each
 			}
 			require.Len(t, rules.REL02DisruptionBudgets().Check(stripped), len(catalog.Names())+exporters)
@@ -287,8 +291,8 @@ func TestStacksPassPolicy(t *testing.T) {
 			if cfg.GPUNodeGroup != "" {
 				agents++ // the device plugin, in kube-system
 			}
-			if cfg.Vault != nil {
-				agents++ // Vault's snapshot CronJob
+			if cfg.Vault != nil && cfg.AWS != nil {
+				agents++ // Vault's snapshot CronJob, which backs up to S3
 			}
 			if cfg.Charts {
 				agents++ // the log indices' lifecycle Job
@@ -302,14 +306,14 @@ func TestStacksPassPolicy(t *testing.T) {
 // template with the reference evaluator (through SEC-01), and proves the
 // check bites by making one template privileged.
 func TestPodTemplatesPassPodSecurityRestricted(t *testing.T) {
-	for _, stack := range []string{"dev", "local", "staging", "prod"} {
+	for _, stack := range []string{"dev", "local", "charts", "staging", "prod"} {
 		t.Run(stack, func(t *testing.T) {
 			mocks, cfg := runStack(t, stack, false)
 			rule := []rules.Rule{rules.SEC01PodSecurityRestricted(cfg.PodSecurityVersion)}
 			deployments := mocks.OfType("kubernetes:apps/v1:Deployment")
 			want := len(catalog.Names())
-			if cfg.Vault != nil {
-				want += 2 // the store exporters
+			if cfg.Vault != nil && cfg.AWS != nil {
+				want += 2 // the store exporters, which read the managed stores
 			}
 			require.Len(t, deployments, want)
 			for _, d := range deployments {
@@ -467,4 +471,40 @@ func TestKubernetesAPICallersReachTheAPIServer(t *testing.T) {
 		api := `{"ports":[{"port":443,"protocol":"TCP"}],"to":[{"ipBlock":{"cidr":"` + cfg.AWS.VPCCIDR + `"}}`
 		require.Equal(t, svc.CallsKubernetesAPI, strings.Contains(string(b), api), "%s: %s", svc.Name, b)
 	}
+}
+
+// chartMirror is the static chart repository the charts stack reads
+// (Pulumi.charts.yaml's chartRepository), from the repository root.
+func chartMirror(t *testing.T) string {
+	t.Helper()
+	values, _ := stackConfig(t, "charts")
+	dir, ok := chart.LocalDir(values["intelliflow:chartRepository"])
+	require.True(t, ok, "the charts stack reads a chart folder")
+	return filepath.Join("..", dir)
+}
+
+// TestChartPinsAreInTheMirror: every chart staging and prod install, at
+// its pinned version, is in the chart mirror, byte for byte as its index
+// says; a pin the mirror lacks fails here, not at a first real `up`.
+func TestChartPinsAreInTheMirror(t *testing.T) {
+	mirror := chartMirror(t)
+	pins := map[string]bool{}
+	for _, stack := range []string{"staging", "prod"} {
+		mocks, cfg := runStack(t, stack, false)
+		for _, c := range mocks.OfType("kubernetes:helm.sh/v4:Chart") {
+			name, version := c.Get("chart").(string), c.Get("version").(string)
+			require.Equal(t, cfg.ChartRepository, c.Get("repositoryOpts.repo"), c.Name)
+			pins[name+" "+version] = true
+			_, err := chart.Locate(mirror, name, version)
+			require.NoError(t, err, "%s: %s %s", stack, name, version)
+		}
+	}
+	t.Logf("%d pinned charts, all in %s: %v", len(pins), mirror, slices.Sorted(maps.Keys(pins)))
+	require.Len(t, pins, 9, "Vault, Gatekeeper, Falco, cert-manager, kube-prometheus-stack, prometheus-adapter, ECK, Logstash, Jenkins")
+
+	// Negative control: a version the mirror does not hold is named.
+	_, err := chart.Locate(mirror, "falco", "9.1.1")
+	require.ErrorContains(t, err, "has no falco 9.1.1 (it has 9.1.0)")
+	_, err = chart.Locate(mirror, "no-such-chart", "1.0.0")
+	require.ErrorContains(t, err, `has no chart "no-such-chart"`)
 }

@@ -76,6 +76,7 @@ func deployMonitoring(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, nam
 	_, err = jenkins.New(ctx, "jenkins", &jenkins.Args{
 		Namespace: stacks.CINamespace, NamespaceReady: namespaces[stacks.CINamespace].Name, AppNamespace: cfg.Environment.AppNamespace(),
 		ChartRepository: cfg.ChartRepository, ImageRegistry: cfg.ImageRegistries[0], StorageGiB: 50,
+		AdminPassword: pulumi.String(cfg.Credentials[stacks.JenkinsAdminKey]),
 	}, opts...)
 	return err
 }

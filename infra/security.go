@@ -1,8 +1,6 @@
 package infra
 
 import (
-	"strings"
-
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/intelliflow/platform/components/certmanager"
@@ -108,7 +106,7 @@ func deploySecurity(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, names
 	_, err := falco.New(ctx, "falco", &falco.Args{
 		NamespaceReady:  namespaces[stacks.FalcoNamespace].Name,
 		ChartRepository: cfg.ChartRepository, ImageRegistry: cfg.ImageRegistries[0],
-		ArtifactIndex:       strings.TrimSuffix(cfg.ChartRepository, "/") + "/falcoctl/index.yaml",
+		ArtifactIndex:       cfg.FalcoArtifactIndex(),
 		AllowedNetworks:     clusterNetworks(cfg),
 		Alertmanager:        "http://alertmanager-operated." + stacks.MonitoringNamespace + ".svc:9093",
 		MonitoringNamespace: stacks.MonitoringNamespace,

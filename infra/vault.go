@@ -91,18 +91,24 @@ func vaultSecretEnv(cfg stacks.Config, svc catalog.Service, s catalog.Secret) []
 // deployVault installs Vault and, once it is initialised, configures it.
 func deployVault(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, namespaces map[string]*namespace.Namespace, issuer []pulumi.Resource, opts ...pulumi.ResourceOption) error {
 	v := cfg.Vault
-	server, err := vault.NewServer(ctx, "vault", &vault.Args{
+	args := &vault.Args{
 		Namespace: stacks.SecurityNamespace, NamespaceReady: namespaces[stacks.SecurityNamespace].Name,
 		ChartRepository: cfg.ChartRepository, ImageRegistry: cfg.ImageRegistries[0],
-		Replicas: 3, Region: cfg.AWS.Region, UnsealKeyAlias: f.VaultUnsealAlias,
-		ServerRoleARN: f.VaultRole, SnapshotRoleARN: f.VaultSnapshotRole,
-		TLSIssuer: v.TLSIssuer, IssuerReady: issuer, UIHost: v.UIHost, BackupBucket: cfg.AWS.BackupBucket,
+		Replicas: 3,
+		TLSIssuer: v.TLSIssuer, IssuerReady: issuer, UIHost: v.UIHost,
 		Clients:             []string{cfg.Environment.AppNamespace(), stacks.MonitoringNamespace},
 		MonitoringNamespace: stacks.MonitoringNamespace,
 		ControlPlaneCIDRs:   clusterNetworks(cfg),
 		PriorityClass:       priority.Critical.Name,
 		VaultImage:          cfg.Image(stacks.VaultImage), AWSCLIImage: cfg.Image(stacks.AWSCLIImage),
-	}, opts...)
+	}
+	if f != nil {
+		// KMS unseals it and snapshots go to the backup bucket; without
+		// AWS it seals with key shares and keeps no backups.
+		args.Region, args.UnsealKeyAlias, args.ServerRoleARN = cfg.AWS.Region, f.VaultUnsealAlias, f.VaultRole
+		args.BackupBucket, args.SnapshotRoleARN = cfg.AWS.BackupBucket, f.VaultSnapshotRole
+	}
+	server, err := vault.NewServer(ctx, "vault", args, opts...)
 	if err != nil {
 		return err
 	}

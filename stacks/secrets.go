@@ -44,8 +44,11 @@ func CredentialKeys() []string {
 }
 
 // PlatformCredentialKeys are the platform's own secrets where charts are
-// installed: Alertmanager's receivers and Grafana's admin.
-var PlatformCredentialKeys = []string{"grafana-admin-password", "pagerduty-routing-key", "slack-webhook-url"}
+// installed: Alertmanager's receivers, Grafana's and Jenkins' admins.
+var PlatformCredentialKeys = []string{"grafana-admin-password", JenkinsAdminKey, "pagerduty-routing-key", "slack-webhook-url"}
+
+// JenkinsAdminKey is Jenkins' break-glass admin password.
+const JenkinsAdminKey = "jenkins-admin-password"
 
 // RequiredCredentialKeys are the keys a stack must set: the services', and
 // the platform's where it installs charts.

@@ -97,8 +97,8 @@ type Config struct {
 	ChartRepository string
 	// Alerting routes alerts and sizes Prometheus (where charts are on).
 	Alerting Alerting
-	// Vault is the stack's Vault (nil without charts or AWS): services get
-	// their secrets from it instead of Kubernetes Secrets.
+	// Vault is the stack's Vault (nil without charts): services get their
+	// secrets from it instead of Kubernetes Secrets.
 	Vault *Vault
 	// AWS is the foundation staging and prod create (nil in dev). When set,
 	// Kubernetes objects go to the EKS cluster it creates, and the managed
@@ -222,7 +222,7 @@ var keys = []key{
 	{"charts", "true | false: install the platform's charts (Gatekeeper, ...); default: not in dev, which cannot download them", func(c *Config, raw string) error {
 		return parseBool(raw, &c.Charts)
 	}},
-	{"chartRepository", "https:// or oci:// repository the official charts are mirrored in (default https://charts.intelliflow.internal)", func(c *Config, raw string) error {
+	{"chartRepository", "https:// or oci:// repository the official charts are mirrored in (default https://charts.intelliflow.internal), or file://<folder> holding a static Helm repository (relative to the project root)", func(c *Config, raw string) error {
 		c.ChartRepository = raw
 		return nil
 	}},
@@ -392,12 +392,12 @@ func (c *Config) applyDefaults(lookup Lookup) error {
 			errs = append(errs, fmt.Errorf("config %s:ingress: %w", Namespace, err))
 		}
 	}
-	if c.Charts && c.AWS != nil {
-		c.Vault = DefaultVault(c.Environment)
+	if c.Charts {
+		c.Vault = DefaultVault(c.AWS != nil)
 	}
 	if c.vaultOverride != nil {
 		if c.Vault == nil {
-			errs = append(errs, fmt.Errorf("config %s:vault: this stack runs no Vault (it needs charts and the AWS foundation); remove the key", Namespace))
+			errs = append(errs, fmt.Errorf("config %s:vault: this stack runs no Vault (it installs no charts); remove the key", Namespace))
 		} else if err := overlay(c.vaultOverride, c.Vault); err != nil {
 			errs = append(errs, fmt.Errorf("config %s:vault: %w", Namespace, err))
 		}
@@ -415,6 +415,18 @@ func (c *Config) applyDefaults(lookup Lookup) error {
 // DefaultChartRepository is the platform's chart mirror: official charts,
 // pinned by version, copied in by the release process like images.
 const DefaultChartRepository = "https://charts.intelliflow.internal"
+
+// FalcoArtifactIndex is the falcoctl index Falco's pods install their
+// rules and plugins from: beside the charts on the mirror. Where the
+// program reads charts from a folder, the pods still fetch from the
+// mirror's URL (a folder on the deploying machine is not theirs to reach).
+func (c Config) FalcoArtifactIndex() string {
+	repo := c.ChartRepository
+	if _, local := chart.LocalDir(repo); local {
+		repo = DefaultChartRepository
+	}
+	return strings.TrimSuffix(repo, "/") + "/falcoctl/index.yaml"
+}
 
 // GatekeeperNamespace is where Gatekeeper runs; FalcoNamespace is where
 // Falco's node agents run, the one namespace below restricted.
@@ -544,8 +556,8 @@ func (c Config) Validate() error {
 	if c.RolloutTimeoutSeconds < 30 || c.RolloutTimeoutSeconds > 3600 {
 		bad("rolloutTimeoutSeconds", "%d: want 30..3600", c.RolloutTimeoutSeconds)
 	}
-	if chart.ValidRepository(c.ChartRepository) != nil {
-		bad("chartRepository", "%q is not an https:// or oci:// repository", c.ChartRepository)
+	if err := chart.ValidRepository(c.ChartRepository); err != nil {
+		bad("chartRepository", "%v", err)
 	}
 	return errors.Join(errs...)
 }

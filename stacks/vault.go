@@ -8,7 +8,9 @@ import (
 )
 
 // Vault is how the stack runs and reaches Vault. It exists where the stack
-// installs charts on an AWS foundation (the KMS seal needs AWS).
+// installs charts. Without an AWS foundation it seals with key shares (no
+// KMS), keeps no backups and cannot be configured by the program (the
+// dynamic database credentials need RDS's master secret).
 type Vault struct {
 	// Address is where `pulumi up` reaches Vault to configure it.
 	Address string `json:"address"`
@@ -27,14 +29,12 @@ type Vault struct {
 	UIHost string `json:"uiHost"`
 }
 
-// DefaultVault is an environment's Vault, if it has one.
-func DefaultVault(env Environment) *Vault {
-	if env == Dev {
-		return nil
-	}
+// DefaultVault is the Vault of a stack with charts; withAWS says whether
+// the stack has the AWS foundation that configuring it needs.
+func DefaultVault(withAWS bool) *Vault {
 	return &Vault{
 		Address: vault.Address(SecurityNamespace), TokenFile: ".vault-token", CACertFile: ".vault-ca.pem",
-		Configure: true, TLSIssuer: "intelliflow-internal-ca",
+		Configure: withAWS, TLSIssuer: "intelliflow-internal-ca",
 	}
 }
 
@@ -48,6 +48,9 @@ func (c Config) validateVault() []error {
 	var errs []error
 	bad := func(k, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("config %s:vault.%s: %s", Namespace, k, fmt.Sprintf(format, a...)))
+	}
+	if v.Configure && c.AWS == nil {
+		bad("configure", "this stack has no AWS foundation: Vault's database engine needs RDS's master secret; configure Vault by hand or leave it false")
 	}
 	if vault.ValidAddress(v.Address) != nil {
 		bad("address", "%q is not an https:// address", v.Address)

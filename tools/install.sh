@@ -22,6 +22,12 @@ pulumi_version=$(modversion "$tools_dir" github.com/pulumi/pulumi/pkg/v3)
 k8s_dir="$tools_dir/kubernetes"
 k8s_module=github.com/pulumi/pulumi-kubernetes/provider/v4
 k8s_version=$(modversion "$k8s_dir" "$k8s_module")
+# Helm renders charts for the Kubernetes version compiled into it when no
+# cluster is asked (render mode): 1.20 unless set at build time, which charts
+# needing >= 1.22 refuse. Helm's own release builds set it from client-go's
+# minor version, and so does this build (client-go v0.33 -> Kubernetes 1.33,
+# the EKS version the stacks pin).
+helm_kube_minor=$(modversion "$k8s_dir" k8s.io/client-go | cut -d. -f2)
 
 build_pulumi() {
   # The Automation API refuses a CLI that reports no version, hence the ldflag.
@@ -43,11 +49,12 @@ build_kubernetes() {
   }
   install -m 0644 "$dir/cmd/pulumi-resource-kubernetes/schema.json" "$src/schema.json"
   install -m 0644 "$dir/cmd/pulumi-resource-kubernetes/terraform-mapping.json" "$src/terraform-mapping.json"
+  local version=${1%+kube*}
   go build -trimpath \
-    -ldflags "-X $k8s_module/pkg/version.Version=${1#v}" \
+    -ldflags "-X $k8s_module/pkg/version.Version=${version#v} -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$helm_kube_minor" \
     -o "$2" ./cmd/pulumi-resource-kubernetes
   cd "$tools_dir"
 }
 
 provide pulumi "$pulumi_version" build_pulumi
-provide pulumi-resource-kubernetes "$k8s_version" build_kubernetes
+provide pulumi-resource-kubernetes "$k8s_version+kube1.$helm_kube_minor" build_kubernetes

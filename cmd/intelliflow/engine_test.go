@@ -71,13 +71,21 @@ func engineRoot(t testing.TB) (root string, getenv func(string) string) {
 	return root, func(k string) string { return env[k] }
 }
 
-// engine runs one driver command with --json and returns its report.
+// engine runs one driver command on the dev stack with --json and returns
+// its report.
 func engine(t *testing.T, program pulumi.RunFunc, root string, getenv func(string) string, args ...string) (Report, error) {
+	t.Helper()
+	return engineOn(t, "dev", program, root, getenv, args...)
+}
+
+// engineOn runs one driver command on stack with --json and returns its
+// report.
+func engineOn(t *testing.T, stack string, program pulumi.RunFunc, root string, getenv func(string) string, args ...string) (Report, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	args = append(args, "--stack", "dev", "--json", "--root", root)
+	args = append(args, "--stack", stack, "--json", "--root", root)
 	start := time.Now()
 	err := runProgram(ctx, program, args, getenv, &stdout, &stderr)
 	t.Logf("intelliflow %s: %v in %s", args[0], err, time.Since(start).Round(time.Millisecond))

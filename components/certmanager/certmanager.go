@@ -98,8 +98,8 @@ func (a *Args) Validate() error {
 	if a.Namespace == nil || !labelRE.MatchString(a.NamespaceName) || !labelRE.MatchString(a.MonitoringNamespace) {
 		bad("Namespace, NamespaceName and MonitoringNamespace are required")
 	}
-	if chart.ValidRepository(a.ChartRepository) != nil {
-		bad("ChartRepository %q is not an https:// or oci:// repository", a.ChartRepository)
+	if err := chart.ValidRepository(a.ChartRepository); err != nil {
+		bad("ChartRepository: %v", err)
 	}
 	if a.ImageRegistry == "" {
 		bad("ImageRegistry is required")
@@ -147,14 +147,16 @@ func (a *Args) Values() pulumi.Map {
 		"global": pulumi.Map{"leaderElection": pulumi.Map{"namespace": pulumi.String(a.NamespaceName)}},
 		"image":  image("cert-manager-controller"), "replicaCount": pulumi.Int(a.Replicas),
 		"podDisruptionBudget": budget, "resources": resources("50m", "256Mi"),
-		"serviceAccount": sa,
+		"serviceAccount": sa, "podAnnotations": chart.CallsAPI(),
 		"webhook": pulumi.Map{
 			"image": image("cert-manager-webhook"), "replicaCount": pulumi.Int(a.Replicas),
 			"podDisruptionBudget": budget, "resources": resources("20m", "64Mi"),
+			"podAnnotations": chart.CallsAPI(),
 		},
 		"cainjector": pulumi.Map{
 			"image": image("cert-manager-cainjector"), "replicaCount": pulumi.Int(a.Replicas),
 			"podDisruptionBudget": budget, "resources": resources("20m", "256Mi"),
+			"podAnnotations": chart.CallsAPI(),
 		},
 		"acmesolver":      pulumi.Map{"image": image("cert-manager-acmesolver")},
 		"startupapicheck": pulumi.Map{"enabled": pulumi.Bool(false)},

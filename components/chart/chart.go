@@ -1,7 +1,8 @@
 // Package chart installs an official Helm chart the one way the platform
-// does: pinned by version, from the platform's chart mirror, as a Pulumi
-// helm v4 Chart whose objects are resources of their own (so the policy
-// pack sees them).
+// does: pinned by version, from the platform's chart mirror (a repository
+// URL, or a static repository folder on this machine), as a Pulumi helm v4
+// Chart whose objects are resources of their own (so the policy pack sees
+// them).
 package chart
 
 import (
@@ -16,12 +17,13 @@ import (
 var repositoryRE = regexp.MustCompile(`^(https|oci)://[a-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._/-]*)?$`)
 
 // ValidRepository reports whether url can be a chart mirror: https:// or
-// oci://, a host, an optional port and path.
+// oci://, a host, an optional port and path; or file://<folder> holding a
+// static repository.
 func ValidRepository(url string) error {
-	if !repositoryRE.MatchString(url) {
-		return fmt.Errorf("chart repository %q is not an https:// or oci:// repository", url)
+	if _, ok := LocalDir(url); ok || repositoryRE.MatchString(url) {
+		return nil
 	}
-	return nil
+	return fmt.Errorf("chart repository %q is not an https:// or oci:// repository or a file://<folder>", url)
 }
 
 // Args is one chart install.
@@ -59,8 +61,28 @@ func New(ctx *pulumi.Context, name string, a Args, opts ...pulumi.ResourceOption
 		RepositoryOpts: &helmv4.RepositoryOptsArgs{Repo: pulumi.String(a.Repository)},
 		Values:         a.Values,
 	}
+	if dir, ok := LocalDir(a.Repository); ok {
+		// Helm renders an archive path as it is (it would not check the
+		// version), so the pin is checked here against the folder's index.
+		archive, err := Locate(dir, a.Chart, a.Version)
+		if err != nil {
+			return nil, err
+		}
+		args.Chart, args.RepositoryOpts = pulumi.String(archive), nil
+	}
 	if a.Release != "" {
 		args.Name = pulumi.String(a.Release)
 	}
 	return helmv4.NewChart(ctx, name, args, opts...)
+}
+
+// KubernetesAPIAnnotation marks a pod that calls the Kubernetes API, and
+// so mounts its service account token (policy SEC-13): every controller,
+// operator and webhook a chart installs does.
+const KubernetesAPIAnnotation = "intelliflow.io/kubernetes-api"
+
+// CallsAPI is the pod annotations of a chart workload that calls the
+// Kubernetes API.
+func CallsAPI() pulumi.Map {
+	return pulumi.Map{KubernetesAPIAnnotation: pulumi.String("true")}
 }

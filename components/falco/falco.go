@@ -27,7 +27,7 @@ import (
 // Pinned versions: the chart and the Falco it ships; the container plugin
 // and the default rules artifact falcoctl installs from the mirror.
 const (
-	ChartVersion     = "9.1.1"
+	ChartVersion     = "9.1.0"
 	AppVersion       = "0.44.1"
 	ContainerPlugin  = "container:0.6.1"
 	DefaultRulesFile = "falco-rules:5"
@@ -83,7 +83,10 @@ func (a *Args) Validate() error {
 	if a.NamespaceReady == nil {
 		bad("NamespaceReady is required")
 	}
-	for field, u := range map[string]string{"ChartRepository": a.ChartRepository, "ArtifactIndex": a.ArtifactIndex, "Alertmanager": a.Alertmanager} {
+	if err := chart.ValidRepository(a.ChartRepository); err != nil {
+		bad("ChartRepository: %v", err)
+	}
+	for field, u := range map[string]string{"ArtifactIndex": a.ArtifactIndex, "Alertmanager": a.Alertmanager} {
 		if !urlRE.MatchString(u) {
 			bad("%s %q is not a URL", field, u)
 		}

@@ -61,8 +61,8 @@ func (a *Args) Validate() error {
 	if a.Namespace == nil || a.NamespaceName == "" {
 		bad("Namespace and NamespaceName are required")
 	}
-	if chart.ValidRepository(a.ChartRepository) != nil {
-		bad("ChartRepository %q is not an https:// or oci:// repository", a.ChartRepository)
+	if err := chart.ValidRepository(a.ChartRepository); err != nil {
+		bad("ChartRepository: %v", err)
 	}
 	if a.ImageRegistry == "" || !slices.Contains(a.AllowedRegistries, a.ImageRegistry) {
 		bad("ImageRegistry %q must be one of AllowedRegistries %v, or Gatekeeper would refuse itself", a.ImageRegistry, a.AllowedRegistries)
@@ -107,6 +107,8 @@ func (a *Args) Values() pulumi.Map {
 		"validatingWebhookFailurePolicy":     pulumi.String("Fail"),
 		"validatingWebhookTimeoutSeconds":    pulumi.Int(5),
 		"enableRuntimeDefaultSeccompProfile": pulumi.Bool(true),
+		// The webhook and audit read every object they judge.
+		"podAnnotations": chart.CallsAPI(),
 		"image": pulumi.Map{
 			"repository":    pulumi.String(reg + "/openpolicyagent/gatekeeper"),
 			"crdRepository": pulumi.String(reg + "/openpolicyagent/gatekeeper-crds"),

@@ -54,7 +54,14 @@ type Args struct {
 	ChartRepository, ImageRegistry string
 	// StorageGiB holds the controller's home (jobs, build history).
 	StorageGiB int
+	// AdminPassword is the local admin's (a Pulumi secret): break-glass
+	// only, people log in through OIDC. Without it the chart would make up
+	// a new one on every render (or look the old one up in the cluster).
+	AdminPassword pulumi.StringInput
 }
+
+// AdminSecret holds the admin's user and password (the chart's keys).
+const AdminSecret = "jenkins-admin"
 
 // Validate reports every problem, naming the field.
 func (a *Args) Validate() error {
@@ -64,6 +71,9 @@ func (a *Args) Validate() error {
 	}
 	if chart.ValidRepository(a.ChartRepository) != nil || a.ImageRegistry == "" {
 		errs = append(errs, fmt.Errorf("ChartRepository %q and ImageRegistry are required", a.ChartRepository))
+	}
+	if a.AdminPassword == nil {
+		errs = append(errs, errors.New("AdminPassword is required"))
 	}
 	if a.StorageGiB < 10 {
 		errs = append(errs, fmt.Errorf("StorageGiB %d, want at least 10", a.StorageGiB))
@@ -91,6 +101,9 @@ func (a *Args) Values() pulumi.Map {
 				"limits":   pulumi.Map{"memory": pulumi.String("4Gi")},
 			},
 			"numExecutors": pulumi.Int(0),
+			// The kubernetes plugin starts the agents' pods.
+			"podAnnotations": chart.CallsAPI(),
+			"admin":        pulumi.Map{"existingSecret": pulumi.String(AdminSecret), "createSecret": pulumi.Bool(false)},
 		},
 		"serviceAccount": pulumi.Map{"create": pulumi.Bool(true), "name": pulumi.String(ControllerAccount)},
 		"persistence":    pulumi.Map{"enabled": pulumi.Bool(true), "size": pulumi.Sprintf("%dGi", a.StorageGiB)},
@@ -160,11 +173,21 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}, parent); err != nil {
 		return nil, wrap("network policy", err)
 	}
+	admin, err := corev1.NewSecret(ctx, name+"-admin", &corev1.SecretArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(AdminSecret), Namespace: args.NamespaceReady, Labels: labels},
+		StringData: pulumi.StringMap{
+			"jenkins-admin-user":     pulumi.String("admin"),
+			"jenkins-admin-password": pulumi.ToSecret(args.AdminPassword).(pulumi.StringOutput),
+		},
+	}, parent)
+	if err != nil {
+		return nil, wrap("admin secret", err)
+	}
 	if _, err := chart.New(ctx, name, chart.Args{
 		Chart: "jenkins", Release: "jenkins", Version: ChartVersion, Namespace: args.NamespaceReady,
 		Repository: args.ChartRepository,
 		Values:     args.Values(),
-	}, parent); err != nil {
+	}, parent, pulumi.DependsOn([]pulumi.Resource{admin})); err != nil {
 		return nil, wrap("chart", err)
 	}
 	if err := ctx.RegisterResourceOutputs(j, pulumi.Map{}); err != nil {

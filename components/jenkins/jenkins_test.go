@@ -14,7 +14,8 @@ import (
 
 func args() *Args {
 	return &Args{Namespace: "intelliflow-ci", NamespaceReady: pulumi.String("intelliflow-ci"), AppNamespace: "intelliflow-prod",
-		ChartRepository: "https://charts.intelliflow.internal", ImageRegistry: "registry.intelliflow.internal", StorageGiB: 50}
+		ChartRepository: "https://charts.intelliflow.internal", ImageRegistry: "registry.intelliflow.internal", StorageGiB: 50,
+		AdminPassword: pulumi.String("test-admin")}
 }
 
 func TestValidate(t *testing.T) {

@@ -129,6 +129,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			"image":             pulumi.Map{"repository": pulumi.String(reg + "/eck/eck-operator")},
 			"config":            pulumi.Map{"containerRegistry": pulumi.String(reg)},
 			"managedNamespaces": pulumi.ToStringArray([]string{args.Namespace, args.ShipperNamespace}),
+			"podAnnotations":    chart.CallsAPI(),
 		},
 	}, parent)
 	if err != nil {

@@ -113,6 +113,9 @@ func (a *Args) Values() (pulumi.Map, error) {
 		"nodeExporter":     pulumi.Map{"enabled": pulumi.Bool(false)},
 		"defaultRules":     pulumi.Map{"create": pulumi.Bool(true), "rules": pulumi.Map{"node": pulumi.Bool(false)}},
 		"kubeStateMetrics": pulumi.Map{"enabled": pulumi.Bool(true)},
+		// Both list and watch the cluster's objects.
+		"kube-state-metrics": pulumi.Map{"podAnnotations": chart.CallsAPI()},
+		"prometheusOperator": pulumi.Map{"podAnnotations": chart.CallsAPI()},
 		"prometheus": pulumi.Map{"prometheusSpec": pulumi.Map{
 			"replicas":  pulumi.Int(a.Replicas),
 			"retention": pulumi.Sprintf("%dd", a.RetentionDays),
@@ -140,6 +143,8 @@ func (a *Args) Values() (pulumi.Map, error) {
 			"admin":     pulumi.Map{"existingSecret": pulumi.String(GrafanaAdminSecret), "userKey": pulumi.String("admin-user"), "passwordKey": pulumi.String("admin-password")},
 			"sidecar":   pulumi.Map{"dashboards": pulumi.Map{"enabled": pulumi.Bool(true), "label": pulumi.String("grafana_dashboard"), "searchNamespace": pulumi.String("ALL")}},
 			"resources": resources("100m", "256Mi"),
+			// Its sidecar reads the dashboards' ConfigMaps.
+			"podAnnotations": chart.CallsAPI(),
 		},
 	}, nil
 }
@@ -236,6 +241,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			"prometheus": pulumi.Map{"url": pulumi.Sprintf("http://prometheus-operated.%s.svc", args.Namespace), "port": pulumi.Int(9090)},
 			"rules":      pulumi.ToMap(AdapterRules()),
 			"resources":  pulumi.Map{"requests": pulumi.Map{"cpu": pulumi.String("100m"), "memory": pulumi.String("256Mi")}, "limits": pulumi.Map{"memory": pulumi.String("512Mi")}},
+			// An aggregated API server: it reviews every caller's token.
+			"podAnnotations": chart.CallsAPI(),
 		},
 	}, parent, pulumi.DependsOn([]pulumi.Resource{release})); err != nil {
 		return nil, wrap("adapter", err)

@@ -1,7 +1,8 @@
 // Package vault provides the platform's Vault: the Server component (the
 // official chart in HA with integrated raft storage, TLS from cert-manager,
-// auto-unseal with AWS KMS through IRSA, an audit device, the agent
-// injector, and a CronJob that ships raft snapshots to the backup bucket)
+// auto-unseal with AWS KMS through IRSA where the stack has AWS, an audit
+// device, the agent injector, and a CronJob that ships raft snapshots to the
+// backup bucket)
 // and the Config component (what lives inside Vault, through the vault
 // provider: Kubernetes auth with one role per service account, a least-
 // privilege policy per service, dynamic PostgreSQL credentials, the transit
@@ -63,9 +64,12 @@ type Args struct {
 	// Replicas of the raft cluster: 3 in prod for quorum across zones.
 	Replicas int
 	// Region and UnsealKeyAlias name the AWS KMS key that auto-unseals.
+	// Both empty (a cluster without AWS): Vault seals with Shamir's key
+	// shares, and an operator unseals each server after it starts.
 	Region, UnsealKeyAlias string
-	// ServerRoleARN is the server's IRSA role (KMS for the seal);
-	// SnapshotRoleARN the backup job's (write to the backup bucket).
+	// ServerRoleARN is the server's IRSA role (KMS for the seal), required
+	// with KMS; SnapshotRoleARN the backup job's (write to the backup
+	// bucket), required with BackupBucket.
 	ServerRoleARN, SnapshotRoleARN pulumi.StringInput
 	// TLSIssuer is the cert-manager ClusterIssuer of the internal CA.
 	TLSIssuer string
@@ -74,7 +78,8 @@ type Args struct {
 	IssuerReady []pulumi.Resource
 	// UIHost, when set, exposes the UI through the ingress with TLS.
 	UIHost string
-	// BackupBucket receives hourly raft snapshots.
+	// BackupBucket receives hourly raft snapshots; empty, no snapshot job
+	// (a cluster without AWS).
 	BackupBucket string
 	// Clients are the namespaces whose pods reach Vault (the agents).
 	Clients []string
@@ -113,11 +118,11 @@ func (a *Args) Validate() error {
 	if a.Replicas < 1 || a.Replicas%2 == 0 {
 		bad("Replicas %d: raft needs an odd number (1, 3, 5) for a quorum", a.Replicas)
 	}
-	if a.Region == "" || !aliasRE.MatchString(a.UnsealKeyAlias) {
-		bad("Region %q and UnsealKeyAlias %q name the KMS key that unseals Vault", a.Region, a.UnsealKeyAlias)
+	if a.kms() && (a.Region == "" || !aliasRE.MatchString(a.UnsealKeyAlias) || a.ServerRoleARN == nil) {
+		bad("Region %q, UnsealKeyAlias %q and ServerRoleARN name the KMS key that unseals Vault and the role that may use it (all or none: none seals with key shares)", a.Region, a.UnsealKeyAlias)
 	}
-	if a.ServerRoleARN == nil || a.SnapshotRoleARN == nil {
-		bad("ServerRoleARN and SnapshotRoleARN are required (IRSA for the seal and the backups)")
+	if a.BackupBucket != "" && a.SnapshotRoleARN == nil {
+		bad("SnapshotRoleARN is required with BackupBucket (IRSA for the backups)")
 	}
 	if !nameRE.MatchString(a.TLSIssuer) {
 		bad("TLSIssuer %q is not a ClusterIssuer name", a.TLSIssuer)
@@ -125,11 +130,11 @@ func (a *Args) Validate() error {
 	if a.UIHost != "" && !hostRE.MatchString(a.UIHost) {
 		bad("UIHost %q is not a host name", a.UIHost)
 	}
-	if !nameRE.MatchString(a.BackupBucket) {
+	if a.BackupBucket != "" && !nameRE.MatchString(a.BackupBucket) {
 		bad("BackupBucket %q is not a bucket name", a.BackupBucket)
 	}
-	if a.VaultImage == "" || a.AWSCLIImage == "" {
-		bad("VaultImage and AWSCLIImage are required")
+	if a.BackupBucket != "" && (a.VaultImage == "" || a.AWSCLIImage == "") {
+		bad("VaultImage and AWSCLIImage are required for the snapshot job")
 	}
 	if len(a.Clients) == 0 || len(a.ControlPlaneCIDRs) == 0 {
 		bad("Clients and ControlPlaneCIDRs are required")
@@ -140,9 +145,15 @@ func (a *Args) Validate() error {
 	return errors.Join(errs...)
 }
 
+// kms reports whether Vault auto-unseals with AWS KMS.
+func (a *Args) kms() bool {
+	return a.Region != "" || a.UnsealKeyAlias != "" || a.ServerRoleARN != nil
+}
+
 // ServerConfig is Vault's HCL configuration: TLS on the listener, raft
-// storage joining its peers over TLS, the AWS KMS seal, Kubernetes service
-// registration (active/standby labels), Prometheus telemetry.
+// storage joining its peers over TLS, the AWS KMS seal (none without a
+// region: Shamir), Kubernetes service registration (active/standby
+// labels), Prometheus telemetry.
 func ServerConfig(namespace, region, unsealKeyAlias string, replicas int, ui bool) string {
 	var joins strings.Builder
 	for i := range replicas {
@@ -153,6 +164,15 @@ func ServerConfig(namespace, region, unsealKeyAlias string, replicas int, ui boo
     leader_client_key_file  = "%s/tls.key"
   }
 `, Release, i, Release, namespace, tlsDir, tlsDir, tlsDir)
+	}
+	seal := ""
+	if region != "" {
+		seal = fmt.Sprintf(`
+seal "awskms" {
+  region     = "%s"
+  kms_key_id = "alias/%s"
+}
+`, region, unsealKeyAlias)
 	}
 	return fmt.Sprintf(`ui = %t
 disable_mlock = true
@@ -172,19 +192,14 @@ listener "tcp" {
 storage "raft" {
   path = "/vault/data"
 %[3]s}
-
-seal "awskms" {
-  region     = "%[4]s"
-  kms_key_id = "alias/%[5]s"
-}
-
+%[4]s
 service_registration "kubernetes" {}
 
 telemetry {
   prometheus_retention_time = "30s"
   disable_hostname          = true
 }
-`, ui, tlsDir, joins.String(), region, unsealKeyAlias)
+`, ui, tlsDir, joins.String(), seal)
 }
 
 // Values are the chart values.
@@ -195,6 +210,10 @@ func (a *Args) Values() pulumi.Map {
 			"requests": pulumi.Map{"cpu": pulumi.String(cpu), "memory": pulumi.String(mem)},
 			"limits":   pulumi.Map{"memory": pulumi.String(memLimit)},
 		}
+	}
+	serviceAccount := pulumi.Map{"name": pulumi.String(ServerAccount)}
+	if a.kms() {
+		serviceAccount["annotations"] = pulumi.Map{"eks.amazonaws.com/role-arn": a.ServerRoleARN}
 	}
 	server := pulumi.Map{
 		"image":     pulumi.Map{"repository": pulumi.String(reg + "/hashicorp/vault"), "tag": pulumi.String(VaultVersion)},
@@ -211,10 +230,7 @@ func (a *Args) Values() pulumi.Map {
 		},
 		"extraVolumes":         pulumi.Array{pulumi.Map{"type": pulumi.String("secret"), "name": pulumi.String(TLSSecret)}},
 		"extraEnvironmentVars": pulumi.Map{"VAULT_CACERT": pulumi.String(tlsDir + "/ca.crt")},
-		"serviceAccount": pulumi.Map{
-			"name":        pulumi.String(ServerAccount),
-			"annotations": pulumi.Map{"eks.amazonaws.com/role-arn": a.ServerRoleARN},
-		},
+		"serviceAccount": serviceAccount,
 		"dataStorage":  pulumi.Map{"enabled": pulumi.Bool(true), "size": pulumi.String("10Gi")},
 		"auditStorage": pulumi.Map{"enabled": pulumi.Bool(true), "size": pulumi.String("20Gi")},
 		// One replica per zone; the chart's own anti-affinity keeps one per node.
@@ -225,6 +241,9 @@ func (a *Args) Values() pulumi.Map {
 			}},
 		}},
 		"priorityClassName": pulumi.String(a.PriorityClass),
+		// Service registration labels each pod active or standby, and
+		// Kubernetes auth reviews the clients' tokens.
+		"annotations": chart.CallsAPI(),
 	}
 	if a.UIHost != "" {
 		server["ingress"] = pulumi.Map{
@@ -246,6 +265,7 @@ func (a *Args) Values() pulumi.Map {
 			"agentImage":          pulumi.Map{"repository": pulumi.String(reg + "/hashicorp/vault"), "tag": pulumi.String(VaultVersion)},
 			"resources":           resources("50m", "64Mi", "256Mi"),
 			"podDisruptionBudget": pulumi.Map{"maxUnavailable": pulumi.Int(1)},
+			"annotations":         chart.CallsAPI(),
 		},
 		"server": server,
 		"ui":     pulumi.Map{"enabled": pulumi.Bool(a.UIHost != "")},
@@ -322,8 +342,10 @@ func NewServer(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Reso
 	if err != nil {
 		return nil, wrap("chart", err)
 	}
-	if err := snapshotJob(ctx, name, args, parent, pulumi.DependsOn([]pulumi.Resource{release})); err != nil {
-		return nil, err
+	if args.BackupBucket != "" {
+		if err := snapshotJob(ctx, name, args, parent, pulumi.DependsOn([]pulumi.Resource{release})); err != nil {
+			return nil, err
+		}
 	}
 	if args.MonitoringNamespace != "" {
 		if err := scrape(ctx, name, args, parent, pulumi.DependsOn(append([]pulumi.Resource{release}, args.IssuerReady...))); err != nil {
@@ -389,6 +411,15 @@ func networkPolicies(ctx *pulumi.Context, name string, a *Args, parent pulumi.Re
 	servers := networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{PodSelector: &metav1.LabelSelectorArgs{
 		MatchLabels: pulumi.StringMap{"app.kubernetes.io/name": pulumi.String(Release), "component": pulumi.String("server")},
 	}}}
+	serverEgress := networkingv1.NetworkPolicyEgressRuleArray{
+		&networkingv1.NetworkPolicyEgressRuleArgs{To: servers, Ports: tcp(8200, 8201)},
+		// Token reviews (the API), PostgreSQL for dynamic credentials.
+		&networkingv1.NetworkPolicyEgressRuleArgs{To: cidrs(a.ControlPlaneCIDRs...), Ports: tcp(443, 5432)},
+	}
+	if a.kms() {
+		// KMS and STS for the seal have public endpoints only.
+		serverEgress = append(serverEgress, &networkingv1.NetworkPolicyEgressRuleArgs{To: cidrs("0.0.0.0/0"), Ports: tcp(443)})
+	}
 	specs := map[string]*networkingv1.NetworkPolicySpecArgs{
 		"vault-server": {
 			PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{"app.kubernetes.io/name": pulumi.String(Release), "component": pulumi.String("server")}},
@@ -397,13 +428,7 @@ func networkPolicies(ctx *pulumi.Context, name string, a *Args, parent pulumi.Re
 				&networkingv1.NetworkPolicyIngressRuleArgs{From: namespaces(append([]string{a.Namespace}, a.Clients...)...), Ports: tcp(8200)},
 				&networkingv1.NetworkPolicyIngressRuleArgs{From: servers, Ports: tcp(8201)},
 			},
-			Egress: networkingv1.NetworkPolicyEgressRuleArray{
-				&networkingv1.NetworkPolicyEgressRuleArgs{To: servers, Ports: tcp(8200, 8201)},
-				// Token reviews (the API), PostgreSQL for dynamic credentials.
-				&networkingv1.NetworkPolicyEgressRuleArgs{To: cidrs(a.ControlPlaneCIDRs...), Ports: tcp(443, 5432)},
-				// KMS and STS for the seal have public endpoints only.
-				&networkingv1.NetworkPolicyEgressRuleArgs{To: cidrs("0.0.0.0/0"), Ports: tcp(443)},
-			},
+			Egress: serverEgress,
 		},
 		"vault-agent-injector": {
 			PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{"app.kubernetes.io/name": pulumi.String(Release + "-agent-injector")}},
@@ -420,7 +445,11 @@ func networkPolicies(ctx *pulumi.Context, name string, a *Args, parent pulumi.Re
 			},
 		},
 	}
-	for _, n := range []string{"vault-server", "vault-agent-injector", SnapshotAccount} {
+	names := []string{"vault-server", "vault-agent-injector"}
+	if a.BackupBucket != "" {
+		names = append(names, SnapshotAccount)
+	}
+	for _, n := range names {
 		if _, err := networkingv1.NewNetworkPolicy(ctx, name+"-"+n, &networkingv1.NetworkPolicyArgs{
 			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(n), Namespace: a.NamespaceReady},
 			Spec:     specs[n],

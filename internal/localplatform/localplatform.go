@@ -25,6 +25,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/intelliflow/platform/internal/filedigest"
+
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/twmb/franz-go/pkg/kfake"
 
@@ -189,7 +191,7 @@ func (p *Platform) startRegistry() error {
 			return err
 		}
 	}
-	sum, err := modelversion.FileSHA256(filepath.Join(modelDir, modelversion.ModelFile))
+	sum, err := filedigest.SHA256(filepath.Join(modelDir, modelversion.ModelFile))
 	if err != nil {
 		return err
 	}

@@ -172,6 +172,9 @@ type Options struct {
 	DryRun bool
 	// Mocks records the run; a fresh one is used when nil.
 	Mocks *Mocks
+	// RootDirectory is the project root the program sees
+	// (ctx.RootDirectory); relative paths in config resolve against it.
+	RootDirectory string
 }
 
 // Run runs fn under mocks and returns the recorder and fn's error. It sets
@@ -198,6 +201,7 @@ func Run(t testing.TB, opts Options, fn pulumi.RunFunc) (*Mocks, error) {
 		dry = "true"
 	}
 	t.Setenv(pulumi.EnvDryRun, dry)
+	t.Setenv(pulumi.EnvPulumiRootDirectory, opts.RootDirectory)
 	err = pulumi.RunErr(fn, pulumi.WithMocks(opts.Project, opts.Stack, opts.Mocks))
 	return opts.Mocks, err
 }

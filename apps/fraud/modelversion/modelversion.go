@@ -26,6 +26,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/intelliflow/platform/internal/filedigest"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -157,7 +159,7 @@ func Fetch(ctx context.Context, client *s3.Client, src Location, wantSHA256, out
 		return "", fmt.Errorf("sha256 %q is not 64 lower-case hex digits", wantSHA256)
 	}
 	final := filepath.Join(out, src.Version())
-	if sum, err := FileSHA256(filepath.Join(final, ModelFile)); err == nil && sum == wantSHA256 {
+	if sum, err := filedigest.SHA256(filepath.Join(final, ModelFile)); err == nil && sum == wantSHA256 {
 		return final, nil
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
@@ -252,18 +254,4 @@ func ReferenceScores(ctx context.Context, client *s3.Client, loc Location) ([]fl
 		return nil, fmt.Errorf("%s/%s: no probability", loc, ReferenceFile)
 	}
 	return ref.Probability, nil
-}
-
-// FileSHA256 is the hex SHA-256 of a file.
-func FileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
