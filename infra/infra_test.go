@@ -23,6 +23,7 @@ import (
 	"github.com/intelliflow/platform/components/chart"
 	"github.com/intelliflow/platform/components/falco"
 	"github.com/intelliflow/platform/components/logging"
+	"github.com/intelliflow/platform/internal/chartmirror"
 	"github.com/intelliflow/platform/internal/envconfig"
 	"github.com/intelliflow/platform/internal/golden"
 	"github.com/intelliflow/platform/internal/pulumitest"
@@ -53,6 +54,12 @@ func stackConfig(t *testing.T, stack string) (map[string]string, stacks.Config) 
 	f, err = f.Decrypt(stacks.DevPassphrase)
 	require.NoError(t, err)
 	values := f.Values()
+	if stack == "charts" {
+		// Its mirror folder, wherever this clone finds it.
+		repo, err := filepath.Abs("..")
+		require.NoError(t, err)
+		values["intelliflow:chartRepository"] = chart.LocalPrefix + chartmirror.Dir(t, repo)
+	}
 	if _, ok := values["intelliflow:credentials"]; !ok {
 		// Teams set staging and prod credentials themselves (README).
 		values["intelliflow:credentials"] = testCredentials()
@@ -473,21 +480,13 @@ func TestKubernetesAPICallersReachTheAPIServer(t *testing.T) {
 	}
 }
 
-// chartMirror is the static chart repository the charts stack reads
-// (Pulumi.charts.yaml's chartRepository), from the repository root.
-func chartMirror(t *testing.T) string {
-	t.Helper()
-	values, _ := stackConfig(t, "charts")
-	dir, ok := chart.LocalDir(values["intelliflow:chartRepository"])
-	require.True(t, ok, "the charts stack reads a chart folder")
-	return filepath.Join("..", dir)
-}
-
 // TestChartPinsAreInTheMirror: every chart staging and prod install, at
 // its pinned version, is in the chart mirror, byte for byte as its index
 // says; a pin the mirror lacks fails here, not at a first real `up`.
 func TestChartPinsAreInTheMirror(t *testing.T) {
-	mirror := chartMirror(t)
+	repo, err := filepath.Abs("..")
+	require.NoError(t, err)
+	mirror := chartmirror.Dir(t, repo)
 	pins := map[string]bool{}
 	for _, stack := range []string{"staging", "prod"} {
 		mocks, cfg := runStack(t, stack, false)
@@ -503,7 +502,7 @@ func TestChartPinsAreInTheMirror(t *testing.T) {
 	require.Len(t, pins, 9, "Vault, Gatekeeper, Falco, cert-manager, kube-prometheus-stack, prometheus-adapter, ECK, Logstash, Jenkins")
 
 	// Negative control: a version the mirror does not hold is named.
-	_, err := chart.Locate(mirror, "falco", "9.1.1")
+	_, err = chart.Locate(mirror, "falco", "9.1.1")
 	require.ErrorContains(t, err, "has no falco 9.1.1 (it has 9.1.0)")
 	_, err = chart.Locate(mirror, "no-such-chart", "1.0.0")
 	require.ErrorContains(t, err, `has no chart "no-such-chart"`)

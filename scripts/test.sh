@@ -13,6 +13,14 @@ scripts/install-services.sh
 go vet ./...
 # Neither the engine, the service nor the local cluster tests may skip here.
 export INTELLIFLOW_REQUIRE_ENGINE=1 INTELLIFLOW_REQUIRE_SERVICES=1 INTELLIFLOW_REQUIRE_CLUSTER=1
+# The charts stack renders from the chart mirror beside the clone
+# (Pulumi.charts.yaml) or INTELLIFLOW_CHART_MIRROR; say up front which.
+mirror=${INTELLIFLOW_CHART_MIRROR:-../shared/charts}
+if [[ -f "$mirror/index.yaml" ]]; then
+  echo "make test: charts from the mirror at $(cd "$mirror" && pwd)"
+else
+  echo "make test: WARNING: no chart mirror at $mirror; the charts stack's tests skip (set INTELLIFLOW_CHART_MIRROR)" >&2
+fi
 # The packages that run goroutines of their own (the services, their stores,
 # Vault's concurrent first credentials) run under the race detector; the
 # fraud load smoke test then builds the server with it too.

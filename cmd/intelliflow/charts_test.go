@@ -15,6 +15,7 @@ import (
 
 	"github.com/intelliflow/platform/components/chart"
 	"github.com/intelliflow/platform/infra"
+	"github.com/intelliflow/platform/internal/chartmirror"
 	"github.com/intelliflow/platform/internal/golden"
 	"github.com/intelliflow/platform/policy/exceptions"
 	"github.com/intelliflow/platform/policy/rules"
@@ -25,18 +26,14 @@ import (
 // folder made absolute (the stack names it relative to the repository).
 func chartsRoot(t *testing.T) (string, func(string) string) {
 	t.Helper()
-	root, getenv := engineRoot(t)
 	repo, err := filepath.Abs(filepath.Join("..", ".."))
 	require.NoError(t, err)
+	abs := chartmirror.Dir(t, repo)
+	root, getenv := engineRoot(t)
 	f, err := stacks.ReadFile(filepath.Join(repo, "Pulumi.charts.yaml"))
 	require.NoError(t, err)
 	repoURL, ok := f.Lookup("chartRepository")
 	require.True(t, ok)
-	dir, ok := chart.LocalDir(repoURL)
-	require.True(t, ok, "the charts stack reads a chart folder: %s", repoURL)
-	abs := filepath.Join(repo, dir)
-	_, err = os.Stat(filepath.Join(abs, "index.yaml"))
-	require.NoError(t, err, "the chart mirror Pulumi.charts.yaml names is not here")
 	data, err := os.ReadFile(filepath.Join(repo, "Pulumi.charts.yaml"))
 	require.NoError(t, err)
 	data = []byte(strings.Replace(string(data), repoURL, chart.LocalPrefix+abs, 1))

@@ -73,7 +73,7 @@ func New(ctx *pulumi.Context, name string, a Args, opts ...pulumi.ResourceOption
 	if a.Release != "" {
 		args.Name = pulumi.String(a.Release)
 	}
-	return helmv4.NewChart(ctx, name, args, opts...)
+	return helmv4.NewChart(ctx, name, args, append(opts, pulumi.Transforms([]pulumi.ResourceTransform{PlatformDefaults}))...)
 }
 
 // KubernetesAPIAnnotation marks a pod that calls the Kubernetes API, and

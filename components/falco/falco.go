@@ -178,6 +178,9 @@ func (a *Args) Values() (pulumi.Map, error) {
 				"limits":   pulumi.Map{"memory": pulumi.String("128Mi")},
 			},
 			"image": pulumi.Map{"registry": pulumi.String(reg), "repository": pulumi.String("falcosecurity/falcosidekick")},
+			// Restricted, as the image's user; it writes nothing.
+			"podSecurityContext": chart.RestrictedPod(1234, 1234),
+			"securityContext":    chart.RestrictedContainer(),
 			"config": pulumi.Map{
 				"alertmanager": pulumi.Map{"hostport": pulumi.String(a.Alertmanager), "minimumpriority": pulumi.String("warning")},
 			},

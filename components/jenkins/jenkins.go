@@ -103,6 +103,10 @@ func (a *Args) Values() pulumi.Map {
 			"numExecutors": pulumi.Int(0),
 			// The kubernetes plugin starts the agents' pods.
 			"podAnnotations": chart.CallsAPI(),
+			// Restricted, as the image's jenkins user (1000); its home is
+			// the volume, the rest read-only.
+			"podSecurityContextOverride": chart.RestrictedPod(1000, 1000),
+			"containerSecurityContext":   chart.RestrictedContainer(),
 			"admin":        pulumi.Map{"existingSecret": pulumi.String(AdminSecret), "createSecret": pulumi.Bool(false)},
 		},
 		"serviceAccount": pulumi.Map{"create": pulumi.Bool(true), "name": pulumi.String(ControllerAccount)},

@@ -130,6 +130,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			"config":            pulumi.Map{"containerRegistry": pulumi.String(reg)},
 			"managedNamespaces": pulumi.ToStringArray([]string{args.Namespace, args.ShipperNamespace}),
 			"podAnnotations":    chart.CallsAPI(),
+			"podSecurityContext": pulumi.Map{
+				"runAsNonRoot": pulumi.Bool(true), "seccompProfile": pulumi.Map{"type": pulumi.String("RuntimeDefault")},
+			},
 		},
 	}, parent)
 	if err != nil {
@@ -216,6 +219,15 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			},
 			"resources": pulumi.Map{"requests": pulumi.Map{"cpu": pulumi.String("500m"), "memory": pulumi.String("2Gi")}, "limits": pulumi.Map{"memory": pulumi.String("2Gi")}},
 			"service":   pulumi.Map{"type": pulumi.String("ClusterIP"), "ports": pulumi.Array{pulumi.Map{"name": pulumi.String("beats"), "port": pulumi.Int(5044), "protocol": pulumi.String("TCP"), "targetPort": pulumi.Int(5044)}}},
+			// Restricted, as the image's logstash user; its queue and
+			// JRuby's scratch go to emptyDirs, the rest is read-only.
+			"podSecurityContext": chart.RestrictedPod(1000, 1000),
+			"securityContext":    chart.RestrictedContainer(),
+			"extraVolumes":       pulumi.Array{chart.Scratch("data", "1Gi"), chart.Scratch("tmp", "256Mi")},
+			"extraVolumeMounts": pulumi.Array{
+				pulumi.Map{"name": pulumi.String("data"), "mountPath": pulumi.String("/usr/share/logstash/data")},
+				pulumi.Map{"name": pulumi.String("tmp"), "mountPath": pulumi.String("/tmp")},
+			},
 		},
 	}, parent, pulumi.DependsOn([]pulumi.Resource{es}))
 	if err != nil {

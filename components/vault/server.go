@@ -244,6 +244,13 @@ func (a *Args) Values() pulumi.Map {
 		// Service registration labels each pod active or standby, and
 		// Kubernetes auth reviews the clients' tokens.
 		"annotations": chart.CallsAPI(),
+		// Restricted, as the image's vault user (100:1000, which owns its
+		// files); the start script writes the final config to /tmp.
+		"statefulSet": pulumi.Map{"securityContext": pulumi.Map{
+			"pod": chart.RestrictedPod(100, 1000), "container": chart.RestrictedContainer(),
+		}},
+		"volumes":      pulumi.Array{chart.Scratch("tmp", "64Mi")},
+		"volumeMounts": pulumi.Array{pulumi.Map{"name": pulumi.String("tmp"), "mountPath": pulumi.String("/tmp")}},
 	}
 	if a.UIHost != "" {
 		server["ingress"] = pulumi.Map{
@@ -266,6 +273,7 @@ func (a *Args) Values() pulumi.Map {
 			"resources":           resources("50m", "64Mi", "256Mi"),
 			"podDisruptionBudget": pulumi.Map{"maxUnavailable": pulumi.Int(1)},
 			"annotations":         chart.CallsAPI(),
+			"securityContext":     pulumi.Map{"pod": chart.RestrictedPod(100, 1000), "container": chart.RestrictedContainer()},
 		},
 		"server": server,
 		"ui":     pulumi.Map{"enabled": pulumi.Bool(a.UIHost != "")},
