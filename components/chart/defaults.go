@@ -109,3 +109,12 @@ func RestrictedContainer() pulumi.Map {
 func Scratch(name, size string) pulumi.Map {
 	return pulumi.Map{"name": pulumi.String(name), "emptyDir": pulumi.Map{"sizeLimit": pulumi.String(size)}}
 }
+
+// Resources requests cpu and memory and limits memory to the request, the
+// platform's shape for a chart container.
+func Resources(cpu, memory string) pulumi.Map {
+	return pulumi.Map{
+		"requests": pulumi.Map{"cpu": pulumi.String(cpu), "memory": pulumi.String(memory)},
+		"limits":   pulumi.Map{"memory": pulumi.String(memory)},
+	}
+}

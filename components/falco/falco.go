@@ -152,7 +152,7 @@ func (a *Args) Values() (pulumi.Map, error) {
 		"falcoctl": pulumi.Map{
 			"image": pulumi.Map{"registry": pulumi.String(reg)},
 			"artifact": pulumi.Map{
-				"install": pulumi.Map{"enabled": pulumi.Bool(true)},
+				"install": pulumi.Map{"enabled": pulumi.Bool(true), "resources": chart.Resources("50m", "128Mi")},
 				"follow":  pulumi.Map{"enabled": pulumi.Bool(false)},
 			},
 			"config": pulumi.Map{

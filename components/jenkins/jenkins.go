@@ -107,6 +107,12 @@ func (a *Args) Values() pulumi.Map {
 			// the volume, the rest read-only.
 			"podSecurityContextOverride": chart.RestrictedPod(1000, 1000),
 			"containerSecurityContext":   chart.RestrictedContainer(),
+			// The sidecar that reloads casc.yaml, from our mirror.
+			"sidecars": pulumi.Map{"configAutoReload": pulumi.Map{
+				"image":                    pulumi.Map{"registry": pulumi.String(reg)},
+				"resources":                chart.Resources("20m", "128Mi"),
+				"containerSecurityContext": chart.RestrictedContainer(),
+			}},
 			"admin":        pulumi.Map{"existingSecret": pulumi.String(AdminSecret), "createSecret": pulumi.Bool(false)},
 		},
 		"serviceAccount": pulumi.Map{"create": pulumi.Bool(true), "name": pulumi.String(ControllerAccount)},

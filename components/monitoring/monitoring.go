@@ -114,8 +114,13 @@ func (a *Args) Values() (pulumi.Map, error) {
 		"defaultRules":     pulumi.Map{"create": pulumi.Bool(true), "rules": pulumi.Map{"node": pulumi.Bool(false)}},
 		"kubeStateMetrics": pulumi.Map{"enabled": pulumi.Bool(true)},
 		// Both list and watch the cluster's objects.
-		"kube-state-metrics": pulumi.Map{"podAnnotations": chart.CallsAPI()},
-		"prometheusOperator": pulumi.Map{"podAnnotations": chart.CallsAPI()},
+		"kube-state-metrics": pulumi.Map{
+			"podAnnotations": chart.CallsAPI(), "resources": chart.Resources("50m", "256Mi"),
+			// Its defaults less secrets: no alert reads kube_secret_*, and
+			// listing them would let it read every Secret in the cluster.
+			"collectors": pulumi.ToStringArray(StateMetricsCollectors),
+		},
+		"prometheusOperator": pulumi.Map{"podAnnotations": chart.CallsAPI(), "resources": chart.Resources("100m", "256Mi")},
 		"prometheus": pulumi.Map{"prometheusSpec": pulumi.Map{
 			"replicas":  pulumi.Int(a.Replicas),
 			"retention": pulumi.Sprintf("%dd", a.RetentionDays),
@@ -141,12 +146,30 @@ func (a *Args) Values() (pulumi.Map, error) {
 		},
 		"grafana": pulumi.Map{
 			"admin":     pulumi.Map{"existingSecret": pulumi.String(GrafanaAdminSecret), "userKey": pulumi.String("admin-user"), "passwordKey": pulumi.String("admin-password")},
-			"sidecar":   pulumi.Map{"dashboards": pulumi.Map{"enabled": pulumi.Bool(true), "label": pulumi.String("grafana_dashboard"), "searchNamespace": pulumi.String("ALL")}},
+			"sidecar": pulumi.Map{
+				"dashboards": pulumi.Map{"enabled": pulumi.Bool(true), "label": pulumi.String("grafana_dashboard"), "searchNamespace": pulumi.String("ALL")},
+				"resources":  chart.Resources("20m", "128Mi"),
+				"securityContext": chart.RestrictedContainer(),
+			},
+			// Its database and plugins live on its storage volume; /tmp is
+			// the only other place it writes.
+			"containerSecurityContext": chart.RestrictedContainer(),
+			"extraEmptyDirMounts":      pulumi.Array{pulumi.Map{"name": pulumi.String("tmp"), "mountPath": pulumi.String("/tmp")}},
 			"resources": resources("100m", "256Mi"),
 			// Its sidecar reads the dashboards' ConfigMaps.
 			"podAnnotations": chart.CallsAPI(),
 		},
 	}, nil
+}
+
+// StateMetricsCollectors are the object kinds kube-state-metrics exports:
+// its chart's defaults without secrets.
+var StateMetricsCollectors = []string{
+	"certificatesigningrequests", "configmaps", "cronjobs", "daemonsets", "deployments", "endpoints",
+	"horizontalpodautoscalers", "ingresses", "jobs", "leases", "limitranges", "mutatingwebhookconfigurations",
+	"namespaces", "networkpolicies", "nodes", "persistentvolumeclaims", "persistentvolumes",
+	"poddisruptionbudgets", "pods", "replicasets", "replicationcontrollers", "resourcequotas", "services",
+	"statefulsets", "storageclasses", "validatingwebhookconfigurations", "volumeattachments",
 }
 
 // Monitoring is the installed metrics and alerting stack.

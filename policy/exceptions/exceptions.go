@@ -29,7 +29,57 @@ var List = append([]rules.Exception{
 	{Rule: "SEC-04", Type: daemonSet, Name: deviceplugin.Name, Reason: devicePlugin},
 	{Rule: "SEC-05", Type: daemonSet, Name: deviceplugin.Name, Reason: devicePlugin},
 	{Rule: "SEC-10", Type: daemonSet, Name: deviceplugin.Name, Reason: devicePlugin},
-}, falcoExceptions()...)
+}, append(falcoExceptions(), controllerAccess...)...)
+
+const (
+	clusterRole = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
+	role        = "kubernetes:rbac.authorization.k8s.io/v1:Role"
+)
+
+// Why each chart's controller holds the access RBAC-01 and RBAC-02 refuse
+// an app: managing that kind of object is the controller's whole job. Each
+// names the chart's role as the charts stack renders it ("<chart resource>:
+// [<namespace>/]<role>"); the charts stack's test fails when one matches
+// nothing.
+const (
+	certManagerSecrets = "cert-manager writes each Certificate's key pair into its Secret and reads the issuers' credentials " +
+		"from Secrets; the cainjector copies CA bundles from Secrets into webhooks and CRDs. It has no other way to do its job, " +
+		"runs in its own namespace with its own accounts, and no app can bind these roles"
+	gatekeeperAny = "Gatekeeper evaluates constraints on any kind of object (so it must read every kind, including CRDs " +
+		"installed later) and creates the constraint CRDs its templates define; its namespaced role keeps its webhook's " +
+		"certificate in a Secret of its own namespace"
+	jenkinsExec = "the Jenkins kubernetes plugin runs each pipeline step inside the agent pod it started, through pods/exec; " +
+		"the role is namespaced to intelliflow-ci, where only Jenkins' own agents run (restricted, no cluster-admin)"
+	eckSecrets = "the ECK operator creates the Elasticsearch and Kibana users' passwords and the stack's TLS certificates " +
+		"as Secrets and watches them, in the namespaces it manages only (managedNamespaces)"
+	adapterMetrics = "prometheus-adapter serves the custom and external metrics APIs: the HPA controller reads any metric " +
+		"name under them, so its roles name every resource of those two API groups, and nothing outside them"
+	operatorCRDs = "the Prometheus operator manages every monitoring.coreos.com object (Prometheus, Alertmanager, rules, " +
+		"monitors) with every verb on that API group only; it is the group's controller"
+	grafanaSidecar = "Grafana's chart gives its dashboard sidecar list and watch on ConfigMaps and Secrets together in one " +
+		"rule; the sidecar reads only objects labelled grafana_dashboard, and the chart has no value for ConfigMaps alone"
+	injectorLeader = "the Vault agent injector's replicas elect a leader that generates the webhook's certificate and shares " +
+		"it through a Secret in Vault's namespace; the role is namespaced there"
+)
+
+var controllerAccess = []rules.Exception{
+	{Rule: "RBAC-02", Type: clusterRole, Name: "cert-manager:cert-manager-cainjector", Reason: certManagerSecrets},
+	{Rule: "RBAC-02", Type: clusterRole, Name: "cert-manager:cert-manager-controller-certificates", Reason: certManagerSecrets},
+	{Rule: "RBAC-02", Type: clusterRole, Name: "cert-manager:cert-manager-controller-challenges", Reason: certManagerSecrets},
+	{Rule: "RBAC-02", Type: clusterRole, Name: "cert-manager:cert-manager-controller-clusterissuers", Reason: certManagerSecrets},
+	{Rule: "RBAC-02", Type: clusterRole, Name: "cert-manager:cert-manager-controller-issuers", Reason: certManagerSecrets},
+	{Rule: "RBAC-02", Type: clusterRole, Name: "cert-manager:cert-manager-controller-orders", Reason: certManagerSecrets},
+	{Rule: "RBAC-02", Type: role, Name: "cert-manager:cert-manager/cert-manager-webhook:dynamic-serving", Reason: certManagerSecrets},
+	{Rule: "RBAC-01", Type: clusterRole, Name: "gatekeeper:gatekeeper-manager-role", Reason: gatekeeperAny},
+	{Rule: "RBAC-02", Type: role, Name: "gatekeeper:gatekeeper-system/gatekeeper-manager-role", Reason: gatekeeperAny},
+	{Rule: "RBAC-02", Type: role, Name: "jenkins:intelliflow-ci/jenkins-schedule-agents", Reason: jenkinsExec},
+	{Rule: "RBAC-02", Type: clusterRole, Name: "logging-operator:elastic-operator", Reason: eckSecrets},
+	{Rule: "RBAC-01", Type: clusterRole, Name: "monitoring-adapter:prometheus-adapter-external-metrics", Reason: adapterMetrics},
+	{Rule: "RBAC-01", Type: clusterRole, Name: "monitoring-adapter:prometheus-adapter-server-resources", Reason: adapterMetrics},
+	{Rule: "RBAC-01", Type: clusterRole, Name: "monitoring:monitoring-kube-prometheus-operator", Reason: operatorCRDs},
+	{Rule: "RBAC-02", Type: clusterRole, Name: "monitoring:monitoring-grafana-clusterrole", Reason: grafanaSidecar},
+	{Rule: "RBAC-02", Type: role, Name: "vault:intelliflow-security/vault-agent-injector-leader-elector-role", Reason: injectorLeader},
+}
 
 // falcoExceptions waive, for the Falco DaemonSet only, the restricted
 // profile's parts its eBPF probe cannot meet: root, added capabilities,
