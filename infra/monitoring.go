@@ -6,6 +6,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/intelliflow/platform/apps/catalog"
+	"github.com/intelliflow/platform/components/falco"
 	"github.com/intelliflow/platform/components/jenkins"
 	"github.com/intelliflow/platform/components/logging"
 	"github.com/intelliflow/platform/components/monitoring"
@@ -50,6 +51,7 @@ func deployMonitoring(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, nam
 		},
 		GrafanaAdminPassword: secret("grafana-admin-password"),
 		ControlPlaneCIDRs:    controlPlane,
+		AlertNamespaces:      []string{falco.Namespace},
 	}, opts...)
 	if err != nil {
 		return err

@@ -290,43 +290,37 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 // challenge record with public DNS.
 func networkPolicies(ctx *pulumi.Context, name string, a *Args, opts ...pulumi.ResourceOption) error {
 	cidrs, tcp := namespace.CIDRs(a.ControlPlaneCIDRs...), namespace.TCP
-	policy := func(suffix string, selector map[string]string, spec *networkingv1.NetworkPolicySpecArgs) error {
-		spec.PodSelector = &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(selector)}
-		spec.PolicyTypes = pulumi.ToStringArray([]string{"Ingress", "Egress"})
-		_, err := networkingv1.NewNetworkPolicy(ctx, name+"-"+suffix, &networkingv1.NetworkPolicyArgs{
-			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("cert-manager-" + suffix), Namespace: a.Namespace},
-			Spec:     spec,
-		}, opts...)
+	policy := func(suffix string, selector map[string]string, p namespace.PodPolicy) error {
+		p.Name, p.Namespace, p.Pods = "cert-manager-"+suffix, a.Namespace, selector
+		_, err := namespace.NewPodPolicy(ctx, name+"-"+suffix, p, opts...)
 		return err
 	}
 	instance := map[string]string{"app.kubernetes.io/instance": name}
-	if err := policy("api", instance, &networkingv1.NetworkPolicySpecArgs{
-		Egress: networkingv1.NetworkPolicyEgressRuleArray{&networkingv1.NetworkPolicyEgressRuleArgs{To: cidrs, Ports: tcp(443)}},
+	if err := policy("api", instance, namespace.PodPolicy{
+		Egress: []*networkingv1.NetworkPolicyEgressRuleArgs{namespace.To(cidrs, tcp(443))},
 	}); err != nil {
 		return err
 	}
-	if err := policy("webhook", map[string]string{"app.kubernetes.io/component": "webhook"}, &networkingv1.NetworkPolicySpecArgs{
-		Ingress: networkingv1.NetworkPolicyIngressRuleArray{&networkingv1.NetworkPolicyIngressRuleArgs{From: cidrs, Ports: tcp(10250)}},
+	if err := policy("webhook", map[string]string{"app.kubernetes.io/component": "webhook"}, namespace.PodPolicy{
+		Ingress: []*networkingv1.NetworkPolicyIngressRuleArgs{namespace.From(cidrs, tcp(10250))},
 	}); err != nil {
 		return err
 	}
 	controller := map[string]string{"app.kubernetes.io/component": "controller"}
 	internet := namespace.CIDRs("0.0.0.0/0")
-	egress := networkingv1.NetworkPolicyEgressRuleArray{}
+	var egress []*networkingv1.NetworkPolicyEgressRuleArgs
 	if a.ACME != nil {
 		egress = append(egress,
-			&networkingv1.NetworkPolicyEgressRuleArgs{To: internet, Ports: tcp(443)},
+			namespace.To(internet, tcp(443)),
 			// The self-check asks the zone's authoritative servers.
-			&networkingv1.NetworkPolicyEgressRuleArgs{To: internet, Ports: networkingv1.NetworkPolicyPortArray{
+			namespace.To(internet, networkingv1.NetworkPolicyPortArray{
 				&networkingv1.NetworkPolicyPortArgs{Protocol: pulumi.String("UDP"), Port: pulumi.Int(53)},
 				&networkingv1.NetworkPolicyPortArgs{Protocol: pulumi.String("TCP"), Port: pulumi.Int(53)},
-			}},
+			}),
 		)
 	}
-	return policy("controller", controller, &networkingv1.NetworkPolicySpecArgs{
-		Ingress: networkingv1.NetworkPolicyIngressRuleArray{&networkingv1.NetworkPolicyIngressRuleArgs{
-			From: namespace.Namespaces(a.MonitoringNamespace), Ports: tcp(MetricsPort),
-		}},
-		Egress: egress,
+	return policy("controller", controller, namespace.PodPolicy{
+		Ingress: []*networkingv1.NetworkPolicyIngressRuleArgs{namespace.From(namespace.Namespaces(a.MonitoringNamespace), tcp(MetricsPort))},
+		Egress:  egress,
 	})
 }

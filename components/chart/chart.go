@@ -37,6 +37,13 @@ type Args struct {
 	Namespace  pulumi.StringInput
 	Repository string
 	Values     pulumi.MapInput
+	// Tokenless names the chart's workloads (metadata.name) whose pods
+	// never call the Kubernetes API and whose chart has no value to say
+	// so: their pods mount no service account token (SEC-13).
+	Tokenless []string
+	// PostRenderer rewrites the rendered manifests before the engine reads
+	// them; see APIRegistrationV1.
+	PostRenderer *helmv4.PostRendererArgs
 }
 
 // New installs the chart.
@@ -73,8 +80,30 @@ func New(ctx *pulumi.Context, name string, a Args, opts ...pulumi.ResourceOption
 	if a.Release != "" {
 		args.Name = pulumi.String(a.Release)
 	}
-	return helmv4.NewChart(ctx, name, args, append(opts, pulumi.Transforms([]pulumi.ResourceTransform{PlatformDefaults}))...)
+	args.PostRenderer = a.PostRenderer
+	transforms := []pulumi.ResourceTransform{PlatformDefaults}
+	if len(a.Tokenless) > 0 {
+		transforms = append(transforms, WithoutToken(a.Tokenless...))
+	}
+	return helmv4.NewChart(ctx, name, args, append(opts, pulumi.Transforms(transforms))...)
 }
+
+// APIRegistrationV1 is a post-renderer for a chart that picks an
+// APIService's version from the cluster's capabilities: rendering with no
+// cluster to ask (a preview to a folder, the charts stack), Helm's default
+// capabilities lack apiregistration.k8s.io/v1 and such a chart falls back
+// to v1beta1, which API servers since 1.22 refuse. Both versions have the
+// same schema, so the apiVersion line is all that changes; sed is on every
+// machine that runs Pulumi. Against a live cluster the chart renders v1
+// already and the rewrite matches nothing.
+func APIRegistrationV1() *helmv4.PostRendererArgs {
+	return &helmv4.PostRendererArgs{
+		Command: pulumi.String("sed"),
+		Args:    pulumi.ToStringArray([]string{"-e", apiRegistrationV1}),
+	}
+}
+
+const apiRegistrationV1 = `s#^apiVersion: apiregistration\.k8s\.io/v1beta1$#apiVersion: apiregistration.k8s.io/v1#`
 
 // KubernetesAPIAnnotation marks a pod that calls the Kubernetes API, and
 // so mounts its service account token (policy SEC-13): every controller,

@@ -2,6 +2,7 @@ package chart
 
 import (
 	"context"
+	"slices"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -116,5 +117,34 @@ func Resources(cpu, memory string) pulumi.Map {
 	return pulumi.Map{
 		"requests": pulumi.Map{"cpu": pulumi.String(cpu), "memory": pulumi.String(memory)},
 		"limits":   pulumi.Map{"memory": pulumi.String(memory)},
+	}
+}
+
+// WithoutToken is a transform that keeps the service account token out of
+// the pods of the named Deployments, StatefulSets and DaemonSets: for chart
+// workloads that never call the API and whose chart cannot say so. It is a
+// list of names, not a default for every chart pod, so a controller left
+// unannotated is still reported by the pack rather than starved of its
+// token at run time.
+func WithoutToken(names ...string) pulumi.ResourceTransform {
+	return func(_ context.Context, a *pulumi.ResourceTransformArgs) *pulumi.ResourceTransformResult {
+		switch a.Type {
+		case "kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:DaemonSet":
+		default:
+			return nil
+		}
+		meta, _ := a.Props["metadata"].(pulumi.Map)
+		name, _ := meta["name"].(pulumi.String)
+		if !slices.Contains(names, string(name)) {
+			return nil
+		}
+		spec, _ := a.Props["spec"].(pulumi.Map)
+		tmpl, _ := spec["template"].(pulumi.Map)
+		pod, ok := tmpl["spec"].(pulumi.Map)
+		if !ok {
+			return nil
+		}
+		pod["automountServiceAccountToken"] = pulumi.Bool(false)
+		return &pulumi.ResourceTransformResult{Props: a.Props, Opts: a.Opts}
 	}
 }

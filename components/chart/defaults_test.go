@@ -2,6 +2,8 @@ package chart
 
 import (
 	"context"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -47,4 +49,38 @@ func TestPlatformDefaults(t *testing.T) {
 
 	require.Nil(t, apply("kubernetes:core/v1:Service", pulumi.Map{"spec": pulumi.Map{}}), "other kinds are left alone")
 	require.Nil(t, apply("kubernetes:apps/v1:Deployment", pulumi.Map{}), "no spec, nothing to do")
+}
+
+func TestWithoutToken(t *testing.T) {
+	transform := WithoutToken("logstash")
+	named := func(name string) pulumi.Map {
+		d := deployment(nil, pulumi.Map{"name": pulumi.String("a")})
+		d["metadata"] = pulumi.Map{"name": pulumi.String(name)}
+		return d
+	}
+	automount := func(d pulumi.Map) any {
+		return d["spec"].(pulumi.Map)["template"].(pulumi.Map)["spec"].(pulumi.Map)["automountServiceAccountToken"]
+	}
+	for _, typ := range []string{"kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:DaemonSet"} {
+		d := named("logstash")
+		require.NotNil(t, transform(context.Background(), &pulumi.ResourceTransformArgs{Type: typ, Props: d}), typ)
+		require.Equal(t, pulumi.Bool(false), automount(d), typ)
+	}
+	other := named("operator")
+	require.Nil(t, transform(context.Background(), &pulumi.ResourceTransformArgs{Type: "kubernetes:apps/v1:Deployment", Props: other}), "an unnamed workload keeps its token")
+	require.Nil(t, automount(other))
+	require.Nil(t, transform(context.Background(), &pulumi.ResourceTransformArgs{Type: "kubernetes:core/v1:Service", Props: named("logstash")}))
+}
+
+func TestAPIRegistrationV1(t *testing.T) {
+	// The post-renderer runs sed where Pulumi runs: check its expression
+	// with this machine's sed on a rendered stream.
+	in := "apiVersion: apiregistration.k8s.io/v1beta1\nkind: APIService\n---\napiVersion: apiregistration.k8s.io/v1\nkind: APIService\n---\napiVersion: v1\nkind: ConfigMap\ndata:\n  note: apiVersion: apiregistration.k8s.io/v1beta1\n"
+	cmd := exec.Command("sed", "-e", apiRegistrationV1)
+	cmd.Stdin = strings.NewReader(in)
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	require.Equal(t, "apiVersion: apiregistration.k8s.io/v1\nkind: APIService\n---\napiVersion: apiregistration.k8s.io/v1\nkind: APIService\n---\napiVersion: v1\nkind: ConfigMap\ndata:\n  note: apiVersion: apiregistration.k8s.io/v1beta1\n", string(out),
+		"only an object's own apiVersion line changes")
+	require.Equal(t, pulumi.String("sed"), APIRegistrationV1().Command)
 }

@@ -17,6 +17,7 @@ import (
 
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
+	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"gopkg.in/yaml.v3"
 
@@ -39,6 +40,9 @@ const Release = "falco"
 
 // Namespace is where Falco runs.
 const Namespace = "falco"
+
+// SidekickName is Falcosidekick's Deployment, as the chart names it.
+const SidekickName = Release + "-falcosidekick"
 
 // DaemonSetName is the Pulumi name of the chart's DaemonSet, which the
 // policy exceptions refer to.
@@ -239,12 +243,27 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			return nil, wrap("network policy "+pn, err)
 		}
 	}
+	// Falcosidekick runs two replicas and its chart has no budget for
+	// them; it never calls the API (its chart's Role is for a feature we
+	// leave off) and the chart cannot say so.
+	sidekick := map[string]string{"app.kubernetes.io/name": "falcosidekick", "app.kubernetes.io/instance": Release}
+	if _, err := policyv1.NewPodDisruptionBudget(ctx, name+"-falcosidekick", &policyv1.PodDisruptionBudgetArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(SidekickName), Namespace: args.NamespaceReady},
+		Spec: &policyv1.PodDisruptionBudgetSpecArgs{
+			MaxUnavailable:             pulumi.Int(1),
+			UnhealthyPodEvictionPolicy: pulumi.String("AlwaysAllow"),
+			Selector:                   &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(sidekick)},
+		},
+	}, parent); err != nil {
+		return nil, wrap("falcosidekick budget", err)
+	}
 	if _, err := chart.New(ctx, Release, chart.Args{
 		Chart:      "falco",
 		Version:    ChartVersion,
 		Namespace:  args.NamespaceReady,
 		Repository: args.ChartRepository,
 		Values:     values,
+		Tokenless:  []string{SidekickName},
 	}, parent); err != nil {
 		return nil, wrap("chart", err)
 	}

@@ -113,7 +113,7 @@ func (a *Args) Values() pulumi.Map {
 				"resources":                chart.Resources("20m", "128Mi"),
 				"containerSecurityContext": chart.RestrictedContainer(),
 			}},
-			"admin":        pulumi.Map{"existingSecret": pulumi.String(AdminSecret), "createSecret": pulumi.Bool(false)},
+			"admin": pulumi.Map{"existingSecret": pulumi.String(AdminSecret), "createSecret": pulumi.Bool(false)},
 		},
 		"serviceAccount": pulumi.Map{"create": pulumi.Bool(true), "name": pulumi.String(ControllerAccount)},
 		"persistence":    pulumi.Map{"enabled": pulumi.Bool(true), "size": pulumi.Sprintf("%dGi", a.StorageGiB)},
@@ -163,25 +163,33 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, wrap("deployer binding", err)
 	}
 
-	// In the default-deny namespace: agents and controller talk to each
-	// other; everything leaves on 443 (git, the registry, SonarQube, Slack,
-	// the API) or to Vault.
-	if _, err := networkingv1.NewNetworkPolicy(ctx, name, &networkingv1.NetworkPolicyArgs{
-		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("jenkins"), Namespace: args.NamespaceReady, Labels: labels},
-		Spec: &networkingv1.NetworkPolicySpecArgs{
-			PodSelector: &metav1.LabelSelectorArgs{},
-			PolicyTypes: pulumi.ToStringArray([]string{"Ingress", "Egress"}),
-			Ingress: networkingv1.NetworkPolicyIngressRuleArray{&networkingv1.NetworkPolicyIngressRuleArgs{
-				From: networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{PodSelector: &metav1.LabelSelectorArgs{}}}, Ports: namespace.TCP(8080, 50000),
-			}},
-			Egress: networkingv1.NetworkPolicyEgressRuleArray{
-				&networkingv1.NetworkPolicyEgressRuleArgs{To: networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{PodSelector: &metav1.LabelSelectorArgs{}}}, Ports: namespace.TCP(8080, 50000)},
-				&networkingv1.NetworkPolicyEgressRuleArgs{To: namespace.CIDRs("0.0.0.0/0"), Ports: namespace.TCP(443)},
-				&networkingv1.NetworkPolicyEgressRuleArgs{To: namespace.Namespaces("intelliflow-security"), Ports: namespace.TCP(8200)},
-			},
-		},
+	// In the default-deny namespace: the agents call the controller (8080,
+	// 50000); both leave on 443 (git, the registry, SonarQube, Slack, the
+	// API) or to Vault. The controller's policy is its own; the agents'
+	// pods come and go with the builds, so theirs selects every other pod.
+	controller := map[string]string{"app.kubernetes.io/component": "jenkins-controller"}
+	out := []*networkingv1.NetworkPolicyEgressRuleArgs{
+		namespace.To(namespace.CIDRs("0.0.0.0/0"), namespace.TCP(443)),
+		namespace.To(namespace.Namespaces("intelliflow-security"), namespace.TCP(8200)),
+	}
+	if _, err := namespace.NewPodPolicy(ctx, name+"-controller", namespace.PodPolicy{
+		Name: "jenkins-controller", Namespace: args.NamespaceReady, Labels: labels, Pods: controller,
+		Ingress: []*networkingv1.NetworkPolicyIngressRuleArgs{namespace.From(namespace.Pods(map[string]string{}), namespace.TCP(8080, 50000))},
+		Egress:  out,
 	}, parent); err != nil {
 		return nil, wrap("network policy", err)
+	}
+	if _, err := networkingv1.NewNetworkPolicy(ctx, name, &networkingv1.NetworkPolicyArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("jenkins-agents"), Namespace: args.NamespaceReady, Labels: labels},
+		Spec: &networkingv1.NetworkPolicySpecArgs{
+			PodSelector: &metav1.LabelSelectorArgs{MatchExpressions: metav1.LabelSelectorRequirementArray{&metav1.LabelSelectorRequirementArgs{
+				Key: pulumi.String("app.kubernetes.io/component"), Operator: pulumi.String("NotIn"), Values: pulumi.ToStringArray([]string{controller["app.kubernetes.io/component"]}),
+			}}},
+			PolicyTypes: pulumi.ToStringArray([]string{"Ingress", "Egress"}),
+			Egress:      append(networkingv1.NetworkPolicyEgressRuleArray{namespace.To(namespace.Pods(controller), namespace.TCP(8080, 50000))}, out[0], out[1]),
+		},
+	}, parent); err != nil {
+		return nil, wrap("agents' network policy", err)
 	}
 	admin, err := corev1.NewSecret(ctx, name+"-admin", &corev1.SecretArgs{
 		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(AdminSecret), Namespace: args.NamespaceReady, Labels: labels},

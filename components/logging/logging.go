@@ -133,10 +133,18 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			"podSecurityContext": pulumi.Map{
 				"runAsNonRoot": pulumi.Bool(true), "seccompProfile": pulumi.Map{"type": pulumi.String("RuntimeDefault")},
 			},
+			// Two, one leading (it elects a leader), both serving the
+			// admission webhook the stack's objects go through.
+			"replicaCount":        pulumi.Int(2),
+			"podDisruptionBudget": pulumi.Map{"enabled": pulumi.Bool(true), "maxUnavailable": pulumi.Int(1)},
+			"webhook":             pulumi.Map{"port": pulumi.Int(OperatorWebhookPort)},
 		},
 	}, parent)
 	if err != nil {
 		return nil, wrap("operator", err)
+	}
+	if err := operatorNetwork(ctx, name, args, parent); err != nil {
+		return nil, wrap("operator network policy", err)
 	}
 	cr := func(child, apiVersion, kind, objName string, spec map[string]any, deps ...pulumi.Resource) (pulumi.Resource, error) {
 		return apiextensions.NewCustomResource(ctx, name+"-"+child, &apiextensions.CustomResourceArgs{
@@ -205,6 +213,13 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, wrap("kibana", err)
 	}
 
+	logstashAccount, err := corev1.NewServiceAccount(ctx, name+"-logstash", &corev1.ServiceAccountArgs{
+		Metadata:                     &metav1.ObjectMetaArgs{Name: pulumi.String("logstash"), Namespace: args.NamespaceReady, Labels: labels},
+		AutomountServiceAccountToken: pulumi.Bool(false),
+	}, parent)
+	if err != nil {
+		return nil, wrap("logstash account", err)
+	}
 	logstash, err := chart.New(ctx, name+"-logstash", chart.Args{
 		Chart: "logstash", Release: "logstash", Version: LogstashChartVersion, Namespace: args.NamespaceReady,
 		Repository: args.ChartRepository,
@@ -223,12 +238,15 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			// JRuby's scratch go to emptyDirs, the rest is read-only.
 			"podSecurityContext": chart.RestrictedPod(1000, 1000),
 			"securityContext":    chart.RestrictedContainer(),
-			"extraVolumes":       pulumi.Array{chart.Scratch("data", "1Gi"), chart.Scratch("tmp", "256Mi")},
+			// An account of its own; Logstash never calls the API.
+			"rbac":         pulumi.Map{"create": pulumi.Bool(false), "serviceAccountName": logstashAccount.Metadata.Name().Elem()},
+			"extraVolumes": pulumi.Array{chart.Scratch("data", "1Gi"), chart.Scratch("tmp", "256Mi")},
 			"extraVolumeMounts": pulumi.Array{
 				pulumi.Map{"name": pulumi.String("data"), "mountPath": pulumi.String("/usr/share/logstash/data")},
 				pulumi.Map{"name": pulumi.String("tmp"), "mountPath": pulumi.String("/tmp")},
 			},
 		},
+		Tokenless: []string{"logstash-logstash"},
 	}, parent, pulumi.DependsOn([]pulumi.Resource{es}))
 	if err != nil {
 		return nil, wrap("logstash", err)
@@ -464,4 +482,35 @@ func shipper(ctx *pulumi.Context, name string, a *Args, opts ...pulumi.ResourceO
 		return wrap("beat", err)
 	}
 	return nil
+}
+
+// OperatorWebhookPort is where the ECK operator serves its admission
+// webhook (the API server calls it).
+const OperatorWebhookPort = 9443
+
+// operatorNetwork lets the ECK operator, in its own namespace, take the API
+// server's webhook calls and reach the API and the Elasticsearch clusters it
+// manages (their HTTP API, where it sets users and settings), and lets
+// Elasticsearch admit it.
+func operatorNetwork(ctx *pulumi.Context, name string, a *Args, opts ...pulumi.ResourceOption) error {
+	control := namespace.CIDRs(a.ControlPlaneCIDRs...)
+	es := map[string]string{"elasticsearch.k8s.elastic.co/cluster-name": ElasticsearchName}
+	if _, err := namespace.NewPodPolicy(ctx, name+"-operator", namespace.PodPolicy{
+		Name: "elastic-operator", Namespace: a.OperatorNamespace, Pods: map[string]string{"app.kubernetes.io/name": "elastic-operator"},
+		Ingress: []*networkingv1.NetworkPolicyIngressRuleArgs{namespace.From(control, namespace.TCP(OperatorWebhookPort))},
+		Egress: []*networkingv1.NetworkPolicyEgressRuleArgs{
+			namespace.To(control, namespace.TCP(443)),
+			namespace.To(namespace.PodsIn(a.Namespace, es), namespace.TCP(9200)),
+		},
+	}, opts...); err != nil {
+		return err
+	}
+	operator := networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{
+		NamespaceSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{"kubernetes.io/metadata.name": a.OperatorNamespace}},
+	}}
+	_, err := namespace.NewPodPolicy(ctx, name+"-elasticsearch-operator", namespace.PodPolicy{
+		Name: "elasticsearch-operator", Namespace: a.NamespaceReady, Pods: es,
+		Ingress: []*networkingv1.NetworkPolicyIngressRuleArgs{namespace.From(operator, namespace.TCP(9200))},
+	}, opts...)
+	return err
 }

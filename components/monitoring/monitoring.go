@@ -44,6 +44,9 @@ type Args struct {
 	// ControlPlaneCIDRs are where the API server calls the operator's
 	// webhook from and where Prometheus reaches the API.
 	ControlPlaneCIDRs []string
+	// AlertNamespaces are the namespaces whose pods post alerts to
+	// Alertmanager themselves (Falcosidekick's).
+	AlertNamespaces []string
 }
 
 // Validate reports every problem, naming the field.
@@ -145,19 +148,25 @@ func (a *Args) Values() (pulumi.Map, error) {
 			},
 		},
 		"grafana": pulumi.Map{
-			"admin":     pulumi.Map{"existingSecret": pulumi.String(GrafanaAdminSecret), "userKey": pulumi.String("admin-user"), "passwordKey": pulumi.String("admin-password")},
+			"admin": pulumi.Map{"existingSecret": pulumi.String(GrafanaAdminSecret), "userKey": pulumi.String("admin-user"), "passwordKey": pulumi.String("admin-password")},
 			"sidecar": pulumi.Map{
-				"dashboards": pulumi.Map{"enabled": pulumi.Bool(true), "label": pulumi.String("grafana_dashboard"), "searchNamespace": pulumi.String("ALL")},
-				"resources":  chart.Resources("20m", "128Mi"),
+				"dashboards":      pulumi.Map{"enabled": pulumi.Bool(true), "label": pulumi.String("grafana_dashboard"), "searchNamespace": pulumi.String("ALL")},
+				"resources":       chart.Resources("20m", "128Mi"),
 				"securityContext": chart.RestrictedContainer(),
 			},
 			// Its database and plugins live on its storage volume; /tmp is
 			// the only other place it writes.
 			"containerSecurityContext": chart.RestrictedContainer(),
 			"extraEmptyDirMounts":      pulumi.Array{pulumi.Map{"name": pulumi.String("tmp"), "mountPath": pulumi.String("/tmp")}},
-			"resources": resources("100m", "256Mi"),
+			"resources":                resources("100m", "256Mi"),
 			// Its sidecar reads the dashboards' ConfigMaps.
 			"podAnnotations": chart.CallsAPI(),
+			// /api/health checks Grafana's database (readiness); /healthz
+			// only that the server answers (liveness).
+			"livenessProbe": pulumi.Map{
+				"httpGet":             pulumi.Map{"path": pulumi.String("/healthz"), "port": pulumi.Int(3000)},
+				"initialDelaySeconds": pulumi.Int(60), "timeoutSeconds": pulumi.Int(30), "failureThreshold": pulumi.Int(10),
+			},
 		},
 	}, nil
 }
@@ -216,27 +225,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		secrets = append(secrets, sec)
 	}
 
-	// In the default-deny namespace: scrape and query inside the cluster,
-	// reach the API, send alerts out (Slack and PagerDuty on 443, mail on
-	// 587), take the operator's webhook calls from the control plane.
-	control, tcp := namespace.CIDRs(args.ControlPlaneCIDRs...), namespace.TCP
-	inCluster := networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{NamespaceSelector: &metav1.LabelSelectorArgs{}}}
-	if _, err := networkingv1.NewNetworkPolicy(ctx, name+"-stack", &networkingv1.NetworkPolicyArgs{
-		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("monitoring"), Namespace: args.NamespaceReady, Labels: labels},
-		Spec: &networkingv1.NetworkPolicySpecArgs{
-			PodSelector: &metav1.LabelSelectorArgs{},
-			PolicyTypes: pulumi.ToStringArray([]string{"Ingress", "Egress"}),
-			Ingress: networkingv1.NetworkPolicyIngressRuleArray{
-				&networkingv1.NetworkPolicyIngressRuleArgs{From: networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{PodSelector: &metav1.LabelSelectorArgs{}}}},
-				&networkingv1.NetworkPolicyIngressRuleArgs{From: control, Ports: tcp(10250)},
-			},
-			Egress: networkingv1.NetworkPolicyEgressRuleArray{
-				&networkingv1.NetworkPolicyEgressRuleArgs{To: inCluster},
-				&networkingv1.NetworkPolicyEgressRuleArgs{To: control, Ports: tcp(443, 10250)},
-				&networkingv1.NetworkPolicyEgressRuleArgs{To: namespace.CIDRs("0.0.0.0/0"), Ports: tcp(443, 587)},
-			},
-		},
-	}, parent); err != nil {
+	if err := networkPolicies(ctx, name, args, labels, parent); err != nil {
 		return nil, wrap("network policy", err)
 	}
 
@@ -265,8 +254,14 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			"rules":      pulumi.ToMap(AdapterRules()),
 			"resources":  pulumi.Map{"requests": pulumi.Map{"cpu": pulumi.String("100m"), "memory": pulumi.String("256Mi")}, "limits": pulumi.Map{"memory": pulumi.String("512Mi")}},
 			// An aggregated API server: it reviews every caller's token.
-			"podAnnotations": chart.CallsAPI(),
+			"podAnnotations":      chart.CallsAPI(),
+			"listenPort":          pulumi.Int(AdapterPort),
+			"podDisruptionBudget": pulumi.Map{"enabled": pulumi.Bool(true), "maxUnavailable": pulumi.Int(1)},
+			// Its API server library serves liveness and readiness apart.
+			"livenessProbe":  adapterProbe("/livez"),
+			"readinessProbe": adapterProbe("/readyz"),
 		},
+		PostRenderer: chart.APIRegistrationV1(),
 	}, parent, pulumi.DependsOn([]pulumi.Resource{release})); err != nil {
 		return nil, wrap("adapter", err)
 	}
@@ -299,4 +294,77 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, wrap("outputs", err)
 	}
 	return m, nil
+}
+
+// Pod labels the network policies select by: the charts' own, and the
+// operator's for the Prometheus and Alertmanager it runs.
+var (
+	prometheusPods   = map[string]string{"app.kubernetes.io/name": "prometheus"}
+	alertmanagerPods = map[string]string{"app.kubernetes.io/name": "alertmanager"}
+	grafanaPods      = map[string]string{"app.kubernetes.io/name": "grafana"}
+	operatorPods     = map[string]string{"app": "kube-prometheus-stack-operator"}
+	stateMetricsPods = map[string]string{"app.kubernetes.io/name": "kube-state-metrics"}
+	adapterPods      = map[string]string{"app.kubernetes.io/name": "prometheus-adapter"}
+)
+
+// AlertmanagerPort is where Alertmanager takes alerts.
+const AlertmanagerPort = 9093
+
+// AdapterPort is where the metrics adapter serves its aggregated APIs.
+const AdapterPort = 6443
+
+// networkPolicies open the default-deny namespace. Inside it (the
+// monitoring and logging stacks, which query and ship to each other) pods
+// talk freely; every reach beyond it belongs to one workload's policy:
+// Prometheus scrapes the whole cluster and the nodes, Alertmanager alone
+// sends out (Slack and PagerDuty on 443, mail on 587), the API server calls
+// the operator's webhook and the adapter's APIs, and each controller reads
+// the API.
+func networkPolicies(ctx *pulumi.Context, name string, a *Args, labels pulumi.StringMap, opts ...pulumi.ResourceOption) error {
+	control, tcp := namespace.CIDRs(a.ControlPlaneCIDRs...), namespace.TCP
+	inNamespace := networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{PodSelector: &metav1.LabelSelectorArgs{}}}
+	if _, err := networkingv1.NewNetworkPolicy(ctx, name+"-stack", &networkingv1.NetworkPolicyArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("monitoring"), Namespace: a.NamespaceReady, Labels: labels},
+		Spec: &networkingv1.NetworkPolicySpecArgs{
+			PodSelector: &metav1.LabelSelectorArgs{},
+			PolicyTypes: pulumi.ToStringArray([]string{"Ingress", "Egress"}),
+			Ingress:     networkingv1.NetworkPolicyIngressRuleArray{namespace.From(inNamespace, nil)},
+			Egress:      networkingv1.NetworkPolicyEgressRuleArray{namespace.To(inNamespace, nil)},
+		},
+	}, opts...); err != nil {
+		return err
+	}
+	api := namespace.To(control, tcp(443))
+	inCluster := networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{NamespaceSelector: &metav1.LabelSelectorArgs{}}}
+	for _, p := range []namespace.PodPolicy{
+		{Name: "prometheus", Pods: prometheusPods, Egress: []*networkingv1.NetworkPolicyEgressRuleArgs{
+			namespace.To(inCluster, nil), namespace.To(control, tcp(443, 10250)),
+		}},
+		{Name: "alertmanager", Pods: alertmanagerPods,
+			Ingress: []*networkingv1.NetworkPolicyIngressRuleArgs{namespace.From(namespace.Namespaces(a.AlertNamespaces...), tcp(AlertmanagerPort))},
+			Egress:  []*networkingv1.NetworkPolicyEgressRuleArgs{namespace.To(namespace.CIDRs("0.0.0.0/0"), tcp(443, 587))}},
+		// Its dashboard sidecar reads ConfigMaps from the API.
+		{Name: "grafana", Pods: grafanaPods, Egress: []*networkingv1.NetworkPolicyEgressRuleArgs{api}},
+		{Name: "prometheus-operator", Pods: operatorPods,
+			Ingress: []*networkingv1.NetworkPolicyIngressRuleArgs{namespace.From(control, tcp(10250))},
+			Egress:  []*networkingv1.NetworkPolicyEgressRuleArgs{api}},
+		{Name: "kube-state-metrics", Pods: stateMetricsPods, Egress: []*networkingv1.NetworkPolicyEgressRuleArgs{api}},
+		{Name: "prometheus-adapter", Pods: adapterPods,
+			Ingress: []*networkingv1.NetworkPolicyIngressRuleArgs{namespace.From(control, tcp(AdapterPort))},
+			Egress:  []*networkingv1.NetworkPolicyEgressRuleArgs{api}},
+	} {
+		p.Namespace, p.Labels = a.NamespaceReady, labels
+		if _, err := namespace.NewPodPolicy(ctx, name+"-"+p.Name, p, opts...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// adapterProbe checks path on the adapter's HTTPS port.
+func adapterProbe(path string) pulumi.Map {
+	return pulumi.Map{
+		"httpGet":             pulumi.Map{"path": pulumi.String(path), "port": pulumi.String("https"), "scheme": pulumi.String("HTTPS")},
+		"initialDelaySeconds": pulumi.Int(30), "timeoutSeconds": pulumi.Int(5),
+	}
 }

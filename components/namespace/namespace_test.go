@@ -3,6 +3,7 @@ package namespace
 import (
 	"testing"
 
+	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/require"
 
@@ -140,4 +141,30 @@ func TestQuotaAndLimits(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, "Container", l.Get("spec.limits.0.type"))
 	require.Equal(t, map[string]any{"cpu": "8", "memory": "16Gi"}, l.Get("spec.limits.0.max"))
+}
+
+func TestPodPolicy(t *testing.T) {
+	mocks, err := pulumitest.Run(t, pulumitest.Options{}, func(ctx *pulumi.Context) error {
+		_, err := NewPodPolicy(ctx, "grafana", PodPolicy{
+			Name: "grafana", Namespace: pulumi.String("intelliflow-monitoring"), Pods: map[string]string{"app.kubernetes.io/name": "grafana"},
+			Ingress: []*networkingv1.NetworkPolicyIngressRuleArgs{From(Pods(map[string]string{"app": "ingress"}), TCP(3000))},
+			Egress:  []*networkingv1.NetworkPolicyEgressRuleArgs{To(CIDRs("10.0.0.0/16"), TCP(443))},
+		})
+		return err
+	})
+	require.NoError(t, err)
+	p, ok := mocks.Find("kubernetes:networking.k8s.io/v1:NetworkPolicy", "grafana")
+	require.True(t, ok)
+	require.Equal(t, map[string]any{"app.kubernetes.io/name": "grafana"}, p.Get("spec.podSelector.matchLabels"), "a policy of the workload's own")
+	require.Equal(t, []any{"Ingress", "Egress"}, p.Get("spec.policyTypes"))
+	require.Equal(t, "ingress", p.Get("spec.ingress.0.from.0.podSelector.matchLabels.app"))
+	require.Equal(t, 3000.0, p.Get("spec.ingress.0.ports.0.port"))
+	require.Equal(t, "10.0.0.0/16", p.Get("spec.egress.0.to.0.ipBlock.cidr"))
+
+	// Without pods to select it would open the whole namespace.
+	_, err = pulumitest.Run(t, pulumitest.Options{}, func(ctx *pulumi.Context) error {
+		_, err := NewPodPolicy(ctx, "all", PodPolicy{Name: "all", Namespace: pulumi.String("ns")})
+		return err
+	})
+	require.ErrorContains(t, err, `network policy "all": Name, Namespace and Pods are required`)
 }

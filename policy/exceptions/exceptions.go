@@ -6,12 +6,18 @@
 package exceptions
 
 import (
+	"slices"
+
 	"github.com/intelliflow/platform/components/deviceplugin"
 	"github.com/intelliflow/platform/components/falco"
 	"github.com/intelliflow/platform/policy/rules"
 )
 
-const daemonSet = "kubernetes:apps/v1:DaemonSet"
+const (
+	daemonSet   = "kubernetes:apps/v1:DaemonSet"
+	deployment  = "kubernetes:apps/v1:Deployment"
+	statefulSet = "kubernetes:apps/v1:StatefulSet"
+)
 
 // devicePlugin is why the NVIDIA device plugin cannot be restricted.
 const devicePlugin = "the NVIDIA device plugin registers GPUs with the kubelet through a socket in the host's " +
@@ -29,7 +35,11 @@ var List = append([]rules.Exception{
 	{Rule: "SEC-04", Type: daemonSet, Name: deviceplugin.Name, Reason: devicePlugin},
 	{Rule: "SEC-05", Type: daemonSet, Name: deviceplugin.Name, Reason: devicePlugin},
 	{Rule: "SEC-10", Type: daemonSet, Name: deviceplugin.Name, Reason: devicePlugin},
-}, append(falcoExceptions(), controllerAccess...)...)
+}, slices.Concat(falcoExceptions(), controllerAccess, singletons, healthChecks, []rules.Exception{
+	{Rule: "SEC-19", Type: statefulSet, Name: "logging-operator:elastic-system/elastic-operator", Reason: "WEBHOOK_SECRET holds the " +
+		"name of the Secret the operator keeps its webhook's certificate in, not a secret value; the chart sets it and the " +
+		"rule matches the variable's name"},
+})...)
 
 const (
 	clusterRole = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
@@ -81,12 +91,58 @@ var controllerAccess = []rules.Exception{
 	{Rule: "RBAC-02", Type: role, Name: "vault:intelliflow-security/vault-agent-injector-leader-elector-role", Reason: injectorLeader},
 }
 
+// singletons are the chart workloads that run one pod by design (REL-01):
+// a second would do the same work twice or fight over the same state. Each
+// restarts in place; none is on the payment path.
+var singletons = []rules.Exception{
+	{Rule: "REL-01", Type: deployment, Name: "gatekeeper:gatekeeper-system/gatekeeper-audit", Reason: "Gatekeeper's audit " +
+		"pass lists the whole cluster and writes each constraint's violations into its status; a second auditor would " +
+		"double the API load and race the first on the same status. Admission runs in the webhook's replicas, not here"},
+	{Rule: "REL-01", Type: deployment, Name: "monitoring:intelliflow-monitoring/monitoring-grafana", Reason: "Grafana keeps its " +
+		"users and settings in SQLite on one volume (ReadWriteOnce); a second replica needs an external database. Dashboards " +
+		"are provisioned from ConfigMaps and come back on restart; alerting runs in Alertmanager, not Grafana"},
+	{Rule: "REL-01", Type: deployment, Name: "monitoring:intelliflow-monitoring/monitoring-kube-prometheus-operator", Reason: "the " +
+		"Prometheus operator has no leader election: two would reconcile the same StatefulSets against each other. Prometheus " +
+		"and Alertmanager keep running while it restarts"},
+	{Rule: "REL-01", Type: deployment, Name: "monitoring:intelliflow-monitoring/monitoring-kube-state-metrics", Reason: "two " +
+		"kube-state-metrics replicas would export every object's series twice; its chart scales by sharding, which one " +
+		"cluster of this size does not need. A restart loses one scrape"},
+	{Rule: "REL-01", Type: statefulSet, Name: "jenkins:intelliflow-ci/jenkins", Reason: "the Jenkins controller is a singleton: " +
+		"its jobs, queue and build history live on its home volume (ReadWriteOnce) and two controllers would run every job " +
+		"twice. Builds run in agent pods; a restart resumes the queue from the volume"},
+}
+
+// singleHealth is why a chart container checks one endpoint for liveness
+// and readiness: the binary serves no other, and the endpoint reports the
+// process's own state, never a dependency's, which is what REL-04 guards
+// against (a downstream outage restarting every pod).
+const singleHealth = "; its binary serves that one health endpoint only, reporting the process's own state and no dependency's, " +
+	"so liveness cannot follow a downstream outage (what the rule guards against); the chart sets both probes"
+
+// noTraffic is why a chart controller has no readiness probe.
+const noTraffic = "; its ports serve only its own metrics and health, no Service routes callers to it, so readiness would gate " +
+	"nothing; its liveness probe restarts it when it hangs"
+
+var healthChecks = []rules.Exception{
+	{Rule: "REL-04", Type: deployment, Name: "cert-manager:cert-manager/cert-manager", Reason: "cert-manager's controller" + noTraffic},
+	{Rule: "REL-04", Type: deployment, Name: "cert-manager:cert-manager/cert-manager-cainjector", Reason: "cert-manager's CA injector" + noTraffic},
+	{Rule: "REL-04", Type: statefulSet, Name: "logging-operator:elastic-system/elastic-operator", Reason: "the ECK operator's chart " +
+		"has no probe values and the operator serves no health endpoint to point one at; it runs two replicas with a budget " +
+		"of one, so one serves the webhook while the other restarts"},
+	{Rule: "REL-04", Type: daemonSet, Name: falco.DaemonSetName, Reason: "Falco checks /healthz" + singleHealth},
+	{Rule: "REL-04", Type: deployment, Name: falco.Release + ":" + falco.Namespace + "/" + falco.SidekickName, Reason: "Falcosidekick checks /ping" + singleHealth},
+	{Rule: "REL-04", Type: statefulSet, Name: "jenkins:intelliflow-ci/jenkins", Reason: "Jenkins checks /login" + singleHealth},
+	{Rule: "REL-04", Type: statefulSet, Name: "logging-logstash:intelliflow-monitoring/logstash-logstash", Reason: "Logstash checks its node API's /" + singleHealth},
+	{Rule: "REL-04", Type: deployment, Name: "monitoring:intelliflow-monitoring/monitoring-kube-prometheus-operator", Reason: "the Prometheus operator checks /healthz" + singleHealth},
+	{Rule: "REL-04", Type: deployment, Name: "vault:intelliflow-security/vault-agent-injector", Reason: "the Vault agent injector checks /health/ready" + singleHealth},
+}
+
 // falcoExceptions waive, for the Falco DaemonSet only, the restricted
 // profile's parts its eBPF probe cannot meet: root, added capabilities,
 // host paths, a writable root, the token its chart mounts.
 func falcoExceptions() []rules.Exception {
 	var out []rules.Exception
-	for _, rule := range []string{"SEC-01", "SEC-03", "SEC-04", "SEC-05", "SEC-06", "SEC-08", "SEC-10", "SEC-13"} {
+	for _, rule := range []string{"SEC-01", "SEC-03", "SEC-04", "SEC-05", "SEC-06", "SEC-07", "SEC-08", "SEC-10", "SEC-13"} {
 		out = append(out, rules.Exception{Rule: rule, Type: daemonSet, Name: falco.DaemonSetName, Reason: falcoAgent})
 	}
 	return out
