@@ -269,7 +269,7 @@ func configFor(cfg stacks.Config, svc catalog.Service) map[string]string {
 
 // deployApps creates every service of the catalog, each with the Secret of
 // exactly the credentials it reads.
-func deployApps(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, namespace pulumi.StringInput, opts ...pulumi.ResourceOption) (map[string]*microservice.Microservice, error) {
+func deployApps(ctx *pulumi.Context, cfg stacks.Config, creds credentials, f *Foundation, namespace pulumi.StringInput, opts ...pulumi.ResourceOption) (map[string]*microservice.Microservice, error) {
 	out := map[string]*microservice.Microservice{}
 	for _, svc := range catalog.All() {
 		args, err := serviceArgs(cfg, f, svc, namespace)
@@ -280,7 +280,7 @@ func deployApps(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, namespace
 		if len(svc.Secrets) > 0 && cfg.Vault == nil {
 			data := pulumi.StringMap{}
 			for _, s := range svc.Secrets {
-				data[s.Key] = pulumi.ToSecret(pulumi.String(cfg.Credentials[s.Key])).(pulumi.StringOutput)
+				data[s.Key] = creds.get(s.Key)
 			}
 			secret, err := corev1.NewSecret(ctx, credentialsSecret(svc.Name), &corev1.SecretArgs{
 				Metadata: &metav1.ObjectMetaArgs{

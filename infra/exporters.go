@@ -47,9 +47,9 @@ func redisAddress(f *Foundation) pulumi.StringOutput {
 
 // exporterSecrets is the Redis exporter's password file, keyed by the
 // address it scrapes, holding the stack's AUTH token (a Pulumi secret).
-func exporterSecrets(cfg stacks.Config, f *Foundation) map[string]pulumi.StringInput {
-	file := redisAddress(f).ApplyT(func(addr string) (string, error) {
-		b, err := json.Marshal(map[string]string{addr: cfg.Credentials[redisPasswordKey]})
+func exporterSecrets(creds credentials, f *Foundation) map[string]pulumi.StringInput {
+	file := pulumi.All(redisAddress(f), creds.get(redisPasswordKey)).ApplyT(func(v []any) (string, error) {
+		b, err := json.Marshal(map[string]string{v[0].(string): v[1].(string)})
 		return string(b), err
 	}).(pulumi.StringOutput)
 	return map[string]pulumi.StringInput{redisPasswordFile: pulumi.ToSecret(file).(pulumi.StringOutput)}

@@ -107,7 +107,7 @@ func whereAmI(ctx *pulumi.Context, cfg stacks.Config, p *aws.Provider) (account,
 }
 
 // deployFoundation builds the AWS layer of a staging or prod stack.
-func deployFoundation(ctx *pulumi.Context, cfg stacks.Config) (*Foundation, error) {
+func deployFoundation(ctx *pulumi.Context, cfg stacks.Config, creds credentials) (*Foundation, error) {
 	a := cfg.AWS
 	p, err := awsProvider(ctx, cfg)
 	if err != nil {
@@ -176,7 +176,7 @@ func deployFoundation(ctx *pulumi.Context, cfg stacks.Config) (*Foundation, erro
 		Name: name, VpcID: vpc.VpcID, PrivateSubnetIDs: vpc.PrivateSubnetIDs, ClientCIDRs: clients, KMSKeyARN: key.ARN,
 		NodeType: a.Redis.NodeType, EngineVersion: a.Redis.Version, Production: prod,
 		// The same secret the services read from their credentials Secret.
-		AuthToken: pulumi.ToSecret(pulumi.String(cfg.Credentials[redisPasswordKey])).(pulumi.StringOutput),
+		AuthToken: creds.get(redisPasswordKey),
 	}, onAWS)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package infra
 import (
 	"encoding/json"
 	"maps"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -217,7 +218,7 @@ func TestFoundation(t *testing.T) {
 			require.Equal(t, prod, cache.Get("multiAzEnabled"))
 			require.Equal(t, float64(map[bool]int{true: 3, false: 1}[prod]), cache.Get("numCacheClusters"))
 			require.True(t, cache.Inputs["authToken"].IsSecret(), "the AUTH token is a secret in state")
-			require.Equal(t, cfg.Credentials["redis-password"], cache.Get("authToken"), "the token the services read")
+			require.Equal(t, pulumitest.GeneratedPassword("credential-redis-password", 32), cache.Get("authToken"), "the generated token")
 			kafka := one(t, mocks, "aws:msk/cluster:Cluster")
 			require.Equal(t, float64(a.Kafka.Brokers), kafka.Get("numberOfBrokerNodes"))
 			require.Equal(t, true, kafka.Get("clientAuthentication.sasl.iam"))
@@ -360,6 +361,9 @@ func requireNoPlaintextCredentials(t *testing.T, mocks *pulumitest.Mocks, cfg st
 	for _, v := range cfg.Credentials {
 		secrets[v] = true
 	}
+	for _, p := range mocks.OfType(pulumitest.RandomPasswordType) {
+		secrets[pulumitest.GeneratedPassword(p.Name, int(p.Get("length").(float64)))] = true
+	}
 	var walk func(where string, v resource.PropertyValue)
 	walk = func(where string, v resource.PropertyValue) {
 		switch {
@@ -438,4 +442,66 @@ func TestKafkaTopicsMatchConfig(t *testing.T) {
 			require.Contains(t, kafkaAccess, svc.Name, "%s uses Kafka but has no grant", svc.Name)
 		}
 	}
+}
+
+// TestGeneratedCredentials: a stack with AWS generates the credentials
+// nobody needs to choose, as secrets through an explicit random provider,
+// and every reader gets the same generated value; one the team sets wins;
+// dev generates nothing.
+func TestGeneratedCredentials(t *testing.T) {
+	run := func(t *testing.T, stack string, creds string) *pulumitest.Mocks {
+		values, _ := stackConfig(t, stack)
+		if creds != "" {
+			values["intelliflow:credentials"] = creds
+		}
+		root, err := filepath.Abs("..")
+		require.NoError(t, err)
+		parsed, err := stacks.Parse(stack, func(k string) (string, bool) { v, ok := values[stacks.Namespace+":"+k]; return v, ok })
+		require.NoError(t, err)
+		mocks, err := pulumitest.Run(t, pulumitest.Options{Stack: stack, Config: values, Mocks: mocksFor(parsed), RootDirectory: root}, Run)
+		require.NoError(t, err)
+		return mocks
+	}
+
+	mocks := run(t, "staging", "")
+	passwords := mocks.OfType(pulumitest.RandomPasswordType)
+	require.Len(t, passwords, len(stacks.GeneratedCredentialKeys))
+	mustFind(t, mocks, "pulumi:providers:random", "random")
+	for _, key := range stacks.GeneratedCredentialKeys {
+		p := mustFind(t, mocks, pulumitest.RandomPasswordType, "credential-"+key)
+		require.Equal(t, false, p.Get("special"), key)
+		require.GreaterOrEqual(t, p.Get("length"), 32.0, key)
+		require.Contains(t, p.Provider, "pulumi:providers:random::random", "the stacks disable default providers")
+	}
+	generated := func(key string) string {
+		p := mustFind(t, mocks, pulumitest.RandomPasswordType, "credential-"+key)
+		return pulumitest.GeneratedPassword(p.Name, int(p.Get("length").(float64)))
+	}
+	require.Len(t, generated("jwt-signing-key"), 64, "an HMAC-SHA256 key")
+
+	// Every reader gets the generated value, as a secret.
+	grafana := mustFind(t, mocks, "kubernetes:core/v1:Secret", "monitoring-grafana-admin")
+	require.True(t, grafana.Inputs["stringData"].ContainsSecrets())
+	require.Equal(t, generated("grafana-admin-password"), grafana.Get("stringData.admin-password"))
+	jenkins := mustFind(t, mocks, "kubernetes:core/v1:Secret", "jenkins-admin")
+	require.Equal(t, generated(stacks.JenkinsAdminKey), jenkins.Get("stringData.jenkins-admin-password"))
+	require.Equal(t, generated("redis-password"), one(t, mocks, "aws:elasticache/replicationGroup:ReplicationGroup").Get("authToken"))
+	users := mustFind(t, mocks, "vault:kv/secretV2:SecretV2", "vault-config-kv-"+catalog.Users)
+	var kv map[string]string
+	require.NoError(t, json.Unmarshal([]byte(users.Get("dataJson").(string)), &kv))
+	require.Equal(t, generated("jwt-signing-key"), kv["jwt-signing-key"])
+	require.Equal(t, generated("redis-password"), kv["redis-password"], "the services read the token ElastiCache has")
+
+	// A credential the team sets is used, not generated.
+	var set map[string]string
+	require.NoError(t, json.Unmarshal([]byte(testCredentials(stacks.GeneratedCredentialKeys...)), &set))
+	set["grafana-admin-password"] = "chosen-by-the-team"
+	b, err := json.Marshal(set)
+	require.NoError(t, err)
+	mocks = run(t, "staging", string(b))
+	require.Len(t, mocks.OfType(pulumitest.RandomPasswordType), len(stacks.GeneratedCredentialKeys)-1)
+	require.Equal(t, "chosen-by-the-team", mustFind(t, mocks, "kubernetes:core/v1:Secret", "monitoring-grafana-admin").Get("stringData.admin-password"))
+
+	// Dev keeps its committed dev-only values.
+	require.Empty(t, run(t, "dev", "").OfType(pulumitest.RandomPasswordType))
 }

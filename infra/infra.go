@@ -55,9 +55,13 @@ func Deploy(ctx *pulumi.Context, cfg stacks.Config) (*Platform, error) {
 	if err != nil {
 		return nil, err
 	}
+	creds, err := newCredentials(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
 	var foundation *Foundation
 	if cfg.AWS != nil {
-		if foundation, err = deployFoundation(ctx, cfg); err != nil {
+		if foundation, err = deployFoundation(ctx, cfg, creds); err != nil {
 			return nil, err
 		}
 	}
@@ -94,10 +98,10 @@ func Deploy(ctx *pulumi.Context, cfg stacks.Config) (*Platform, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := deploySecurity(ctx, cfg, foundation, p.Namespaces, certIssuers, onCluster); err != nil {
+	if err := deploySecurity(ctx, cfg, creds, foundation, p.Namespaces, certIssuers, onCluster); err != nil {
 		return nil, err
 	}
-	if err := deployMonitoring(ctx, cfg, foundation, p.Namespaces, certIssuers, onCluster); err != nil {
+	if err := deployMonitoring(ctx, cfg, creds, foundation, p.Namespaces, certIssuers, onCluster); err != nil {
 		return nil, err
 	}
 	if cfg.GPUNodeGroup != "" {
@@ -115,7 +119,7 @@ func Deploy(ctx *pulumi.Context, cfg stacks.Config) (*Platform, error) {
 	}
 
 	// Apps.
-	services, err := deployApps(ctx, cfg, foundation, p.Namespaces[appNS].Name, onCluster)
+	services, err := deployApps(ctx, cfg, creds, foundation, p.Namespaces[appNS].Name, onCluster)
 	if err != nil {
 		return nil, err
 	}

@@ -61,8 +61,9 @@ func stackConfig(t *testing.T, stack string) (map[string]string, stacks.Config) 
 		values["intelliflow:chartRepository"] = chart.LocalPrefix + chartmirror.Dir(t, repo)
 	}
 	if _, ok := values["intelliflow:credentials"]; !ok {
-		// Teams set staging and prod credentials themselves (README).
-		values["intelliflow:credentials"] = testCredentials()
+		// Teams set staging and prod credentials themselves (README),
+		// less those the stack generates.
+		values["intelliflow:credentials"] = testCredentials(stacks.GeneratedCredentialKeys...)
 	}
 	cfg, err := stacks.Parse(stack, func(k string) (string, bool) {
 		v, ok := values[stacks.Namespace+":"+k]
@@ -80,10 +81,13 @@ func mocksFor(cfg stacks.Config) *pulumitest.Mocks {
 	return pulumitest.NewAWSMocks(pulumitest.AWS{Region: cfg.AWS.Region, Zones: []string{cfg.AWS.Region + "a", cfg.AWS.Region + "b", cfg.AWS.Region + "c", cfg.AWS.Region + "d"}})
 }
 
-func testCredentials() string {
+// testCredentials sets every credential key but those left to generate.
+func testCredentials(generated ...string) string {
 	creds := map[string]string{}
 	for _, k := range append(stacks.CredentialKeys(), stacks.PlatformCredentialKeys...) {
-		creds[k] = "test-" + k
+		if !slices.Contains(generated, k) {
+			creds[k] = "test-" + k
+		}
 	}
 	b, _ := json.Marshal(creds)
 	return string(b)

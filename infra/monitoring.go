@@ -19,16 +19,14 @@ import (
 // severity; Elasticsearch, Kibana, Logstash and Filebeat with our pipeline;
 // Jenkins with the reviewed pipelines. The log stack's certificates wait
 // for their issuer.
-func deployMonitoring(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, namespaces map[string]*namespace.Namespace, is issuers, opts ...pulumi.ResourceOption) error {
+func deployMonitoring(ctx *pulumi.Context, cfg stacks.Config, creds credentials, f *Foundation, namespaces map[string]*namespace.Namespace, is issuers, opts ...pulumi.ResourceOption) error {
 	if !cfg.Charts {
 		return nil
 	}
 	if err := deployExporters(ctx, cfg, f, namespaces, opts...); err != nil {
 		return err
 	}
-	secret := func(key string) pulumi.StringInput {
-		return pulumi.ToSecret(pulumi.String(cfg.Credentials[key])).(pulumi.StringOutput)
-	}
+	secret := func(key string) pulumi.StringInput { return creds.get(key) }
 	a := cfg.Alerting
 	smtp := cfg.DataStores[catalog.SMTP]
 	replicas := 1
@@ -78,7 +76,7 @@ func deployMonitoring(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, nam
 	_, err = jenkins.New(ctx, "jenkins", &jenkins.Args{
 		Namespace: stacks.CINamespace, NamespaceReady: namespaces[stacks.CINamespace].Name, AppNamespace: cfg.Environment.AppNamespace(),
 		ChartRepository: cfg.ChartRepository, ImageRegistry: cfg.ImageRegistries[0], StorageGiB: 50,
-		AdminPassword: pulumi.String(cfg.Credentials[stacks.JenkinsAdminKey]),
+		AdminPassword: creds.get(stacks.JenkinsAdminKey),
 	}, opts...)
 	return err
 }

@@ -105,7 +105,7 @@ func TestStoreExporters(t *testing.T) {
 			require.NoError(t, json.Unmarshal([]byte(kv.Get("dataJson").(string)), &data))
 			var file map[string]string
 			require.NoError(t, json.Unmarshal([]byte(data[redisPasswordFile]), &file))
-			require.Equal(t, map[string]string{addr: cfg.Credentials["redis-password"]}, file)
+			require.Equal(t, map[string]string{addr: pulumitest.GeneratedPassword("credential-redis-password", 32)}, file, "the generated AUTH token ElastiCache has")
 
 			vm := monitors["vault"]
 			require.Equal(t, "https", vm.Get("spec.endpoints.0.scheme"))

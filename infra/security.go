@@ -79,12 +79,12 @@ func deployCertificates(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, n
 // admission-time half of the policy pack (Gatekeeper with our constraints)
 // and runtime detection (Falco with our rules, alerting Alertmanager).
 // Vault's certificate waits for its issuer.
-func deploySecurity(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, namespaces map[string]*namespace.Namespace, is issuers, opts ...pulumi.ResourceOption) error {
+func deploySecurity(ctx *pulumi.Context, cfg stacks.Config, creds credentials, f *Foundation, namespaces map[string]*namespace.Namespace, is issuers, opts ...pulumi.ResourceOption) error {
 	if !cfg.Charts {
 		return nil
 	}
 	if cfg.Vault != nil {
-		if err := deployVault(ctx, cfg, f, namespaces, is.waitFor(cfg.Vault.TLSIssuer), opts...); err != nil {
+		if err := deployVault(ctx, cfg, creds, f, namespaces, is.waitFor(cfg.Vault.TLSIssuer), opts...); err != nil {
 			return err
 		}
 	}

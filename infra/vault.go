@@ -53,7 +53,7 @@ func vaultAccess(cfg stacks.Config) []vault.Access {
 
 // vaultSecrets are each service's static secrets for the KV engine, from the
 // stack's credentials (Pulumi secrets).
-func vaultSecrets(cfg stacks.Config) map[string]map[string]pulumi.StringInput {
+func vaultSecrets(creds credentials) map[string]map[string]pulumi.StringInput {
 	out := map[string]map[string]pulumi.StringInput{}
 	for _, svc := range catalog.All() {
 		for _, s := range svc.Secrets {
@@ -63,7 +63,7 @@ func vaultSecrets(cfg stacks.Config) map[string]map[string]pulumi.StringInput {
 			if out[svc.Name] == nil {
 				out[svc.Name] = map[string]pulumi.StringInput{}
 			}
-			out[svc.Name][s.Key] = pulumi.ToSecret(pulumi.String(cfg.Credentials[s.Key])).(pulumi.StringOutput)
+			out[svc.Name][s.Key] = creds.get(s.Key)
 		}
 	}
 	return out
@@ -89,12 +89,12 @@ func vaultSecretEnv(cfg stacks.Config, svc catalog.Service, s catalog.Secret) []
 }
 
 // deployVault installs Vault and, once it is initialised, configures it.
-func deployVault(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, namespaces map[string]*namespace.Namespace, issuer []pulumi.Resource, opts ...pulumi.ResourceOption) error {
+func deployVault(ctx *pulumi.Context, cfg stacks.Config, creds credentials, f *Foundation, namespaces map[string]*namespace.Namespace, issuer []pulumi.Resource, opts ...pulumi.ResourceOption) error {
 	v := cfg.Vault
 	args := &vault.Args{
 		Namespace: stacks.SecurityNamespace, NamespaceReady: namespaces[stacks.SecurityNamespace].Name,
 		ChartRepository: cfg.ChartRepository, ImageRegistry: cfg.ImageRegistries[0],
-		Replicas: 3,
+		Replicas:  3,
 		TLSIssuer: v.TLSIssuer, IssuerReady: issuer, UIHost: v.UIHost,
 		Clients:             []string{cfg.Environment.AppNamespace(), stacks.MonitoringNamespace},
 		MonitoringNamespace: stacks.MonitoringNamespace,
@@ -118,16 +118,16 @@ func deployVault(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, namespac
 	// The admin credentials RDS keeps in Secrets Manager, read at deploy
 	// time and kept as secrets; Vault creates the short-lived users with them.
 	master := secretsmanager.LookupSecretVersionOutput(ctx, secretsmanager.LookupSecretVersionOutputArgs{SecretId: f.DatabaseSecretARN}, pulumi.Provider(f.AWSProvider))
-	creds := master.SecretString().ApplyT(func(s string) (map[string]string, error) {
+	admin := master.SecretString().ApplyT(func(s string) (map[string]string, error) {
 		var c struct{ Username, Password string }
 		if err := json.Unmarshal([]byte(s), &c); err != nil || c.Username == "" || c.Password == "" {
 			return nil, fmt.Errorf("the RDS master secret is not {username, password}")
 		}
 		return map[string]string{"username": c.Username, "password": c.Password}, nil
 	}).(pulumi.StringMapOutput)
-	secrets := vaultSecrets(cfg)
+	secrets := vaultSecrets(creds)
 	if exportersOn(cfg, f) {
-		secrets[redisExporter] = exporterSecrets(cfg, f)
+		secrets[redisExporter] = exporterSecrets(creds, f)
 	}
 	_, err = vault.NewConfig(ctx, "vault-config", &vault.ConfigArgs{
 		Address: v.Address, TokenFile: v.TokenFile, CACertFile: v.CACertFile, Environment: string(cfg.Environment),
@@ -139,8 +139,8 @@ func deployVault(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, namespac
 			exporterAccess(cfg)...),
 		Database: &vault.Database{
 			HostInput: f.DatabaseHost, Name: "intelliflow",
-			Username: creds.MapIndex(pulumi.String("username")),
-			Password: pulumi.ToSecret(creds.MapIndex(pulumi.String("password"))).(pulumi.StringOutput),
+			Username: admin.MapIndex(pulumi.String("username")),
+			Password: pulumi.ToSecret(admin.MapIndex(pulumi.String("password"))).(pulumi.StringOutput),
 		},
 	}, pulumi.DependsOn([]pulumi.Resource{server}))
 	return err

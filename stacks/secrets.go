@@ -50,12 +50,26 @@ var PlatformCredentialKeys = []string{"grafana-admin-password", JenkinsAdminKey,
 // JenkinsAdminKey is Jenkins' break-glass admin password.
 const JenkinsAdminKey = "jenkins-admin-password"
 
+// GeneratedCredentialKeys are the credentials nobody needs to choose: a
+// stack with AWS (staging, prod) generates each one it does not set
+// (pulumi-random, kept in state as a Pulumi secret) and hands it to
+// whatever reads it (ElastiCache's AUTH and the services, Vault, the
+// charts). Dev stacks keep their committed dev-only values.
+var GeneratedCredentialKeys = []string{"grafana-admin-password", JenkinsAdminKey, "jwt-signing-key", "redis-password"}
+
+// GeneratesCredentials reports whether the stack generates the
+// GeneratedCredentialKeys it does not set.
+func (c Config) GeneratesCredentials() bool { return c.AWS != nil }
+
 // RequiredCredentialKeys are the keys a stack must set: the services', and
-// the platform's where it installs charts.
+// the platform's where it installs charts, less those it generates.
 func (c Config) RequiredCredentialKeys() []string {
 	keys := CredentialKeys()
 	if c.Charts {
 		keys = append(keys, PlatformCredentialKeys...)
+	}
+	if c.GeneratesCredentials() {
+		keys = slices.DeleteFunc(keys, func(k string) bool { return slices.Contains(GeneratedCredentialKeys, k) })
 	}
 	return slices.Sorted(slices.Values(keys))
 }

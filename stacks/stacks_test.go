@@ -283,3 +283,27 @@ func TestCredentialErrorsNeverEchoValues(t *testing.T) {
 	require.Error(t, err)
 	require.NotContains(t, err.Error(), "hunter2")
 }
+
+// TestGeneratedCredentialsAreNotRequired: staging and prod generate the
+// credentials nobody chooses and ask only for the rest; dev, with no
+// generator, still needs every one.
+func TestGeneratedCredentialsAreNotRequired(t *testing.T) {
+	creds := map[string]string{}
+	for _, k := range append(CredentialKeys(), PlatformCredentialKeys...) {
+		if !slices.Contains(GeneratedCredentialKeys, k) {
+			creds[k] = "dev-only-" + k
+		}
+	}
+	b, err := json.Marshal(creds)
+	require.NoError(t, err)
+	c, err := Parse("staging", lookupOf(valid(map[string]string{"environment": "staging", "aws": testAWS, "vault": `{"configure": false}`, "credentials": string(b)})))
+	require.NoError(t, err)
+	require.True(t, c.GeneratesCredentials())
+	for _, k := range GeneratedCredentialKeys {
+		require.NotContains(t, c.RequiredCredentialKeys(), k)
+	}
+	require.Contains(t, c.RequiredCredentialKeys(), "pagerduty-routing-key", "what comes from outside is still asked for")
+
+	_, err = Parse("dev", lookupOf(valid(map[string]string{"environment": "dev", "charts": "true", "credentials": string(b)})))
+	require.ErrorContains(t, err, "missing grafana-admin-password, jenkins-admin-password, jwt-signing-key, redis-password")
+}

@@ -1,6 +1,8 @@
 package pulumitest
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -70,9 +72,34 @@ func NewAWSMocks(a AWS) *Mocks {
 			},
 		},
 		Outputs: func(typ, name string, inputs resource.PropertyMap) resource.PropertyMap {
+			if typ == RandomPasswordType {
+				return randomPassword(name, inputs)
+			}
 			return awsOutputs(a.Region, typ, name, inputs)
 		},
 	}
+}
+
+// RandomPasswordType is pulumi-random's password, which the stacks with AWS
+// generate their platform credentials with.
+const RandomPasswordType = "random:index/randomPassword:RandomPassword"
+
+// randomPassword is what the random provider would compute: a result of the
+// asked length (letters and digits, derived from the name so tests can
+// tell two apart), as a secret.
+func randomPassword(name string, inputs resource.PropertyMap) resource.PropertyMap {
+	n := 16
+	if l, ok := inputs["length"]; ok && l.IsNumber() {
+		n = int(l.NumberValue())
+	}
+	return resource.PropertyMap{"result": resource.MakeSecret(resource.NewStringProperty(GeneratedPassword(name, n)))}
+}
+
+// GeneratedPassword is the result the mocks give the RandomPassword name
+// of length n.
+func GeneratedPassword(name string, n int) string {
+	sum := sha256.Sum256([]byte(name))
+	return strings.Repeat(hex.EncodeToString(sum[:]), n/64+1)[:n]
 }
 
 // awsOutputs are the outputs AWS would compute for a resource.
