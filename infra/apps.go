@@ -17,10 +17,6 @@ import (
 	"github.com/intelliflow/platform/stacks"
 )
 
-// IngressControllerNamespace is where the ingress controller runs; the
-// public service admits it.
-const IngressControllerNamespace = "ingress-nginx"
-
 // Model files live on the fraud pods' shared volume.
 const (
 	modelVolume = "models"
@@ -160,7 +156,7 @@ func networkFor(cfg stacks.Config, svc catalog.Service) (microservice.Network, e
 		MonitoringNamespace: stacks.MonitoringNamespace,
 	}
 	if svc.Public {
-		n.IngressControllerNamespace = IngressControllerNamespace
+		n.IngressControllerNamespace = stacks.IngressNamespace
 		if lb := cfg.Ingress.LoadBalancer; lb != nil {
 			n.PublicCIDRs = lb.SourceRanges
 			if len(n.PublicCIDRs) == 0 {

@@ -50,6 +50,10 @@ type Foundation struct {
 	// may write only ACME challenge records there. Empty without charts.
 	HostedZoneID    string
 	CertManagerRole pulumi.StringOutput
+	// VpcID is the cluster's VPC; LoadBalancerRole and AutoscalerRole
+	// the AWS controllers' IRSA roles (empty without charts).
+	VpcID                            pulumi.StringOutput
+	LoadBalancerRole, AutoscalerRole pulumi.StringOutput
 	// Database is the RDS endpoint and the ARN of the secret RDS keeps its
 	// master credentials in (Vault's database engine logs in with them).
 	DatabaseHost, DatabaseSecretARN pulumi.StringOutput
@@ -136,6 +140,7 @@ func deployFoundation(ctx *pulumi.Context, cfg stacks.Config, creds credentials)
 	if err != nil {
 		return nil, err
 	}
+	f.VpcID = vpc.VpcID
 	gpu := a.NodeGroups.GPU
 	general := a.NodeGroups.General
 	eks, err := cluster.New(ctx, "eks", &cluster.Args{
@@ -205,6 +210,9 @@ func deployFoundation(ctx *pulumi.Context, cfg stacks.Config, creds credentials)
 		}
 	}
 	if cfg.Charts {
+		if err := addonsFoundation(ctx, cfg, f, eks, onAWS); err != nil {
+			return nil, err
+		}
 		if err := certificateFoundation(ctx, cfg, f, eks, onAWS); err != nil {
 			return nil, err
 		}

@@ -3,7 +3,6 @@ package infra
 import (
 	"encoding/json"
 	"maps"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/intelliflow/platform/apps/catalog"
 	"github.com/intelliflow/platform/components/cluster"
+	"github.com/intelliflow/platform/components/clusteraddons"
+	"github.com/intelliflow/platform/components/ingress"
 	"github.com/intelliflow/platform/components/rbac"
 	"github.com/intelliflow/platform/internal/pulumitest"
 	"github.com/intelliflow/platform/stacks"
@@ -247,6 +248,8 @@ func TestFoundation(t *testing.T) {
 					ns = stacks.SecurityNamespace // Vault's server and snapshot job
 				case svc == "cert-manager":
 					ns = stacks.CertManagerNamespace
+				case svc == clusteraddons.LoadBalancerAccount || svc == clusteraddons.AutoscalerAccount:
+					ns = clusteraddons.SystemNamespace
 				}
 				st := policyDoc(t, r.Get("assumeRolePolicy"))["Statement"].([]any)[0].(map[string]any)
 				eq := st["Condition"].(map[string]any)["StringEquals"].(map[string]any)
@@ -263,7 +266,28 @@ func TestFoundation(t *testing.T) {
 				require.True(t, ok, r.Name)
 				roles[svc] = policyDoc(t, pol.Get("policy"))
 			}
-			require.ElementsMatch(t, []string{catalog.Fraud, catalog.Orchestrator, catalog.Notifications, catalog.Transactions, catalog.Analytics, "vault", "vault-snapshot", "cert-manager"}, keysOf(roles))
+			require.ElementsMatch(t, []string{catalog.Fraud, catalog.Orchestrator, catalog.Notifications, catalog.Transactions, catalog.Analytics, "vault", "vault-snapshot", "cert-manager",
+				clusteraddons.LoadBalancerAccount, clusteraddons.AutoscalerAccount}, keysOf(roles))
+			// The AWS controllers read anything (AWS has no resource-level
+			// reads) but change only what is tagged as this cluster's, or
+			// what they create with that tag.
+			for _, svc := range []string{clusteraddons.LoadBalancerAccount, clusteraddons.AutoscalerAccount} {
+				for _, s := range roles[svc]["Statement"].([]any) {
+					st := s.(map[string]any)
+					reads := true
+					for _, act := range st["Action"].([]any) {
+						verb := strings.SplitN(act.(string), ":", 2)[1]
+						reads = reads && (strings.HasPrefix(verb, "Describe") || strings.HasPrefix(verb, "List") || strings.HasPrefix(verb, "Get"))
+					}
+					if !reads {
+						_, conditioned := st["Condition"]
+						require.True(t, conditioned || !slices.Contains(st["Resource"].([]any), any("*")), "%s: %v changes anything untagged", svc, st["Action"])
+					}
+				}
+			}
+			b, err := json.Marshal(roles[clusteraddons.AutoscalerAccount])
+			require.NoError(t, err)
+			require.Contains(t, string(b), `"aws:ResourceTag/k8s.io/cluster-autoscaler/`+cfg.ClusterName()+`":"owned"`, "it resizes this cluster's node groups only")
 			actions := func(svc string) map[string][]string {
 				out := map[string][]string{}
 				for _, s := range roles[svc]["Statement"].([]any) {
@@ -454,11 +478,9 @@ func TestGeneratedCredentials(t *testing.T) {
 		if creds != "" {
 			values["intelliflow:credentials"] = creds
 		}
-		root, err := filepath.Abs("..")
-		require.NoError(t, err)
 		parsed, err := stacks.Parse(stack, func(k string) (string, bool) { v, ok := values[stacks.Namespace+":"+k]; return v, ok })
 		require.NoError(t, err)
-		mocks, err := pulumitest.Run(t, pulumitest.Options{Stack: stack, Config: values, Mocks: mocksFor(parsed), RootDirectory: root}, Run)
+		mocks, err := pulumitest.Run(t, pulumitest.Options{Stack: stack, Config: values, Mocks: mocksFor(parsed), RootDirectory: repoRoot(t)}, Run)
 		require.NoError(t, err)
 		return mocks
 	}
@@ -504,4 +526,42 @@ func TestGeneratedCredentials(t *testing.T) {
 
 	// Dev keeps its committed dev-only values.
 	require.Empty(t, run(t, "dev", "").OfType(pulumitest.RandomPasswordType))
+}
+
+// TestClusterAddons: wherever charts go, the ingress controller (allowed
+// our security headers) and metrics-server; on AWS also the Load Balancer
+// Controller and the autoscaler, each with its IRSA role and this cluster.
+func TestClusterAddons(t *testing.T) {
+	for _, stack := range []string{"charts", "staging", "prod"} {
+		t.Run(stack, func(t *testing.T) {
+			mocks, cfg := runStack(t, stack, false)
+			charts := map[string]pulumitest.Resource{}
+			for _, r := range mocks.OfType("kubernetes:helm.sh/v4:Chart") {
+				if strings.HasPrefix(r.Name, "addons-") {
+					charts[strings.TrimPrefix(r.Name, "addons-")] = r
+				}
+			}
+			want := []string{"ingress-nginx", "metrics-server"}
+			if cfg.AWS != nil {
+				want = append(want, "aws-load-balancer-controller", "cluster-autoscaler")
+			}
+			require.ElementsMatch(t, want, keysOf(charts))
+			nginx := charts["ingress-nginx"]
+			require.Equal(t, stacks.IngressNamespace, nginx.Get("namespace"))
+			allowed := strings.Split(nginx.Get("values.controller.config.global-allowed-response-headers").(string), ",")
+			require.ElementsMatch(t, slices.Collect(maps.Keys(ingress.SecurityHeaders)), allowed, "every header the Ingress adds, or nginx drops it")
+			require.Equal(t, true, nginx.Get("values.controller.admissionWebhooks.certManager.enabled"))
+			require.Equal(t, "kube-system", charts["metrics-server"].Get("namespace"))
+			require.GreaterOrEqual(t, charts["metrics-server"].Get("values.replicas"), 2.0)
+			if cfg.AWS == nil {
+				return
+			}
+			lb := charts["aws-load-balancer-controller"]
+			require.Equal(t, cfg.ClusterName(), lb.Get("values.clusterName"))
+			require.Equal(t, "arn:aws:iam::"+pulumitest.AWSAccount+":role/irsa-aws-load-balancer-controller", lb.Get("values.serviceAccount.annotations").(map[string]any)["eks.amazonaws.com/role-arn"])
+			ca := charts["cluster-autoscaler"]
+			require.Equal(t, cfg.ClusterName(), ca.Get("values.autoDiscovery.clusterName"))
+			require.Equal(t, cfg.AWS.Region, ca.Get("values.awsRegion"))
+		})
+	}
 }

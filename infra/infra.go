@@ -104,6 +104,9 @@ func Deploy(ctx *pulumi.Context, cfg stacks.Config) (*Platform, error) {
 	if err := deployMonitoring(ctx, cfg, creds, foundation, p.Namespaces, certIssuers, onCluster); err != nil {
 		return nil, err
 	}
+	if err := deployAddons(ctx, cfg, foundation, p.Namespaces, certIssuers, onCluster); err != nil {
+		return nil, err
+	}
 	if cfg.GPUNodeGroup != "" {
 		// Without it no GPU node offers nvidia.com/gpu, and fraud stays Pending.
 		if _, err := deviceplugin.New(ctx, "nvidia", &deviceplugin.Args{

@@ -37,11 +37,17 @@ import (
 func runStack(t *testing.T, stack string, dryRun bool) (*pulumitest.Mocks, stacks.Config) {
 	t.Helper()
 	values, cfg := stackConfig(t, stack)
-	root, err := filepath.Abs("..")
-	require.NoError(t, err)
-	mocks, err := pulumitest.Run(t, pulumitest.Options{Stack: stack, Config: values, DryRun: dryRun, Mocks: mocksFor(cfg), RootDirectory: root}, Run)
+	mocks, err := pulumitest.Run(t, pulumitest.Options{Stack: stack, Config: values, DryRun: dryRun, Mocks: mocksFor(cfg), RootDirectory: repoRoot(t)}, Run)
 	require.NoError(t, err)
 	return mocks, cfg
+}
+
+// repoRoot is the repository's folder, the stacks' project root.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	require.NoError(t, err)
+	return root
 }
 
 // stackConfig reads and parses the repository's Pulumi.<stack>.yaml, its
@@ -56,9 +62,7 @@ func stackConfig(t *testing.T, stack string) (map[string]string, stacks.Config) 
 	values := f.Values()
 	if stack == "charts" {
 		// Its mirror folder, wherever this clone finds it.
-		repo, err := filepath.Abs("..")
-		require.NoError(t, err)
-		values["intelliflow:chartRepository"] = chart.LocalPrefix + chartmirror.Dir(t, repo)
+		values["intelliflow:chartRepository"] = chart.LocalPrefix + chartmirror.Dir(t, repoRoot(t))
 	}
 	if _, ok := values["intelliflow:credentials"]; !ok {
 		// Teams set staging and prod credentials themselves (README),
@@ -128,7 +132,7 @@ func TestStacks(t *testing.T) {
 				}
 				want := []string{"intelliflow-" + string(cfg.Environment), "intelliflow-monitoring", "intelliflow-security"}
 				if cfg.Charts {
-					want = append(want, "gatekeeper-system", "falco", "elastic-system", "log-shipper", "intelliflow-ci", "cert-manager") // charts: not in dev
+					want = append(want, "gatekeeper-system", "falco", "elastic-system", "log-shipper", "intelliflow-ci", "cert-manager", "ingress-nginx") // charts: not in dev
 				}
 				require.ElementsMatch(t, want, got)
 				requireWorkloadsComplete(t, mocks, cfg.Environment.AppNamespace())
@@ -488,9 +492,7 @@ func TestKubernetesAPICallersReachTheAPIServer(t *testing.T) {
 // its pinned version, is in the chart mirror, byte for byte as its index
 // says; a pin the mirror lacks fails here, not at a first real `up`.
 func TestChartPinsAreInTheMirror(t *testing.T) {
-	repo, err := filepath.Abs("..")
-	require.NoError(t, err)
-	mirror := chartmirror.Dir(t, repo)
+	mirror := chartmirror.Dir(t, repoRoot(t))
 	pins := map[string]bool{}
 	for _, stack := range []string{"staging", "prod"} {
 		mocks, cfg := runStack(t, stack, false)
@@ -503,10 +505,10 @@ func TestChartPinsAreInTheMirror(t *testing.T) {
 		}
 	}
 	t.Logf("%d pinned charts, all in %s: %v", len(pins), mirror, slices.Sorted(maps.Keys(pins)))
-	require.Len(t, pins, 9, "Vault, Gatekeeper, Falco, cert-manager, kube-prometheus-stack, prometheus-adapter, ECK, Logstash, Jenkins")
+	require.Len(t, pins, 13, "Vault, Gatekeeper, Falco, cert-manager, kube-prometheus-stack, prometheus-adapter, ECK, Logstash, Jenkins; ingress-nginx, metrics-server, the AWS Load Balancer Controller, cluster-autoscaler")
 
 	// Negative control: a version the mirror does not hold is named.
-	_, err = chart.Locate(mirror, "falco", "9.1.1")
+	_, err := chart.Locate(mirror, "falco", "9.1.1")
 	require.ErrorContains(t, err, "has no falco 9.1.1 (it has 9.1.0)")
 	_, err = chart.Locate(mirror, "no-such-chart", "1.0.0")
 	require.ErrorContains(t, err, `has no chart "no-such-chart"`)

@@ -58,10 +58,7 @@ func deployMonitoring(ctx *pulumi.Context, cfg stacks.Config, creds credentials,
 	if cfg.Environment == stacks.Prod {
 		nodes, storage = 3, 500
 	}
-	issuer := "intelliflow-internal-ca"
-	if cfg.Vault != nil {
-		issuer = cfg.Vault.TLSIssuer
-	}
+	issuer := internalIssuer(cfg)
 	_, err = logging.New(ctx, "logging", &logging.Args{
 		Namespace: stacks.MonitoringNamespace, NamespaceReady: namespaces[stacks.MonitoringNamespace].Name,
 		OperatorNamespace: namespaces[stacks.ElasticNamespace].Name,
@@ -79,4 +76,13 @@ func deployMonitoring(ctx *pulumi.Context, cfg stacks.Config, creds credentials,
 		AdminPassword: creds.get(stacks.JenkinsAdminKey),
 	}, opts...)
 	return err
+}
+
+// internalIssuer is the ClusterIssuer of the platform's in-cluster TLS:
+// Vault's PKI where the stack has Vault, else the internal CA.
+func internalIssuer(cfg stacks.Config) string {
+	if cfg.Vault != nil {
+		return cfg.Vault.TLSIssuer
+	}
+	return "intelliflow-internal-ca"
 }

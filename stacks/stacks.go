@@ -132,7 +132,7 @@ type Kubernetes struct {
 func (c Config) Namespaces() []string {
 	out := []string{c.Environment.AppNamespace(), MonitoringNamespace, SecurityNamespace}
 	if c.Charts {
-		out = append(out, GatekeeperNamespace, FalcoNamespace, ElasticNamespace, ShipperNamespace, CINamespace, CertManagerNamespace)
+		out = append(out, GatekeeperNamespace, FalcoNamespace, ElasticNamespace, ShipperNamespace, CINamespace, CertManagerNamespace, IngressNamespace)
 	}
 	return out
 }
@@ -443,6 +443,8 @@ const (
 	CINamespace = "intelliflow-ci"
 	// CertManagerNamespace runs cert-manager and keeps the internal CA's key.
 	CertManagerNamespace = "cert-manager"
+	// IngressNamespace holds the ingress controller.
+	IngressNamespace = "ingress-nginx"
 )
 
 // ToolImages are images the platform runs besides the services: the fraud

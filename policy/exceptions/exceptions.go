@@ -13,7 +13,11 @@ import (
 	"github.com/intelliflow/platform/policy/rules"
 )
 
+// ingressController is the ingress controller's Deployment and Service.
+const ingressController = "addons-ingress-nginx:ingress-nginx/ingress-nginx-controller"
+
 const (
+	service     = "kubernetes:core/v1:Service"
 	daemonSet   = "kubernetes:apps/v1:DaemonSet"
 	deployment  = "kubernetes:apps/v1:Deployment"
 	statefulSet = "kubernetes:apps/v1:StatefulSet"
@@ -36,6 +40,13 @@ var List = append([]rules.Exception{
 	{Rule: "SEC-05", Type: daemonSet, Name: deviceplugin.Name, Reason: devicePlugin},
 	{Rule: "SEC-10", Type: daemonSet, Name: deviceplugin.Name, Reason: devicePlugin},
 }, slices.Concat(falcoExceptions(), controllerAccess, singletons, healthChecks, []rules.Exception{
+	{Rule: "NET-03", Type: service, Name: ingressController, Reason: "the NLB passes TCP 443 through (proxy protocol) to " +
+		"ingress-nginx, which terminates TLS 1.2 and 1.3 only (ssl-protocols) with each Ingress's cert-manager certificate; " +
+		"NET-03 checks that every Ingress host has one. The Service has no plain-HTTP port"},
+	{Rule: "SEC-08", Type: deployment, Name: ingressController, Reason: "ingress-nginx writes nginx.conf under /etc/nginx " +
+		"on every change of an Ingress and reloads nginx, next to the image's own files there (an emptyDir would hide them); " +
+		"it runs as its non-root user with no privilege escalation and only NET_BIND_SERVICE"},
+	{Rule: "REL-04", Type: deployment, Name: ingressController, Reason: "ingress-nginx checks /healthz" + singleHealth},
 	{Rule: "SEC-19", Type: statefulSet, Name: "logging-operator:elastic-system/elastic-operator", Reason: "WEBHOOK_SECRET holds the " +
 		"name of the Secret the operator keeps its webhook's certificate in, not a secret value; the chart sets it and the " +
 		"rule matches the variable's name"},
@@ -68,6 +79,9 @@ const (
 		"monitors) with every verb on that API group only; it is the group's controller"
 	grafanaSidecar = "Grafana's chart gives its dashboard sidecar list and watch on ConfigMaps and Secrets together in one " +
 		"rule; the sidecar reads only objects labelled grafana_dashboard, and the chart has no value for ConfigMaps alone"
+	ingressSecrets = "ingress-nginx serves each Ingress's TLS certificate, which it reads from the Secret the Ingress names, " +
+		"in any namespace with an Ingress of its class; it watches Secrets to pick up a renewed certificate without a restart. " +
+		"Its namespaced role keeps its leader-election lease"
 	injectorLeader = "the Vault agent injector's replicas elect a leader that generates the webhook's certificate and shares " +
 		"it through a Secret in Vault's namespace; the role is namespaced there"
 )
@@ -89,6 +103,8 @@ var controllerAccess = []rules.Exception{
 	{Rule: "RBAC-01", Type: clusterRole, Name: "monitoring:monitoring-kube-prometheus-operator", Reason: operatorCRDs},
 	{Rule: "RBAC-02", Type: clusterRole, Name: "monitoring:monitoring-grafana-clusterrole", Reason: grafanaSidecar},
 	{Rule: "RBAC-02", Type: role, Name: "vault:intelliflow-security/vault-agent-injector-leader-elector-role", Reason: injectorLeader},
+	{Rule: "RBAC-02", Type: clusterRole, Name: "addons-ingress-nginx:ingress-nginx", Reason: ingressSecrets},
+	{Rule: "RBAC-02", Type: role, Name: "addons-ingress-nginx:ingress-nginx/ingress-nginx", Reason: ingressSecrets},
 }
 
 // singletons are the chart workloads that run one pod by design (REL-01):
@@ -126,6 +142,7 @@ const noTraffic = "; its ports serve only its own metrics and health, no Service
 var healthChecks = []rules.Exception{
 	{Rule: "REL-04", Type: deployment, Name: "cert-manager:cert-manager/cert-manager", Reason: "cert-manager's controller" + noTraffic},
 	{Rule: "REL-04", Type: deployment, Name: "cert-manager:cert-manager/cert-manager-cainjector", Reason: "cert-manager's CA injector" + noTraffic},
+	{Rule: "REL-04", Type: deployment, Name: "addons-cluster-autoscaler:kube-system/cluster-autoscaler-aws-cluster-autoscaler", Reason: "the cluster-autoscaler" + noTraffic},
 	{Rule: "REL-04", Type: statefulSet, Name: "logging-operator:elastic-system/elastic-operator", Reason: "the ECK operator's chart " +
 		"has no probe values and the operator serves no health endpoint to point one at; it runs two replicas with a budget " +
 		"of one, so one serves the webhook while the other restarts"},

@@ -6,6 +6,7 @@ package pack
 
 import (
 	"github.com/intelliflow/platform/apps/catalog"
+	"github.com/intelliflow/platform/components/clusteraddons"
 	"github.com/intelliflow/platform/policy/exceptions"
 	"github.com/intelliflow/platform/policy/rules"
 	"github.com/intelliflow/platform/stacks"
@@ -14,10 +15,12 @@ import (
 // Settings are the stack facts the rules need, from the typed stack config.
 func Settings(cfg stacks.Config) rules.Settings {
 	return rules.Settings{
-		PodSecurityVersion:   cfg.PodSecurityVersion,
-		ImageRegistries:      cfg.ImageRegistries,
-		RequireImageDigests:  cfg.RequireImageDigests,
-		LoadBalancerServices: []string{catalog.Gateway},
+		PodSecurityVersion:  cfg.PodSecurityVersion,
+		ImageRegistries:     cfg.ImageRegistries,
+		RequireImageDigests: cfg.RequireImageDigests,
+		// The public entries: the gateway's own NLB (ingress.loadBalancer)
+		// and the ingress controller's.
+		LoadBalancerServices: []string{catalog.Gateway, clusteraddons.IngressController},
 		SpreadServices:       []string{catalog.Gateway, catalog.Transactions},
 		Production:           cfg.Environment == stacks.Prod,
 	}

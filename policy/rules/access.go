@@ -127,8 +127,14 @@ func NET02ServiceTypes(loadBalancerServices []string) Rule {
 			case corev1.ServiceTypeNodePort:
 				return []Finding{violation("spec.type: NodePort opens a port on every node; use ClusterIP behind the ingress")}
 			case corev1.ServiceTypeLoadBalancer:
-				if !slices.Contains(loadBalancerServices, svc.Spec.Selector[appLabel]) {
-					return []Finding{violation("spec.type: LoadBalancer for pods %q; only %v may be exposed directly, everything else goes through the gateway", svc.Spec.Selector[appLabel], loadBalancerServices)}
+				// Our services carry app; a chart's carry the recommended
+				// app.kubernetes.io/name.
+				pods := svc.Spec.Selector[appLabel]
+				if pods == "" {
+					pods = svc.Spec.Selector["app.kubernetes.io/name"]
+				}
+				if !slices.Contains(loadBalancerServices, pods) {
+					return []Finding{violation("spec.type: LoadBalancer for pods %q; only %v may be exposed directly, everything else goes through the gateway", pods, loadBalancerServices)}
 				}
 			}
 			return nil
