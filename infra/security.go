@@ -95,11 +95,18 @@ func deploySecurity(ctx *pulumi.Context, cfg stacks.Config, creds credentials, f
 	if _, err := gatekeeper.New(ctx, "gatekeeper", &gatekeeper.Args{
 		Namespace: namespaces[stacks.GatekeeperNamespace].Name, NamespaceName: stacks.GatekeeperNamespace,
 		ChartRepository: cfg.ChartRepository, ImageRegistry: cfg.ImageRegistries[0], AllowedRegistries: cfg.ImageRegistries,
-		// cert-manager's controller and CA injector serve no readiness
-		// endpoint (leader-elected, they hold no traffic), which the probe
-		// constraint would refuse.
-		ExemptNamespaces: []string{stacks.FalcoNamespace, stacks.ShipperNamespace, stacks.CertManagerNamespace},
-		Replicas:         controllerReplicas(cfg), ControlPlaneCIDRs: controlPlane, EnforcementAction: "deny",
+		ExemptNamespaces: []string{stacks.FalcoNamespace, stacks.ShipperNamespace},
+		// The pack's named exceptions for the same workloads
+		// (policy/exceptions), namespace by namespace.
+		Exceptions: []gatekeeper.Exception{
+			{Kind: "IntelliflowRequiredProbes", Namespace: stacks.CertManagerNamespace, Reason: "cert-manager's controller and CA injector serve " +
+				"only metrics and health, no traffic, and have no readiness endpoint"},
+			{Kind: "IntelliflowRequiredProbes", Namespace: stacks.ElasticNamespace, Reason: "the ECK operator's chart has no probe values " +
+				"and the operator no health endpoint"},
+			{Kind: "IntelliflowReadOnlyRootFS", Namespace: stacks.IngressNamespace, Reason: "ingress-nginx rewrites nginx.conf under " +
+				"/etc/nginx on every Ingress change, beside the image's own files there"},
+		},
+		Replicas: controllerReplicas(cfg), ControlPlaneCIDRs: controlPlane, EnforcementAction: "deny",
 	}, opts...); err != nil {
 		return err
 	}

@@ -31,3 +31,13 @@ provide() {
   echo "$version" >"$stamp"
   echo "tools: $name $version -> $shown"
 }
+
+# go_install PACKAGE VERSION OUT: `go install PACKAGE@VERSION`, built as its
+# own module (its go.mod and go.sum pin what goes in), the binary moved to OUT.
+go_install() {
+  local dir
+  dir=$(mktemp -d)
+  GOBIN="$dir" go install "$1@$2"
+  mv "$dir/$(basename "$1")" "$3"
+  rm -rf "$dir"
+}

@@ -69,6 +69,15 @@ func newDriver(ctx context.Context, o options, program pulumi.RunFunc, getenv fu
 			return nil, fmt.Errorf("state folder: %w", err)
 		}
 	}
+	if cfg.Kubernetes.RenderDir != "" && cfg.AWS == nil {
+		// A stack that only renders to a folder has nothing a crash could
+		// strand (the next up renders every file again), so the engine
+		// saves its state once at the end instead of after every step:
+		// each of those checkpoints rewrites the whole state, which made
+		// the charts stack's up of some 530 objects take ten minutes of
+		// one core. A stack with a cluster or AWS keeps every checkpoint.
+		env["PULUMI_SKIP_CHECKPOINTS"] = "true"
+	}
 	if o.command == "preview" || o.command == "up" {
 		if _, err := os.Stat(o.policyPack); err != nil {
 			return nil, fmt.Errorf("policy pack %s: %w; build it with `make policy`", o.policyPack, err)

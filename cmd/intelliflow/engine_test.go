@@ -82,7 +82,9 @@ func engine(t *testing.T, program pulumi.RunFunc, root string, getenv func(strin
 // report.
 func engineOn(t *testing.T, stack string, program pulumi.RunFunc, root string, getenv func(string) string, args ...string) (Report, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	// The charts stack's up renders some 530 objects at about a second
+	// each; everything else takes a fraction of this.
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	args = append(args, "--stack", stack, "--json", "--root", root)

@@ -134,9 +134,6 @@ func (a *Args) Values() pulumi.Map {
 	image := func(name string) pulumi.Map {
 		return pulumi.Map{"repository": pulumi.String(reg + name)}
 	}
-	resources := func(cpu, mem string) pulumi.Map {
-		return pulumi.Map{"requests": pulumi.Map{"cpu": pulumi.String(cpu), "memory": pulumi.String(mem)}, "limits": pulumi.Map{"memory": pulumi.String(mem)}}
-	}
 	budget := pulumi.Map{"enabled": pulumi.Bool(a.Replicas > 1), "maxUnavailable": pulumi.Int(1)}
 	sa := pulumi.Map{"create": pulumi.Bool(true), "name": pulumi.String(ServiceAccount)}
 	if a.ACME != nil {
@@ -146,16 +143,16 @@ func (a *Args) Values() pulumi.Map {
 		"crds":   pulumi.Map{"enabled": pulumi.Bool(true), "keep": pulumi.Bool(true)},
 		"global": pulumi.Map{"leaderElection": pulumi.Map{"namespace": pulumi.String(a.NamespaceName)}},
 		"image":  image("cert-manager-controller"), "replicaCount": pulumi.Int(a.Replicas),
-		"podDisruptionBudget": budget, "resources": resources("50m", "256Mi"),
+		"podDisruptionBudget": budget, "resources": chart.Resources("50m", "256Mi"),
 		"serviceAccount": sa, "podAnnotations": chart.CallsAPI(),
 		"webhook": pulumi.Map{
 			"image": image("cert-manager-webhook"), "replicaCount": pulumi.Int(a.Replicas),
-			"podDisruptionBudget": budget, "resources": resources("20m", "64Mi"),
+			"podDisruptionBudget": budget, "resources": chart.Resources("20m", "64Mi"),
 			"podAnnotations": chart.CallsAPI(),
 		},
 		"cainjector": pulumi.Map{
 			"image": image("cert-manager-cainjector"), "replicaCount": pulumi.Int(a.Replicas),
-			"podDisruptionBudget": budget, "resources": resources("20m", "256Mi"),
+			"podDisruptionBudget": budget, "resources": chart.Resources("20m", "256Mi"),
 			"podAnnotations": chart.CallsAPI(),
 		},
 		"acmesolver":      pulumi.Map{"image": image("cert-manager-acmesolver")},

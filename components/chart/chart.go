@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"regexp"
 
+	"github.com/intelliflow/platform/policy/rules"
 	helmv4 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v4"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -108,7 +109,7 @@ const apiRegistrationV1 = `s#^apiVersion: apiregistration\.k8s\.io/v1beta1$#apiV
 // KubernetesAPIAnnotation marks a pod that calls the Kubernetes API, and
 // so mounts its service account token (policy SEC-13): every controller,
 // operator and webhook a chart installs does.
-const KubernetesAPIAnnotation = "intelliflow.io/kubernetes-api"
+const KubernetesAPIAnnotation = rules.KubernetesAPIAnnotation
 
 // CallsAPI is the pod annotations of a chart workload that calls the
 // Kubernetes API.

@@ -45,6 +45,9 @@ type Args struct {
 	// ExemptNamespaces are not checked: kube-system and Gatekeeper's own
 	// namespace always; node agents' namespaces with a named exception.
 	ExemptNamespaces []string
+	// Exceptions skip one constraint in one namespace each, with the
+	// reason (the pack's named exception for the same workload).
+	Exceptions []Exception
 	// Replicas of the admission webhook (3 in prod for the PDB to hold).
 	Replicas int
 	// ControlPlaneCIDRs are where the API server calls the webhook from and
@@ -54,10 +57,20 @@ type Args struct {
 	EnforcementAction string
 }
 
+// Exception is one constraint kind a namespace is not checked for.
+type Exception struct {
+	Kind, Namespace, Reason string
+}
+
 // Validate reports every problem, naming the field.
 func (a *Args) Validate() error {
 	var errs []error
 	bad := func(format string, v ...any) { errs = append(errs, fmt.Errorf(format, v...)) }
+	for _, e := range a.Exceptions {
+		if !slices.ContainsFunc(Templates, func(t Template) bool { return t.Kind == e.Kind }) || e.Namespace == "" || len(e.Reason) < 40 {
+			bad("Exceptions: %q in %q needs a constraint kind of ours, a namespace and a reason", e.Kind, e.Namespace)
+		}
+	}
 	if a.Namespace == nil || a.NamespaceName == "" {
 		bad("Namespace and NamespaceName are required")
 	}
@@ -79,7 +92,19 @@ func (a *Args) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Exempt is every namespace the constraints skip.
+// ExemptFrom is every namespace the constraint of kind skips: the exempt
+// ones and its exceptions'.
+func (a *Args) ExemptFrom(kind string) []string {
+	out := a.Exempt()
+	for _, e := range a.Exceptions {
+		if e.Kind == kind && !slices.Contains(out, e.Namespace) {
+			out = append(out, e.Namespace)
+		}
+	}
+	return out
+}
+
+// Exempt is every namespace all the constraints skip.
 func (a *Args) Exempt() []string {
 	out := []string{"kube-system", a.NamespaceName}
 	for _, n := range a.ExemptNamespaces {
@@ -211,17 +236,24 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String(t.Name()), Labels: pulumi.StringMap{"intelliflow.io/rule": pulumi.String(t.Rule)}},
 			OtherFields: kubernetes.UntypedArgs{"spec": map[string]any{
 				"crd": crd,
+				// Rego v1 through the code block: the legacy rego field is
+				// read as v0, and Gatekeeper's rewriter refuses the
+				// `import rego.v1` that would make v1 sources mean the same
+				// there (gator found it; only data.lib and future.keywords
+				// imports pass).
 				"targets": []any{map[string]any{
 					"target": "admission.k8s.gatekeeper.sh",
-					"rego":   src,
-					"libs":   []any{lib},
+					"code": []any{map[string]any{
+						"engine": "Rego",
+						"source": map[string]any{"version": "v1", "rego": src, "libs": []any{lib}},
+					}},
 				}},
 			}},
 		}, parent, pulumi.DependsOn([]pulumi.Resource{release}))
 		if err != nil {
 			return nil, wrap("template "+t.Kind, err)
 		}
-		match := map[string]any{"kinds": anySlice(t.MatchKinds()), "excludedNamespaces": anySlice(args.Exempt())}
+		match := map[string]any{"kinds": anySlice(t.MatchKinds()), "excludedNamespaces": anySlice(args.ExemptFrom(t.Kind))}
 		spec := map[string]any{"enforcementAction": args.EnforcementAction, "match": match}
 		if p := t.Parameters(args.AllowedRegistries); p != nil {
 			spec["parameters"] = p

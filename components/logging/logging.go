@@ -135,8 +135,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			},
 			// Two, one leading (it elects a leader), both serving the
 			// admission webhook the stack's objects go through.
-			"replicaCount":        pulumi.Int(2),
-			"podDisruptionBudget": pulumi.Map{"enabled": pulumi.Bool(true), "maxUnavailable": pulumi.Int(1)},
+			"replicaCount": pulumi.Int(2),
+			// The chart's default minAvailable (1) off: with maxUnavailable
+			// the API server refuses the budget.
+			"podDisruptionBudget": pulumi.Map{"enabled": pulumi.Bool(true), "minAvailable": pulumi.Int(0), "maxUnavailable": pulumi.Int(1)},
 			"webhook":             pulumi.Map{"port": pulumi.Int(OperatorWebhookPort)},
 		},
 	}, parent)

@@ -106,9 +106,6 @@ func (a *Args) Values() (pulumi.Map, error) {
 	if err := yaml.Unmarshal([]byte(raw), &amConfig); err != nil {
 		return nil, err
 	}
-	resources := func(cpu, mem string) pulumi.Map {
-		return pulumi.Map{"requests": pulumi.Map{"cpu": pulumi.String(cpu), "memory": pulumi.String(mem)}, "limits": pulumi.Map{"memory": pulumi.String(mem)}}
-	}
 	return pulumi.Map{
 		"global": pulumi.Map{"imageRegistry": pulumi.String(strings.TrimSuffix(a.ImageRegistry, "/"))},
 		// The node exporter needs the host's network and PID namespaces;
@@ -137,14 +134,14 @@ func (a *Args) Values() (pulumi.Map, error) {
 			"serviceMonitorSelectorNilUsesHelmValues": pulumi.Bool(false),
 			"podMonitorSelectorNilUsesHelmValues":     pulumi.Bool(false),
 			"ruleSelectorNilUsesHelmValues":           pulumi.Bool(false),
-			"resources":                               resources("500m", "4Gi"),
+			"resources":                               chart.Resources("500m", "4Gi"),
 		}},
 		"alertmanager": pulumi.Map{
 			"config": pulumi.ToMap(amConfig),
 			"alertmanagerSpec": pulumi.Map{
 				"replicas":  pulumi.Int(min(a.Replicas+1, 3)),
 				"secrets":   pulumi.ToStringArray([]string{ReceiversSecret}),
-				"resources": resources("50m", "256Mi"),
+				"resources": chart.Resources("50m", "256Mi"),
 			},
 		},
 		"grafana": pulumi.Map{
@@ -158,7 +155,7 @@ func (a *Args) Values() (pulumi.Map, error) {
 			// the only other place it writes.
 			"containerSecurityContext": chart.RestrictedContainer(),
 			"extraEmptyDirMounts":      pulumi.Array{pulumi.Map{"name": pulumi.String("tmp"), "mountPath": pulumi.String("/tmp")}},
-			"resources":                resources("100m", "256Mi"),
+			"resources":                chart.Resources("100m", "256Mi"),
 			// Its sidecar reads the dashboards' ConfigMaps.
 			"podAnnotations": chart.CallsAPI(),
 			// /api/health checks Grafana's database (readiness); /healthz

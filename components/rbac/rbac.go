@@ -173,7 +173,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if args.TokenReviewer != "" {
 		if _, err := rbacv1.NewClusterRoleBinding(ctx, name+"-token-reviewer", &rbacv1.ClusterRoleBindingArgs{
 			Metadata: meta(args.Namespace+"-"+args.TokenReviewer+"-token-reviewer", false),
-			RoleRef: &rbacv1.RoleRefArgs{ApiGroup: pulumi.String("rbac.authorization.k8s.io"), Kind: pulumi.String("ClusterRole"), Name: pulumi.String("system:auth-delegator")},
+			RoleRef:  &rbacv1.RoleRefArgs{ApiGroup: pulumi.String("rbac.authorization.k8s.io"), Kind: pulumi.String("ClusterRole"), Name: pulumi.String("system:auth-delegator")},
 			Subjects: rbacv1.SubjectArray{&rbacv1.SubjectArgs{
 				Kind: pulumi.String("ServiceAccount"), Name: pulumi.String(args.TokenReviewer), Namespace: pulumi.String(args.Namespace),
 			}},

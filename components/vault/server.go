@@ -219,6 +219,12 @@ func (a *Args) Values() pulumi.Map {
 		"image":     pulumi.Map{"repository": pulumi.String(reg + "/hashicorp/vault"), "tag": pulumi.String(VaultVersion)},
 		"dev":       pulumi.Map{"enabled": pulumi.Bool(false)},
 		"resources": resources("250m", "512Mi", "1Gi"),
+		// Liveness asks only that the server answers, sealed or not (a
+		// restart would only seal it again); readiness stays the chart's
+		// `vault status`.
+		"livenessProbe": pulumi.Map{
+			"enabled": pulumi.Bool(true), "path": pulumi.String("/v1/sys/health?standbyok=true&sealedcode=200&uninitcode=200"),
+		},
 		"ha": pulumi.Map{
 			"enabled":  pulumi.Bool(true),
 			"replicas": pulumi.Int(a.Replicas),
@@ -230,9 +236,9 @@ func (a *Args) Values() pulumi.Map {
 		},
 		"extraVolumes":         pulumi.Array{pulumi.Map{"type": pulumi.String("secret"), "name": pulumi.String(TLSSecret)}},
 		"extraEnvironmentVars": pulumi.Map{"VAULT_CACERT": pulumi.String(tlsDir + "/ca.crt")},
-		"serviceAccount": serviceAccount,
-		"dataStorage":  pulumi.Map{"enabled": pulumi.Bool(true), "size": pulumi.String("10Gi")},
-		"auditStorage": pulumi.Map{"enabled": pulumi.Bool(true), "size": pulumi.String("20Gi")},
+		"serviceAccount":       serviceAccount,
+		"dataStorage":          pulumi.Map{"enabled": pulumi.Bool(true), "size": pulumi.String("10Gi")},
+		"auditStorage":         pulumi.Map{"enabled": pulumi.Bool(true), "size": pulumi.String("20Gi")},
 		// One replica per zone; the chart's own anti-affinity keeps one per node.
 		"topologySpreadConstraints": pulumi.Array{pulumi.Map{
 			"maxSkew": pulumi.Int(1), "topologyKey": pulumi.String("topology.kubernetes.io/zone"), "whenUnsatisfiable": pulumi.String("DoNotSchedule"),

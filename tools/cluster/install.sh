@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Puts the local control plane's binaries in bin/cluster/: etcd, the
 # kube-apiserver, kube-controller-manager and kube-scheduler, kwok, and
-# kwok's stage configuration. Each is built once per version into the tool
+# kwok's stage configuration; and Gatekeeper's gator, which evaluates the
+# platform's constraints against rendered objects offline. Each is built once per version into the tool
 # cache (the Kubernetes three take about 12 minutes cold on 2 cores) and
 # copied; nothing is rebuilt while bin/cluster holds the right version.
 # Versions come from the go.mod files beside this script (kube/, etcd/) and
@@ -20,6 +21,9 @@ source "$tools_dir/provide.sh"
 kube_version=$(modversion "$cluster_dir/kube" k8s.io/kubernetes)
 etcd_version=$(modversion "$cluster_dir/etcd" go.etcd.io/etcd/server/v3)
 kwok_version=v0.8.0
+# The newest gator the module proxy serves; its constraint framework reads
+# the templates (templates.gatekeeper.sh/v1) the chart's 3.20 runs.
+gator_version=v3.23.1
 
 # Clients see this version, not v0.0.0-master.
 kube_ldflags() {
@@ -38,13 +42,7 @@ build_kube() {
 
 build_etcd() { (cd "$cluster_dir/etcd" && go build -trimpath -o "$2" .); }
 
-build_kwok() {
-  local dir
-  dir=$(mktemp -d)
-  GOBIN="$dir" go install "sigs.k8s.io/kwok/cmd/kwok@$1"
-  mv "$dir/kwok" "$2"
-  rm -rf "$dir"
-}
+build_kwok() { go_install sigs.k8s.io/kwok/cmd/kwok "$1" "$2"; }
 
 # The stages kwok plays: nodes become Ready, pods Running and Ready,
 # finished pods complete, deleted pods go.
@@ -65,4 +63,7 @@ for kube_cmd in kube-apiserver kube-controller-manager kube-scheduler; do
   provide "$kube_cmd" "$kube_version" build_kube
 done
 provide kwok "$kwok_version" build_kwok
+# About six minutes cold on 2 cores.
+build_gator() { go_install github.com/open-policy-agent/gatekeeper/v3/cmd/gator "$1" "$2"; }
+provide gator "$gator_version" build_gator
 provide kwok-stages.yaml "$kwok_version" build_kwok_stages

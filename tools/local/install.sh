@@ -35,13 +35,7 @@ build_ferretdb() {
   rm -rf "$src"
 }
 
-build_mailpit() {
-  local dir
-  dir=$(mktemp -d)
-  GOBIN="$dir" go install "github.com/axllent/mailpit@$1"
-  mv "$dir/mailpit" "$2"
-  rm -rf "$dir"
-}
+build_mailpit() { go_install github.com/axllent/mailpit "$1" "$2"; }
 
 provide ferretdb "$ferretdb_version" build_ferretdb
 provide mailpit "$mailpit_version" build_mailpit

@@ -16,7 +16,7 @@ import (
 
 // Evaluate runs one template on an admitted object and returns the
 // violation messages, sorted. The modules are parsed as Gatekeeper parses a
-// template's `rego` field (Rego v0, with our `import rego.v1`).
+// template whose code block declares Rego v1, as ours do.
 func Evaluate(t gatekeeper.Template, object map[string]any, parameters map[string]any) ([]string, error) {
 	src, err := t.Rego()
 	if err != nil {
@@ -37,7 +37,7 @@ func Evaluate(t gatekeeper.Template, object map[string]any, parameters map[strin
 		rego.Query("data."+t.Name()+".violation"),
 		rego.Module(t.File, src),
 		rego.Module(gatekeeper.LibFile, lib),
-		rego.SetRegoVersion(ast.RegoV0),
+		rego.SetRegoVersion(ast.RegoV1),
 		rego.Input(input),
 		rego.StrictBuiltinErrors(true),
 	)

@@ -2,7 +2,6 @@
 package intelliflowallowedregistries
 
 import data.lib.intelliflow.pods
-import rego.v1
 
 allowed(image) if {
 	some r in input.parameters.registries

@@ -3,7 +3,6 @@
 package intelliflowdropallcapabilities
 
 import data.lib.intelliflow.pods
-import rego.v1
 
 violation contains {"msg": msg} if {
 	some c in pods.all_containers

@@ -2,8 +2,6 @@
 # workload's template, a CronJob's job template) and its containers.
 package lib.intelliflow.pods
 
-import rego.v1
-
 pod_spec(obj) := obj.spec if obj.kind == "Pod"
 
 pod_spec(obj) := obj.spec.jobTemplate.spec.template.spec if obj.kind == "CronJob"

@@ -2,7 +2,6 @@
 package intelliflowreadonlyrootfs
 
 import data.lib.intelliflow.pods
-import rego.v1
 
 violation contains {"msg": msg} if {
 	some c in pods.all_containers

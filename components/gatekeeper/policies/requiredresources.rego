@@ -2,7 +2,6 @@
 package intelliflowrequiredresources
 
 import data.lib.intelliflow.pods
-import rego.v1
 
 required := [["requests", "cpu"], ["requests", "memory"], ["limits", "memory"]]
 

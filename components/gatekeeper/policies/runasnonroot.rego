@@ -3,7 +3,6 @@
 package intelliflowrunasnonroot
 
 import data.lib.intelliflow.pods
-import rego.v1
 
 # A helper rule rather than `not pods.effective(...) == true`: with OPA
 # 1.22 that negated comparison on an undefined function result produced no
