@@ -474,15 +474,11 @@ func TestKafkaTopicsMatchConfig(t *testing.T) {
 // dev generates nothing.
 func TestGeneratedCredentials(t *testing.T) {
 	run := func(t *testing.T, stack string, creds string) *pulumitest.Mocks {
-		values, _ := stackConfig(t, stack)
+		values, cfg := stackConfig(t, stack)
 		if creds != "" {
 			values["intelliflow:credentials"] = creds
 		}
-		parsed, err := stacks.Parse(stack, func(k string) (string, bool) { v, ok := values[stacks.Namespace+":"+k]; return v, ok })
-		require.NoError(t, err)
-		mocks, err := pulumitest.Run(t, pulumitest.Options{Stack: stack, Config: values, Mocks: mocksFor(parsed), RootDirectory: repoRoot(t)}, Run)
-		require.NoError(t, err)
-		return mocks
+		return runValues(t, stack, values, cfg, false)
 	}
 
 	mocks := run(t, "staging", "")

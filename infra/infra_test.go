@@ -37,9 +37,17 @@ import (
 func runStack(t *testing.T, stack string, dryRun bool) (*pulumitest.Mocks, stacks.Config) {
 	t.Helper()
 	values, cfg := stackConfig(t, stack)
+	return runValues(t, stack, values, cfg, dryRun), cfg
+}
+
+// runValues runs the program on stack under mocks with config values; cfg
+// (their parse) picks the AWS mocks. The program parses values itself, so
+// a bad value fails here.
+func runValues(t *testing.T, stack string, values map[string]string, cfg stacks.Config, dryRun bool) *pulumitest.Mocks {
+	t.Helper()
 	mocks, err := pulumitest.Run(t, pulumitest.Options{Stack: stack, Config: values, DryRun: dryRun, Mocks: mocksFor(cfg), RootDirectory: repoRoot(t)}, Run)
 	require.NoError(t, err)
-	return mocks, cfg
+	return mocks
 }
 
 // repoRoot is the repository's folder, the stacks' project root.

@@ -6,6 +6,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/intelliflow/platform/apps/catalog"
+	"github.com/intelliflow/platform/components/certmanager"
 	"github.com/intelliflow/platform/components/falco"
 	"github.com/intelliflow/platform/components/jenkins"
 	"github.com/intelliflow/platform/components/logging"
@@ -26,7 +27,7 @@ func deployMonitoring(ctx *pulumi.Context, cfg stacks.Config, creds credentials,
 	if err := deployExporters(ctx, cfg, f, namespaces, opts...); err != nil {
 		return err
 	}
-	secret := func(key string) pulumi.StringInput { return creds.get(key) }
+	secret := creds.get
 	a := cfg.Alerting
 	smtp := cfg.DataStores[catalog.SMTP]
 	replicas := 1
@@ -84,5 +85,5 @@ func internalIssuer(cfg stacks.Config) string {
 	if cfg.Vault != nil {
 		return cfg.Vault.TLSIssuer
 	}
-	return "intelliflow-internal-ca"
+	return certmanager.InternalCA
 }

@@ -46,6 +46,12 @@ var notApplied = map[string]string{
 	"apiregistration.k8s.io/v1/APIService":                           "its server pods serve nothing under kwok",
 }
 
+// gatekeeperPolicy reports one of the platform's Gatekeeper policies: a
+// ConstraintTemplate or a Constraint, rather than an object they judge.
+func gatekeeperPolicy(u *unstructured.Unstructured) bool {
+	return u.GroupVersionKind().Group == gatekeeperConstraints || u.GetKind() == "ConstraintTemplate"
+}
+
 // gatekeeperConstraints is the API group of the kinds Gatekeeper creates
 // from each ConstraintTemplate while it runs: their CRDs exist only once
 // Gatekeeper does, so the constraints are judged by gator instead.
@@ -93,13 +99,14 @@ func readManifests(t *testing.T, dir string) []*unstructured.Unstructured {
 // applier creates rendered objects in a cluster, in two steps: the
 // foundations (CRDs, established; namespaces), then everything else.
 type applier struct {
-	t       *testing.T
-	client  kubernetes.Interface
-	dyn     dynamic.Interface
-	mapper  *restmapper.DeferredDiscoveryRESTMapper
-	dir     string
-	objects []*unstructured.Unstructured
-	res     appliedCharts
+	t      *testing.T
+	client kubernetes.Interface
+	dyn    dynamic.Interface
+	mapper *restmapper.DeferredDiscoveryRESTMapper
+	dir    string
+	// manifests are every rendered object but the CRDs.
+	manifests []*unstructured.Unstructured
+	res       appliedCharts
 }
 
 func newApplier(t *testing.T, cfg *rest.Config, client kubernetes.Interface, dir string) *applier {
@@ -151,9 +158,9 @@ func (a *applier) foundations() {
 	require.Empty(t, refused, "CRDs refused by the API server")
 	require.NoError(t, waitEstablished(context.Background(), a.dyn, crds))
 	a.mapper.Reset()
-	for _, u := range readManifests(t, filepath.Join(a.dir, "1-manifest")) {
+	a.manifests = readManifests(t, filepath.Join(a.dir, "1-manifest"))
+	for _, u := range a.manifests {
 		if u.GetKind() != "Namespace" {
-			a.objects = append(a.objects, u)
 			continue
 		}
 		if err := a.create(u, metav1.CreateOptions{FieldValidation: "Strict"}); err != nil {
@@ -172,13 +179,15 @@ func (a *applier) foundations() {
 func (a *applier) rest() (appliedCharts, []*unstructured.Unstructured) {
 	t, ctx, res, create, name := a.t, context.Background(), &a.res, a.create, objectName
 	t.Helper()
-	client, objects := a.client, a.objects
+	client, objects := a.client, a.manifests
 	var refused []string
 	var constraints []*unstructured.Unstructured
 	for _, u := range objects {
 		gvk := u.GroupVersionKind()
 		key := strings.TrimPrefix(gvk.GroupVersion().String()+"/"+gvk.Kind, "/")
 		switch {
+		case gvk.Kind == "Namespace":
+			continue // created first, by foundations
 		case gvk.Group == gatekeeperConstraints:
 			constraints = append(constraints, u)
 			continue
@@ -294,38 +303,31 @@ func established(crd *unstructured.Unstructured) bool {
 	return false
 }
 
-// gatorVerdict runs Gatekeeper's gator over the rendered objects: the
+// gatorVerdict runs Gatekeeper's gator over the objects a rendered: the
 // platform's ConstraintTemplates and Constraints, as the gatekeeper
 // component renders them, against every object beside them (the apps'
 // workloads and the charts' alike). It returns the violations gator
 // prints, one line each, and how many objects it reviewed.
-func gatorVerdict(t *testing.T, dir string) (violations []string, reviewed int) {
+func gatorVerdict(t *testing.T, a *applier) (violations []string, reviewed int) {
 	t.Helper()
-	repo, err := filepath.Abs(filepath.Join("..", ".."))
-	require.NoError(t, err)
-	gator := filepath.Join(repo, "bin", "cluster", "gator")
+	gator := filepath.Join(repoDir(t), "bin", "cluster", "gator")
 	if _, err := os.Stat(gator); err != nil {
 		if os.Getenv("INTELLIFLOW_REQUIRE_CLUSTER") != "" {
 			t.Fatalf("gator: %v (make cluster-tools builds it)", err)
 		}
 		t.Skipf("gator: %v (make cluster-tools builds it)", err)
 	}
-	manifests := filepath.Join(dir, "1-manifest")
-	objects := readManifests(t, manifests)
-	for _, u := range objects {
-		if u.GroupVersionKind().Group != gatekeeperConstraints && u.GetKind() != "ConstraintTemplate" {
-			reviewed++
-		}
-	}
-
+	manifests := filepath.Join(a.dir, "1-manifest")
 	// Negative control: the same constraints refuse a privileged pod.
 	control := t.TempDir()
-	for _, u := range objects {
-		if u.GroupVersionKind().Group == gatekeeperConstraints || u.GetKind() == "ConstraintTemplate" {
-			data, err := u.MarshalJSON()
-			require.NoError(t, err)
-			require.NoError(t, os.WriteFile(filepath.Join(control, u.GetName()+"-"+strings.ToLower(u.GetKind())+".json"), data, 0o644))
+	for _, u := range a.manifests {
+		if !gatekeeperPolicy(u) {
+			reviewed++
+			continue
 		}
+		data, err := u.MarshalJSON()
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(control, u.GetName()+"-"+strings.ToLower(u.GetKind())+".json"), data, 0o644))
 	}
 	unsafe := `{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "unsafe", "namespace": "intelliflow-dev"},
 		"spec": {"containers": [{"name": "x", "image": "registry.intelliflow.internal/x:1", "securityContext": {"privileged": true}}]}}`

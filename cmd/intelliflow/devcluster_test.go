@@ -38,9 +38,7 @@ func startCluster(t *testing.T, general, gpu int) (*devcluster.Cluster, kubernet
 // stack, pointed at the test's cluster.
 func clusterStack(t *testing.T, root, kubeconfig string, edit func(string) string) {
 	t.Helper()
-	repo, err := filepath.Abs(filepath.Join("..", ".."))
-	require.NoError(t, err)
-	data, err := os.ReadFile(filepath.Join(repo, "Pulumi.local.yaml"))
+	data, err := os.ReadFile(filepath.Join(repoDir(t), "Pulumi.local.yaml"))
 	require.NoError(t, err)
 	cfg := strings.Replace(string(data), "intelliflow:kubeconfig: .cluster/kubeconfig", "intelliflow:kubeconfig: "+kubeconfig, 1)
 	require.Contains(t, cfg, kubeconfig)

@@ -34,14 +34,21 @@ import (
 	"github.com/intelliflow/platform/stacks"
 )
 
+// repoDir is the repository's folder (this package's is cmd/intelliflow).
+func repoDir(t testing.TB) string {
+	t.Helper()
+	repo, err := filepath.Abs(filepath.Join("..", ".."))
+	require.NoError(t, err)
+	return repo
+}
+
 // engineRoot prepares a project root in a temporary folder: the project and
 // dev stack files, and links to the built tools. It skips when the tools are
 // not built, unless INTELLIFLOW_REQUIRE_ENGINE is set (make test sets it, so
 // CI can never pass without running the engine).
 func engineRoot(t testing.TB) (root string, getenv func(string) string) {
 	t.Helper()
-	repo, err := filepath.Abs(filepath.Join("..", ".."))
-	require.NoError(t, err)
+	repo := repoDir(t)
 	tools := []string{"pulumi", "pulumi-resource-kubernetes", "intelliflow-policy"}
 	for _, tool := range tools {
 		if _, err := os.Stat(filepath.Join(repo, "bin", tool)); err != nil {

@@ -10,9 +10,10 @@ import (
 	"fmt"
 	"regexp"
 
-	"github.com/intelliflow/platform/policy/rules"
 	helmv4 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v4"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/intelliflow/platform/policy/rules"
 )
 
 var repositoryRE = regexp.MustCompile(`^(https|oci)://[a-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._/-]*)?$`)

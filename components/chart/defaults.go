@@ -111,6 +111,12 @@ func Scratch(name, size string) pulumi.Map {
 	return pulumi.Map{"name": pulumi.String(name), "emptyDir": pulumi.Map{"sizeLimit": pulumi.String(size)}}
 }
 
+// Budget is the podDisruptionBudget value of the charts that spell it
+// {enabled, maxUnavailable}: on, one pod at a time.
+func Budget() pulumi.Map {
+	return pulumi.Map{"enabled": pulumi.Bool(true), "maxUnavailable": pulumi.Int(1)}
+}
+
 // Resources requests cpu and memory and limits memory to the request, the
 // platform's shape for a chart container.
 func Resources(cpu, memory string) pulumi.Map {

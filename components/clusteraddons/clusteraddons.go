@@ -194,11 +194,6 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	return c, nil
 }
 
-// budget is a chart's PodDisruptionBudget value: one pod at a time.
-func budget() pulumi.Map {
-	return pulumi.Map{"enabled": pulumi.Bool(true), "maxUnavailable": pulumi.Int(1)}
-}
-
 // ingressValues: the controller for the platform's Ingresses only (class
 // nginx), restricted, its webhook certificate from cert-manager (no
 // certgen Jobs), and the response headers our Ingress adds allowed.
@@ -252,7 +247,7 @@ func (a *Args) metricsValues() pulumi.Map {
 	return pulumi.Map{
 		"image":               pulumi.Map{"repository": pulumi.String(a.ImageRegistry + "/metrics-server/metrics-server")},
 		"replicas":            pulumi.Int(a.Replicas),
-		"podDisruptionBudget": budget(),
+		"podDisruptionBudget": chart.Budget(),
 		"podAnnotations":      chart.CallsAPI(),
 		"resources":           chart.Resources("100m", "200Mi"),
 		"podSecurityContext":  pulumi.Map{"seccompProfile": pulumi.Map{"type": pulumi.String("RuntimeDefault")}},

@@ -234,7 +234,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 				pulumi.Map{"name": pulumi.String("ELASTICSEARCH_USER"), "value": pulumi.String("elastic")},
 				pulumi.Map{"name": pulumi.String("ELASTICSEARCH_PASSWORD"), "valueFrom": pulumi.Map{"secretKeyRef": pulumi.Map{"name": pulumi.String(elasticUserSecret), "key": pulumi.String("elastic")}}},
 			},
-			"resources": pulumi.Map{"requests": pulumi.Map{"cpu": pulumi.String("500m"), "memory": pulumi.String("2Gi")}, "limits": pulumi.Map{"memory": pulumi.String("2Gi")}},
+			"resources": chart.Resources("500m", "2Gi"),
 			"service":   pulumi.Map{"type": pulumi.String("ClusterIP"), "ports": pulumi.Array{pulumi.Map{"name": pulumi.String("beats"), "port": pulumi.Int(5044), "protocol": pulumi.String("TCP"), "targetPort": pulumi.Int(5044)}}},
 			// Restricted, as the image's logstash user; its queue and
 			// JRuby's scratch go to emptyDirs, the rest is read-only.

@@ -253,7 +253,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			// An aggregated API server: it reviews every caller's token.
 			"podAnnotations":      chart.CallsAPI(),
 			"listenPort":          pulumi.Int(AdapterPort),
-			"podDisruptionBudget": pulumi.Map{"enabled": pulumi.Bool(true), "maxUnavailable": pulumi.Int(1)},
+			"podDisruptionBudget": chart.Budget(),
 			// Its API server library serves liveness and readiness apart.
 			"livenessProbe":  adapterProbe("/livez"),
 			"readinessProbe": adapterProbe("/readyz"),

@@ -85,8 +85,8 @@ func NewAWSMocks(a AWS) *Mocks {
 const RandomPasswordType = "random:index/randomPassword:RandomPassword"
 
 // randomPassword is what the random provider would compute: a result of the
-// asked length (letters and digits, derived from the name so tests can
-// tell two apart), as a secret.
+// asked length (hex digits derived from the name, so tests can tell two
+// apart and follow each into its readers), as a secret.
 func randomPassword(name string, inputs resource.PropertyMap) resource.PropertyMap {
 	n := 16
 	if l, ok := inputs["length"]; ok && l.IsNumber() {
