@@ -12,8 +12,11 @@ import (
 	"testing"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/intelliflow/platform/components/certmanager"
 	"github.com/intelliflow/platform/components/chart"
@@ -75,6 +78,7 @@ func TestEngineChartsStack(t *testing.T) {
 	}
 	apply := newApplier(t, cfg, client, rendered)
 	apply.foundations()
+	vaultAsRendered(t, apply.manifests)
 
 	// The AWS controllers install only with a foundation, which needs
 	// the AWS provider (not buildable here): their charts go through the
@@ -173,4 +177,32 @@ func awsAddons(kubeconfig string) pulumi.RunFunc {
 		}, pulumi.Provider(cluster))
 		return err
 	}
+}
+
+// vaultAsRendered: VLT-01 reads Vault where the engine shows it, in the
+// chart's rendered server StatefulSet and HCL ConfigMap, not only in chart
+// values the engine never hands the pack. This stack's Vault (dev, no AWS:
+// Shamir seal) passes; the same objects under prod's settings on AWS do
+// not, so the rule really examined them.
+func vaultAsRendered(t *testing.T, objects []*unstructured.Unstructured) {
+	t.Helper()
+	var vault []policyx.AnalyzerResource
+	for _, u := range objects {
+		typ := map[string]string{"StatefulSet": "kubernetes:apps/v1:StatefulSet", "ConfigMap": "kubernetes:core/v1:ConfigMap"}[u.GetKind()]
+		if typ == "" || u.GetNamespace() != stacks.SecurityNamespace || !strings.HasPrefix(u.GetName(), "vault") {
+			continue
+		}
+		vault = append(vault, policyx.AnalyzerResource{Type: typ, Name: u.GetName(),
+			Properties: resource.FromResourcePropertyMap(resource.NewPropertyMapFromMap(u.Object))})
+	}
+	var found []string
+	for _, r := range vault {
+		require.Empty(t, rules.Check([]rules.Rule{rules.VLT01Vault(false, false)}, r), "%s %s", r.Type, r.Name)
+		for _, f := range rules.Check([]rules.Rule{rules.VLT01Vault(true, true)}, r)["VLT-01-vault"] {
+			found = append(found, r.Name+": "+f.Message)
+		}
+	}
+	joined := strings.Join(found, "\n")
+	require.Contains(t, joined, `no seal "awskms"`, "the rendered config was examined")
+	t.Logf("VLT-01 on %d rendered Vault objects: none here; under prod on AWS:\n%s", len(vault), joined)
 }

@@ -23,6 +23,8 @@ func Settings(cfg stacks.Config) rules.Settings {
 		LoadBalancerServices: []string{catalog.Gateway, clusteraddons.IngressController},
 		SpreadServices:       []string{catalog.Gateway, catalog.Transactions},
 		Production:           cfg.Environment == stacks.Prod,
+		// Without AWS there is no KMS: Vault seals with key shares.
+		AutoUnseal: cfg.AWS != nil,
 	}
 }
 

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -34,6 +35,49 @@ func goodVault() m {
 			"auditStorage": m{"enabled": true},
 		},
 	}}
+}
+
+// vaultStatefulSet is the Vault chart's server StatefulSet, reduced to what
+// VLT-01 reads: scheme is VAULT_ADDR's, dev adds the dev flag and token.
+func vaultStatefulSet(replicas int, scheme, dev string) string {
+	token := ""
+	if dev != "" {
+		token = "\n        - {name: VAULT_DEV_ROOT_TOKEN_ID, value: root}"
+	}
+	return fmt.Sprintf(`metadata: {name: vault, namespace: intelliflow-security}
+spec:
+  replicas: %d
+  template:
+    spec:
+      containers:
+      - name: vault
+        command: [/bin/sh, -ec]
+        args: ["/usr/local/bin/docker-entrypoint.sh vault server -config=/tmp/storageconfig.hcl %s"]
+        env:
+        - {name: VAULT_ADDR, value: "%s://127.0.0.1:8200"}%s
+        volumeMounts:
+        - {name: data, mountPath: /vault/data}
+        - {name: audit, mountPath: /vault/audit}
+  volumeClaimTemplates:
+  - metadata: {name: data}
+  - metadata: {name: audit}
+`, replicas, dev, scheme, token)
+}
+
+// vaultConfigMap is the chart's server configuration with seal appended.
+func vaultConfigMap(seal string) string {
+	return fmt.Sprintf(`metadata: {name: vault-config, namespace: intelliflow-security}
+data:
+  extraconfig-from-values.hcl: |
+    listener "tcp" {
+      address = "[::]:8200"
+      tls_cert_file = "/vault/userconfig/tls/tls.crt"
+    }
+    storage "raft" {
+      path = "/vault/data"
+    }
+    %s
+`, seal)
 }
 
 func awsFixtures() []fixture {
@@ -89,6 +133,25 @@ func awsFixtures() []fixture {
 			v["values"].(m)["server"].(m)["ha"] = m{"enabled": false}
 		}), []string{"enable HA", "replicas", `seal "awskms"`}, nil},
 		{"VLT-01-vault", "other charts are not Vault", "kubernetes:helm.sh/v4:Chart", m{"chart": "ingress-nginx"}, nil, nil},
+		{"VLT-01-vault", "Shamir seal without AWS", "kubernetes:helm.sh/v4:Chart", with(goodVault(), func(v m) {
+			v["values"].(m)["server"].(m)["ha"].(m)["raft"].(m)["config"] = `storage "raft" {}`
+		}), nil, &Settings{PodSecurityVersion: "v1.33", Production: true}},
+		// What the chart renders, as the engine shows it to the pack.
+		{"VLT-01-vault", "rendered server", statefulSetType, vaultStatefulSet(3, "https", ""), nil, nil},
+		{"VLT-01-vault", "rendered dev server", statefulSetType, vaultStatefulSet(1, "http", "-dev"), []string{
+			"runs vault server -dev", "env VAULT_DEV_ROOT_TOKEN_ID", "VAULT_ADDR http://", "spec.replicas: 1",
+		}, nil},
+		{"VLT-01-vault", "rendered server without audit storage", statefulSetType,
+			strings.Replace(vaultStatefulSet(3, "https", ""), "mountPath: /vault/audit", "mountPath: /vault/logs", 1), []string{"mounts no audit volume"}, nil},
+		{"VLT-01-vault", "one server outside prod", statefulSetType, vaultStatefulSet(1, "https", ""), nil, &Settings{PodSecurityVersion: "v1.33"}},
+		{"VLT-01-vault", "other StatefulSets are not Vault", statefulSetType, strings.ReplaceAll(vaultStatefulSet(1, "http", "-dev"), "vault server", "redis-server"), nil, nil},
+		{"VLT-01-vault", "rendered config", configMapType, vaultConfigMap(`seal "awskms" {}`), nil, nil},
+		{"VLT-01-vault", "rendered config, plain HTTP, file storage, Shamir", configMapType,
+			strings.Replace(strings.Replace(vaultConfigMap(""), `storage "raft"`, `storage "file"`, 1), "tls_cert_file", "tls_disable = 1\n      tls_cert_file", 1), []string{
+				"tls_disable", `no storage "raft"`, `no seal "awskms"`,
+			}, nil},
+		{"VLT-01-vault", "Shamir config without AWS", configMapType, vaultConfigMap(""), nil, &Settings{PodSecurityVersion: "v1.33", Production: true}},
+		{"VLT-01-vault", "other ConfigMaps are not Vault", configMapType, "metadata: {name: grafana}\ndata:\n  grafana.ini: 'x'\n", nil, nil},
 	}
 }
 

@@ -107,7 +107,7 @@ type fixture struct {
 // their own.
 var fixtureSettings = Settings{
 	PodSecurityVersion: "v1.33", ImageRegistries: []string{"registry.intelliflow.internal"},
-	LoadBalancerServices: []string{"gateway"}, SpreadServices: []string{"gateway", "transactions"}, Production: true,
+	LoadBalancerServices: []string{"gateway"}, SpreadServices: []string{"gateway", "transactions"}, Production: true, AutoUnseal: true,
 }
 
 func fixtures() []fixture {

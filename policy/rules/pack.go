@@ -15,6 +15,8 @@ type Settings struct {
 	SpreadServices []string
 	// Production asks for multi-AZ databases and Vault HA >= 3.
 	Production bool
+	// AutoUnseal asks Vault to unseal with AWS KMS: the stack has AWS.
+	AutoUnseal bool
 }
 
 // All returns every resource rule for a stack's settings.
@@ -63,7 +65,7 @@ func All(s Settings) []Rule {
 		AWS07ECR(),
 		AWS09Databases(s.Production),
 		AWS10KeysAndIngress(),
-		VLT01Vault(s.Production),
+		VLT01Vault(s.Production, s.AutoUnseal),
 	}
 }
 

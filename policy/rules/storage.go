@@ -1,11 +1,16 @@
 package rules
 
 import (
+	"fmt"
+	"maps"
+	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
 	"gopkg.in/yaml.v3"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // S3 type tokens: the bucket and the resources that configure it.
@@ -129,47 +134,148 @@ func dig(m map[string]any, path ...string) any {
 }
 
 // VLT01Vault: Vault never runs in dev mode, serves TLS, is HA on raft (three
-// or more in prod), unseals with AWS KMS, keeps an audit log and holds no
-// root token in its config.
-func VLT01Vault(requireHA bool) Rule {
+// or more in prod), unseals with AWS KMS where the stack has AWS (a cluster
+// without it has no KMS: Shamir's key shares), keeps an audit log and holds
+// no root token in its config. It reads every form Vault takes: the chart's
+// values (the Chart resource, as mocks and a Release show it) and what the
+// chart renders, which is what the engine shows the pack: the server's
+// StatefulSet (any container running "vault server") and its HCL
+// configuration in a ConfigMap.
+func VLT01Vault(requireHA, requireAutoUnseal bool) Rule {
 	return Rule{
 		Name:        "VLT-01-vault",
 		Description: "VLT-01: Vault no dev mode, TLS on, HA raft >= 3 in prod, auto-unseal (awskms), audit device on, no root token in config.",
 		Level:       policyx.EnforcementLevelMandatory,
-		Types:       chartTypes,
+		Types:       append(slices.Clone(chartTypes), statefulSetType, configMapType),
 		Check: func(r policyx.AnalyzerResource) []Finding {
-			values, ok := chartValues(r)
-			if !ok {
-				return nil
+			switch r.Type {
+			case statefulSetType:
+				return vaultServer(r, requireHA)
+			case configMapType:
+				return vaultConfig(r, requireAutoUnseal)
 			}
-			if get(r, "values").computed {
-				return []Finding{unchecked("chart values are not known yet")}
-			}
-			var out []Finding
-			if dig(values, "server", "dev", "enabled") == true {
-				out = append(out, violation("values.server.dev.enabled: dev mode keeps everything in memory with a known root token; remove it"))
-			}
-			if dig(values, "global", "tlsDisable") != false {
-				out = append(out, violation("values.global.tlsDisable: the chart defaults to plain HTTP; set false and mount the TLS certificate"))
-			}
-			if dig(values, "server", "ha", "enabled") != true || dig(values, "server", "ha", "raft", "enabled") != true {
-				out = append(out, violation("values.server.ha: enable HA with integrated raft storage"))
-			}
-			if n, _ := dig(values, "server", "ha", "replicas").(float64); requireHA && n < 3 {
-				out = append(out, violation("values.server.ha.replicas: %v; prod runs at least 3 for raft quorum", n))
-			}
-			cfg, _ := dig(values, "server", "ha", "raft", "config").(string)
-			if !strings.Contains(cfg, `seal "awskms"`) {
-				out = append(out, violation(`values.server.ha.raft.config: no seal "awskms" stanza; without auto-unseal every restart needs key holders`))
-			}
-			if dig(values, "server", "auditStorage", "enabled") != true {
-				out = append(out, violation("values.server.auditStorage.enabled: set true; the audit device needs durable storage"))
-			}
-			raw, _ := yaml.Marshal(values)
-			if slices.ContainsFunc([]string{"devRootToken", "VAULT_DEV_ROOT_TOKEN_ID", "VAULT_TOKEN"}, func(k string) bool { return strings.Contains(string(raw), k) }) {
-				out = append(out, violation("values: a root or dev token is set in the chart values; tokens come from Vault's auth methods, never config"))
-			}
-			return out
+			return vaultValues(r, requireHA, requireAutoUnseal)
 		},
 	}
+}
+
+// sealAWSKMS is the auto-unseal stanza.
+const sealAWSKMS = `seal "awskms"`
+
+func vaultValues(r policyx.AnalyzerResource, requireHA, requireAutoUnseal bool) []Finding {
+	values, ok := chartValues(r)
+	if !ok {
+		return nil
+	}
+	if get(r, "values").computed {
+		return []Finding{unchecked("chart values are not known yet")}
+	}
+	var out []Finding
+	if dig(values, "server", "dev", "enabled") == true {
+		out = append(out, violation("values.server.dev.enabled: dev mode keeps everything in memory with a known root token; remove it"))
+	}
+	if dig(values, "global", "tlsDisable") != false {
+		out = append(out, violation("values.global.tlsDisable: the chart defaults to plain HTTP; set false and mount the TLS certificate"))
+	}
+	if dig(values, "server", "ha", "enabled") != true || dig(values, "server", "ha", "raft", "enabled") != true {
+		out = append(out, violation("values.server.ha: enable HA with integrated raft storage"))
+	}
+	if n, _ := dig(values, "server", "ha", "replicas").(float64); requireHA && n < 3 {
+		out = append(out, violation("values.server.ha.replicas: %v; prod runs at least 3 for raft quorum", n))
+	}
+	cfg, _ := dig(values, "server", "ha", "raft", "config").(string)
+	if requireAutoUnseal && !strings.Contains(cfg, sealAWSKMS) {
+		out = append(out, violation(`values.server.ha.raft.config: no seal "awskms" stanza; without auto-unseal every restart needs key holders`))
+	}
+	if dig(values, "server", "auditStorage", "enabled") != true {
+		out = append(out, violation("values.server.auditStorage.enabled: set true; the audit device needs durable storage"))
+	}
+	raw, _ := yaml.Marshal(values)
+	if slices.ContainsFunc([]string{"devRootToken", "VAULT_DEV_ROOT_TOKEN_ID", "VAULT_TOKEN"}, func(k string) bool { return strings.Contains(string(raw), k) }) {
+		out = append(out, violation("values: a root or dev token is set in the chart values; tokens come from Vault's auth methods, never config"))
+	}
+	return out
+}
+
+// vaultServer checks a StatefulSet whose containers run a Vault server.
+func vaultServer(r policyx.AnalyzerResource, requireHA bool) []Finding {
+	var set appsv1.StatefulSet
+	if unknown, err := decodeKnown(r, &set); unknown {
+		return []Finding{unchecked("the StatefulSet is not known yet")}
+	} else if err != nil {
+		return []Finding{violation("does not decode as a StatefulSet: %v", err)}
+	}
+	var out []Finding
+	servers := 0
+	for i, c := range set.Spec.Template.Spec.Containers {
+		line := strings.Join(append(slices.Clone(c.Command), c.Args...), " ")
+		if !strings.Contains(line, "vault server") {
+			continue
+		}
+		servers++
+		field := fmt.Sprintf("spec.template.spec.containers[%d]", i)
+		if slices.ContainsFunc(strings.Fields(line), func(f string) bool { return f == "-dev" || strings.HasPrefix(f, "-dev=") }) {
+			out = append(out, violation("%s runs vault server -dev: dev mode keeps everything in memory with a known root token", field))
+		}
+		for _, e := range c.Env {
+			switch {
+			case (e.Name == "VAULT_DEV_ROOT_TOKEN_ID" || e.Name == "VAULT_TOKEN") && e.Value != "":
+				out = append(out, violation("%s.env %s: a root or dev token in the pod spec; tokens come from Vault's auth methods, never config", field, e.Name))
+			case e.Name == "VAULT_ADDR" && strings.HasPrefix(e.Value, "http://"):
+				out = append(out, violation("%s.env VAULT_ADDR %s: the server listens without TLS", field, e.Value))
+			}
+		}
+		audit := false
+		for _, m := range c.VolumeMounts {
+			for _, claim := range set.Spec.VolumeClaimTemplates {
+				audit = audit || (claim.Name == m.Name && strings.Contains(m.MountPath, "audit"))
+			}
+		}
+		if !audit {
+			out = append(out, violation("%s mounts no audit volume from a claim template; the audit device needs durable storage (chart: server.auditStorage)", field))
+		}
+	}
+	if servers == 0 {
+		return nil
+	}
+	if replicas := int32(1); requireHA {
+		if set.Spec.Replicas != nil {
+			replicas = *set.Spec.Replicas
+		}
+		if replicas < 3 {
+			out = append(out, violation("spec.replicas: %d; prod runs at least 3 Vault servers for raft quorum", replicas))
+		}
+	}
+	return out
+}
+
+// tlsDisabled matches a listener's tls_disable set on, in any HCL spelling.
+var tlsDisabled = regexp.MustCompile(`(?m)^\s*tls_disable\s*=\s*"?(1|true)"?\s*$`)
+
+// vaultConfig checks a ConfigMap holding a Vault server's HCL
+// configuration: a .hcl key with a listener.
+func vaultConfig(r policyx.AnalyzerResource, requireAutoUnseal bool) []Finding {
+	var cm corev1.ConfigMap
+	if unknown, err := decodeKnown(r, &cm); unknown {
+		return []Finding{unchecked("the ConfigMap is not known yet")}
+	} else if err != nil {
+		return []Finding{violation("does not decode as a ConfigMap: %v", err)}
+	}
+	var out []Finding
+	for _, key := range slices.Sorted(maps.Keys(cm.Data)) {
+		hcl := cm.Data[key]
+		if !strings.HasSuffix(key, ".hcl") || !strings.Contains(hcl, `listener "tcp"`) {
+			continue
+		}
+		if tlsDisabled.MatchString(hcl) {
+			out = append(out, violation("data[%s]: tls_disable on the listener; Vault serves TLS only", key))
+		}
+		if !strings.Contains(hcl, `storage "raft"`) {
+			out = append(out, violation(`data[%s]: no storage "raft"; Vault runs HA on integrated raft storage`, key))
+		}
+		if requireAutoUnseal && !strings.Contains(hcl, sealAWSKMS) {
+			out = append(out, violation(`data[%s]: no seal "awskms" stanza; without auto-unseal every restart needs key holders`, key))
+		}
+	}
+	return out
 }
