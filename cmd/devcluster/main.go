@@ -1,7 +1,7 @@
 // Command devcluster runs the local control plane of internal/devcluster
 // for the dev stack (make cluster, make cluster-down).
 //
-//	devcluster up   [--dir .cluster] [--bin bin/cluster] [--general 3] [--gpu 2]
+//	devcluster up   [--dir .cluster] [--bin bin/cluster] [--general 3] [--gpu 2] [--metrics=true]
 //	devcluster down [--dir .cluster]
 package main
 
@@ -31,6 +31,7 @@ func run(args []string) error {
 	fs.StringVar(&o.Bin, "bin", o.Bin, "folder of the control-plane binaries")
 	fs.IntVar(&o.General, "general", o.General, "general nodes (spread over the zones)")
 	fs.IntVar(&o.GPU, "gpu", o.GPU, "GPU nodes (spread over the zones)")
+	fs.BoolVar(&o.Metrics, "metrics", o.Metrics, "serve metrics.k8s.io (metrics-server) for the HPAs")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}

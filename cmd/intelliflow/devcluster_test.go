@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,9 +15,11 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/intelliflow/platform/apps/catalog"
@@ -28,9 +31,9 @@ import (
 )
 
 // startCluster runs a control plane for the test (devclustertest).
-func startCluster(t *testing.T, general, gpu int) (*devcluster.Cluster, kubernetes.Interface) {
+func startCluster(t *testing.T, general, gpu int, opts ...devclustertest.Option) (*devcluster.Cluster, kubernetes.Interface) {
 	t.Helper()
-	c, _, client := devclustertest.Start(t, general, gpu)
+	c, _, client := devclustertest.Start(t, general, gpu, opts...)
 	return c, client
 }
 
@@ -52,9 +55,10 @@ func clusterStack(t *testing.T, root, kubeconfig string, edit func(string) strin
 // the policy pack on, and checks what only a cluster can tell: admission
 // lets every pod in, the scheduler places them as the stack intends, a
 // second up changes nothing, destroy removes the namespaces. Pod Security
-// refuses an unsafe pod even with the pack bypassed.
+// refuses an unsafe pod even with the pack bypassed. The HPAs read their
+// CPU metric from metrics.k8s.io and scale on it.
 func TestClusterDevStack(t *testing.T) {
-	c, client := startCluster(t, 3, 2)
+	c, client := startCluster(t, 3, 2, devclustertest.Metrics)
 	root, getenv := engineRoot(t)
 	clusterStack(t, root, c.Kubeconfig, nil)
 	ctx := context.Background()
@@ -116,6 +120,8 @@ func TestClusterDevStack(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, err.Error(), `violates PodSecurity "restricted`)
 
+	hpaScalesOnCPU(t, client, ns)
+
 	rep, err = engine(t, infra.Run, root, getenv, "up")
 	require.NoError(t, err)
 	for op, n := range rep.Changes {
@@ -163,4 +169,71 @@ func TestClusterTooSmall(t *testing.T) {
 	require.Contains(t, joined, "intelliflow-dev/fraud: 2 of at least 4 pods available")
 	require.Contains(t, joined, "Insufficient nvidia.com/gpu")
 	t.Logf("up failed in %s:\n%s", took.Round(time.Second), joined)
+}
+
+// hpaScalesOnCPU: every HPA of the namespace reports its pods' current CPU
+// utilization (metrics-server reading what kwok simulates), not
+// <unknown>; and when users' pods use twice their HPA's target, the HPA
+// scales users up to its maximum.
+func hpaScalesOnCPU(t *testing.T, client kubernetes.Interface, ns string) {
+	t.Helper()
+	ctx := context.Background()
+	start := time.Now()
+	hpa, err := client.AutoscalingV2().HorizontalPodAutoscalers(ns).Get(ctx, catalog.Users, metav1.GetOptions{})
+	require.NoError(t, err)
+	target := *hpa.Spec.Metrics[0].Resource.Target.AverageUtilization
+	users, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=" + catalog.Users})
+	require.NoError(t, err)
+	require.Len(t, users.Items, int(*hpa.Spec.MinReplicas))
+	for _, p := range users.Items {
+		request := p.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU]
+		use := fmt.Sprintf("%dm", request.MilliValue()*int64(target)*2/100)
+		patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, devcluster.UsageCPUAnnotation, use)
+		_, err := client.CoreV1().Pods(ns).Patch(ctx, p.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+		require.NoError(t, err)
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		hpas, err := client.AutoscalingV2().HorizontalPodAutoscalers(ns).List(ctx, metav1.ListOptions{})
+		require.NoError(t, err)
+		require.Len(t, hpas.Items, len(catalog.Names()))
+		var waiting []string
+		seen := map[string]int32{}
+		for _, h := range hpas.Items {
+			current := cpuUtilization(h)
+			if current == nil {
+				waiting = append(waiting, h.Name+": <unknown>")
+				continue
+			}
+			seen[h.Name] = *current
+		}
+		if u := hpas.Items; len(waiting) == 0 {
+			var scaled *autoscalingv2.HorizontalPodAutoscaler
+			for i := range u {
+				if u[i].Name == catalog.Users {
+					scaled = &u[i]
+				}
+			}
+			if scaled.Status.CurrentReplicas == scaled.Spec.MaxReplicas {
+				t.Logf("HPAs' current CPU utilization (%%): %v; users scaled %d -> %d in %s", seen,
+					*scaled.Spec.MinReplicas, scaled.Status.CurrentReplicas, time.Since(start).Round(time.Second))
+				return
+			}
+			waiting = append(waiting, fmt.Sprintf("users at %d%% of %d%% with %d of %d replicas", seen[catalog.Users], target,
+				scaled.Status.CurrentReplicas, scaled.Spec.MaxReplicas))
+		}
+		require.True(t, time.Now().Before(deadline), "after 3m: %v", waiting)
+		time.Sleep(2 * time.Second)
+	}
+}
+
+// cpuUtilization is an HPA's current average CPU utilization, or nil while
+// it has none (kubectl's <unknown>).
+func cpuUtilization(h autoscalingv2.HorizontalPodAutoscaler) *int32 {
+	for _, m := range h.Status.CurrentMetrics {
+		if m.Type == autoscalingv2.ResourceMetricSourceType && m.Resource != nil && m.Resource.Name == corev1.ResourceCPU {
+			return m.Resource.Current.AverageUtilization
+		}
+	}
+	return nil
 }

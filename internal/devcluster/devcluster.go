@@ -14,6 +14,7 @@ import (
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -43,6 +44,14 @@ var Zones = []string{"zone-a", "zone-b", "zone-c"}
 // KwokAnnotation marks the nodes kwok simulates.
 const KwokAnnotation = "kwok.x-k8s.io/node"
 
+// ResourceMetricsPathAnnotation moves a node's /metrics/resource for
+// metrics-server (sigs.k8s.io/metrics-server's scraper reads it).
+const ResourceMetricsPathAnnotation = "metrics.k8s.io/resource-metrics-path"
+
+// UsageCPUAnnotation sets the CPU kwok reports a simulated pod using
+// (kwok's usage-from-annotation ResourceUsage), as a quantity: "250m".
+const UsageCPUAnnotation = "kwok.x-k8s.io/usage-cpu"
+
 // Options are a cluster's folders, nodes and loopback ports. The defaults
 // (DefaultOptions) are make cluster's; tests pick free ports so they run
 // beside a developer's cluster.
@@ -53,14 +62,20 @@ type Options struct {
 	Bin string
 	// General and GPU are the simulated nodes, spread over Zones.
 	General, GPU int
+	// Metrics runs metrics-server behind the API server's aggregation
+	// layer, reading the usage kwok simulates for each pod (the
+	// kwok.x-k8s.io/usage-cpu and usage-memory annotations; 1m and 1Mi
+	// without them), so that the HPAs' CPU metric resolves as on EKS.
+	Metrics bool
 	// Ports on 127.0.0.1.
-	APIPort, EtcdPort, EtcdPeerPort, ControllerPort, SchedulerPort, KwokPort int
+	APIPort, EtcdPort, EtcdPeerPort, ControllerPort, SchedulerPort, KwokPort, MetricsPort int
 }
 
 // DefaultOptions is make cluster's cluster.
 func DefaultOptions() Options {
 	return Options{Dir: ".cluster", Bin: "bin/cluster", General: 3, GPU: 2,
-		APIPort: 6443, EtcdPort: 2379, EtcdPeerPort: 2380, ControllerPort: 10257, SchedulerPort: 10259, KwokPort: 10247}
+		APIPort: 6443, EtcdPort: 2379, EtcdPeerPort: 2380, ControllerPort: 10257, SchedulerPort: 10259, KwokPort: 10247,
+		Metrics: true, MetricsPort: 4443}
 }
 
 // Binaries returns the folder of the cluster's binaries in a repository
@@ -84,10 +99,22 @@ type Cluster struct {
 // Up starts the control plane and kwok, registers the nodes and waits
 // until they are Ready. The processes outlive the caller; Down stops them.
 func Up(o Options) (*Cluster, error) {
+	// Checked here, not in up: a failed up stops what it started, and
+	// this cluster is not its to stop.
+	if _, err := os.Stat(filepath.Join(o.Dir, "pids")); err == nil {
+		return nil, fmt.Errorf("%s/pids exists: the cluster is up (devcluster down first)", o.Dir)
+	}
 	c, err := up(o)
 	if err != nil {
-		// Leave nothing running behind a failed start.
-		_, _ = Down(o.Dir)
+		// Leave nothing running behind a failed start, and nothing a next
+		// start would trip on; keep the logs the error points at.
+		_, _ = stop(o.Dir)
+		entries, _ := os.ReadDir(o.Dir)
+		for _, e := range entries {
+			if e.Name() != "logs" {
+				_ = os.RemoveAll(filepath.Join(o.Dir, e.Name()))
+			}
+		}
 	}
 	return c, err
 }
@@ -97,10 +124,11 @@ func up(o Options) (*Cluster, error) {
 	if general < 1 || gpu < 0 {
 		return nil, fmt.Errorf("%d general and %d GPU nodes: want at least one general node", general, gpu)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "pids")); err == nil {
-		return nil, fmt.Errorf("%s/pids exists: the cluster is up (devcluster down first)", dir)
+	need := []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kwok-stages.yaml"}
+	if o.Metrics {
+		need = append(need, "metrics-server")
 	}
-	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kwok-stages.yaml"} {
+	for _, b := range need {
 		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
 			return nil, fmt.Errorf("%s/%s is missing: run tools/cluster/install.sh (make cluster does)", bin, b)
 		}
@@ -116,6 +144,10 @@ func up(o Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := writePKI(abs); err != nil {
+		return nil, err
+	}
+	pki := func(name string) string { return filepath.Join(abs, "pki", name) }
 	var procs []*process
 	start := func(name string, args ...string) error {
 		p, err := startProcess(abs, filepath.Join(bin, name), args...)
@@ -153,6 +185,18 @@ func up(o Options) (*Cluster, error) {
 		"--service-account-key-file", filepath.Join(abs, "sa.pub"), "--service-account-signing-key-file", filepath.Join(abs, "sa.key"),
 		"--service-account-issuer", "https://kubernetes.default.svc", "--service-cluster-ip-range", "10.96.0.0/16",
 		"--api-audiences", "https://kubernetes.default.svc,vault",
+		// The aggregation layer, as on EKS: extension API servers
+		// (metrics-server, the adapter) trust the user the aggregator names
+		// in these headers when its client certificate is front-proxy-ca's.
+		"--requestheader-client-ca-file", pki(pkiFrontProxy+".crt"), "--requestheader-allowed-names", FrontProxyClient,
+		"--requestheader-username-headers", "X-Remote-User", "--requestheader-group-headers", "X-Remote-Group",
+		"--requestheader-extra-headers-prefix", "X-Remote-Extra-",
+		"--proxy-client-cert-file", pki(FrontProxyClient+".crt"), "--proxy-client-key-file", pki(FrontProxyClient+".key"),
+		// Published beside the front proxy's CA for extension API servers,
+		// which refuse to start their delegated authentication without it.
+		// ca signs serving certificates only, so no client authenticates
+		// with one.
+		"--client-ca-file", pki(pkiCA+".crt"),
 		// Loopback is not a valid endpoint for the kubernetes Service; no
 		// pod here talks to the API through it.
 		"--endpoint-reconciler-type", "none"); err != nil {
@@ -163,7 +207,13 @@ func up(o Options) (*Cluster, error) {
 		return nil, fmt.Errorf("kube-apiserver: %w", withLog(err, dir, "kube-apiserver"))
 	}
 	kubeconfig := filepath.Join(abs, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, []byte(kubeconfigFor(o.APIPort, token)), 0o600); err != nil {
+	// The API server wrote its self-signed certificate and its CA's
+	// before it answered.
+	apiCA, err := os.ReadFile(filepath.Join(abs, "apiserver", "apiserver.crt"))
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(kubeconfig, []byte(kubeconfigFor(o.APIPort, token, apiCA)), 0o600); err != nil {
 		return nil, err
 	}
 	if err := start("kube-controller-manager", "--kubeconfig", kubeconfig, "--leader-elect=false",
@@ -178,9 +228,14 @@ func up(o Options) (*Cluster, error) {
 	}
 	// kwok renews the nodes' Leases; without it the node lifecycle
 	// controller marks every node NotReady about a minute after it joined.
+	// It also answers for every node's kubelet on loopback over TLS (the
+	// nodes' InternalIP and kubelet port), where metrics-server reads each
+	// node's /metrics/resource at the path the node's annotation gives.
 	if err := start("kwok", "--kubeconfig", kubeconfig, "--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector", KwokAnnotation+"=fake", "--config", filepath.Join(bin, "kwok-stages.yaml"),
-		"--node-lease-duration-seconds", "40", "--server-address", fmt.Sprintf("127.0.0.1:%d", o.KwokPort)); err != nil {
+		"--node-lease-duration-seconds", "40", "--server-address", fmt.Sprintf("127.0.0.1:%d", o.KwokPort),
+		"--node-ip", "127.0.0.1", "--node-port", strconv.Itoa(o.KwokPort),
+		"--tls-cert-file", pki("kubelet.crt"), "--tls-private-key-file", pki("kubelet.key")); err != nil {
 		return nil, err
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
@@ -205,11 +260,26 @@ func up(o Options) (*Cluster, error) {
 			return nil, fmt.Errorf("node %s: %w", name, withLog(err, dir, "kwok"))
 		}
 	}
+	served := ""
+	if o.Metrics {
+		if err := start("metrics-server", "--kubeconfig", kubeconfig,
+			"--authentication-kubeconfig", kubeconfig, "--authorization-kubeconfig", kubeconfig,
+			"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(o.MetricsPort),
+			"--tls-cert-file", pki(MetricsServerName+".crt"), "--tls-private-key-file", pki(MetricsServerName+".key"),
+			"--kubelet-use-node-status-port", "--kubelet-preferred-address-types", "InternalIP",
+			"--kubelet-certificate-authority", pki(pkiCA+".crt"), "--metric-resolution", "10s", "--kubelet-request-timeout", "5s"); err != nil {
+			return nil, err
+		}
+		if err := registerMetrics(ctx, cfg, o.MetricsPort, pki(pkiCA+".crt"), alive); err != nil {
+			return nil, fmt.Errorf("metrics.k8s.io: %w", withLog(err, dir, "metrics-server"))
+		}
+		served = "; metrics.k8s.io served by metrics-server"
+	}
 	if err := alive(); err != nil {
 		return nil, err
 	}
-	fmt.Printf("devcluster: up in %s: %d general and %d GPU nodes over %d zones\n  export KUBECONFIG=%s\n",
-		time.Since(began).Round(100*time.Millisecond), general, gpu, len(Zones), kubeconfig)
+	fmt.Printf("devcluster: up in %s: %d general and %d GPU nodes over %d zones%s\n  export KUBECONFIG=%s\n",
+		time.Since(began).Round(100*time.Millisecond), general, gpu, len(Zones), served, kubeconfig)
 	return &Cluster{Kubeconfig: kubeconfig, Dir: abs}, nil
 }
 
@@ -223,8 +293,13 @@ func Nodes(general, gpu int) []corev1.Node {
 		name := fmt.Sprintf("%s-%s-%d", group, zone, i)
 		n := corev1.Node{
 			ObjectMeta: metav1.ObjectMeta{
-				Name:        name,
-				Annotations: map[string]string{KwokAnnotation: "fake"},
+				Name: name,
+				Annotations: map[string]string{
+					KwokAnnotation: "fake",
+					// metrics-server reads the node's /metrics/resource
+					// here; kwok serves every node's under its name.
+					ResourceMetricsPathAnnotation: "/metrics/nodes/" + name + "/metrics/resource",
+				},
 				Labels: map[string]string{
 					"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
 					"topology.kubernetes.io/zone": zone, "intelliflow.io/node-group": group, "type": "kwok",
@@ -279,16 +354,17 @@ func secrets(dir string) (string, error) {
 	return token, nil
 }
 
-// kubeconfigFor reaches the local API with the admin token. The API's
-// certificate is self-signed for loopback; this cluster is dev-only.
-func kubeconfigFor(apiPort int, token string) string {
+// kubeconfigFor reaches the local API with the admin token, verifying the
+// API server's certificate (self-signed for loopback) against ca, its own
+// CA's PEM.
+func kubeconfigFor(apiPort int, token string, ca []byte) string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: Config
 clusters:
 - name: devcluster
   cluster:
     server: https://127.0.0.1:%d
-    insecure-skip-tls-verify: true
+    certificate-authority-data: %s
 users:
 - name: admin
   user:
@@ -297,7 +373,7 @@ contexts:
 - name: devcluster
   context: {cluster: devcluster, user: admin}
 current-context: devcluster
-`, apiPort, token)
+`, apiPort, base64.StdEncoding.EncodeToString(ca), token)
 }
 
 // process is a control-plane process Up started.
@@ -343,13 +419,21 @@ func (p *process) failed() error {
 	}
 	b, _ := os.ReadFile(p.log)
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	last := lines[len(lines)-1]
+	// The last line, unless an earlier one says why: a panic's last line
+	// is a stack frame, a usage error's the help text.
+	why := lines[len(lines)-1]
 	for _, l := range lines {
 		if strings.Contains(strings.ToLower(l), "address already in use") {
 			return fmt.Errorf("%s exited: %w: %.300s", p.name, freeport.ErrInUse, l)
 		}
 	}
-	return fmt.Errorf("%s exited: %s", p.name, last)
+	for _, l := range lines {
+		if strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "Error:") {
+			why = l
+			break
+		}
+	}
+	return fmt.Errorf("%s exited: %.500s", p.name, why)
 }
 
 // withLog points at the log of the process a wait was for, unless the error
@@ -423,9 +507,19 @@ func waitReady(ctx context.Context, client kubernetes.Interface, name string, al
 // Down stops every process Up started, in reverse order, and removes the
 // state folder. It reports how many processes it stopped.
 func Down(dir string) (int, error) {
+	n, err := stop(dir)
+	if err != nil {
+		return n, err
+	}
+	return n, os.RemoveAll(dir)
+}
+
+// stop stops every process Up started, in reverse order, and reports how
+// many there were.
+func stop(dir string) (int, error) {
 	data, err := os.ReadFile(filepath.Join(dir, "pids"))
 	if errors.Is(err, os.ErrNotExist) {
-		return 0, os.RemoveAll(dir)
+		return 0, nil
 	}
 	if err != nil {
 		return 0, err
@@ -442,5 +536,5 @@ func Down(dir string) (int, error) {
 			_ = syscall.Kill(-pid, syscall.SIGKILL)
 		}
 	}
-	return len(lines), os.RemoveAll(dir)
+	return len(lines), os.Remove(filepath.Join(dir, "pids"))
 }

@@ -1,9 +1,12 @@
 package devcluster
 
 import (
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +25,7 @@ func TestNodesLookLikeTheNodeGroups(t *testing.T) {
 	zones := map[string]bool{}
 	for _, n := range nodes {
 		require.Equal(t, "fake", n.Annotations[KwokAnnotation])
+		require.Equal(t, "/metrics/nodes/"+n.Name+"/metrics/resource", n.Annotations[ResourceMetricsPathAnnotation], "where kwok serves the node's kubelet metrics")
 		zones[n.Labels["topology.kubernetes.io/zone"]] = true
 		require.Equal(t, n.Name, n.Labels["kubernetes.io/hostname"])
 		group := n.Labels[microservice.NodeGroupLabel]
@@ -45,7 +49,8 @@ func TestNodesLookLikeTheNodeGroups(t *testing.T) {
 // TestUpOnATakenPort: when another process holds a port the cluster was
 // given, Up fails at once with freeport.ErrInUse (so the caller can pick
 // other ports), leaves nothing running, and never talks to the other
-// server: here a foreign listener holds etcd's client port.
+// server: here a foreign listener holds etcd's client port. The logs stay
+// for the error to point at; nothing else does.
 func TestUpOnATakenPort(t *testing.T) {
 	repo, err := filepath.Abs(filepath.Join("..", ".."))
 	require.NoError(t, err)
@@ -68,6 +73,27 @@ func TestUpOnATakenPort(t *testing.T) {
 	require.ErrorIs(t, err, freeport.ErrInUse)
 	require.ErrorContains(t, err, "etcd exited")
 	t.Logf("Up failed after %s: %v", time.Since(began).Round(time.Millisecond), err)
-	_, statErr := os.Stat(o.Dir)
-	require.True(t, os.IsNotExist(statErr), "Up cleaned up after itself")
+	entries, err := os.ReadDir(o.Dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "Up cleaned up after itself")
+	require.Equal(t, "logs", entries[0].Name())
+	_, err = os.Stat(filepath.Join(o.Dir, "logs", "etcd.log"))
+	require.NoError(t, err, "the log the error points at")
+}
+
+// TestUpBesideARunningCluster: a second up on a running cluster's folder
+// fails and leaves that cluster running (its processes and its state).
+func TestUpBesideARunningCluster(t *testing.T) {
+	dir := t.TempDir()
+	sleeper := exec.Command("sleep", "60")
+	sleeper.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	require.NoError(t, sleeper.Start())
+	t.Cleanup(func() { _ = sleeper.Process.Kill(); _ = sleeper.Wait() })
+	pids := filepath.Join(dir, "pids")
+	require.NoError(t, os.WriteFile(pids, fmt.Appendf(nil, "%d etcd\n", sleeper.Process.Pid), 0o644))
+	_, err := Up(Options{Dir: dir, Bin: t.TempDir(), General: 1})
+	require.ErrorContains(t, err, "the cluster is up")
+	require.NoError(t, sleeper.Process.Signal(syscall.Signal(0)), "the running cluster's process was stopped")
+	_, err = os.Stat(pids)
+	require.NoError(t, err, "the running cluster's state was removed")
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Puts the local control plane's binaries in bin/cluster/: etcd, the
-# kube-apiserver, kube-controller-manager and kube-scheduler, kwok, and
-# kwok's stage configuration; and Gatekeeper's gator, which evaluates the
+# kube-apiserver, kube-controller-manager and kube-scheduler, kwok and
+# kwok's configuration, metrics-server (the HPAs' metrics.k8s.io); and
+# Gatekeeper's gator, which evaluates the
 # platform's constraints against rendered objects offline. Each is built once per version into the tool
 # cache (the Kubernetes three take about 12 minutes cold on 2 cores) and
 # copied; nothing is rebuilt while bin/cluster holds the right version.
@@ -24,6 +25,10 @@ kwok_version=v0.8.0
 # The newest gator the module proxy serves; its constraint framework reads
 # the templates (templates.gatekeeper.sh/v1) the chart's 3.20 runs.
 gator_version=v3.23.1
+# The metrics-server chart's 3.13.1 runs 0.8.1; the module proxy serves
+# 0.8.0 and 0.9.0. 0.8.0 reads the node annotation kwok's nodes need
+# (metrics.k8s.io/resource-metrics-path).
+metrics_server_version=v0.8.0
 
 # Clients see this version, not v0.0.0-master.
 kube_ldflags() {
@@ -44,18 +49,26 @@ build_etcd() { (cd "$cluster_dir/etcd" && go build -trimpath -o "$2" .); }
 
 build_kwok() { go_install sigs.k8s.io/kwok/cmd/kwok "$1" "$2"; }
 
-# The stages kwok plays: nodes become Ready, pods Running and Ready,
-# finished pods complete, deleted pods go.
+# kwok's configuration: the stages it plays (nodes become Ready, pods
+# Running and Ready, finished pods complete, deleted pods go), each node's
+# kubelet /metrics/resource, and pods' usage from their annotations
+# (kwok.x-k8s.io/usage-cpu, usage-memory).
 build_kwok_stages() {
-  local dir
-  go mod download "sigs.k8s.io/kwok@$1" >/dev/null
-  dir=$(go mod download -json "sigs.k8s.io/kwok@$1" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  local dir version=${1%%+*}
+  go mod download "sigs.k8s.io/kwok@$version" >/dev/null
+  dir=$(go mod download -json "sigs.k8s.io/kwok@$version" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
   {
-    for f in node/fast/node-initialize.yaml pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+    for f in stage/node/fast/node-initialize.yaml stage/pod/fast/pod-ready.yaml stage/pod/fast/pod-complete.yaml \
+      stage/pod/fast/pod-delete.yaml metrics/resource/metrics-resource.yaml metrics/usage/usage-from-annotation.yaml; do
       echo "---"
-      cat "$dir/kustomize/stage/$f"
+      cat "$dir/kustomize/$f"
     done
   } >"$2"
+  # A node's own daemons use a tenth of a core and 512Mi besides its pods;
+  # metrics-server drops a node that reports none (an empty one).
+  sed -i -e "s|value: 'node.CumulativeUsage(\"cpu\")'|value: 'node.CumulativeUsage(\"cpu\") + node.SinceSecond() * 0.1'|" \
+    -e "s|value: 'node.Usage(\"memory\")'|value: 'node.Usage(\"memory\") + 536870912.0'|" "$2"
+  grep -q "node.SinceSecond() \* 0.1" "$2" && grep -q "536870912.0" "$2"
 }
 
 provide etcd "$etcd_version" build_etcd
@@ -66,4 +79,8 @@ provide kwok "$kwok_version" build_kwok
 # About six minutes cold on 2 cores.
 build_gator() { go_install github.com/open-policy-agent/gatekeeper/v3/cmd/gator "$1" "$2"; }
 provide gator "$gator_version" build_gator
-provide kwok-stages.yaml "$kwok_version" build_kwok_stages
+# About five minutes cold on 2 cores.
+build_metrics_server() { go_install sigs.k8s.io/metrics-server/cmd/metrics-server "$1" "$2"; }
+provide metrics-server "$metrics_server_version" build_metrics_server
+# +metrics: the configuration grew the metrics; an older copy lacks them.
+provide kwok-stages.yaml "$kwok_version+metrics.1" build_kwok_stages

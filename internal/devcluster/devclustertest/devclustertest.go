@@ -23,11 +23,19 @@ import (
 	"github.com/intelliflow/platform/internal/freeport"
 )
 
+// Option changes the cluster Start runs.
+type Option func(*devcluster.Options)
+
+// Metrics serves metrics.k8s.io (devcluster.Options.Metrics). Off by
+// default: it adds metrics-server's first scrapes to the start, and a test
+// applying the metrics-server chart's own APIService needs the name free.
+func Metrics(o *devcluster.Options) { o.Metrics = true }
+
 // Start runs a cluster of general and gpu nodes and returns it with an
 // admin client. It skips when the binaries are not built (make
 // cluster-tools), unless INTELLIFLOW_REQUIRE_CLUSTER is set, as make test
 // sets it.
-func Start(t testing.TB, general, gpu int) (*devcluster.Cluster, *rest.Config, kubernetes.Interface) {
+func Start(t testing.TB, general, gpu int, opts ...Option) (*devcluster.Cluster, *rest.Config, kubernetes.Interface) {
 	t.Helper()
 	repo, err := root()
 	if err != nil {
@@ -41,12 +49,15 @@ func Start(t testing.TB, general, gpu int) (*devcluster.Cluster, *rest.Config, k
 		t.Skip(err)
 	}
 	o := devcluster.Options{Dir: filepath.Join(t.TempDir(), "cluster"), Bin: bin, General: general, GPU: gpu}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	start := time.Now()
 	var c *devcluster.Cluster
 	// A port picked free can be taken before the cluster binds it; Up then
 	// fails with freeport.ErrInUse and the cluster starts on other ports.
-	_, err = freeport.Start(6, freeport.Pick, func(ports []int) error {
-		o.APIPort, o.EtcdPort, o.EtcdPeerPort, o.ControllerPort, o.SchedulerPort, o.KwokPort = ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
+	_, err = freeport.Start(7, freeport.Pick, func(ports []int) error {
+		o.APIPort, o.EtcdPort, o.EtcdPeerPort, o.ControllerPort, o.SchedulerPort, o.KwokPort, o.MetricsPort = ports[0], ports[1], ports[2], ports[3], ports[4], ports[5], ports[6]
 		c, err = devcluster.Up(o)
 		return err
 	})
