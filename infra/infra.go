@@ -10,6 +10,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/intelliflow/platform/apps/catalog"
+	"github.com/intelliflow/platform/components/chart"
 	"github.com/intelliflow/platform/components/deviceplugin"
 	"github.com/intelliflow/platform/components/falco"
 	"github.com/intelliflow/platform/components/gpunodegroup"
@@ -58,6 +59,13 @@ func Deploy(ctx *pulumi.Context, cfg stacks.Config) (*Platform, error) {
 	creds, err := newCredentials(ctx, cfg)
 	if err != nil {
 		return nil, err
+	}
+	// Before any chart: the transform reaches only what is registered
+	// after it.
+	if cfg.Charts && len(cfg.ChartImageDigests) > 0 {
+		if err := ctx.RegisterResourceTransform(chart.PinImages(cfg.ChartImageDigests)); err != nil {
+			return nil, err
+		}
 	}
 	var foundation *Foundation
 	if cfg.AWS != nil {

@@ -70,6 +70,9 @@ type Config struct {
 	ImageTag string
 	// ImageDigests pins service images by digest (service -> sha256:...).
 	ImageDigests map[string]string
+	// ChartImageDigests pins the images the charts render, by the
+	// reference as rendered (registry/repository:tag -> sha256:...).
+	ChartImageDigests map[string]string
 	// Services sizes every service of the catalog.
 	Services map[string]Size
 	// GPUNodeGroup is the node group GPU workloads are scheduled on; empty
@@ -181,6 +184,9 @@ var keys = []key{
 	}},
 	{"imageDigests", "JSON object service -> sha256:<64 hex>; required for every service when requireImageDigests", func(c *Config, raw string) error {
 		return strictJSON(raw, &c.ImageDigests)
+	}},
+	{"chartImageDigests", "JSON object image reference as a chart renders it (registry/repository:tag) -> sha256:<64 hex>; prod's preview lists the chart images still pinned by tag", func(c *Config, raw string) error {
+		return strictJSON(raw, &c.ChartImageDigests)
 	}},
 	{"services", "JSON object service -> size overrides (minReplicas, maxReplicas, cpuRequest, ...)", func(c *Config, raw string) error {
 		return strictJSON(raw, &c.serviceOverrides)
@@ -487,8 +493,10 @@ func (c Config) Image(service string) string {
 }
 
 var (
-	tagRE        = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-	digestRE     = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
+	tagRE    = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	digestRE = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
+	// An image reference with a tag and no digest: host[:port]/path:tag.
+	taggedRefRE  = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9._-]+)+:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 	psaVersionRE = regexp.MustCompile(`^v1\.[0-9]{1,3}$`)
 	// A registry host with an optional port and path, as in an image reference.
 	registryRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9._-]+)*$`)
@@ -539,6 +547,14 @@ func (c Config) Validate() error {
 		}
 		if !digestRE.MatchString(c.ImageDigests[name]) {
 			bad("imageDigests."+name, "%q is not sha256:<64 hex digits>", c.ImageDigests[name])
+		}
+	}
+	for _, ref := range slices.Sorted(maps.Keys(c.ChartImageDigests)) {
+		if !taggedRefRE.MatchString(ref) {
+			bad("chartImageDigests", "%q is not an image reference with a tag and no digest (registry/repository:tag), as the chart renders it", ref)
+		}
+		if !digestRE.MatchString(c.ChartImageDigests[ref]) {
+			bad("chartImageDigests", "%s: %q is not sha256:<64 hex digits>", ref, c.ChartImageDigests[ref])
 		}
 	}
 	if c.RequireImageDigests {

@@ -178,6 +178,13 @@ func TestProdSizesAreTheSeeds(t *testing.T) {
 	}
 }
 
+func TestChartImageDigests(t *testing.T) {
+	ref := "registry.intelliflow.internal:5000/falcosecurity/falco:0.41.3"
+	c, err := Parse("dev", lookupOf(valid(map[string]string{"environment": "dev", "chartImageDigests": `{"` + ref + `": "` + testDigest + `"}`})))
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{ref: testDigest}, c.ChartImageDigests)
+}
+
 func TestParseErrorsNameTheKey(t *testing.T) {
 	tests := []struct {
 		name string
@@ -234,6 +241,12 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"latest tag", map[string]string{"environment": "dev", "imageTag": "latest"}, []string{"intelliflow:imageTag", "not latest"}},
 		{"bad digest", map[string]string{"environment": "dev", "imageDigests": `{"users": "sha256:abc"}`}, []string{"intelliflow:imageDigests.users", "is not sha256:<64 hex digits>"}},
 		{"digest for unknown service", map[string]string{"environment": "dev", "imageDigests": `{"ledger": "` + testDigest + `"}`}, []string{"intelliflow:imageDigests.ledger", "unknown image"}},
+		{"chart image digests", map[string]string{"environment": "dev", "chartImageDigests": `{"registry.intelliflow.internal/falcosecurity/falco@sha256:00": "sha256:abc", "falco": "` + testDigest + `"}`}, []string{
+			`intelliflow:chartImageDigests: "falco" is not an image reference with a tag`,
+			`intelliflow:chartImageDigests: "registry.intelliflow.internal/falcosecurity/falco@sha256:00" is not an image reference`,
+			`registry.intelliflow.internal/falcosecurity/falco@sha256:00: "sha256:abc" is not sha256:<64 hex digits>`,
+		}},
+		{"chart image digests not an object", map[string]string{"environment": "dev", "chartImageDigests": `["falco"]`}, []string{"intelliflow:chartImageDigests"}},
 		{"prod without digests", map[string]string{"environment": "prod", "aws": testAWS}, []string{"intelliflow:imageDigests.fraud: missing", "pulumi config set --path intelliflow:imageDigests.fraud"}},
 		{"unknown store", map[string]string{"environment": "dev", "dataStores": `{"oracle": {"port": 1521}}`}, []string{"intelliflow:dataStores.oracle: unknown store"}},
 		{"bad endpoint", map[string]string{"environment": "dev", "dataStores": `{"redis": {"host": "", "port": 0, "cidrs": ["10.0.0.0"]}}`}, []string{

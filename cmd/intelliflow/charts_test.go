@@ -17,6 +17,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
 
 	"github.com/intelliflow/platform/components/certmanager"
 	"github.com/intelliflow/platform/components/chart"
@@ -79,6 +80,7 @@ func TestEngineChartsStack(t *testing.T) {
 	apply := newApplier(t, cfg, client, rendered)
 	apply.foundations()
 	vaultAsRendered(t, apply.manifests)
+	chartImagesPinned(t, root, apply.manifests)
 
 	// The AWS controllers install only with a foundation, which needs
 	// the AWS provider (not buildable here): their charts go through the
@@ -188,8 +190,8 @@ func vaultAsRendered(t *testing.T, objects []*unstructured.Unstructured) {
 	t.Helper()
 	var vault []policyx.AnalyzerResource
 	for _, u := range objects {
-		typ := map[string]string{"StatefulSet": "kubernetes:apps/v1:StatefulSet", "ConfigMap": "kubernetes:core/v1:ConfigMap"}[u.GetKind()]
-		if typ == "" || u.GetNamespace() != stacks.SecurityNamespace || !strings.HasPrefix(u.GetName(), "vault") {
+		typ := pulumiType(u)
+		if !rules.VLT01Vault(false, false).Examines(typ) || u.GetNamespace() != stacks.SecurityNamespace || !strings.HasPrefix(u.GetName(), "vault") {
 			continue
 		}
 		vault = append(vault, policyx.AnalyzerResource{Type: typ, Name: u.GetName(),
@@ -205,4 +207,54 @@ func vaultAsRendered(t *testing.T, objects []*unstructured.Unstructured) {
 	joined := strings.Join(found, "\n")
 	require.Contains(t, joined, `no seal "awskms"`, "the rendered config was examined")
 	t.Logf("VLT-01 on %d rendered Vault objects: none here; under prod on AWS:\n%s", len(vault), joined)
+}
+
+// chartImagesPinned: every chart container whose image the stack's
+// chartImageDigests names runs by that digest (the stack transform reached
+// the charts' children through the engine), and every entry pins some
+// container (an entry naming an image no chart renders is stale).
+func chartImagesPinned(t *testing.T, root string, objects []*unstructured.Unstructured) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(root, "Pulumi.charts.yaml"))
+	require.NoError(t, err)
+	var file struct {
+		Config struct {
+			Digests map[string]string `json:"intelliflow:chartImageDigests"`
+		} `json:"config"`
+	}
+	require.NoError(t, yaml.Unmarshal(data, &file))
+	digests := file.Config.Digests
+	require.NotEmpty(t, digests, "the charts stack pins some chart images")
+	pinned := map[string]int{}
+	for _, u := range objects {
+		path, ok := rules.PodSpecPath(pulumiType(u))
+		if !ok {
+			continue
+		}
+		for _, list := range []string{"initContainers", "containers"} {
+			cs, _, _ := unstructured.NestedSlice(u.Object, append(path, list)...)
+			for _, c := range cs {
+				image, _ := c.(map[string]any)["image"].(string)
+				_, listed := digests[image]
+				require.False(t, listed, "%s %s/%s runs %s by tag", u.GetKind(), u.GetNamespace(), u.GetName(), image)
+				if ref, d, ok := strings.Cut(image, "@"); ok && digests[ref] == d {
+					pinned[ref]++
+				}
+			}
+		}
+	}
+	for ref := range digests {
+		require.NotZero(t, pinned[ref], "chartImageDigests names %s, which no chart renders", ref)
+	}
+	t.Logf("chart images pinned by digest: %v", pinned)
+}
+
+// pulumiType is the Pulumi type of a rendered Kubernetes object:
+// kubernetes:apps/v1:StatefulSet, kubernetes:core/v1:ConfigMap.
+func pulumiType(u *unstructured.Unstructured) string {
+	gv := u.GetAPIVersion()
+	if !strings.Contains(gv, "/") {
+		gv = "core/" + gv
+	}
+	return "kubernetes:" + gv + ":" + u.GetKind()
 }

@@ -60,6 +60,13 @@ var podSpecPaths = map[string][]string{
 	"kubernetes:core/v1:PodTemplate":           {"template", "spec"},
 }
 
+// PodSpecPath says where a resource type (kubernetes:apps/v1:Deployment)
+// keeps its pod spec, and whether it carries one at all.
+func PodSpecPath(typ string) ([]string, bool) {
+	p, ok := podSpecPaths[typ]
+	return slices.Clone(p), ok
+}
+
 // workloadTypes are the types that carry a pod template, sorted: the types
 // every pod rule examines.
 var workloadTypes = slices.Sorted(maps.Keys(podSpecPaths))
