@@ -61,9 +61,17 @@ func TestPipelineStages(t *testing.T) {
 	require.Contains(t, block(t, Pipeline, "Images"), "/kaniko/executor", "no Docker daemon")
 	require.Contains(t, block(t, Pipeline, "Tests"), "make test")
 	require.Contains(t, block(t, Pipeline, "Build and test"), "parallel")
-	for _, name := range []string{"Dependencies", "Secrets and configuration", "Running images", "Policy pack on every stack"} {
+	for _, name := range []string{"Dependencies", "Secrets and configuration", "Running images", "Policy pack on every stack", "Security gate"} {
 		block(t, Security, name)
 	}
+	// Every scan's JSON report reaches the gate, which alone fails the build.
+	gate := block(t, Security, "Security gate")
+	require.Contains(t, gate, "go run ./cmd/securitygate")
+	for _, stash := range regexp.MustCompile(`stash name: '([^']+)'`).FindAllStringSubmatch(Security, -1) {
+		require.Contains(t, gate, "unstash '"+stash[1]+"'")
+	}
+	require.NotContains(t, Security, "--exit-code 1", "the gate decides, not each scan")
+	require.Contains(t, block(t, Security, "Dependencies"), "govulncheck@v1.1.4 -json")
 }
 
 // TestScripts: every script the pipelines call exists, is executable and
