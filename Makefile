@@ -48,9 +48,10 @@ build:
 	go build ./...
 
 # Every test in the repository, the real-engine tests and the local control
-# plane's included.
+# plane's included. `make test COVERAGE=coverage.out` also writes one coverage
+# profile of every package (the pipeline's quality gate reads it).
 test: tools policy cluster-tools local-tools
-	scripts/test.sh
+	INTELLIFLOW_COVERAGE=$(COVERAGE) scripts/test.sh
 
 # Re-create the XGBoost model and XGBoost's own predictions that the Go
 # evaluator (apps/fraud/internal/gbtree) is tested against.

@@ -60,6 +60,10 @@ func TestPipelineStages(t *testing.T) {
 	require.Contains(t, block(t, Pipeline, "Scan"), "trivy image --exit-code 1")
 	require.Contains(t, block(t, Pipeline, "Images"), "/kaniko/executor", "no Docker daemon")
 	require.Contains(t, block(t, Pipeline, "Tests"), "make test")
+	// SonarQube reads the coverage profile the same stage's tests wrote.
+	tests := block(t, Pipeline, "Tests")
+	require.Less(t, strings.Index(tests, "make test COVERAGE=coverage.out"), strings.Index(tests, "sonar.go.coverage.reportPaths=coverage.out"))
+	require.Equal(t, 1, strings.Count(Pipeline, "sonar-scanner"), "one scan, after the tests")
 	require.Contains(t, block(t, Pipeline, "Build and test"), "parallel")
 	for _, name := range []string{"Dependencies", "Secrets and configuration", "Running images", "Policy pack on every stack", "Security gate"} {
 		block(t, Security, name)
