@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# deploy.sh STACK DIR: `up` STACK with the images kaniko built (DIR), run the
+# deploy.sh STACK DIR: `up` STACK with the images cmd/imagebuild built (DIR), run the
 # post-deploy smoke tests, and on their failure roll back: restore the image
 # digests the stack ran before and `up` again, then fail the build.
 set -euo pipefail

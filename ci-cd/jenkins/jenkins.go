@@ -25,4 +25,4 @@ var CasC string
 var Stages = []string{"Preparation", "Quality gates", "Build and test", "Tests", "Images", "Scan", "Preview", "Deploy staging", "Approve prod", "Deploy prod"}
 
 // AgentLabels are the pod templates casc.yaml defines and the pipelines use.
-var AgentLabels = []string{"go", "kaniko", "trivy", "sonar"}
+var AgentLabels = []string{"go", "trivy", "sonar"}

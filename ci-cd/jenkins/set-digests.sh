@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # set-digests.sh STACK DIR: pins every service image of STACK to the digest
-# kaniko wrote for it in DIR/<service> (sha256:...), through stack config, so
+# cmd/imagebuild wrote for it in DIR/<service> (sha256:...), through stack config, so
 # the policy pack sees exactly what will run.
 set -euo pipefail
 stack=$1 dir=$2

@@ -1,0 +1,177 @@
+// Command imagebuild builds every image of the repository (ci-cd/images)
+// and pushes each to REGISTRY/<name>:<tag>, writing its digest to
+// <digests>/<name>: the pipeline's Images stage, without a Docker daemon
+// or root.
+//
+//	imagebuild --registry registry.example.com/intelliflow [--tag T]
+//	  [--base REF | --ca-bundle FILE] [--source URL] [--revision SHA]
+//	  [--created UNIX] [--digests DIR] [--insecure] [--only a,b]
+//
+// Without --base the base image is made here (images.Base) from the CA
+// bundle. --revision and --created default to the checkout's HEAD and its
+// commit time, so the same commit builds the same digests. Registry
+// credentials come from the Docker config ($DOCKER_CONFIG/config.json), as
+// every registry client reads them.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/intelliflow/platform/ci-cd/images"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], ".", os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "imagebuild:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command line's.
+type options struct {
+	registry, tag, base, caBundle, source, revision, digests, only string
+	created                                                        int64
+	insecure                                                       bool
+}
+
+func parse(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("imagebuild", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&o.registry, "registry", "", "where the images go: host[:port]/path (required)")
+	fs.StringVar(&o.tag, "tag", "", "the tag every image gets (default: the revision)")
+	fs.StringVar(&o.base, "base", "", "base image reference (default: one made here from --ca-bundle)")
+	fs.StringVar(&o.caBundle, "ca-bundle", images.CABundle, "CA certificates (PEM) for the base image made here")
+	fs.StringVar(&o.source, "source", "", "the repository's URL, for the org.opencontainers.image.source label")
+	fs.StringVar(&o.revision, "revision", "", "the commit built (default: git rev-parse HEAD)")
+	fs.Int64Var(&o.created, "created", 0, "the images' creation time, Unix seconds (default: the commit's time)")
+	fs.StringVar(&o.digests, "digests", "", "folder to write each image's digest to, one file per image")
+	fs.BoolVar(&o.insecure, "insecure", false, "the registry speaks plain HTTP (a loopback test registry)")
+	fs.StringVar(&o.only, "only", "", "comma-separated images to build (default: all)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.registry == "" {
+		return o, errors.New("--registry is required")
+	}
+	if o.created < 0 {
+		return o, fmt.Errorf("--created %d: want Unix seconds", o.created)
+	}
+	return o, nil
+}
+
+// git runs git in dir and returns its trimmed output.
+func git(dir string, args ...string) (string, error) {
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("git %s: %w", strings.Join(args, " "), err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// run builds and pushes the images of the repository at root.
+func run(ctx context.Context, args []string, root string, out io.Writer) error {
+	o, err := parse(args)
+	if err != nil {
+		return err
+	}
+	if o.revision == "" {
+		if o.revision, err = git(root, "rev-parse", "HEAD"); err != nil {
+			return fmt.Errorf("--revision not given: %w", err)
+		}
+	}
+	if o.created == 0 {
+		ct, err := git(root, "log", "-1", "--format=%ct", o.revision)
+		if err != nil {
+			return fmt.Errorf("--created not given: %w", err)
+		}
+		if o.created, err = strconv.ParseInt(ct, 10, 64); err != nil {
+			return fmt.Errorf("commit time %q: %w", ct, err)
+		}
+	}
+	if o.tag == "" {
+		o.tag = o.revision
+	}
+	var nameOpts []name.Option
+	if o.insecure {
+		nameOpts = append(nameOpts, name.Insecure)
+	}
+	meta := images.Meta{Source: o.source, Revision: o.revision, Created: time.Unix(o.created, 0).UTC()}
+	var base v1.Image
+	if o.base != "" {
+		ref, err := name.ParseReference(o.base, nameOpts...)
+		if err != nil {
+			return fmt.Errorf("--base: %w", err)
+		}
+		if base, err = remote.Image(ref, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)); err != nil {
+			return fmt.Errorf("--base: %w", err)
+		}
+	} else {
+		ca, err := os.ReadFile(o.caBundle)
+		if err != nil {
+			return fmt.Errorf("--ca-bundle: %w", err)
+		}
+		if base, err = images.Base(ca, meta.Created); err != nil {
+			return err
+		}
+	}
+	bins := images.Binaries()
+	if o.only != "" {
+		want := strings.Split(o.only, ",")
+		bins = slices.DeleteFunc(bins, func(b images.Binary) bool { return !slices.Contains(want, b.Name) })
+		if len(bins) != len(want) {
+			return fmt.Errorf("--only %s: images are %v", o.only, bins)
+		}
+	}
+	if o.digests != "" {
+		if err := os.MkdirAll(o.digests, 0o755); err != nil {
+			return err
+		}
+	}
+	for _, b := range bins {
+		start := time.Now()
+		img, err := images.Build(ctx, root, b, base, meta)
+		if err != nil {
+			return err
+		}
+		ref, err := name.ParseReference(strings.TrimSuffix(o.registry, "/")+"/"+b.Name+":"+o.tag, nameOpts...)
+		if err != nil {
+			return err
+		}
+		if err := remote.Write(ref, img, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)); err != nil {
+			return fmt.Errorf("push %s: %w", ref, err)
+		}
+		digest, err := img.Digest()
+		if err != nil {
+			return err
+		}
+		if o.digests != "" {
+			if err := os.WriteFile(filepath.Join(o.digests, b.Name), []byte(digest.String()+"\n"), 0o644); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(out, "%s@%s (%s)\n", ref, digest, time.Since(start).Round(100*time.Millisecond))
+	}
+	return nil
+}
