@@ -24,5 +24,9 @@ var CasC string
 // them (a test holds the three together).
 var Stages = []string{"Preparation", "Quality gates", "Build and test", "Tests", "Images", "Scan", "Preview", "Deploy staging", "Approve prod", "Deploy prod"}
 
+// AgentNamespace is where the agents' pods run; it enforces restricted Pod
+// Security.
+const AgentNamespace = "intelliflow-ci"
+
 // AgentLabels are the pod templates casc.yaml defines and the pipelines use.
 var AgentLabels = []string{"go", "trivy", "sonar"}

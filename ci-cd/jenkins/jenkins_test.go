@@ -1,6 +1,7 @@
 package jenkins
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,9 +10,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8syaml "sigs.k8s.io/yaml"
 
 	"github.com/intelliflow/platform/apps/catalog"
+	"github.com/intelliflow/platform/policy/rules"
+	"github.com/intelliflow/platform/stacks"
 	"gopkg.in/yaml.v3"
 )
 
@@ -108,11 +116,7 @@ func TestCasC(t *testing.T) {
 		Jenkins struct {
 			Clouds []struct {
 				Kubernetes struct {
-					Templates []struct {
-						Label          string `yaml:"label"`
-						ServiceAccount string `yaml:"serviceAccount"`
-						Containers     []struct{ Image string }
-					}
+					Templates []agentTemplate
 				}
 			}
 		}
@@ -130,7 +134,7 @@ func TestCasC(t *testing.T) {
 	for _, tmpl := range c.Jenkins.Clouds[0].Kubernetes.Templates {
 		labels = append(labels, tmpl.Label)
 		require.NotEmpty(t, tmpl.ServiceAccount, tmpl.Label)
-		for _, ctr := range tmpl.Containers {
+		for _, ctr := range tmpl.pod(t).Spec.Containers {
 			require.True(t, strings.HasPrefix(ctr.Image, "registry.intelliflow.internal/"), "%s: mirrored images only", ctr.Image)
 			require.NotContains(t, ctr.Image, ":latest")
 		}
@@ -184,4 +188,87 @@ func TestImagesAreEveryService(t *testing.T) {
 	require.ElementsMatch(t, withCode, found)
 	require.Subset(t, found, []string{catalog.Gateway, catalog.Users, catalog.Transactions, catalog.Fraud})
 	require.Contains(t, Pipeline, `out['model-fetch'] = './apps/fraud/cmd/model-fetch'`)
+}
+
+// agentTemplate is a pod template of casc.yaml's Kubernetes cloud.
+type agentTemplate struct {
+	Name              string `yaml:"name"`
+	Label             string `yaml:"label"`
+	ServiceAccount    string `yaml:"serviceAccount"`
+	YAMLMergeStrategy string `yaml:"yamlMergeStrategy"`
+	YAML              string `yaml:"yaml"`
+	// Containers would be merged into the yaml's; the templates keep the
+	// whole pod in yaml, so there are none.
+	Containers []any `yaml:"containers"`
+}
+
+// pod is the pod the Kubernetes plugin starts for the template: its yaml,
+// with the template's service account, and the workspace volume the plugin
+// mounts in every container at the agent's working directory.
+func (a agentTemplate) pod(t *testing.T) *corev1.Pod {
+	t.Helper()
+	require.Equal(t, "override", a.YAMLMergeStrategy, "%s: the yaml is the whole pod", a.Name)
+	require.Empty(t, a.Containers, "%s: containers belong in the yaml", a.Name)
+	var p corev1.Pod
+	require.NoError(t, k8syaml.UnmarshalStrict([]byte(a.YAML), &p), a.Name)
+	p.Name, p.Namespace = "agent-"+a.Name, AgentNamespace
+	p.Spec.ServiceAccountName = a.ServiceAccount
+	p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "workspace-volume", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+	for i := range p.Spec.Containers {
+		p.Spec.Containers[i].VolumeMounts = append(p.Spec.Containers[i].VolumeMounts, corev1.VolumeMount{Name: "workspace-volume", MountPath: "/home/jenkins/agent"})
+	}
+	return &p
+}
+
+// TestAgentsAreRestricted: every agent pod, as the plugin starts it, passes
+// the CI namespace's restricted Pod Security and every mandatory rule of
+// the policy pack (the same evaluator a preview runs: SEC-01 is Pod
+// Security's own library). The images are pinned by tag, not digest: the
+// pack's settings are staging's.
+func TestAgentsAreRestricted(t *testing.T) {
+	var c struct {
+		Jenkins struct {
+			Clouds []struct {
+				Kubernetes struct {
+					Namespace string          `yaml:"namespace"`
+					Templates []agentTemplate `yaml:"templates"`
+				}
+			}
+		}
+	}
+	require.NoError(t, yaml.Unmarshal([]byte(CasC), &c))
+	require.Equal(t, AgentNamespace, c.Jenkins.Clouds[0].Kubernetes.Namespace)
+	all := rules.All(rules.Settings{PodSecurityVersion: stacks.DefaultPodSecurityVersion, ImageRegistries: []string{"registry.intelliflow.internal"}})
+	for _, tmpl := range c.Jenkins.Clouds[0].Kubernetes.Templates {
+		p := tmpl.pod(t)
+		res := asPodTemplate(t, p)
+		var advisory []string
+		for _, rule := range all {
+			for _, f := range rules.Check([]rules.Rule{rule}, res)[rule.Name] {
+				if rule.Level == policyx.EnforcementLevelMandatory {
+					t.Errorf("agent %s: %s: %s", tmpl.Name, rule.Name, f.Message)
+				} else {
+					advisory = append(advisory, rule.Name)
+				}
+			}
+		}
+		t.Logf("agent %s: %d containers; advisory findings: %v", tmpl.Name, len(p.Spec.Containers), advisory)
+	}
+	// The check bites: the same pod with a root container fails it.
+	bad := c.Jenkins.Clouds[0].Kubernetes.Templates[0]
+	bad.YAML = strings.Replace(bad.YAML, "runAsUser: 10001", "runAsUser: 0", 1)
+	require.NotEmpty(t, rules.Check(all, asPodTemplate(t, bad.pod(t)))["SEC-01-pod-security-restricted"])
+}
+
+// asPodTemplate is the agent pod as the pack sees a PodTemplate: Jenkins,
+// not the stack, creates the pods from it.
+func asPodTemplate(t *testing.T, p *corev1.Pod) policyx.AnalyzerResource {
+	t.Helper()
+	tmpl := corev1.PodTemplate{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace},
+		Template: corev1.PodTemplateSpec{ObjectMeta: p.ObjectMeta, Spec: p.Spec}}
+	b, err := json.Marshal(tmpl)
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(b, &m))
+	return policyx.AnalyzerResource{Type: "kubernetes:core/v1:PodTemplate", Name: p.Name, Properties: resource.FromResourcePropertyMap(resource.NewPropertyMapFromMap(m))}
 }
