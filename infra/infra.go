@@ -151,6 +151,10 @@ func Deploy(ctx *pulumi.Context, cfg stacks.Config) (*Platform, error) {
 
 	ctx.Export("environment", pulumi.String(string(cfg.Environment)))
 	ctx.Export("namespaces", names)
+	// What this update deployed, by digest: a failed release rolls back
+	// to the last successful up's (ci-cd/jenkins/deploy.sh), not to the
+	// checked-out file's.
+	ctx.Export("imageDigests", pulumi.ToStringMap(cfg.ImageDigests))
 	if cfg.Kubernetes.RenderDir != "" {
 		ctx.Export("renderDir", pulumi.String(cfg.Kubernetes.RenderDir))
 	}

@@ -88,18 +88,17 @@ func TestPipelineStages(t *testing.T) {
 }
 
 // TestScripts: every script the pipelines call exists, is executable and
-// is valid bash; deploy rolls back on failed smoke tests.
+// is valid bash. (deploy.sh's rollback runs for real in cmd/intelliflow's
+// TestDeployRollsBack.)
 func TestScripts(t *testing.T) {
 	for _, s := range []string{"set-digests.sh", "deploy.sh", "smoke.sh", "smoke-api.sh"} {
-		require.Contains(t, Pipeline+readFile(t, "deploy.sh")+readFile(t, "smoke.sh"), "ci-cd/jenkins/"+s)
+		require.Regexp(t, `(ci-cd/jenkins|\$here)/`+regexp.QuoteMeta(s), Pipeline+readFile(t, "deploy.sh")+readFile(t, "smoke.sh"))
 		info, err := os.Stat(s)
 		require.NoError(t, err, s)
 		require.NotZero(t, info.Mode()&0o111, "%s is executable", s)
 		out, err := exec.Command("bash", "-n", s).CombinedOutput()
 		require.NoError(t, err, "%s: %s", s, out)
 	}
-	deploy := readFile(t, "deploy.sh")
-	require.Regexp(t, `(?s)if ! ci-cd/jenkins/smoke.sh.*rolling back.*intelliflow up`, deploy)
 }
 
 func readFile(t *testing.T, name string) string {

@@ -4,6 +4,8 @@
 # the policy pack sees exactly what will run.
 set -euo pipefail
 stack=$1 dir=$2
+# A stack's first release finds no stack in the backend yet.
+bin/pulumi stack select --create "$stack" >/dev/null
 for file in "$dir"/*; do
   svc=$(basename "$file")
   digest=$(tr -d '[:space:]' < "$file")

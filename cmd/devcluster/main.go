@@ -1,7 +1,7 @@
 // Command devcluster runs the local control plane of internal/devcluster
 // for the dev stack (make cluster, make cluster-down).
 //
-//	devcluster up   [--dir .cluster] [--bin bin/cluster] [--general 3] [--gpu 2] [--metrics=true]
+//	devcluster up   [--dir .cluster] [--bin bin/cluster] [--general 4] [--gpu 2] [--metrics=true]
 //	devcluster down [--dir .cluster]
 package main
 

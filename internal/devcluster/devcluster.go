@@ -73,7 +73,7 @@ type Options struct {
 
 // DefaultOptions is make cluster's cluster.
 func DefaultOptions() Options {
-	return Options{Dir: ".cluster", Bin: "bin/cluster", General: 3, GPU: 2,
+	return Options{Dir: ".cluster", Bin: "bin/cluster", General: 4, GPU: 2,
 		APIPort: 6443, EtcdPort: 2379, EtcdPeerPort: 2380, ControllerPort: 10257, SchedulerPort: 10259, KwokPort: 10247,
 		Metrics: true, MetricsPort: 4443}
 }
