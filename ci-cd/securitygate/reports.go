@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -23,14 +24,7 @@ var Parsers = map[string]func([]byte) ([]Finding, error){
 }
 
 // Tools are the tools a report may come from, sorted.
-func Tools() []string {
-	var out []string
-	for t := range Parsers {
-		out = append(out, t)
-	}
-	slices.Sort(out)
-	return out
-}
+func Tools() []string { return slices.Sorted(maps.Keys(Parsers)) }
 
 // decode reads one JSON document, refusing trailing data.
 func decode(data []byte, into any) error {

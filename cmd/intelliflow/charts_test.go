@@ -5,6 +5,7 @@ package main
 // checked by the policy pack.
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,7 +18,6 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
 
 	"github.com/intelliflow/platform/components/certmanager"
 	"github.com/intelliflow/platform/components/chart"
@@ -215,16 +215,13 @@ func vaultAsRendered(t *testing.T, objects []*unstructured.Unstructured) {
 // container (an entry naming an image no chart renders is stale).
 func chartImagesPinned(t *testing.T, root string, objects []*unstructured.Unstructured) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(root, "Pulumi.charts.yaml"))
+	f, err := stacks.ReadFile(filepath.Join(root, "Pulumi.charts.yaml"))
 	require.NoError(t, err)
-	var file struct {
-		Config struct {
-			Digests map[string]string `json:"intelliflow:chartImageDigests"`
-		} `json:"config"`
-	}
-	require.NoError(t, yaml.Unmarshal(data, &file))
-	digests := file.Config.Digests
-	require.NotEmpty(t, digests, "the charts stack pins some chart images")
+	raw, ok := f.Lookup("chartImageDigests")
+	require.True(t, ok, "the charts stack pins some chart images")
+	var digests map[string]string
+	require.NoError(t, json.Unmarshal([]byte(raw), &digests))
+	require.NotEmpty(t, digests)
 	pinned := map[string]int{}
 	for _, u := range objects {
 		path, ok := rules.PodSpecPath(pulumiType(u))

@@ -198,8 +198,12 @@ func hpaScalesOnCPU(t *testing.T, client kubernetes.Interface, ns string) {
 		require.NoError(t, err)
 		require.Len(t, hpas.Items, len(catalog.Names()))
 		var waiting []string
+		var users autoscalingv2.HorizontalPodAutoscaler
 		seen := map[string]int32{}
 		for _, h := range hpas.Items {
+			if h.Name == catalog.Users {
+				users = h
+			}
 			current := cpuUtilization(h)
 			if current == nil {
 				waiting = append(waiting, h.Name+": <unknown>")
@@ -207,20 +211,14 @@ func hpaScalesOnCPU(t *testing.T, client kubernetes.Interface, ns string) {
 			}
 			seen[h.Name] = *current
 		}
-		if u := hpas.Items; len(waiting) == 0 {
-			var scaled *autoscalingv2.HorizontalPodAutoscaler
-			for i := range u {
-				if u[i].Name == catalog.Users {
-					scaled = &u[i]
-				}
-			}
-			if scaled.Status.CurrentReplicas == scaled.Spec.MaxReplicas {
+		if len(waiting) == 0 {
+			if users.Status.CurrentReplicas == users.Spec.MaxReplicas {
 				t.Logf("HPAs' current CPU utilization (%%): %v; users scaled %d -> %d in %s", seen,
-					*scaled.Spec.MinReplicas, scaled.Status.CurrentReplicas, time.Since(start).Round(time.Second))
+					*users.Spec.MinReplicas, users.Status.CurrentReplicas, time.Since(start).Round(time.Second))
 				return
 			}
 			waiting = append(waiting, fmt.Sprintf("users at %d%% of %d%% with %d of %d replicas", seen[catalog.Users], target,
-				scaled.Status.CurrentReplicas, scaled.Spec.MaxReplicas))
+				users.Status.CurrentReplicas, users.Spec.MaxReplicas))
 		}
 		require.True(t, time.Now().Before(deadline), "after 3m: %v", waiting)
 		time.Sleep(2 * time.Second)

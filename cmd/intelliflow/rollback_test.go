@@ -20,18 +20,13 @@ import (
 	"github.com/intelliflow/platform/stacks"
 )
 
-// digestsDir writes one file per image holding a digest made from release,
-// as cmd/imagebuild writes them.
-func digestsDir(t *testing.T, release string) (string, map[string]string) {
-	t.Helper()
-	dir := t.TempDir()
+// releaseDigests are a release's digest of every image, made from its name.
+func releaseDigests(release string) map[string]string {
 	out := map[string]string{}
 	for _, image := range stacks.Images() {
-		d := fmt.Sprintf("sha256:%x", sha256.Sum256([]byte(release+"/"+image)))
-		out[image] = d
-		require.NoError(t, os.WriteFile(filepath.Join(dir, image), []byte(d+"\n"), 0o644))
+		out[image] = fmt.Sprintf("sha256:%x", sha256.Sum256([]byte(release+"/"+image)))
 	}
-	return dir, out
+	return out
 }
 
 // TestDeployRollsBack runs deploy.sh on the local stack in a real control
@@ -53,8 +48,12 @@ func TestDeployRollsBack(t *testing.T) {
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 
-	deploy := func(release, smoke string) (string, error) {
-		dir, _ := digestsDir(t, release)
+	deploy := func(digests map[string]string, smoke string) (string, error) {
+		// One file per image, as cmd/imagebuild writes them.
+		dir := t.TempDir()
+		for image, d := range digests {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, image), []byte(d+"\n"), 0o644))
+		}
 		cmd := exec.Command(filepath.Join(repo, "ci-cd", "jenkins", "deploy.sh"), "dev", dir)
 		cmd.Dir = root
 		cmd.Env = []string{"PATH=" + getenv("PATH"), "HOME=" + getenv("HOME"), "PULUMI_HOME=" + getenv("PULUMI_HOME"),
@@ -73,17 +72,16 @@ func TestDeployRollsBack(t *testing.T) {
 		return out
 	}
 
-	log, err := deploy("A", "true")
+	a, b := releaseDigests("A"), releaseDigests("B")
+	log, err := deploy(a, "true")
 	require.NoError(t, err, log)
-	_, a := digestsDir(t, "A")
 	for _, svc := range catalog.Names() {
 		require.True(t, strings.HasSuffix(images()[svc], "@"+a[svc]), "release A: %s runs %s", svc, images()[svc])
 	}
 
-	log, err = deploy("B", "false")
+	log, err = deploy(b, "false")
 	require.Error(t, err, "a failed smoke test fails the build")
 	require.Contains(t, log, "rolling back to the digests its last successful up ran")
-	_, b := digestsDir(t, "B")
 	now := images()
 	for _, svc := range catalog.Names() {
 		require.True(t, strings.HasSuffix(now[svc], "@"+a[svc]), "after the rollback %s runs %s, not A's", svc, now[svc])

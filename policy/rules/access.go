@@ -99,6 +99,22 @@ func SEC15Namespace() Rule {
 	}
 }
 
+// decodeWhole decodes a whole resource of kind (Service, Ingress, ...)
+// into into and returns nil, or else the one finding that says why not:
+// unchecked while it is not known yet, a violation when it is not a kind.
+func decodeWhole(r policyx.AnalyzerResource, into any, kind string) []Finding {
+	if unknown, err := decodeKnown(r, into); unknown {
+		return []Finding{unchecked("the %s is not known yet", kind)}
+	} else if err != nil {
+		article := "a"
+		if strings.ContainsRune("AEIOU", rune(kind[0])) {
+			article = "an"
+		}
+		return []Finding{violation("does not decode as %s %s: %v", article, kind, err)}
+	}
+	return nil
+}
+
 // decodeKnown decodes a whole resource when it is known.
 func decodeKnown(r policyx.AnalyzerResource, into any) (unknown bool, err error) {
 	v := at0(r)
@@ -118,10 +134,8 @@ func NET02ServiceTypes(loadBalancerServices []string) Rule {
 		Types:       []string{serviceType},
 		Check: func(r policyx.AnalyzerResource) []Finding {
 			var svc corev1.Service
-			if unknown, err := decodeKnown(r, &svc); unknown {
-				return []Finding{unchecked("the Service is not known yet")}
-			} else if err != nil {
-				return []Finding{violation("does not decode as a Service: %v", err)}
+			if fs := decodeWhole(r, &svc, "Service"); fs != nil {
+				return fs
 			}
 			switch svc.Spec.Type {
 			case corev1.ServiceTypeNodePort:
@@ -160,10 +174,8 @@ func NET03TLS() Rule {
 			switch r.Type {
 			case ingressType:
 				var ing networkingv1.Ingress
-				if unknown, err := decodeKnown(r, &ing); unknown {
-					return []Finding{unchecked("the Ingress is not known yet")}
-				} else if err != nil {
-					return []Finding{violation("does not decode as an Ingress: %v", err)}
+				if fs := decodeWhole(r, &ing, "Ingress"); fs != nil {
+					return fs
 				}
 				covered := map[string]bool{}
 				for _, t := range ing.Spec.TLS {

@@ -200,10 +200,8 @@ func vaultValues(r policyx.AnalyzerResource, requireHA, requireAutoUnseal bool) 
 // vaultServer checks a StatefulSet whose containers run a Vault server.
 func vaultServer(r policyx.AnalyzerResource, requireHA bool) []Finding {
 	var set appsv1.StatefulSet
-	if unknown, err := decodeKnown(r, &set); unknown {
-		return []Finding{unchecked("the StatefulSet is not known yet")}
-	} else if err != nil {
-		return []Finding{violation("does not decode as a StatefulSet: %v", err)}
+	if fs := decodeWhole(r, &set, "StatefulSet"); fs != nil {
+		return fs
 	}
 	var out []Finding
 	servers := 0
@@ -256,10 +254,8 @@ var tlsDisabled = regexp.MustCompile(`(?m)^\s*tls_disable\s*=\s*"?(1|true)"?\s*$
 // configuration: a .hcl key with a listener.
 func vaultConfig(r policyx.AnalyzerResource, requireAutoUnseal bool) []Finding {
 	var cm corev1.ConfigMap
-	if unknown, err := decodeKnown(r, &cm); unknown {
-		return []Finding{unchecked("the ConfigMap is not known yet")}
-	} else if err != nil {
-		return []Finding{violation("does not decode as a ConfigMap: %v", err)}
+	if fs := decodeWhole(r, &cm, "ConfigMap"); fs != nil {
+		return fs
 	}
 	var out []Finding
 	for _, key := range slices.Sorted(maps.Keys(cm.Data)) {
