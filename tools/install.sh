@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
 # Puts the pinned pulumi CLI and kubernetes provider in bin/ (repo root).
 #
-# Both take many minutes to build cold, so each binary is built once per
-# version into a cache outside the work tree (a fresh clone on the same machine
-# reuses it) and copied into bin/. Nothing is rebuilt while bin/ already holds
-# the right version. Versions come from the go.mod files beside this script:
-# tools/go.mod pins the CLI, tools/kubernetes/go.mod the provider. They are two
-# modules because the provider needs an older pulumi/pkg than the CLI.
+# Each comes from the first of these that has it at the pinned version, and
+# the script says which it took:
+#   1. bin/ already (nothing to do);
+#   2. an installed one: `pulumi` on PATH for the CLI, the kubernetes plugin
+#      in $PULUMI_HOME/plugins (~/.pulumi) for the provider (a developer's
+#      laptop, the CI agent image);
+#   3. for the provider, a download by the pinned CLI, where downloads are
+#      allowed (INTELLIFLOW_PLUGIN_DOWNLOAD=1, and INTELLIFLOW_PLUGIN_SERVER
+#      for a mirror of the plugin releases);
+#   4. a build from the Go module proxy (these machines, which reach nothing
+#      else). Both take many minutes cold, so each binary is built once per
+#      version into a cache outside the work tree (a fresh clone on the same
+#      machine reuses it) and copied into bin/.
+# Versions come from the go.mod files: tools/go.mod pins the CLI,
+# tools/kubernetes/go.mod the provider's source (a pseudo-version: the module
+# publishes no release tags), and the program's go.mod the kubernetes SDK,
+# whose release is the provider release an install or a download must match.
+# The CLI and the provider are two modules because the provider needs an older
+# pulumi/pkg than the CLI.
 set -euo pipefail
 
 tools_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -56,5 +69,52 @@ build_kubernetes() {
   cd "$tools_dir"
 }
 
-provide pulumi "$pulumi_version" build_pulumi
-provide pulumi-resource-kubernetes "$k8s_version+kube1.$helm_kube_minor" build_kubernetes
+# installed_pulumi: the path of a pulumi CLI on PATH (not bin/'s) at the
+# pinned version.
+installed_pulumi() {
+  local p
+  p=$(type -P pulumi) || return 1
+  [[ "$p" != "$bin/pulumi" ]] || return 1
+  [[ "$("$p" version 2>/dev/null)" == "$pulumi_version" ]] || return 1
+  echo "$p"
+}
+
+# The provider release the program's kubernetes SDK asks the engine for.
+# Release builds set Helm's Kubernetes version at build time as the build
+# above does (pulumi-kubernetes#2631), so one renders charts the same way.
+k8s_release=$(modversion "$root" github.com/pulumi/pulumi-kubernetes/sdk/v4)
+plugins="${PULUMI_HOME:-$HOME/.pulumi}/plugins"
+
+# installed_kubernetes: the path of the kubernetes plugin at k8s_release in
+# the plugin folder, whole (the CLI marks one it is still writing .partial).
+installed_kubernetes() {
+  local dir="$plugins/resource-kubernetes-$k8s_release"
+  [[ -x "$dir/pulumi-resource-kubernetes" && ! -e "$dir.partial" ]] || return 1
+  echo "$dir/pulumi-resource-kubernetes"
+}
+
+# downloaded_kubernetes: the plugin at k8s_release, downloaded by the pinned
+# CLI into the plugin folder, where downloads are allowed.
+downloaded_kubernetes() {
+  [[ "${INTELLIFLOW_PLUGIN_DOWNLOAD:-}" == 1 ]] || return 1
+  local server=()
+  [[ -z "${INTELLIFLOW_PLUGIN_SERVER:-}" ]] || server=(--server "$INTELLIFLOW_PLUGIN_SERVER")
+  "$bin/pulumi" plugin install resource kubernetes "$k8s_release" "${server[@]}" >&2 || return 1
+  installed_kubernetes
+}
+
+k8s_built="$k8s_version+kube1.$helm_kube_minor"
+if ! has pulumi "$pulumi_version" && p=$(installed_pulumi); then
+  take pulumi "$pulumi_version" "$p" "installed"
+else
+  provide pulumi "$pulumi_version" build_pulumi
+fi
+if has pulumi-resource-kubernetes "$k8s_built" || has pulumi-resource-kubernetes "$k8s_release"; then
+  echo "tools: pulumi-resource-kubernetes $(cat "$bin/.pulumi-resource-kubernetes.version") already in bin/pulumi-resource-kubernetes"
+elif p=$(installed_kubernetes); then
+  take pulumi-resource-kubernetes "$k8s_release" "$p" "installed plugin"
+elif p=$(downloaded_kubernetes); then
+  take pulumi-resource-kubernetes "$k8s_release" "$p" "downloaded plugin"
+else
+  provide pulumi-resource-kubernetes "$k8s_built" build_kubernetes
+fi

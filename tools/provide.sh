@@ -6,12 +6,26 @@
 # modversion DIR MODULE: the version of MODULE that DIR's go.mod selects.
 modversion() { (cd "$1" && go list -m -f '{{.Version}}' "$2"); }
 
+# has NAME VERSION: whether the bin folder holds NAME at VERSION.
+has() {
+  [[ -f "$bin/$1" && -f "$bin/.$1.version" && "$(cat "$bin/.$1.version")" == "$2" ]]
+}
+
+# take NAME VERSION PATH HOW: copy an existing binary into the bin folder,
+# saying where it came from.
+take() {
+  install -m 0755 "$3" "$bin/$1.tmp"
+  mv "$bin/$1.tmp" "$bin/$1"
+  echo "$2" >"$bin/.$1.version"
+  echo "tools: $1 $2 from $3 ($4, nothing built) -> ${bin#"$root"/}/$1"
+}
+
 # provide NAME VERSION BUILD-FUNCTION: copy from the cache, building first if needed.
 provide() {
   local name=$1 version=$2 build=$3
-  local stamp="$bin/.$name.version" cached="$cache/$name-$version/$name"
+  local cached="$cache/$name-$version/$name"
   local shown="${bin#"$root"/}/$name" # bin/pulumi, bin/cluster/etcd
-  if [[ -f "$bin/$name" && -f "$stamp" && "$(cat "$stamp")" == "$version" ]]; then
+  if has "$name" "$version"; then
     echo "tools: $name $version already in $shown"
     return
   fi
@@ -28,7 +42,7 @@ provide() {
   fi
   install -m 0755 "$cached" "$bin/$name.tmp"
   mv "$bin/$name.tmp" "$bin/$name"
-  echo "$version" >"$stamp"
+  echo "$version" >"$bin/.$name.version"
   echo "tools: $name $version -> $shown"
 }
 
