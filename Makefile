@@ -5,7 +5,7 @@ SHELL := bash
 STACK ?= dev
 ARGS ?=
 
-.PHONY: up preview destroy refresh outputs tools policy build test clean fraud-reference fraud-model fraud-load bench cluster cluster-down cluster-tools local local-tools
+.PHONY: up preview destroy refresh outputs plugins tools policy build test clean fraud-reference fraud-model fraud-load bench cluster cluster-down cluster-tools local local-tools
 
 up: tools policy ## deploy STACK (default dev) with the policy pack
 	go run ./cmd/intelliflow up --stack $(STACK) $(ARGS)
@@ -21,6 +21,9 @@ refresh: tools
 
 outputs: tools
 	go run ./cmd/intelliflow outputs --stack $(STACK) $(ARGS)
+
+plugins: tools ## install the provider plugins STACK needs (aws, vault, random for staging and prod) where downloads are allowed
+	go run ./cmd/intelliflow plugins --stack $(STACK) $(ARGS)
 
 tools: ## pinned pulumi CLI and kubernetes provider into bin/ (built once per version, cached)
 	tools/install.sh

@@ -292,6 +292,19 @@ func TestStacksPassPolicy(t *testing.T) {
 				require.Equal(t, 4, waived, "the device plugin's four named exceptions, and nothing else")
 			}
 			require.Greater(t, len(analyzed), 50)
+			// The plugins the driver checks for before an engine run are the
+			// packages of what the program registers.
+			packages := map[string]bool{}
+			for _, r := range mocks.Resources() {
+				pkg, rest, _ := strings.Cut(r.Type, ":")
+				if pkg == "pulumi" {
+					pkg, _ = strings.CutPrefix(rest, "providers:")
+				}
+				if pkg != "intelliflow" && pkg != "pulumi:Stack" {
+					packages[pkg] = true
+				}
+			}
+			require.ElementsMatch(t, cfg.Providers(), slices.Collect(maps.Keys(packages)))
 			// Zero findings of any level: the stacks carry no accepted advisories.
 			t.Logf("%s: %d resources through %d rules and %d stack rules: 0 mandatory, 0 advisory", stack, len(analyzed), len(all), len(rules.AllStack()))
 			for _, sr := range p.StackRules {

@@ -28,6 +28,13 @@ func clusterNetworks(cfg stacks.Config) []string {
 	return []string{cfg.AWS.VPCCIDR, clusterServiceCIDR}
 }
 
+// FalcoRules is our Falco rules file as the stack deploys it: the rules
+// with the stack's allowed networks. The nightly pipeline validates it with
+// Falco itself (intelliflow falco-rules).
+func FalcoRules(cfg stacks.Config) (string, error) {
+	return falco.Rules(clusterNetworks(cfg))
+}
+
 // controllerReplicas is how many replicas the cluster's own controllers
 // and webhooks run (cert-manager, Gatekeeper): 3 in prod, so a budget holds
 // through a zone's loss, 2 elsewhere.

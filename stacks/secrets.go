@@ -1,6 +1,7 @@
 package stacks
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"regexp"
@@ -100,4 +101,25 @@ func (c Config) validateCredentials() []error {
 		}
 	}
 	return errs
+}
+
+// ParseShape parses a stack's file for what follows from its shape alone
+// (the provider plugins it needs, its networks, its Falco rules), without
+// its secrets: nothing is decrypted, and the credentials read as every key
+// set to a placeholder. Never deploy from it.
+func ParseShape(stack string, f File) (Config, error) {
+	creds := map[string]string{}
+	for _, k := range append(CredentialKeys(), PlatformCredentialKeys...) {
+		creds[k] = "shapeonlyplaceholdercredential00"
+	}
+	b, err := json.Marshal(creds)
+	if err != nil {
+		return Config{}, err
+	}
+	return Parse(stack, func(k string) (string, bool) {
+		if k == "credentials" {
+			return string(b), true
+		}
+		return f.Lookup(k)
+	})
 }

@@ -166,7 +166,18 @@ func Build(ctx context.Context, root string, b Binary, base v1.Image, m Meta) (v
 	if err != nil {
 		return nil, err
 	}
-	img, err := mutate.Append(base, mutate.Addendum{Layer: l, History: v1.History{Created: v1.Time{Time: m.Created}, CreatedBy: "images.Build " + b.Package}})
+	return appendLayer(base, l, "images.Build "+b.Package, b.Name, m, func(c *v1.Config) {
+		c.Entrypoint = []string{"/app/" + b.Name}
+		c.Cmd = nil
+		c.WorkingDir = "/"
+	})
+}
+
+// appendLayer lays l on base and configures the result as every image of
+// the repository is: created at the commit's time, run as UID:GID,
+// labelled with its title, source and revision; then edit.
+func appendLayer(base v1.Image, l v1.Layer, createdBy, title string, m Meta, edit func(*v1.Config)) (v1.Image, error) {
+	img, err := mutate.Append(base, mutate.Addendum{Layer: l, History: v1.History{Created: v1.Time{Time: m.Created}, CreatedBy: createdBy}})
 	if err != nil {
 		return nil, err
 	}
@@ -177,15 +188,13 @@ func Build(ctx context.Context, root string, b Binary, base v1.Image, m Meta) (v
 	cf = cf.DeepCopy()
 	cf.Created = v1.Time{Time: m.Created}
 	cf.Config.User = strconv.Itoa(UID) + ":" + strconv.Itoa(GID)
-	cf.Config.Entrypoint = []string{"/app/" + b.Name}
-	cf.Config.Cmd = nil
-	cf.Config.WorkingDir = "/"
 	cf.Config.Labels = map[string]string{
-		"org.opencontainers.image.title":    b.Name,
+		"org.opencontainers.image.title":    title,
 		"org.opencontainers.image.source":   m.Source,
 		"org.opencontainers.image.revision": m.Revision,
 		"org.opencontainers.image.created":  m.Created.UTC().Format(time.RFC3339),
 	}
+	edit(&cf.Config)
 	return mutate.ConfigFile(img, cf)
 }
 

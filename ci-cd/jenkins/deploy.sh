@@ -19,6 +19,9 @@ smoke=${SMOKE:-$here/smoke.sh}
 # before its first up.
 previous=$("${intelliflow[@]}" outputs --stack "$stack" 2>/dev/null | sed -n 's/^imageDigests  *//p' || true)
 "$here/set-digests.sh" "$stack" "$dir"
+# The provider plugins the stack needs, at the pinned versions (in the
+# agent's image already; downloaded where they are not).
+"${intelliflow[@]}" plugins --stack "$stack"
 "${intelliflow[@]}" up --stack "$stack"
 if ! "$smoke" "$stack"; then
   back=$(mktemp -d)

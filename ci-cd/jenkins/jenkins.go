@@ -1,5 +1,5 @@
 // Package jenkins holds the delivery pipelines (Jenkinsfile, the nightly
-// Jenkinsfile.security), their helper scripts and Jenkins' configuration
+// Jenkinsfile.security, the agent image's Jenkinsfile.agent), their helper scripts and Jenkins' configuration
 // as code (casc.yaml), embedded so the Jenkins component installs exactly
 // what is reviewed here, and tested for structure (nothing here can run
 // Jenkins).
@@ -15,6 +15,11 @@ var Pipeline string
 //go:embed Jenkinsfile.security
 var Security string
 
+// Agent builds the go agent's image.
+//
+//go:embed Jenkinsfile.agent
+var Agent string
+
 // CasC is Jenkins' configuration as code.
 //
 //go:embed casc.yaml
@@ -29,4 +34,4 @@ var Stages = []string{"Preparation", "Quality gates", "Build and test", "Tests",
 const AgentNamespace = "intelliflow-ci"
 
 // AgentLabels are the pod templates casc.yaml defines and the pipelines use.
-var AgentLabels = []string{"go", "trivy", "sonar"}
+var AgentLabels = []string{"go", "go-bootstrap", "trivy", "sonar", "zap", "nuclei", "kube-hunter", "falco"}

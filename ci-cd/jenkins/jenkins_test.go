@@ -13,11 +13,15 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/mod/modfile"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8syaml "sigs.k8s.io/yaml"
 
 	"github.com/intelliflow/platform/apps/catalog"
+	"github.com/intelliflow/platform/ci-cd/images"
+	"github.com/intelliflow/platform/ci-cd/securitygate"
+	"github.com/intelliflow/platform/components/falco"
 	"github.com/intelliflow/platform/policy/rules"
 	"github.com/intelliflow/platform/stacks"
 	"gopkg.in/yaml.v3"
@@ -55,13 +59,15 @@ func TestPipelineStages(t *testing.T) {
 		got = append(got, m[1])
 	}
 	require.Equal(t, Stages, got, "the stages, in order")
-	for _, src := range []string{Pipeline, Security} {
+	for _, src := range []string{Pipeline, Security, Agent} {
 		require.Equal(t, strings.Count(src, "{"), strings.Count(src, "}"), "braces balance")
 		require.Equal(t, strings.Count(src, "("), strings.Count(src, ")"), "parentheses balance")
 	}
 	require.Contains(t, block(t, Pipeline, "Preview"), "when { changeRequest() }", "preview on pull requests")
 	require.Contains(t, block(t, Pipeline, "Preview"), "cmd/intelliflow preview", "the policy-checked preview")
 	require.Contains(t, block(t, Pipeline, "Preview"), "pullRequest.comment")
+	preview := block(t, Pipeline, "Preview")
+	require.Less(t, strings.Index(preview, "make plugins STACK=${stack}"), strings.Index(preview, "cmd/intelliflow preview"), "the plugins before the preview")
 	require.Contains(t, block(t, Pipeline, "Deploy staging"), "branch 'main'")
 	require.Contains(t, block(t, Pipeline, "Approve prod"), "input message:")
 	require.Contains(t, block(t, Pipeline, "Deploy prod"), "tag pattern:")
@@ -74,7 +80,7 @@ func TestPipelineStages(t *testing.T) {
 	require.Less(t, strings.Index(tests, "make test COVERAGE=coverage.out"), strings.Index(tests, "sonar.go.coverage.reportPaths=coverage.out"))
 	require.Equal(t, 1, strings.Count(Pipeline, "sonar-scanner"), "one scan, after the tests")
 	require.Contains(t, block(t, Pipeline, "Build and test"), "parallel")
-	for _, name := range []string{"Dependencies", "Secrets and configuration", "Running images", "Policy pack on every stack", "Security gate"} {
+	for _, name := range []string{"Dependencies", "Secrets and configuration", "Running images", "Web application scan", "Known exposures", "Cluster from a pod", "Falco rules", "Policy pack on every stack", "Security gate"} {
 		block(t, Security, name)
 	}
 	// Every scan's JSON report reaches the gate, which alone fails the build.
@@ -84,6 +90,17 @@ func TestPipelineStages(t *testing.T) {
 		require.Contains(t, gate, "unstash '"+stash[1]+"'")
 	}
 	require.NotContains(t, Security, "--exit-code 1", "the gate decides, not each scan")
+	// The gate requires a report of every scanner it can read but
+	// kube-bench's, which needs a node of its own (README: Delivery).
+	tools := regexp.MustCompile(`--tools ([a-z,-]+)`).FindStringSubmatch(gate)
+	require.NotNil(t, tools)
+	require.ElementsMatch(t, slices.DeleteFunc(securitygate.Tools(), func(s string) bool { return s == "kube-bench" }), strings.Split(tools[1], ","))
+	for _, tool := range strings.Split(tools[1], ",") {
+		require.Regexp(t, regexp.QuoteMeta(tool)+`=(reports/|\$f)`, gate, "the gate reads %s's report", tool)
+	}
+	// Falco validates with the release the chart runs.
+	require.Contains(t, CasC, "falcosecurity/falco:"+falco.AppVersion+"\n")
+	require.Contains(t, block(t, Security, "Falco rules"), "intelliflow falco-rules --stack prod")
 	require.Contains(t, block(t, Security, "Dependencies"), "govulncheck@v1.1.4 -json")
 }
 
@@ -139,7 +156,7 @@ func TestCasC(t *testing.T) {
 		}
 	}
 	require.ElementsMatch(t, AgentLabels, labels)
-	for _, m := range regexp.MustCompile(`inheritFrom '([^']+)'`).FindAllStringSubmatch(Pipeline+Security, -1) {
+	for _, m := range regexp.MustCompile(`inheritFrom '([^']+)'`).FindAllStringSubmatch(Pipeline+Security+Agent, -1) {
 		for _, l := range strings.Fields(m[1]) {
 			require.True(t, slices.Contains(labels, l), "the pipelines use agent %q, which casc.yaml does not define", l)
 		}
@@ -153,7 +170,8 @@ func TestCasC(t *testing.T) {
 	}
 	require.Contains(t, c.Jobs[0].Script, "multibranchPipelineJob('intelliflow')")
 	require.Contains(t, c.Jobs[0].Script, "scriptPath('ci-cd/jenkins/Jenkinsfile.security')")
-	for _, id := range regexp.MustCompile(`(?:credentials|credentialsId)(?:\(|: )'([^']+)'`).FindAllStringSubmatch(Pipeline+Security+CasC, -1) {
+	require.Contains(t, c.Jobs[0].Script, "scriptPath('ci-cd/jenkins/Jenkinsfile.agent')")
+	for _, id := range regexp.MustCompile(`(?:credentials|credentialsId)(?:\(|: )'([^']+)'`).FindAllStringSubmatch(Pipeline+Security+Agent+CasC, -1) {
 		require.Contains(t, CasC, `id: "`+id[1]+`"`, "the pipelines read credential %s, which casc.yaml defines", id[1])
 	}
 }
@@ -270,4 +288,40 @@ func asPodTemplate(t *testing.T, p *corev1.Pod) policyx.AnalyzerResource {
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(b, &m))
 	return policyx.AnalyzerResource{Type: "kubernetes:core/v1:PodTemplate", Name: p.Name, Properties: resource.FromResourcePropertyMap(resource.NewPropertyMapFromMap(m))}
+}
+
+// modVersion is the version the go.mod at path requires of module.
+func modVersion(t *testing.T, path, module string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	mf, err := modfile.ParseLax(path, data, nil)
+	require.NoError(t, err)
+	for _, r := range mf.Require {
+		if r.Mod.Path == module {
+			return r.Mod.Version
+		}
+	}
+	t.Fatalf("%s requires no %s", path, module)
+	return ""
+}
+
+// TestAgentImageIsThePins: the go agent's image is the one
+// Jenkinsfile.agent builds from the repository's pins, as the pipeline
+// where downloads are allowed gets them: the CLI tools/go.mod pins, the
+// kubernetes provider and the plugins at the releases of the SDKs go.mod
+// pins. Moving a pin without naming the new image fails here.
+func TestAgentImageIsThePins(t *testing.T) {
+	cli := modVersion(t, "../../tools/go.mod", "github.com/pulumi/pulumi/pkg/v3")
+	sdk := func(name, major string) string {
+		return modVersion(t, "../../go.mod", "github.com/pulumi/pulumi-"+name+"/sdk/"+major)
+	}
+	k8s := sdk("kubernetes", "v4")
+	pins := images.AgentPins(
+		[]images.Tool{{Name: "pulumi", Version: cli}, {Name: "pulumi-resource-kubernetes", Version: k8s}},
+		[]images.Plugin{{Name: "aws", Version: sdk("aws", "v6")}, {Name: "kubernetes", Version: k8s}, {Name: "random", Version: sdk("random", "v4")}, {Name: "vault", Version: sdk("vault", "v6")}})
+	want := "registry.intelliflow.internal/intelliflow/" + images.AgentName + ":" + images.AgentTag(cli, pins)
+	require.Contains(t, CasC, "image: "+want+"\n", "casc.yaml's go agent runs the image of the pins %v", pins)
+	require.Contains(t, Agent, "go run ./cmd/imagebuild --agent")
+	require.Contains(t, Agent, "make plugins STACK=prod")
 }

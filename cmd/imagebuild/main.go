@@ -7,6 +7,11 @@
 //	  [--base REF | --ca-bundle FILE] [--source URL] [--revision SHA]
 //	  [--created UNIX] [--digests DIR] [--insecure] [--only a,b]
 //
+// With --agent it builds the CI agent image instead (images.Agent): --base
+// (the Go toolchain's image) with make tools' binaries from --tools (bin/)
+// and the provider plugins of --plugins (a PULUMI_HOME/plugins folder that
+// `make plugins STACK=prod` filled); its tag defaults to images.AgentTag.
+//
 // Without --base the base image is made here (images.Base) from the CA
 // bundle. --revision and --created default to the checkout's HEAD and its
 // commit time, so the same commit builds the same digests. Registry
@@ -48,6 +53,8 @@ type options struct {
 	registry, tag, base, caBundle, source, revision, digests, only string
 	created                                                        int64
 	insecure                                                       bool
+	agent                                                          bool
+	tools, plugins                                                 string
 }
 
 func parse(args []string) (options, error) {
@@ -64,6 +71,9 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&o.digests, "digests", "", "folder to write each image's digest to, one file per image")
 	fs.BoolVar(&o.insecure, "insecure", false, "the registry speaks plain HTTP (a loopback test registry)")
 	fs.StringVar(&o.only, "only", "", "comma-separated images to build (default: all)")
+	fs.BoolVar(&o.agent, "agent", false, "build the CI agent image (the Go image of --base with the pinned pulumi tools) instead")
+	fs.StringVar(&o.tools, "tools", "bin", "with --agent: the folder make tools filled")
+	fs.StringVar(&o.plugins, "plugins", "", "with --agent: the provider plugin folder to carry (default: $PULUMI_HOME/plugins or ~/.pulumi/plugins)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -75,6 +85,9 @@ func parse(args []string) (options, error) {
 	}
 	if o.created < 0 {
 		return o, fmt.Errorf("--created %d: want Unix seconds", o.created)
+	}
+	if o.agent && (o.base == "" || o.only != "") {
+		return o, errors.New("--agent needs --base (the Go toolchain's image) and builds one image: no --only")
 	}
 	return o, nil
 }
@@ -110,7 +123,7 @@ func run(ctx context.Context, args []string, root string, out io.Writer) error {
 			return fmt.Errorf("commit time %q: %w", ct, err)
 		}
 	}
-	if o.tag == "" {
+	if o.tag == "" && !o.agent {
 		o.tag = o.revision
 	}
 	var nameOpts []name.Option
@@ -136,6 +149,9 @@ func run(ctx context.Context, args []string, root string, out io.Writer) error {
 			return err
 		}
 	}
+	if o.agent {
+		return buildAgent(ctx, o, base, meta, nameOpts, out)
+	}
 	bins := images.Binaries()
 	if o.only != "" {
 		want := strings.Split(o.only, ",")
@@ -155,14 +171,7 @@ func run(ctx context.Context, args []string, root string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		ref, err := name.ParseReference(strings.TrimSuffix(o.registry, "/")+"/"+b.Name+":"+o.tag, nameOpts...)
-		if err != nil {
-			return err
-		}
-		if err := remote.Write(ref, img, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)); err != nil {
-			return fmt.Errorf("push %s: %w", ref, err)
-		}
-		digest, err := img.Digest()
+		ref, digest, err := push(ctx, o, b.Name, img, nameOpts)
 		if err != nil {
 			return err
 		}
@@ -173,5 +182,74 @@ func run(ctx context.Context, args []string, root string, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "%s@%s (%s)\n", ref, digest, time.Since(start).Round(100*time.Millisecond))
 	}
+	return nil
+}
+
+// push writes img to the registry as <name>:<tag>.
+func push(ctx context.Context, o options, image string, img v1.Image, nameOpts []name.Option) (name.Reference, v1.Hash, error) {
+	ref, err := name.ParseReference(strings.TrimSuffix(o.registry, "/")+"/"+image+":"+o.tag, nameOpts...)
+	if err != nil {
+		return nil, v1.Hash{}, err
+	}
+	if err := remote.Write(ref, img, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)); err != nil {
+		return nil, v1.Hash{}, fmt.Errorf("push %s: %w", ref, err)
+	}
+	digest, err := img.Digest()
+	return ref, digest, err
+}
+
+// agentTools are the binaries make tools put in dir, at the versions it
+// recorded beside them.
+func agentTools(dir string) ([]images.Tool, error) {
+	var out []images.Tool
+	for _, n := range []string{"pulumi", "pulumi-resource-kubernetes"} {
+		v, err := os.ReadFile(filepath.Join(dir, "."+n+".version"))
+		if err != nil {
+			return nil, fmt.Errorf("--tools: %w (run make tools)", err)
+		}
+		out = append(out, images.Tool{Name: n, Version: strings.TrimSpace(string(v)), Path: filepath.Join(dir, n)})
+	}
+	return out, nil
+}
+
+// buildAgent builds and pushes the CI agent image.
+func buildAgent(ctx context.Context, o options, base v1.Image, meta images.Meta, nameOpts []name.Option, out io.Writer) error {
+	start := time.Now()
+	tools, err := agentTools(o.tools)
+	if err != nil {
+		return err
+	}
+	if o.plugins == "" {
+		home := os.Getenv("PULUMI_HOME")
+		if home == "" {
+			h, err := os.UserHomeDir()
+			if err != nil {
+				return err
+			}
+			home = filepath.Join(h, ".pulumi")
+		}
+		o.plugins = filepath.Join(home, "plugins")
+	}
+	plugins, err := images.ReadPlugins(o.plugins)
+	if err != nil {
+		return fmt.Errorf("--plugins: %w", err)
+	}
+	if o.tag == "" {
+		o.tag = images.AgentTag(tools[0].Version, images.AgentPins(tools, plugins))
+	}
+	work, err := os.MkdirTemp("", "imagebuild-agent-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	img, err := images.Agent(base, tools, o.plugins, filepath.Join(work, "layer.tar"), meta)
+	if err != nil {
+		return err
+	}
+	ref, digest, err := push(ctx, o, images.AgentName, img, nameOpts)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s@%s (%s)\n", ref, digest, time.Since(start).Round(100*time.Millisecond))
 	return nil
 }

@@ -122,6 +122,9 @@ func unpack(t *testing.T, img v1.Image) string {
 			_, err = io.Copy(f, tr)
 			require.NoError(t, err)
 			require.NoError(t, f.Close())
+		case tar.TypeSymlink:
+			require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+			require.NoError(t, os.Symlink(h.Linkname, path))
 		default:
 			t.Fatalf("%s: unexpected entry type %c", h.Name, h.Typeflag)
 		}

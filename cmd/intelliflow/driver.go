@@ -87,6 +87,11 @@ func newDriver(ctx context.Context, o options, program pulumi.RunFunc, getenv fu
 	if err != nil {
 		return nil, fmt.Errorf("pulumi CLI in %s: %w; build it with `make tools`", filepath.Join(o.root, "bin"), err)
 	}
+	if o.command != "outputs" {
+		if err := checkPlugins(ctx, o, cfg, env); err != nil {
+			return nil, err
+		}
+	}
 	ws, err := auto.NewLocalWorkspace(ctx,
 		auto.WorkDir(o.root),
 		auto.Program(program),

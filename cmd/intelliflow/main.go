@@ -3,6 +3,8 @@
 // always on:
 //
 //	intelliflow preview|up|destroy|refresh|outputs [--stack dev] [--diff] [--json]
+//	intelliflow plugins [--stack staging] [--server URL]
+//	intelliflow falco-rules [--stack prod]
 //
 // It needs the pulumi CLI and the kubernetes provider in <root>/bin (make
 // tools) and the policy pack at <root>/bin/intelliflow-policy (make policy).
@@ -42,15 +44,19 @@ func main() {
 var errReported = errors.New("see the summary above")
 
 // commands are the operations the driver runs.
-var commands = []string{"preview", "up", "destroy", "refresh", "outputs"}
+var commands = []string{"preview", "up", "destroy", "refresh", "outputs", "plugins", "falco-rules"}
 
-const usage = `usage: intelliflow <preview|up|destroy|refresh|outputs> [flags]
+const usage = `usage: intelliflow <preview|up|destroy|refresh|outputs|plugins|falco-rules> [flags]
 
   preview   show what would change, with the policy pack
   up        create or update the stack, with the policy pack
   destroy   delete every resource of the stack
   refresh   read the real state back into the stack's state
   outputs   print the stack's outputs
+  plugins   install the provider plugins the stack needs at the pinned
+            versions (where downloads are allowed: engine runs never download)
+  falco-rules
+            print our Falco rules file as the stack deploys it (for falco --validate)
 
 flags:
 `
@@ -64,6 +70,9 @@ type options struct {
 	diff       bool
 	json       bool
 	yes        bool
+	// pluginServer is where plugins downloads from: a mirror of the
+	// provider releases (default: the CLI's own sources).
+	pluginServer string
 }
 
 var stackNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,100}$`)
@@ -82,6 +91,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.diff, "diff", false, "show property-level diffs")
 	fs.BoolVar(&o.json, "json", false, "print a JSON summary on stdout (progress goes to stderr)")
 	fs.BoolVar(&o.yes, "yes", false, "with destroy on a non-dev stack: confirm")
+	fs.StringVar(&o.pluginServer, "server", "", "with plugins: download from this mirror of the plugin releases")
 
 	if len(args) == 0 {
 		fs.Usage()
@@ -138,6 +148,21 @@ func runProgram(ctx context.Context, program pulumi.RunFunc, args []string, gete
 	}
 	if o.policyPack == "" {
 		o.policyPack = filepath.Join(o.root, "bin", "intelliflow-policy")
+	}
+	switch o.command {
+	case "plugins":
+		return runPlugins(ctx, o, getenv, stdout, stderr)
+	case "falco-rules":
+		cfg, err := stackShape(o)
+		if err != nil {
+			return err
+		}
+		rules, err := infra.FalcoRules(cfg)
+		if err != nil {
+			return err
+		}
+		_, err = io.WriteString(stdout, rules)
+		return err
 	}
 	d, err := newDriver(ctx, o, program, getenv, stdout, stderr)
 	if err != nil {
