@@ -18,6 +18,7 @@ import (
 	"github.com/intelliflow/platform/components/logging"
 	"github.com/intelliflow/platform/components/microservice"
 	"github.com/intelliflow/platform/components/namespace"
+	"github.com/intelliflow/platform/components/nodeaudit"
 	"github.com/intelliflow/platform/components/priority"
 	"github.com/intelliflow/platform/components/rbac"
 	"github.com/intelliflow/platform/stacks"
@@ -161,13 +162,18 @@ func Deploy(ctx *pulumi.Context, cfg stacks.Config) (*Platform, error) {
 	return p, nil
 }
 
+// nodeAgentsException is why Falco's namespace, which kube-bench's node
+// checks share, is privileged.
+const nodeAgentsException = falco.NamespaceException + "; " + nodeaudit.NamespaceException
+
 // podSecurityFor is restricted everywhere but the namespaces of the node
-// agents: Falco reads host syscalls, the log shipper the nodes' log files
-// (each exception is recorded on its namespace).
+// agents: Falco reads host syscalls and kube-bench the kubelet's files, the
+// log shipper the nodes' log files (each exception is recorded on its
+// namespace).
 func podSecurityFor(name, version string) namespace.PodSecurity {
 	switch name {
 	case stacks.FalcoNamespace:
-		return namespace.PodSecurity{Level: namespace.Privileged, Version: version, Exception: falco.NamespaceException}
+		return namespace.PodSecurity{Level: namespace.Privileged, Version: version, Exception: nodeAgentsException}
 	case stacks.ShipperNamespace:
 		return namespace.PodSecurity{Level: namespace.Privileged, Version: version, Exception: logging.ShipperException}
 	}

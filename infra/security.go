@@ -8,7 +8,9 @@ import (
 	"github.com/intelliflow/platform/components/falco"
 	"github.com/intelliflow/platform/components/gatekeeper"
 	"github.com/intelliflow/platform/components/gpunodegroup"
+	"github.com/intelliflow/platform/components/jenkins"
 	"github.com/intelliflow/platform/components/namespace"
+	"github.com/intelliflow/platform/components/nodeaudit"
 	"github.com/intelliflow/platform/stacks"
 )
 
@@ -27,6 +29,10 @@ func clusterNetworks(cfg stacks.Config) []string {
 	}
 	return []string{cfg.AWS.VPCCIDR, clusterServiceCIDR}
 }
+
+// gatekeeperExempt are the node agents' namespaces, which Gatekeeper skips
+// (their Pod Security is privileged, each agent a named exception).
+var gatekeeperExempt = []string{stacks.FalcoNamespace, stacks.ShipperNamespace}
 
 // FalcoRules is our Falco rules file as the stack deploys it: the rules
 // with the stack's allowed networks. The nightly pipeline validates it with
@@ -83,8 +89,9 @@ func deployCertificates(ctx *pulumi.Context, cfg stacks.Config, f *Foundation, n
 }
 
 // deploySecurity installs, where the stack installs charts, the
-// admission-time half of the policy pack (Gatekeeper with our constraints)
-// and runtime detection (Falco with our rules, alerting Alertmanager).
+// admission-time half of the policy pack (Gatekeeper with our constraints),
+// runtime detection (Falco with our rules, alerting Alertmanager) and the
+// nightly CIS checks of the nodes (kube-bench).
 // Vault's certificate waits for its issuer.
 func deploySecurity(ctx *pulumi.Context, cfg stacks.Config, creds credentials, f *Foundation, namespaces map[string]*namespace.Namespace, is issuers, opts ...pulumi.ResourceOption) error {
 	if !cfg.Charts {
@@ -102,7 +109,7 @@ func deploySecurity(ctx *pulumi.Context, cfg stacks.Config, creds credentials, f
 	if _, err := gatekeeper.New(ctx, "gatekeeper", &gatekeeper.Args{
 		Namespace: namespaces[stacks.GatekeeperNamespace].Name, NamespaceName: stacks.GatekeeperNamespace,
 		ChartRepository: cfg.ChartRepository, ImageRegistry: cfg.ImageRegistries[0], AllowedRegistries: cfg.ImageRegistries,
-		ExemptNamespaces: []string{stacks.FalcoNamespace, stacks.ShipperNamespace},
+		ExemptNamespaces: gatekeeperExempt,
 		// The pack's named exceptions for the same workloads
 		// (policy/exceptions), namespace by namespace.
 		Exceptions: []gatekeeper.Exception{
@@ -125,6 +132,17 @@ func deploySecurity(ctx *pulumi.Context, cfg stacks.Config, creds credentials, f
 		Alertmanager:        "http://alertmanager-operated." + stacks.MonitoringNamespace + ".svc:9093",
 		MonitoringNamespace: stacks.MonitoringNamespace,
 		TolerateTaints:      []string{gpunodegroup.GPUTaintKey},
+	}, opts...)
+	if err != nil {
+		return err
+	}
+	// The CIS node checks, beside Falco among the node agents; the nightly
+	// security pipeline's agent (the deployer) reads their reports.
+	_, err = nodeaudit.New(ctx, "node-audit", &nodeaudit.Args{
+		Namespace: stacks.FalcoNamespace, NamespaceReady: namespaces[stacks.FalcoNamespace].Name,
+		Image:          cfg.Image(stacks.KubeBenchImage),
+		Readers:        []string{stacks.CINamespace + "/" + jenkins.DeployerAccount},
+		TolerateTaints: []string{gpunodegroup.GPUTaintKey},
 	}, opts...)
 	return err
 }

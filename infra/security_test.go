@@ -20,7 +20,8 @@ var workloadKinds = []string{"Deployment", "StatefulSet", "DaemonSet", "Job", "C
 // TestWorkloadsPassGatekeeper evaluates every workload each stack renders
 // with our Gatekeeper templates, as admission would: none is refused, so
 // turning Gatekeeper on cannot break a rollout. Workloads in the exempt
-// namespaces (kube-system) are skipped, as Gatekeeper skips them.
+// namespaces (kube-system, the node agents') are skipped, as Gatekeeper
+// skips them.
 func TestWorkloadsPassGatekeeper(t *testing.T) {
 	for _, stack := range []string{"dev", "local", "staging", "prod"} {
 		t.Run(stack, func(t *testing.T) {
@@ -31,7 +32,7 @@ func TestWorkloadsPassGatekeeper(t *testing.T) {
 				if !r.Custom || !strings.HasPrefix(r.Type, "kubernetes:") || !slices.Contains(workloadKinds, kind) {
 					continue
 				}
-				if r.Get("metadata.namespace") == "kube-system" {
+				if ns, _ := r.Get("metadata.namespace").(string); ns == "kube-system" || slices.Contains(gatekeeperExempt, ns) {
 					continue
 				}
 				obj := map[string]any{"apiVersion": r.Get("apiVersion"), "kind": kind, "metadata": r.Get("metadata"), "spec": r.Get("spec")}

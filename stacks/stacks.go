@@ -17,6 +17,7 @@ import (
 
 	"github.com/intelliflow/platform/apps/catalog"
 	"github.com/intelliflow/platform/components/chart"
+	"github.com/intelliflow/platform/components/nodeaudit"
 	"github.com/intelliflow/platform/components/vault"
 )
 
@@ -456,7 +457,7 @@ const (
 // ToolImages are images the platform runs besides the services: the fraud
 // pods' model fetcher, and the NVIDIA device plugin on GPU nodes (mirrored
 // into the platform's registry). They are pinned like the services.
-var ToolImages = []string{"model-fetch", DevicePluginImage, VaultImage, AWSCLIImage, CurlImage, PostgresExporterImage, RedisExporterImage}
+var ToolImages = []string{"model-fetch", DevicePluginImage, VaultImage, AWSCLIImage, CurlImage, PostgresExporterImage, RedisExporterImage, KubeBenchImage}
 
 // Mirrored upstream images: the NVIDIA device plugin, and Vault and the
 // AWS CLI for the Vault snapshot job.
@@ -470,11 +471,13 @@ const (
 	// metrics the alerts read.
 	PostgresExporterImage = "postgres-exporter"
 	RedisExporterImage    = "redis-exporter"
+	// KubeBenchImage checks the nodes against the CIS benchmark.
+	KubeBenchImage = "kube-bench"
 )
 
 // upstreamTags are the tags of mirrored upstream images, which follow their
 // project's releases rather than the platform's imageTag.
-var upstreamTags = map[string]string{DevicePluginImage: "v0.17.1", VaultImage: vault.VaultVersion, AWSCLIImage: vault.AWSCLIVersion, CurlImage: "8.15.0", PostgresExporterImage: "v0.17.1", RedisExporterImage: "v1.74.0"}
+var upstreamTags = map[string]string{DevicePluginImage: "v0.17.1", VaultImage: vault.VaultVersion, AWSCLIImage: vault.AWSCLIVersion, CurlImage: "8.15.0", PostgresExporterImage: "v0.17.1", RedisExporterImage: "v1.74.0", KubeBenchImage: nodeaudit.Version}
 
 // Images lists every image the stack pins: services, then tools.
 func Images() []string { return append(catalog.Names(), ToolImages...) }

@@ -80,7 +80,7 @@ func TestPipelineStages(t *testing.T) {
 	require.Less(t, strings.Index(tests, "make test COVERAGE=coverage.out"), strings.Index(tests, "sonar.go.coverage.reportPaths=coverage.out"))
 	require.Equal(t, 1, strings.Count(Pipeline, "sonar-scanner"), "one scan, after the tests")
 	require.Contains(t, block(t, Pipeline, "Build and test"), "parallel")
-	for _, name := range []string{"Dependencies", "Secrets and configuration", "Running images", "Web application scan", "Known exposures", "Cluster from a pod", "Falco rules", "Policy pack on every stack", "Security gate"} {
+	for _, name := range []string{"Dependencies", "Secrets and configuration", "Running images", "Web application scan", "Known exposures", "Cluster from a pod", "CIS node benchmark", "Falco rules", "Policy pack on every stack", "Security gate"} {
 		block(t, Security, name)
 	}
 	// Every scan's JSON report reaches the gate, which alone fails the build.
@@ -90,11 +90,11 @@ func TestPipelineStages(t *testing.T) {
 		require.Contains(t, gate, "unstash '"+stash[1]+"'")
 	}
 	require.NotContains(t, Security, "--exit-code 1", "the gate decides, not each scan")
-	// The gate requires a report of every scanner it can read but
-	// kube-bench's, which needs a node of its own (README: Delivery).
+	// The gate requires a report of every scanner it can read.
 	tools := regexp.MustCompile(`--tools ([a-z,-]+)`).FindStringSubmatch(gate)
 	require.NotNil(t, tools)
-	require.ElementsMatch(t, slices.DeleteFunc(securitygate.Tools(), func(s string) bool { return s == "kube-bench" }), strings.Split(tools[1], ","))
+	require.ElementsMatch(t, securitygate.Tools(), strings.Split(tools[1], ","))
+	require.Contains(t, block(t, Security, "CIS node benchmark"), "go run ./cmd/nodeauditreport --namespace "+stacks.FalcoNamespace)
 	for _, tool := range strings.Split(tools[1], ",") {
 		require.Regexp(t, regexp.QuoteMeta(tool)+`=(reports/|\$f)`, gate, "the gate reads %s's report", tool)
 	}

@@ -16,8 +16,9 @@ import (
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
-	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/intelliflow/platform/components/namespace"
 )
 
 // Name is the Kubernetes name of every object, and the Pulumi name the
@@ -84,12 +85,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err != nil {
 		return nil, wrap("service account", err)
 	}
-	if _, err := networkingv1.NewNetworkPolicy(ctx, Name, &networkingv1.NetworkPolicyArgs{
-		Metadata: meta,
-		Spec: &networkingv1.NetworkPolicySpecArgs{
-			PodSelector: &metav1.LabelSelectorArgs{MatchLabels: selector},
-			PolicyTypes: pulumi.ToStringArray([]string{"Ingress", "Egress"}),
-		},
+	// No rule: no traffic in or out.
+	if _, err := namespace.NewPodPolicy(ctx, Name, namespace.PodPolicy{
+		Name: Name, Namespace: pulumi.String(Namespace), Labels: labels, Pods: map[string]string{"app.kubernetes.io/name": Name},
 	}, parent); err != nil {
 		return nil, wrap("network policy", err)
 	}

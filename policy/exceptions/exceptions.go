@@ -10,6 +10,7 @@ import (
 
 	"github.com/intelliflow/platform/components/deviceplugin"
 	"github.com/intelliflow/platform/components/falco"
+	"github.com/intelliflow/platform/components/nodeaudit"
 	"github.com/intelliflow/platform/policy/rules"
 )
 
@@ -39,7 +40,7 @@ var List = append([]rules.Exception{
 	{Rule: "SEC-04", Type: daemonSet, Name: deviceplugin.Name, Reason: devicePlugin},
 	{Rule: "SEC-05", Type: daemonSet, Name: deviceplugin.Name, Reason: devicePlugin},
 	{Rule: "SEC-10", Type: daemonSet, Name: deviceplugin.Name, Reason: devicePlugin},
-}, slices.Concat(falcoExceptions(), controllerAccess, singletons, healthChecks, []rules.Exception{
+}, slices.Concat(falcoExceptions(), nodeAuditExceptions(), controllerAccess, singletons, healthChecks, []rules.Exception{
 	{Rule: "NET-03", Type: service, Name: ingressController, Reason: "the NLB passes TCP 443 through (proxy protocol) to " +
 		"ingress-nginx, which terminates TLS 1.2 and 1.3 only (ssl-protocols) with each Ingress's cert-manager certificate; " +
 		"NET-03 checks that every Ingress host has one. The Service has no plain-HTTP port"},
@@ -152,6 +153,21 @@ var healthChecks = []rules.Exception{
 	{Rule: "REL-04", Type: statefulSet, Name: "logging-logstash:intelliflow-monitoring/logstash-logstash", Reason: "Logstash checks its node API's /" + singleHealth},
 	{Rule: "REL-04", Type: deployment, Name: "monitoring:intelliflow-monitoring/monitoring-kube-prometheus-operator", Reason: "the Prometheus operator checks /healthz" + singleHealth},
 	{Rule: "REL-04", Type: deployment, Name: "vault:intelliflow-security/vault-agent-injector", Reason: "the Vault agent injector checks /health/ready" + singleHealth},
+}
+
+// nodeAudit is why kube-bench's CronJob cannot be restricted.
+const nodeAudit = "kube-bench's CIS node checks read the kubelet's process (the host's PID namespace) and its root-only " +
+	"config and credentials (hostPath, read-only, as root with no capability); it runs nightly among the node agents " +
+	"(Falco's namespace: Pod Security privileged, exempt from Gatekeeper), with no token, no network, a read-only root"
+
+// nodeAuditExceptions waive, for kube-bench's CronJob only, the parts of
+// the restricted profile its checks cannot meet.
+func nodeAuditExceptions() []rules.Exception {
+	var out []rules.Exception
+	for _, rule := range []string{"SEC-01", "SEC-04", "SEC-05", "SEC-09", "SEC-10"} {
+		out = append(out, rules.Exception{Rule: rule, Type: "kubernetes:batch/v1:CronJob", Name: nodeaudit.Name, Reason: nodeAudit})
+	}
+	return out
 }
 
 // falcoExceptions waive, for the Falco DaemonSet only, the restricted
