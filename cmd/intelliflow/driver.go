@@ -257,7 +257,7 @@ func (d *driver) run(ctx context.Context) error {
 
 // errNotRunning: the update went through but some Deployment does not run
 // its minimum; the report lists why.
-var errNotRunning = errors.New("some Deployments are below their minimum")
+var errNotRunning = errors.New("some Deployments are not rolled out or below their minimum")
 
 // settle waits, after an update into a cluster, until every Deployment of
 // the stack's namespaces runs its HPA's minimum, bounded by the stack's
@@ -275,7 +275,7 @@ func (d *driver) settle(ctx context.Context, rep *Report) error {
 		rep.NotRunning = append(rep.NotRunning, s.String())
 	}
 	if len(short) > 0 {
-		return fmt.Errorf("%d Deployment(s) below their minimum after %ds (intelliflow:rolloutTimeoutSeconds): %w", len(short), d.cfg.RolloutTimeoutSeconds, errNotRunning)
+		return fmt.Errorf("%d Deployment(s) not rolled out or below their minimum after %ds (intelliflow:rolloutTimeoutSeconds): %w", len(short), d.cfg.RolloutTimeoutSeconds, errNotRunning)
 	}
 	return nil
 }

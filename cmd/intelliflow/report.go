@@ -33,7 +33,8 @@ type Report struct {
 	Manifests       *Manifests     `json:"manifests,omitempty"`
 	Outputs         map[string]any `json:"outputs,omitempty"`
 	Diagnostics     []string       `json:"errors,omitempty"`
-	// NotRunning are the Deployments below their minimum after an update
+	// NotRunning are the Deployments not rolled out, or below their
+	// minimum, after an update
 	// into a cluster, with why (internal/rollout).
 	NotRunning []string `json:"notRunning,omitempty"`
 }

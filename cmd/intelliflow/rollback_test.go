@@ -35,10 +35,11 @@ func releaseDigests(release string) map[string]string {
 // Deployment back on A's digests, read from the stack's outputs (the
 // checked-out config holds B's by then).
 func TestDeployRollsBack(t *testing.T) {
-	// A fourth general node: transactions' 3 pods on distinct hosts roll
-	// out one surge pod at a time (maxUnavailable 0), which needs a host
-	// none of them is on.
-	c, client := startCluster(t, 4, 2)
+	// A fourth general node and a third GPU node: every Deployment rolls
+	// out one surge pod at a time (maxUnavailable 0), so transactions' 3
+	// pods on distinct hosts need a host none of them is on, and fraud's 2
+	// pods, a GPU each, a third GPU (in AWS the autoscaler adds the node).
+	c, client := startCluster(t, 4, 3)
 	root, getenv := engineRoot(t)
 	clusterStack(t, root, c.Kubeconfig, nil)
 	repo := repoDir(t)

@@ -1,9 +1,12 @@
-// Package rollout checks a cluster after an update: every Deployment runs
-// at least its HPA's minimum of available pods, and where one does not, the
-// pods that are not running say why (the scheduler's or the kubelet's
-// words). The engine's own wait ends when a new Deployment has its first
-// pod; the HPA owns the count after that, so without this check pods
-// Pending for lack of GPUs or hosts pass unnoticed.
+// Package rollout checks a cluster after an update: every Deployment has
+// rolled out (all its pods on the current template, none of the old left)
+// and runs at least its HPA's minimum of available pods, and where one does
+// not, the pods that are not running say why (the scheduler's or the
+// kubelet's words). The engine's own wait ends when a new Deployment has its
+// first pod, and has been seen to end on an update whose surge pod could not
+// be placed while the old pods still served; the HPA owns the count after
+// that. Without this check pods Pending for lack of GPUs or hosts pass
+// unnoticed, and a smoke test would pass on the old version.
 package rollout
 
 import (
@@ -20,16 +23,26 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-// Shortfall is a Deployment below its minimum.
+// Shortfall is a Deployment below its minimum, or not rolled out.
 type Shortfall struct {
 	Namespace, Deployment string
 	Available, Want       int32
+	// Updated pods run the current template; Old the ones before it.
+	Updated, Old int32
+	// Stale: the controller has not yet seen the current template.
+	Stale bool
 	// Reasons are the not-running pods' reasons, one line per distinct one.
 	Reasons []string
 }
 
 func (s Shortfall) String() string {
 	out := fmt.Sprintf("%s/%s: %d of at least %d pods available", s.Namespace, s.Deployment, s.Available, s.Want)
+	switch {
+	case s.Stale:
+		out += ", the new version not yet seen by the controller"
+	case s.Old > 0:
+		out += fmt.Sprintf(", rollout not done: %d on the new version, %d old", s.Updated, s.Old)
+	}
 	if len(s.Reasons) > 0 {
 		out += ": " + strings.Join(s.Reasons, "; ")
 	}
@@ -68,14 +81,18 @@ func Check(ctx context.Context, client kubernetes.Interface, namespaces []string
 		}
 		for _, d := range deps.Items {
 			want := minimum(d, hpas.Items)
-			if d.Status.AvailableReplicas >= want {
+			st := d.Status
+			s := Shortfall{Namespace: ns, Deployment: d.Name, Available: st.AvailableReplicas, Want: want,
+				Updated: st.UpdatedReplicas, Old: st.Replicas - st.UpdatedReplicas, Stale: st.ObservedGeneration < d.Generation}
+			// Rolled out as `kubectl rollout status` means it: every pod on
+			// the current template, and the minimum available.
+			if !s.Stale && s.Old <= 0 && st.AvailableReplicas >= want {
 				continue
 			}
-			reasons, err := notRunning(ctx, client, d)
-			if err != nil {
+			if s.Reasons, err = notRunning(ctx, client, d); err != nil {
 				return nil, err
 			}
-			out = append(out, Shortfall{Namespace: ns, Deployment: d.Name, Available: d.Status.AvailableReplicas, Want: want, Reasons: reasons})
+			out = append(out, s)
 		}
 	}
 	return out, nil
