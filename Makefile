@@ -5,7 +5,7 @@ SHELL := bash
 STACK ?= dev
 ARGS ?=
 
-.PHONY: up preview destroy refresh outputs plugins tools policy build test clean fraud-reference fraud-model fraud-load bench cluster cluster-down cluster-tools local local-tools
+.PHONY: up preview destroy refresh outputs plugins tools policy build test clean fraud-reference fraud-model fraud-load bench-fraud bench cluster cluster-down cluster-tools local local-tools
 
 up: tools policy ## deploy STACK (default dev) with the policy pack
 	go run ./cmd/intelliflow up --stack $(STACK) $(ARGS)
@@ -78,6 +78,15 @@ fraud-load:
 	scripts/install-xgboost.sh
 	go test ./apps/fraud -run XXX -bench Load -benchtime 1x -timeout 60m $(ARGS)
 
+# Fraud scoring at stepped rates (the fraud server, Redis seeded with 20,000
+# cards' histories, vegeta in a process of its own): per rate, goodput,
+# success ratio, latency, degraded answers and CPU per request of the server
+# and of Redis. ARGS passes -score.rates, -score.duration, -score.cards and
+# -proctest.profiles DIR (CPU and allocation profiles at each rate).
+bench-fraud:
+	scripts/install-services.sh
+	go test ./apps/fraud -run XXX -bench Score -benchtime 1x -timeout 60m $(ARGS)
+
 # Every load benchmark (fraud, gateway beside nginx, transactions, users,
 # the analytics and notifications consumers);
 # each prints its figures. The generators run in processes of their own.
@@ -85,7 +94,7 @@ bench: local-tools
 	scripts/install-services.sh
 	scripts/install-xgboost.sh
 	scripts/install-nginx.sh
-	go test ./apps/fraud -run XXX -bench Load -benchtime 1x -timeout 60m
+	go test ./apps/fraud -run XXX -bench 'Score|Load' -benchtime 1x -timeout 60m
 	go test ./apps/gateway -run XXX -bench Gateway -benchtime 1x -timeout 60m
 	go test ./apps/transactions -run XXX -bench Transactions -benchtime 1x -timeout 60m
 	go test ./apps/users -run XXX -bench Users -benchtime 1x -timeout 60m

@@ -222,7 +222,7 @@ var services = map[string]Service{
 		},
 		Metrics: []string{
 			"fraud_prediction_duration_seconds", "fraud_decisions_total", "fraud_degraded_predictions_total",
-			"fraud_rejected_requests_total", "fraud_feature_updates_dropped_total", "fraud_model_info", "model_accuracy_score", "fraud_score",
+			"fraud_rejected_requests_total", "fraud_feature_updates_dropped_total", "fraud_feature_updates_failed_total", "fraud_model_info", "model_accuracy_score", "fraud_score",
 			"fraud_alerts_published_total", "fraud_alerts_dropped_total",
 		},
 	}),

@@ -128,7 +128,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	if cfg.redis.Addr != "" {
 		rdb := redisclient.New(cfg.redis)
 		defer rdb.Close()
-		fs := featurestore.New(rdb, log, featurestore.Options{ReadTimeout: cfg.featureTimeout, Dropped: metrics.Dropped.Inc})
+		fs := featurestore.New(rdb, log, featurestore.Options{ReadTimeout: cfg.featureTimeout, Dropped: metrics.Dropped.Inc,
+			Failed: func(n int) { metrics.UpdatesFailed.Add(float64(n)) }})
 		go func() { fs.Run(bg); close(updatesDone) }()
 		store = fs
 	} else {

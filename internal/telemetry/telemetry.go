@@ -75,6 +75,12 @@ func (h *HTTP) Route(route string, next http.Handler) http.Handler {
 		return counted
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		// A level that drops access lines (LOG_LEVEL=error) skips the
+		// recorder and the line's arguments altogether.
+		if !h.access.Enabled(req.Context(), slog.LevelInfo) {
+			counted.ServeHTTP(w, req)
+			return
+		}
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		counted.ServeHTTP(rec, req)

@@ -2,7 +2,9 @@
 // it back for scoring in one pipelined round trip under a hard deadline.
 // When Redis is slow or down the read returns what it has and says what is
 // missing, so the request is scored degraded instead of failing; history
-// updates go through a bounded queue off the request path.
+// updates go through a bounded queue off the request path, and reach Redis
+// in batches (whatever is queued when one goes, in one pipelined round
+// trip). An update that is dropped (queue full) or fails is counted.
 package featurestore
 
 import (
@@ -26,6 +28,7 @@ type Store struct {
 	log     *slog.Logger
 	queue   chan update
 	dropped func()
+	failed  func(n int)
 }
 
 type update struct {
@@ -42,6 +45,9 @@ type Options struct {
 	QueueSize int
 	// Dropped is called for each dropped update (a metric).
 	Dropped func()
+	// Failed is called with the number of updates Redis did not apply
+	// (a metric); each batch with failures is also logged once.
+	Failed func(n int)
 }
 
 // New returns a store over a Redis client.
@@ -55,7 +61,10 @@ func New(rdb redis.UniversalClient, log *slog.Logger, o Options) *Store {
 	if o.Dropped == nil {
 		o.Dropped = func() {}
 	}
-	return &Store{rdb: rdb, timeout: o.ReadTimeout, log: log, queue: make(chan update, o.QueueSize), dropped: o.Dropped}
+	if o.Failed == nil {
+		o.Failed = func(int) {}
+	}
+	return &Store{rdb: rdb, timeout: o.ReadTimeout, log: log, queue: make(chan update, o.QueueSize), dropped: o.Dropped, failed: o.Failed}
 }
 
 func keys(card string) (tx, profile, merchants string) {
@@ -173,15 +182,22 @@ return n
 
 // Update writes a payment into the card's history now.
 func (s *Store) Update(ctx context.Context, card string, tx features.Transaction) error {
+	return updateScript.Run(ctx, s.rdb, updateKeys(card), updateArgs(tx)...).Err()
+}
+
+func updateKeys(card string) []string {
 	txKey, profileKey, merchantsKey := keys(card)
+	return []string{txKey, profileKey, merchantsKey}
+}
+
+func updateArgs(tx features.Transaction) []any {
 	hasLoc := "0"
 	if tx.HasLocation {
 		hasLoc = "1"
 	}
 	ttl := (window + 24*time.Hour).Milliseconds()
-	return updateScript.Run(ctx, s.rdb, []string{txKey, profileKey, merchantsKey},
-		tx.Time.UnixMilli(), tx.Amount, member(tx), tx.X, tx.Y, hasLoc,
-		tx.Time.Add(-window).UnixMilli(), tx.MerchantID, ttl).Err()
+	return []any{tx.Time.UnixMilli(), tx.Amount, member(tx), tx.X, tx.Y, hasLoc,
+		tx.Time.Add(-window).UnixMilli(), tx.MerchantID, ttl}
 }
 
 // Enqueue schedules an update without waiting; a full queue drops it.
@@ -193,28 +209,93 @@ func (s *Store) Enqueue(card string, tx features.Transaction) {
 	}
 }
 
+// maxBatch bounds the updates of one round trip.
+const maxBatch = 256
+
 // Run applies queued updates until ctx ends, then drains what is queued.
+// A batch is what is queued when it starts, up to maxBatch: one update
+// alone when the load is light, many at once after a stall. It does not
+// wait to fill: tried with a 2 ms window, larger batches of the update
+// script held Redis from the reads behind them (p99 at 4,000/s went from
+// 3 to 24 ms, 2 % degraded) and saved neither side any CPU.
 func (s *Store) Run(ctx context.Context) {
-	apply := func(u update) {
-		uctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		if err := s.Update(uctx, u.card, u.tx); err != nil {
-			s.log.Warn("feature update failed", "card", u.card, "err", err)
+	batch := make([]update, 0, maxBatch)
+	fill := func() {
+		for len(batch) < maxBatch {
+			select {
+			case u := <-s.queue:
+				batch = append(batch, u)
+			default:
+				return
+			}
 		}
 	}
 	for {
 		select {
 		case u := <-s.queue:
-			apply(u)
+			batch = append(batch[:0], u)
+			fill()
+			s.apply(batch)
 		case <-ctx.Done():
 			for {
-				select {
-				case u := <-s.queue:
-					apply(u)
-				default:
+				batch = batch[:0]
+				fill()
+				if len(batch) == 0 {
 					return
+				}
+				s.apply(batch)
+			}
+		}
+	}
+}
+
+// apply writes a batch in one pipeline of the update script (EVALSHA). A
+// Redis that lost its scripts (a restart, a failover) answers NOSCRIPT: the
+// script is loaded and those updates sent once more. What still fails is
+// counted and logged.
+func (s *Store) apply(batch []update) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	run := func(us []update) []*redis.Cmd {
+		pipe := s.rdb.Pipeline()
+		cmds := make([]*redis.Cmd, len(us))
+		for i, u := range us {
+			cmds[i] = updateScript.EvalSha(ctx, pipe, updateKeys(u.card), updateArgs(u.tx)...)
+		}
+		_, _ = pipe.Exec(ctx) // each command carries its own error
+		return cmds
+	}
+	cmds := run(batch)
+	var again []update
+	for i, c := range cmds {
+		if redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+			again = append(again, batch[i])
+		}
+	}
+	if len(again) > 0 {
+		if err := updateScript.Load(ctx, s.rdb).Err(); err == nil {
+			retried := run(again)
+			for i, j := 0, 0; i < len(cmds); i++ {
+				if redis.HasErrorPrefix(cmds[i].Err(), "NOSCRIPT") {
+					cmds[i] = retried[j]
+					j++
 				}
 			}
 		}
+	}
+	var failed int
+	var first error
+	var card string
+	for i, c := range cmds {
+		if err := c.Err(); err != nil {
+			if failed == 0 {
+				first, card = err, batch[i].card
+			}
+			failed++
+		}
+	}
+	if failed > 0 {
+		s.failed(failed)
+		s.log.Warn("feature updates failed", "failed", failed, "batch", len(batch), "card", card, "err", first)
 	}
 }

@@ -2,6 +2,7 @@ package featurestore
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -115,4 +116,54 @@ func TestForeignEntriesAreIgnored(t *testing.T) {
 	require.Equal(t, features.All, known)
 	require.Empty(t, h.Recent)
 	require.Zero(t, h.N)
+}
+
+// TestBatchedUpdatesApplyAndCountFailures: updates queued faster than one
+// round trip each go in batches, and every one lands in its card's history
+// in order; a Redis that lost its scripts gets the script again and loses
+// nothing; a batch Redis refuses is counted, not lost silently.
+func TestBatchedUpdatesApplyAndCountFailures(t *testing.T) {
+	addr, stop := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 50 * time.Millisecond})
+	defer rdb.Close()
+	failed := 0
+	s := New(rdb, quiet, Options{ReadTimeout: time.Second, QueueSize: 5000, Failed: func(n int) { failed += n }})
+	ctx := context.Background()
+	// The script is not loaded yet: the first batch meets NOSCRIPT.
+	require.NoError(t, rdb.ScriptFlush(ctx).Err())
+	const cards, each = 40, 25
+	for i := range each {
+		for c := range cards {
+			s.Enqueue(fmt.Sprint("b", c), pay(time.Duration(i-each)*time.Minute, float64(c+i), "m"))
+		}
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { s.Run(runCtx); close(done) }()
+	cancel()
+	<-done
+	require.Zero(t, failed)
+	for c := range cards {
+		h, known := s.Read(ctx, fmt.Sprint("b", c), pay(0, 1, "m"))
+		require.Equal(t, features.All, known)
+		require.Equal(t, float64(each), h.N, "card b%d: every update applied once", c)
+		require.Len(t, h.Recent, each)
+		mean := 0.0
+		for i := range each {
+			mean += float64(c+i) / each
+		}
+		require.InDelta(t, mean, h.Mean, 1e-9)
+	}
+
+	// Redis gone: the batch fails whole, and says how many.
+	stop()
+	for range 7 {
+		s.Enqueue("b0", pay(0, 1, "m"))
+	}
+	runCtx, cancel = context.WithCancel(ctx)
+	done = make(chan struct{})
+	go func() { s.Run(runCtx); close(done) }()
+	cancel()
+	<-done
+	require.Equal(t, 7, failed)
 }

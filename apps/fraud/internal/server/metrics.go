@@ -2,6 +2,7 @@ package server
 
 import (
 	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,11 +18,24 @@ type Metrics struct {
 	Degraded  prometheus.Counter
 	Rejected  prometheus.Counter
 	Dropped   prometheus.Counter
-	ModelInfo *prometheus.GaugeVec
-	Quality   *prometheus.GaugeVec
+	// UpdatesFailed counts history updates Redis did not apply.
+	UpdatesFailed prometheus.Counter
+	ModelInfo     *prometheus.GaugeVec
+	Quality       *prometheus.GaugeVec
 	// Scores is the distribution of fraud scores, for the ML dashboard's
 	// score distribution and drift panels.
 	Scores *prometheus.HistogramVec
+
+	// The series every scored request touches, looked up once (per model
+	// version) instead of hashing their labels on each request.
+	current   atomic.Pointer[versionSeries]
+	decisions map[string]prometheus.Counter
+}
+
+// versionSeries are one model version's series.
+type versionSeries struct {
+	version         string
+	duration, score prometheus.Observer
 }
 
 // NewMetrics registers the metrics on reg.
@@ -32,11 +46,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time to score one request, features included.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1},
 		}, []string{"model", "version"}),
-		Decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fraud_decisions_total", Help: "Scored transactions by decision."}, []string{"decision"}),
-		Degraded:  prometheus.NewCounter(prometheus.CounterOpts{Name: "fraud_degraded_predictions_total", Help: "Predictions made with features missing (feature store slow or down)."}),
-		Rejected:  prometheus.NewCounter(prometheus.CounterOpts{Name: "fraud_rejected_requests_total", Help: "Requests refused as malformed or invalid."}),
-		Dropped:   prometheus.NewCounter(prometheus.CounterOpts{Name: "fraud_feature_updates_dropped_total", Help: "History updates dropped because the queue was full."}),
-		ModelInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "fraud_model_info", Help: "The model being served (value 1)."}, []string{"model", "version", "kind"}),
+		Decisions:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fraud_decisions_total", Help: "Scored transactions by decision."}, []string{"decision"}),
+		Degraded:      prometheus.NewCounter(prometheus.CounterOpts{Name: "fraud_degraded_predictions_total", Help: "Predictions made with features missing (feature store slow or down)."}),
+		Rejected:      prometheus.NewCounter(prometheus.CounterOpts{Name: "fraud_rejected_requests_total", Help: "Requests refused as malformed or invalid."}),
+		Dropped:       prometheus.NewCounter(prometheus.CounterOpts{Name: "fraud_feature_updates_dropped_total", Help: "History updates dropped because the queue was full."}),
+		UpdatesFailed: prometheus.NewCounter(prometheus.CounterOpts{Name: "fraud_feature_updates_failed_total", Help: "History updates Redis did not apply."}),
+		ModelInfo:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "fraud_model_info", Help: "The model being served (value 1)."}, []string{"model", "version", "kind"}),
 		// The seed alerts on model_accuracy_score. Accuracy means little at
 		// under 1 % fraud, so the value is the trainer's PR-AUC, and says so.
 		Quality: prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -49,15 +64,31 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help:    "Fraud scores given, by model version.",
 		Buckets: []float64{.01, .05, .1, .2, .3, .4, .5, .6, .7, .8, .85, .9, .95, .99},
 	}, []string{"version"})
-	reg.MustRegister(m.Duration, m.Decisions, m.Degraded, m.Rejected, m.Dropped, m.ModelInfo, m.Quality, m.Scores)
+	reg.MustRegister(m.Duration, m.Decisions, m.Degraded, m.Rejected, m.Dropped, m.UpdatesFailed, m.ModelInfo, m.Quality, m.Scores)
+	m.decisions = map[string]prometheus.Counter{}
+	for _, d := range []string{DecisionApprove, DecisionReview, DecisionDecline} {
+		m.decisions[d] = m.Decisions.WithLabelValues(d)
+	}
 	return m
+}
+
+// series are the model version's series, from the last request's when it
+// scored with the same version.
+func (m *Metrics) series(version string) *versionSeries {
+	if s := m.current.Load(); s != nil && s.version == version {
+		return s
+	}
+	s := &versionSeries{version: version, duration: m.Duration.WithLabelValues("fraud", version), score: m.Scores.WithLabelValues(version)}
+	m.current.Store(s)
+	return s
 }
 
 // Observe records one scored request.
 func (m *Metrics) Observe(model *registry.Model, score float64, decision string, degraded bool, d time.Duration) {
-	m.Duration.WithLabelValues("fraud", model.Version).Observe(d.Seconds())
-	m.Scores.WithLabelValues(model.Version).Observe(score)
-	m.Decisions.WithLabelValues(decision).Inc()
+	s := m.series(model.Version)
+	s.duration.Observe(d.Seconds())
+	s.score.Observe(score)
+	m.decisions[decision].Inc()
 	if degraded {
 		m.Degraded.Inc()
 	}
@@ -65,7 +96,7 @@ func (m *Metrics) Observe(model *registry.Model, score float64, decision string,
 
 // ObserveBatch records one v2 inference call.
 func (m *Metrics) ObserveBatch(model *registry.Model, d time.Duration) {
-	m.Duration.WithLabelValues("fraud", model.Version).Observe(d.Seconds())
+	m.series(model.Version).duration.Observe(d.Seconds())
 }
 
 // ModelLoaded points fraud_model_info at the serving model.

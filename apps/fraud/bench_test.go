@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/intelliflow/platform/apps/fraud/internal/features"
+	"github.com/intelliflow/platform/apps/fraud/internal/featurestore"
+	"github.com/intelliflow/platform/internal/proctest"
+	"github.com/intelliflow/platform/internal/redistest"
+)
+
+var (
+	scoreRates    = flag.String("score.rates", "500,1500,2400,3000,4000,4500", "BenchmarkScore: /v1/score rates, requests per second")
+	scoreDuration = flag.Duration("score.duration", 20*time.Second, "BenchmarkScore: how long each rate runs")
+	scoreCards    = flag.Int("score.cards", 20000, "BenchmarkScore: cards seeded with history, and spread over by the requests")
+)
+
+// BenchmarkScore is make bench-fraud: the fraud server as production runs
+// it (LOG_LEVEL=error), redis-server on the same machine, the generator
+// (vegeta's open-loop attacker, cmd/fraud-load) in a process of its own,
+// every request doing its full work: features from Redis, prediction,
+// reason codes, history update, metrics. Redis starts with the history of
+// -score.cards cards; the requests are spread over them. For each rate it
+// prints goodput (correct, non-degraded answers per second), the success
+// ratio, latency of good answers, degraded answers, and the CPU time per
+// request of the server and of Redis, measured (each process's CPU time
+// over the run divided by the requests sent). It prints; it asserts
+// nothing. With -proctest.profiles DIR it also writes the server's CPU and
+// allocation profiles at each rate and prints their tops.
+//
+//	go test ./apps/fraud -run XXX -bench Score -benchtime 1x [-score.rates 1500,4000] [-score.duration 20s]
+func BenchmarkScore(b *testing.B) {
+	if proctest.Race {
+		b.Skip("numbers under the race detector mean nothing")
+	}
+	redisAddr, _ := redistest.Start(b)
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
+	defer rdb.Close()
+	start := time.Now()
+	seedHistories(b, rdb, *scoreCards)
+	b.Logf("seeded %d cards' histories in %s", *scoreCards, time.Since(start).Round(time.Millisecond))
+	server, generator := build(b)
+	env := map[string]string{"REDIS_ADDR": redisAddr, "LOG_LEVEL": "error"}
+	if proctest.Profiling() {
+		env["DEBUG_PPROF"] = "true"
+	}
+	srv := startFraud(b, server, env)
+	cards := "-cards=" + strconv.Itoa(*scoreCards)
+
+	for b.Loop() {
+		proctest.Load(b, generator, "-target", srv.URL, "-rate", "500", "-duration", "2s", cards) // connections
+		var rows []string
+		for _, rate := range rates(b, *scoreRates) {
+			proctest.Settle(b, srv)
+			cpu, redisCPU := srv.CPU(b), redisCPUTime(b, rdb)
+			var row string
+			proctest.Profile(b, srv.URLOf(1), fmt.Sprintf("fraud-score-%d", rate), *scoreDuration, func() {
+				r := proctest.Load(b, generator, "-target", srv.URL, "-rate", strconv.Itoa(rate), "-duration", scoreDuration.String(), cards)
+				perReq := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(max(r.Sent, 1)) }
+				row = fmt.Sprintf("%6d  %8.0f  %7.2f%%  %6.2f %6.2f %7.2f %8.2f  %6d (%5.2f%%)  %8.0f  %7.0f",
+					rate, r.GoodputRPS, 100*float64(r.Good+r.Degraded)/float64(max(r.Sent, 1)),
+					r.LatencyMS.P50, r.LatencyMS.P90, r.LatencyMS.P99, r.LatencyMS.Max,
+					r.Degraded, 100*float64(r.Degraded)/float64(max(r.Sent, 1)),
+					perReq(srv.CPU(b)-cpu), perReq(redisCPUTime(b, rdb)-redisCPU))
+				for why, f := range r.Failures {
+					row += fmt.Sprintf("  %d failed: %s (%.80s)", f.Count, why, f.Example)
+				}
+				b.ReportMetric(r.GoodputRPS, fmt.Sprintf("score-%d-goodput/s", rate))
+				b.ReportMetric(r.LatencyMS.P99, fmt.Sprintf("score-%d-p99-ms", rate))
+			})
+			rows = append(rows, row)
+		}
+		b.Logf("fraud /v1/score, %s per rate, %d cards, Redis on the same machine:\n%s\n%s", *scoreDuration, *scoreCards,
+			"  rate   goodput  success  p50    p90    p99     max       degraded        server µs/req  redis µs/req",
+			strings.Join(rows, "\n"))
+	}
+}
+
+// seedHistories writes a few payments into each card's history, as the
+// server's own updates do, so every request reads a real history.
+func seedHistories(t testing.TB, rdb *redis.Client, cards int) {
+	t.Helper()
+	store := featurestore.New(rdb, slog.New(slog.NewTextHandler(io.Discard, nil)), featurestore.Options{})
+	ctx := context.Background()
+	now := time.Now().UTC()
+	for c := range cards {
+		for i := range 3 {
+			tx := features.Transaction{Time: now.Add(-time.Duration(i+1) * time.Hour), Amount: float64(10 + (c+i)%90), MerchantID: "m" + strconv.Itoa((c*7+i)%5000),
+				X: float64(c % 100), Y: float64(i * 10), HasLocation: true}
+			require.NoError(t, store.Update(ctx, "c"+strconv.Itoa(c), tx))
+		}
+	}
+}
