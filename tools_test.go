@@ -16,22 +16,9 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-)
 
-// toolsRoot copies what tools/install.sh reads (itself, provide.sh, the
-// go.mod files that pin the versions) into a fresh repository folder, so a
-// run there fills that folder's bin/ and not this clone's.
-func toolsRoot(t *testing.T) string {
-	t.Helper()
-	root := t.TempDir()
-	for _, f := range []string{"go.mod", "go.sum", "tools/install.sh", "tools/provide.sh", "tools/go.mod", "tools/go.sum", "tools/kubernetes/go.mod", "tools/kubernetes/go.sum"} {
-		data, err := os.ReadFile(f)
-		require.NoError(t, err)
-		require.NoError(t, os.MkdirAll(filepath.Join(root, filepath.Dir(f)), 0o755))
-		require.NoError(t, os.WriteFile(filepath.Join(root, f), data, 0o755))
-	}
-	return root
-}
+	"github.com/intelliflow/platform/internal/toolstest"
+)
 
 // builtTools are this clone's bin/ binaries (make tools puts them there
 // first); the test skips without them unless the engine tests must run.
@@ -49,25 +36,6 @@ func builtTools(t *testing.T) (cli, provider string) {
 	cli, _ = filepath.Abs(cli)
 	provider, _ = filepath.Abs(provider)
 	return cli, provider
-}
-
-// runTools runs install.sh in root with env added to a clean environment
-// (PATH without this clone's bin/, an empty tool cache and plugin folder
-// unless env names them).
-func runTools(t *testing.T, root string, env ...string) string {
-	t.Helper()
-	cmd := exec.Command("bash", filepath.Join(root, "tools", "install.sh"))
-	cmd.Env = append([]string{
-		"HOME=" + os.Getenv("HOME"),
-		"PATH=" + os.Getenv("PATH"),
-		"GOFLAGS=-mod=mod",
-		"INTELLIFLOW_TOOL_CACHE=" + t.TempDir(),
-		"PULUMI_HOME=" + t.TempDir(),
-		"PULUMI_SKIP_UPDATE_CHECK=true",
-	}, env...)
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	return string(out)
 }
 
 // stamp is the version install.sh recorded for a binary in root's bin/.
@@ -100,8 +68,8 @@ func TestToolsTakeInstalled(t *testing.T) {
 	require.NoError(t, os.MkdirAll(plugin, 0o755))
 	require.NoError(t, os.Symlink(provider, filepath.Join(plugin, "pulumi-resource-kubernetes")))
 
-	root := toolsRoot(t)
-	out := runTools(t, root, "PATH="+path+":"+os.Getenv("PATH"), "PULUMI_HOME="+home)
+	root := toolstest.Clone(t, ".")
+	out := toolstest.Install(t, root, "PATH="+path+":"+os.Getenv("PATH"), "PULUMI_HOME="+home)
 	t.Log(out)
 	require.NotContains(t, out, "building")
 	require.Contains(t, out, "tools: pulumi v3.274.1 from "+filepath.Join(path, "pulumi")+" (installed, nothing built)")
@@ -109,7 +77,7 @@ func TestToolsTakeInstalled(t *testing.T) {
 	require.Equal(t, release, stamp(t, root, "pulumi-resource-kubernetes"))
 
 	// A second run keeps what bin/ has.
-	out = runTools(t, root, "PATH="+path+":"+os.Getenv("PATH"), "PULUMI_HOME="+home)
+	out = toolstest.Install(t, root, "PATH="+path+":"+os.Getenv("PATH"), "PULUMI_HOME="+home)
 	require.Contains(t, out, "tools: pulumi v3.274.1 already in bin/pulumi")
 	require.Contains(t, out, "tools: pulumi-resource-kubernetes "+release+" already in bin/pulumi-resource-kubernetes")
 }
@@ -139,8 +107,8 @@ func TestToolsDownloadThePluginAndRefuseOtherVersions(t *testing.T) {
 	cached := filepath.Join(cache, "pulumi-v3.274.1", "pulumi")
 	require.NoError(t, os.MkdirAll(filepath.Dir(cached), 0o755))
 	require.NoError(t, os.Symlink(cli, cached))
-	root := toolsRoot(t)
-	out := runTools(t, root, "INTELLIFLOW_TOOL_CACHE="+cache, "INTELLIFLOW_PLUGIN_DOWNLOAD=1", "INTELLIFLOW_PLUGIN_SERVER="+srv.URL)
+	root := toolstest.Clone(t, ".")
+	out := toolstest.Install(t, root, "INTELLIFLOW_TOOL_CACHE="+cache, "INTELLIFLOW_PLUGIN_DOWNLOAD=1", "INTELLIFLOW_PLUGIN_SERVER="+srv.URL)
 	t.Log(out)
 	require.True(t, served.Load(), "the plugin server was never asked for %s", asset)
 	require.Contains(t, out, "tools: pulumi v3.274.1 -> bin/pulumi")
@@ -158,8 +126,8 @@ func TestToolsDownloadThePluginAndRefuseOtherVersions(t *testing.T) {
 	builtVersion := stamp(t, ".", "pulumi-resource-kubernetes")
 	require.NoError(t, os.MkdirAll(filepath.Join(cache, "pulumi-resource-kubernetes-"+builtVersion), 0o755))
 	require.NoError(t, os.Symlink(provider, filepath.Join(cache, "pulumi-resource-kubernetes-"+builtVersion, "pulumi-resource-kubernetes")))
-	root = toolsRoot(t)
-	out = runTools(t, root, "PATH="+path+":"+os.Getenv("PATH"), "PULUMI_HOME="+home, "INTELLIFLOW_TOOL_CACHE="+cache)
+	root = toolstest.Clone(t, ".")
+	out = toolstest.Install(t, root, "PATH="+path+":"+os.Getenv("PATH"), "PULUMI_HOME="+home, "INTELLIFLOW_TOOL_CACHE="+cache)
 	t.Log(out)
 	require.NotContains(t, out, "installed")
 	require.Contains(t, out, "tools: pulumi v3.274.1 -> bin/pulumi")

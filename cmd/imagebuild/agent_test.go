@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/intelliflow/platform/ci-cd/images"
+	"github.com/intelliflow/platform/internal/toolstest"
 )
 
 // TestAgentImage builds the CI agent image as the agent pipeline does, from
@@ -97,20 +98,10 @@ func TestAgentImage(t *testing.T) {
 
 	// make tools in a fresh clone on this agent: everything from the
 	// image's cache, nothing built.
-	clone := t.TempDir()
-	for _, f := range []string{"go.mod", "go.sum", "tools/install.sh", "tools/provide.sh", "tools/go.mod", "tools/go.sum", "tools/kubernetes/go.mod", "tools/kubernetes/go.sum"} {
-		data, err := os.ReadFile(filepath.Join(root, f))
-		require.NoError(t, err)
-		require.NoError(t, os.MkdirAll(filepath.Join(clone, filepath.Dir(f)), 0o755))
-		require.NoError(t, os.WriteFile(filepath.Join(clone, f), data, 0o755))
-	}
-	cmd := exec.Command("bash", filepath.Join(clone, "tools", "install.sh"))
-	cmd.Env = append(os.Environ(), "INTELLIFLOW_TOOL_CACHE="+filepath.Join(fs, images.AgentToolCache), "PULUMI_HOME="+t.TempDir())
-	tools, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s", tools)
-	t.Log(strings.TrimSpace(string(tools)))
-	require.NotContains(t, string(tools), "building")
-	require.Contains(t, string(tools), "tools: pulumi v3.274.1 -> bin/pulumi")
+	tools := toolstest.Install(t, toolstest.Clone(t, root), "INTELLIFLOW_TOOL_CACHE="+filepath.Join(fs, images.AgentToolCache))
+	t.Log(strings.TrimSpace(tools))
+	require.NotContains(t, tools, "building")
+	require.Contains(t, tools, "tools: pulumi v3.274.1 -> bin/pulumi")
 
 	require.Contains(t, pulumi(filepath.Join(fs, images.AgentPulumiHome), "plugin", "ls"), "random")
 }
