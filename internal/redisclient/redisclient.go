@@ -58,9 +58,11 @@ func Read(r *envconfig.Reader, required bool) Config {
 }
 
 // Options are go-redis's options for c. Commands never retry on their own:
-// callers decide what a failed read or write means.
+// callers decide what a failed read or write means. A command ends at its
+// context's deadline: go-redis otherwise waits out its own socket timeouts
+// (3 s) on a stalled Redis, past every deadline a caller set.
 func (c Config) Options() *redis.Options {
-	opts := &redis.Options{Addr: c.Addr, Password: c.Password, DialTimeout: time.Second, MaxRetries: -1}
+	opts := &redis.Options{Addr: c.Addr, Password: c.Password, DialTimeout: time.Second, MaxRetries: -1, ContextTimeoutEnabled: true}
 	if c.TLS {
 		host, _, _ := net.SplitHostPort(c.Addr)
 		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host, RootCAs: c.CAs}

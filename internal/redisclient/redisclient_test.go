@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/intelliflow/platform/internal/envconfig"
@@ -49,4 +51,23 @@ func TestTLSAndAuthAsElastiCache(t *testing.T) {
 	plain := New(c)
 	defer plain.Close()
 	require.Error(t, plain.Ping(context.Background()).Err(), "plain TCP is refused")
+}
+
+// TestCommandsEndAtTheirDeadline: with Redis stalled, a command returns
+// at its context's deadline, not when Redis answers.
+func TestCommandsEndAtTheirDeadline(t *testing.T) {
+	addr, _ := redistest.Start(t)
+	rdb := New(Config{Addr: addr})
+	defer rdb.Close()
+	ctx := context.Background()
+	require.NoError(t, rdb.Ping(ctx).Err())
+	admin := redis.NewClient(&redis.Options{Addr: addr})
+	defer admin.Close()
+	require.NoError(t, admin.Do(ctx, "CLIENT", "PAUSE", "1000", "ALL").Err())
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := rdb.Get(short, "k").Err()
+	require.ErrorContains(t, err, "timeout")
+	require.Less(t, time.Since(start), 500*time.Millisecond)
 }
