@@ -81,3 +81,27 @@ func TestRequestIDsFlowThrough(t *testing.T) {
 		require.Equal(t, got, downstream, "the id reaches the called service")
 	}
 }
+
+// TestRouteKeepsTheWriterAndBoundsMethods: a handler under Route still
+// reaches the connection's Flush (the gateway streams through it), a body
+// written without a header counts as 200, and a method HTTP does not
+// define is counted as "other", not as a series of its own.
+func TestRouteKeepsTheWriterAndBoundsMethods(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := NewHTTP(reg, "gateway")
+	route := h.Route("/stream", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("part"))
+		require.NoError(t, http.NewResponseController(w).Flush())
+		w.WriteHeader(http.StatusTeapot) // too late: ignored, as net/http does
+	}))
+	rec := httptest.NewRecorder()
+	route.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/stream", nil))
+	require.True(t, rec.Flushed)
+	route.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("BREW", "/stream", nil))
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP http_requests_total HTTP requests served, by route, method and status code.
+# TYPE http_requests_total counter
+http_requests_total{code="200",method="get",route="/stream",service="gateway"} 1
+http_requests_total{code="200",method="other",route="/stream",service="gateway"} 1
+`), RequestsTotal))
+}
