@@ -167,3 +167,112 @@ func TestBatchedUpdatesApplyAndCountFailures(t *testing.T) {
 	<-done
 	require.Equal(t, 7, failed)
 }
+
+// runUntilDrained runs the store's Run and stops it, so everything queued
+// is sent before it returns.
+func runUntilDrained(s *Store) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	cancel()
+	<-done
+}
+
+// TestReadsCarryQueuedUpdates: a read sends queued updates (other cards'
+// and its own card's earlier payments) ahead of its own commands in its
+// round trip, so a request reads the payments queued before it, and no
+// update waits for Run while reads come.
+func TestReadsCarryQueuedUpdates(t *testing.T) {
+	addr, _ := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	s := New(rdb, quiet, Options{ReadTimeout: time.Second})
+	ctx := context.Background()
+	require.NoError(t, s.Update(ctx, "r", pay(-time.Hour, 1, "m"))) // loads the script
+	s.Enqueue("r", pay(-time.Minute, 3, "m"))
+	for i := range maxRide - 1 {
+		s.Enqueue(fmt.Sprint("other", i), pay(-time.Minute, 5, "m"))
+	}
+	s.Enqueue("left", pay(-time.Minute, 7, "m"))
+
+	h, known := s.Read(ctx, "r", pay(0, 9, "m"))
+	require.Equal(t, features.All, known)
+	require.Equal(t, 2.0, h.N, "the payment queued before the read is in what it read")
+	require.Len(t, h.Recent, 2)
+	require.Len(t, s.queue, 1, "one read carries at most maxRide updates")
+	for i := range maxRide - 1 {
+		n, err := rdb.HGet(ctx, fmt.Sprint("{card:other", i, "}:profile"), "n").Result()
+		require.NoError(t, err)
+		require.Equal(t, "1", n)
+	}
+}
+
+// TestCarriedUpdatesAreNeverLost: updates a read carried that Redis did
+// not confirm (it lost its scripts) are sent again by Run; those a read
+// carried into a stalled Redis land when Redis answers, after the request
+// has gone on degraded at its deadline; each lands exactly once (the
+// script ignores a payment it already has), and a read is degraded only
+// when its own commands failed or were late.
+func TestCarriedUpdatesAreNeverLost(t *testing.T) {
+	addr, _ := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, ContextTimeoutEnabled: true})
+	defer rdb.Close()
+	failed := 0
+	s := New(rdb, quiet, Options{ReadTimeout: 30 * time.Millisecond, Failed: func(n int) { failed += n }})
+	ctx := context.Background()
+
+	require.NoError(t, rdb.ScriptFlush(ctx).Err())
+	for i := range 3 {
+		s.Enqueue("lost-script", pay(time.Duration(i-3)*time.Minute, 10, "m"))
+	}
+	_, known := s.Read(ctx, "reader", pay(0, 1, "m"))
+	require.Equal(t, features.All, known, "a carried update's NOSCRIPT does not degrade the read")
+	require.Len(t, s.retry, 3)
+
+	// A stalled Redis: the read times out after sending what it carried.
+	for i := range 4 {
+		s.Enqueue("stalled", pay(time.Duration(i-4)*time.Minute, 20, "m"))
+	}
+	admin := redis.NewClient(&redis.Options{Addr: addr})
+	defer admin.Close()
+	require.NoError(t, admin.Do(ctx, "CLIENT", "PAUSE", "200", "ALL").Err())
+	start := time.Now()
+	_, known = s.Read(ctx, "reader", pay(0, 1, "m"))
+	require.Equal(t, features.Known{}, known)
+	require.Less(t, time.Since(start), 150*time.Millisecond, "a stalled Redis costs the deadline, not the stall")
+	time.Sleep(250 * time.Millisecond)
+	runUntilDrained(s)
+	require.Zero(t, failed)
+
+	for card, want := range map[string]float64{"lost-script": 3, "stalled": 4} {
+		h, known := s.Read(ctx, card, pay(0, 1, "m"))
+		require.Equal(t, features.All, known)
+		require.Equal(t, want, h.N, "%s: every update counted once", card)
+		require.Len(t, h.Recent, int(want))
+	}
+
+	// The same payment twice changes nothing the second time.
+	p := pay(-time.Second, 42, "m")
+	require.NoError(t, s.Update(ctx, "twice", p))
+	require.NoError(t, s.Update(ctx, "twice", p))
+	h, _ := s.Read(ctx, "twice", pay(0, 1, "m"))
+	require.Equal(t, 1.0, h.N)
+	require.Equal(t, 42.0, h.Mean)
+}
+
+// TestRunSendsWhatNoReadTook: without reads, Run sends queued updates
+// within FlushDelay.
+func TestRunSendsWhatNoReadTook(t *testing.T) {
+	addr, _ := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	s := New(rdb, quiet, Options{ReadTimeout: time.Second, FlushDelay: 5 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	s.Enqueue("idle", pay(-time.Minute, 4, "m"))
+	require.Eventually(t, func() bool {
+		n, _ := rdb.HGet(ctx, "{card:idle}:profile", "n").Result()
+		return n == "1"
+	}, 2*time.Second, 5*time.Millisecond)
+}
