@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -41,8 +42,11 @@ type Store struct {
 	// sends them in its own round trip.
 	retry      chan update
 	flushDelay time.Duration
-	dropped    func()
-	failed     func(n int)
+	// inFlight counts round trips of reads, late ones included.
+	inFlight    atomic.Int64
+	maxInFlight int64
+	dropped     func()
+	failed      func(n int)
 }
 
 type update struct {
@@ -60,6 +64,10 @@ type Options struct {
 	// FlushDelay bounds how long an update waits for a read to carry it
 	// before Run sends it on its own; default 2 ms.
 	FlushDelay time.Duration
+	// MaxInFlight bounds the reads waiting on Redis, late ones included;
+	// past it a request is scored degraded at once, so a stalled Redis
+	// cannot pile up a goroutine per request. Default 256.
+	MaxInFlight int
 	// Dropped is called for each dropped update (a metric).
 	Dropped func()
 	// Failed is called with the number of updates Redis did not apply
@@ -75,6 +83,9 @@ func New(rdb redis.UniversalClient, log *slog.Logger, o Options) *Store {
 	if o.QueueSize <= 0 {
 		o.QueueSize = 10000
 	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 256
+	}
 	if o.FlushDelay <= 0 {
 		o.FlushDelay = 2 * time.Millisecond
 	}
@@ -85,7 +96,7 @@ func New(rdb redis.UniversalClient, log *slog.Logger, o Options) *Store {
 		o.Failed = func(int) {}
 	}
 	return &Store{rdb: rdb, timeout: o.ReadTimeout, log: log, queue: make(chan update, o.QueueSize), pending: make(chan struct{}, 1),
-		retry: make(chan update, maxRide*64), flushDelay: o.FlushDelay, dropped: o.Dropped, failed: o.Failed}
+		retry: make(chan update, maxRide*64), flushDelay: o.FlushDelay, maxInFlight: int64(o.MaxInFlight), dropped: o.Dropped, failed: o.Failed}
 }
 
 func keys(card string) (tx, profile, merchants string) {
@@ -113,10 +124,18 @@ const maxRide = 8
 // flight; tried under load, the reconnects cost more CPU, which made more
 // reads late, until 44 % of answers at 4,000/s were degraded.
 func (s *Store) Read(ctx context.Context, card string, tx features.Transaction) (features.History, features.Known) {
+	if s.inFlight.Add(1) > s.maxInFlight {
+		s.inFlight.Add(-1)
+		s.log.Warn("feature read degraded", "card", card, "err", "too many reads waiting on Redis")
+		return features.History{}, features.Known{}
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	done := make(chan reading, 1)
-	go func() { done <- s.read(card, tx) }()
+	go func() {
+		defer s.inFlight.Add(-1)
+		done <- s.read(card, tx)
+	}()
 	select {
 	case r := <-done:
 		return r.h, r.known

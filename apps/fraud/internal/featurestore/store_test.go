@@ -276,3 +276,30 @@ func TestRunSendsWhatNoReadTook(t *testing.T) {
 		return n == "1"
 	}, 2*time.Second, 5*time.Millisecond)
 }
+
+// TestStalledRedisBoundsWaitingReads: with Redis stalled, reads past
+// MaxInFlight are degraded at once instead of each leaving a goroutine
+// waiting on Redis; once Redis answers, reads are whole again.
+func TestStalledRedisBoundsWaitingReads(t *testing.T) {
+	addr, _ := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, ContextTimeoutEnabled: true})
+	defer rdb.Close()
+	s := New(rdb, quiet, Options{ReadTimeout: 100 * time.Millisecond, MaxInFlight: 2})
+	ctx := context.Background()
+	require.NoError(t, s.Update(ctx, "c", pay(-time.Minute, 10, "m")))
+	admin := redis.NewClient(&redis.Options{Addr: addr})
+	defer admin.Close()
+	require.NoError(t, admin.Do(ctx, "CLIENT", "PAUSE", "400", "ALL").Err())
+	for range 2 {
+		_, known := s.Read(ctx, "c", pay(0, 1, "m"))
+		require.Equal(t, features.Known{}, known, "late for its deadline")
+	}
+	start := time.Now()
+	_, known := s.Read(ctx, "c", pay(0, 1, "m"))
+	require.Equal(t, features.Known{}, known)
+	require.Less(t, time.Since(start), 50*time.Millisecond, "degraded at once, not at the deadline")
+	require.Eventually(t, func() bool {
+		_, known := s.Read(ctx, "c", pay(0, 1, "m"))
+		return known == features.All
+	}, 2*time.Second, 20*time.Millisecond)
+}
