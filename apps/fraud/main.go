@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/intelliflow/platform/apps/fraud/alerts"
 	"github.com/intelliflow/platform/apps/fraud/internal/features"
 	"github.com/intelliflow/platform/apps/fraud/internal/featurestore"
@@ -126,7 +128,13 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	defer stopBG()
 	updatesDone := make(chan struct{})
 	if cfg.redis.Addr != "" {
-		rdb := redisclient.New(cfg.redis)
+		// The feature store ends a read's wait for a connection at the
+		// request's deadline but lets a round trip on the wire finish
+		// (featurestore.Read says why); the socket timeouts still bound a
+		// stalled Redis.
+		opts := cfg.redis.Options()
+		opts.ContextTimeoutEnabled = false
+		rdb := redis.NewClient(opts)
 		defer rdb.Close()
 		fs := featurestore.New(rdb, log, featurestore.Options{ReadTimeout: cfg.featureTimeout, Dropped: metrics.Dropped.Inc,
 			Failed: func(n int) { metrics.UpdatesFailed.Add(float64(n)) }})

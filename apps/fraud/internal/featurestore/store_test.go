@@ -215,7 +215,7 @@ func TestReadsCarryQueuedUpdates(t *testing.T) {
 // when its own commands failed or were late.
 func TestCarriedUpdatesAreNeverLost(t *testing.T) {
 	addr, _ := redistest.Start(t)
-	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, ContextTimeoutEnabled: true})
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1}) // as main.go makes it: deadlines end waits for a connection only
 	defer rdb.Close()
 	failed := 0
 	s := New(rdb, quiet, Options{ReadTimeout: 30 * time.Millisecond, Failed: func(n int) { failed += n }})
@@ -282,7 +282,7 @@ func TestRunSendsWhatNoReadTook(t *testing.T) {
 // waiting on Redis; once Redis answers, reads are whole again.
 func TestStalledRedisBoundsWaitingReads(t *testing.T) {
 	addr, _ := redistest.Start(t)
-	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, ContextTimeoutEnabled: true})
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1}) // as main.go makes it: deadlines end waits for a connection only
 	defer rdb.Close()
 	s := New(rdb, quiet, Options{ReadTimeout: 100 * time.Millisecond, MaxInFlight: 2})
 	ctx := context.Background()
@@ -302,4 +302,35 @@ func TestStalledRedisBoundsWaitingReads(t *testing.T) {
 		_, known := s.Read(ctx, "c", pay(0, 1, "m"))
 		return known == features.All
 	}, 2*time.Second, 20*time.Millisecond)
+}
+
+// TestLateReadsWithoutAConnectionAreShed: a read still waiting for a
+// connection at its deadline is dropped, not sent late, and the update it
+// carried goes back to Run, which sends it once.
+func TestLateReadsWithoutAConnectionAreShed(t *testing.T) {
+	addr, _ := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, PoolSize: 1, PipelinePoolSize: -1}) // one connection in all
+	defer rdb.Close()
+	failed := 0
+	s := New(rdb, quiet, Options{ReadTimeout: 30 * time.Millisecond, Failed: func(n int) { failed += n }})
+	ctx := context.Background()
+	require.NoError(t, s.Update(ctx, "shed", pay(-time.Hour, 1, "m")))
+	admin := redis.NewClient(&redis.Options{Addr: addr})
+	defer admin.Close()
+	require.NoError(t, admin.Do(ctx, "CLIENT", "PAUSE", "300", "ALL").Err())
+
+	_, known := s.Read(ctx, "shed", pay(0, 1, "m")) // holds the one connection until Redis answers
+	require.Equal(t, features.Known{}, known)
+	s.Enqueue("shed", pay(-time.Minute, 2, "m"))
+	_, known = s.Read(ctx, "shed", pay(0, 1, "m")) // carries the update, never gets a connection
+	require.Equal(t, features.Known{}, known)
+	require.Eventually(t, func() bool { return len(s.retry) == 1 }, time.Second, 5*time.Millisecond,
+		"the dropped read's update waits for Run")
+
+	time.Sleep(300 * time.Millisecond)
+	runUntilDrained(s)
+	require.Zero(t, failed)
+	h, known := s.Read(ctx, "shed", pay(0, 1, "m"))
+	require.Equal(t, features.All, known)
+	require.Equal(t, 2.0, h.N)
 }
