@@ -81,8 +81,9 @@ fraud-load:
 # Fraud scoring at stepped rates (the fraud server, Redis seeded with 20,000
 # cards' histories, vegeta in a process of its own): per rate, goodput,
 # success ratio, latency, degraded answers and CPU per request of the server
-# and of Redis. ARGS passes -score.rates, -score.duration, -score.cards and
-# -proctest.profiles DIR (CPU and allocation profiles at each rate).
+# and of Redis, and Redis round trips per request. ARGS passes -score.rates,
+# -score.duration, -score.cards and -proctest.profiles DIR (CPU and
+# allocation profiles at each rate).
 bench-fraud:
 	scripts/install-services.sh
 	go test ./apps/fraud -run XXX -bench Score -benchtime 1x -timeout 60m $(ARGS)

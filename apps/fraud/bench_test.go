@@ -33,9 +33,10 @@ var (
 // reason codes, history update, metrics. Redis starts with the history of
 // -score.cards cards; the requests are spread over them. For each rate it
 // prints goodput (correct, non-degraded answers per second), the success
-// ratio, latency of good answers, degraded answers, and the CPU time per
+// ratio, latency of good answers, degraded answers, the CPU time per
 // request of the server and of Redis, measured (each process's CPU time
-// over the run divided by the requests sent). It prints; it asserts
+// over the run divided by the requests sent), and the round trips Redis
+// served per request (its read events, INFO total_reads_processed). It prints; it asserts
 // nothing. With -proctest.profiles DIR it also writes the server's CPU and
 // allocation profiles at each rate and prints their tops.
 //
@@ -63,16 +64,17 @@ func BenchmarkScore(b *testing.B) {
 		var rows []string
 		for _, rate := range rates(b, *scoreRates) {
 			proctest.Settle(b, srv)
-			cpu, redisCPU := srv.CPU(b), redisCPUTime(b, rdb)
+			cpu, redisCPU, redisReads := srv.CPU(b), redisCPUTime(b, rdb), redisReadEvents(b, rdb)
 			var row string
 			proctest.Profile(b, srv.URLOf(1), fmt.Sprintf("fraud-score-%d", rate), *scoreDuration, func() {
 				r := proctest.Load(b, generator, "-target", srv.URL, "-rate", strconv.Itoa(rate), "-duration", scoreDuration.String(), cards)
 				perReq := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(max(r.Sent, 1)) }
-				row = fmt.Sprintf("%6d  %8.0f  %7.2f%%  %6.2f %6.2f %7.2f %8.2f  %6d (%5.2f%%)  %8.0f  %7.0f",
+				row = fmt.Sprintf("%6d  %8.0f  %7.2f%%  %6.2f %6.2f %7.2f %8.2f  %6d (%5.2f%%)  %8.0f  %7.0f  %8.2f",
 					rate, r.GoodputRPS, 100*float64(r.Good+r.Degraded)/float64(max(r.Sent, 1)),
 					r.LatencyMS.P50, r.LatencyMS.P90, r.LatencyMS.P99, r.LatencyMS.Max,
 					r.Degraded, 100*float64(r.Degraded)/float64(max(r.Sent, 1)),
-					perReq(srv.CPU(b)-cpu), perReq(redisCPUTime(b, rdb)-redisCPU))
+					perReq(srv.CPU(b)-cpu), perReq(redisCPUTime(b, rdb)-redisCPU),
+					float64(redisReadEvents(b, rdb)-redisReads)/float64(max(r.Sent, 1)))
 				for why, f := range r.Failures {
 					row += fmt.Sprintf("  %d failed: %s (%.80s)", f.Count, why, f.Example)
 				}
@@ -82,7 +84,7 @@ func BenchmarkScore(b *testing.B) {
 			rows = append(rows, row)
 		}
 		b.Logf("fraud /v1/score, %s per rate, %d cards, Redis on the same machine:\n%s\n%s", *scoreDuration, *scoreCards,
-			"  rate   goodput  success  p50    p90    p99     max       degraded        server µs/req  redis µs/req",
+			"  rate   goodput  success  p50    p90    p99     max       degraded        server µs/req  redis µs/req  round trips/req",
 			strings.Join(rows, "\n"))
 	}
 }
@@ -101,4 +103,22 @@ func seedHistories(t testing.TB, rdb *redis.Client, cards int) {
 			require.NoError(t, store.Update(ctx, "c"+strconv.Itoa(c), tx))
 		}
 	}
+}
+
+// redisReadEvents is how many times Redis has read from its clients'
+// sockets: one per round trip a client makes (more for a pipeline too long
+// for one read).
+func redisReadEvents(t testing.TB, rdb *redis.Client) int64 {
+	t.Helper()
+	info, err := rdb.Info(context.Background(), "stats").Result()
+	require.NoError(t, err)
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "total_reads_processed:"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			require.NoError(t, err)
+			return n
+		}
+	}
+	t.Fatal("INFO stats has no total_reads_processed")
+	return 0
 }
