@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -22,9 +23,7 @@ func TestRouteCountsByCodeAndTimes(t *testing.T) {
 		ok.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/v1/score?card=1", nil))
 	}
 	bad.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/v1/score", nil))
-	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP http_requests_total HTTP requests served, by route, method and status code.
-# TYPE http_requests_total counter
+	require.NoError(t, testutil.GatherAndCompare(reg, requestsTotal(`
 http_requests_total{code="200",method="post",route="/v1/score",service="gateway"} 3
 http_requests_total{code="503",method="post",route="/v1/score",service="gateway"} 1
 `), RequestsTotal))
@@ -98,10 +97,16 @@ func TestRouteKeepsTheWriterAndBoundsMethods(t *testing.T) {
 	route.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/stream", nil))
 	require.True(t, rec.Flushed)
 	route.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("BREW", "/stream", nil))
-	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP http_requests_total HTTP requests served, by route, method and status code.
-# TYPE http_requests_total counter
+	require.NoError(t, testutil.GatherAndCompare(reg, requestsTotal(`
 http_requests_total{code="200",method="get",route="/stream",service="gateway"} 1
 http_requests_total{code="200",method="other",route="/stream",service="gateway"} 1
 `), RequestsTotal))
+}
+
+// requestsTotal is the exposition of http_requests_total with series.
+func requestsTotal(series string) io.Reader {
+	return strings.NewReader(`
+# HELP http_requests_total HTTP requests served, by route, method and status code.
+# TYPE http_requests_total counter
+` + strings.TrimPrefix(series, "\n"))
 }

@@ -19,6 +19,15 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
+// startStore is a store over a Redis of the test's own.
+func startStore(t *testing.T, o Options) (*Store, *redis.Client) {
+	t.Helper()
+	addr, _ := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { rdb.Close() })
+	return New(rdb, quiet, o), rdb
+}
+
 func pay(offset time.Duration, amount float64, merchant string) features.Transaction {
 	return features.Transaction{Time: t0.Add(offset), Amount: amount, MerchantID: merchant, X: 3, Y: 4, HasLocation: true}
 }
@@ -26,10 +35,7 @@ func pay(offset time.Duration, amount float64, merchant string) features.Transac
 // TestMatchesInMemoryHistory: what the store reads back gives exactly the
 // features an in-memory history gives, which is what the model trained on.
 func TestMatchesInMemoryHistory(t *testing.T) {
-	addr, _ := redistest.Start(t)
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
-	s := New(rdb, quiet, Options{ReadTimeout: time.Second})
+	s, rdb := startStore(t, Options{ReadTimeout: time.Second})
 	ctx := context.Background()
 
 	var mem features.History
@@ -87,10 +93,7 @@ func TestRedisDownScoresDegraded(t *testing.T) {
 
 // TestQueuedUpdatesApply: Run applies queued updates and drains on stop.
 func TestQueuedUpdatesApply(t *testing.T) {
-	addr, _ := redistest.Start(t)
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
-	s := New(rdb, quiet, Options{ReadTimeout: time.Second})
+	s, _ := startStore(t, Options{ReadTimeout: time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
@@ -183,10 +186,7 @@ func runUntilDrained(s *Store) {
 // round trip, so a request reads the payments queued before it, and no
 // update waits for Run while reads come.
 func TestReadsCarryQueuedUpdates(t *testing.T) {
-	addr, _ := redistest.Start(t)
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
-	s := New(rdb, quiet, Options{ReadTimeout: time.Second})
+	s, rdb := startStore(t, Options{ReadTimeout: time.Second})
 	ctx := context.Background()
 	require.NoError(t, s.Update(ctx, "r", pay(-time.Hour, 1, "m"))) // loads the script
 	s.Enqueue("r", pay(-time.Minute, 3, "m"))
@@ -263,10 +263,7 @@ func TestCarriedUpdatesAreNeverLost(t *testing.T) {
 // TestRunSendsWhatNoReadTook: without reads, Run sends queued updates
 // within FlushDelay.
 func TestRunSendsWhatNoReadTook(t *testing.T) {
-	addr, _ := redistest.Start(t)
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
-	s := New(rdb, quiet, Options{ReadTimeout: time.Second, FlushDelay: 5 * time.Millisecond})
+	s, rdb := startStore(t, Options{ReadTimeout: time.Second, FlushDelay: 5 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go s.Run(ctx)
