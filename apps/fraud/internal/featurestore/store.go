@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,8 +40,11 @@ type Store struct {
 	// pending wakes Run when the queue may hold updates no read took.
 	pending chan struct{}
 	// retry holds updates a read carried that Redis did not confirm; Run
-	// sends them in its own round trip.
+	// sends them in its own round trip. Once Run has stopped (stopped, under
+	// retryMu) they are counted as failed instead.
 	retry      chan update
+	retryMu    sync.Mutex
+	stopped    bool
 	flushDelay time.Duration
 	// inFlight counts round trips of reads, late ones included.
 	inFlight    atomic.Int64
@@ -246,8 +250,13 @@ func anyFailed(cmds []redis.Cmder) bool {
 // script again where Redis lost it); what does not fit is counted as failed.
 func (s *Store) confirm(rides []update, cmds []*redis.Cmd) {
 	lost := 0
+	s.retryMu.Lock()
 	for i, c := range cmds {
 		if c.Err() == nil {
+			continue
+		}
+		if s.stopped {
+			lost++
 			continue
 		}
 		select {
@@ -256,9 +265,10 @@ func (s *Store) confirm(rides []update, cmds []*redis.Cmd) {
 			lost++
 		}
 	}
+	s.retryMu.Unlock()
 	if lost > 0 {
 		s.failed(lost)
-		s.log.Warn("feature updates failed", "failed", lost, "err", "retry queue full")
+		s.log.Warn("feature updates failed", "failed", lost, "err", "retry queue full or store stopped")
 	}
 }
 
@@ -388,6 +398,12 @@ func (s *Store) Run(ctx context.Context) {
 			fill(s.retry)
 			s.apply(batch)
 		case <-ctx.Done():
+			// A read on the wire may still hand back updates: from here on
+			// they are counted as failed, so the drain below gets all the
+			// retries there will be.
+			s.retryMu.Lock()
+			s.stopped = true
+			s.retryMu.Unlock()
 			drain(s.retry)
 			drain(s.queue)
 			return

@@ -2,6 +2,7 @@ package featurestore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -330,4 +331,18 @@ func TestLateReadsWithoutAConnectionAreShed(t *testing.T) {
 	h, known := s.Read(ctx, "shed", pay(0, 1, "m"))
 	require.Equal(t, features.All, known)
 	require.Equal(t, 2.0, h.N)
+}
+
+// TestUnconfirmedUpdatesAfterStopAreCounted: an update a late read hands
+// back once Run has stopped is counted as failed, not left in a queue no
+// one reads.
+func TestUnconfirmedUpdatesAfterStopAreCounted(t *testing.T) {
+	failed := 0
+	s, _ := startStore(t, Options{Failed: func(n int) { failed += n }})
+	runUntilDrained(s)
+	c := redis.NewCmd(context.Background())
+	c.SetErr(errors.New("connection reset"))
+	s.confirm([]update{{"late", pay(0, 1, "m")}}, []*redis.Cmd{c})
+	require.Equal(t, 1, failed)
+	require.Empty(t, s.retry)
 }
