@@ -165,20 +165,13 @@ type reading struct {
 func (s *Store) read(ctx context.Context, card string, tx features.Transaction) reading {
 	txKey, profileKey, merchantsKey := keys(card)
 	pipe := s.rdb.Pipeline()
-	var rides [maxRide]update
+	var ridesBuf [maxRide]update
+	rides := take(s.queue, ridesBuf[:0])
 	var rideCmds [maxRide]*redis.Cmd
-	n := 0
-take:
-	for n < maxRide {
-		select {
-		case u := <-s.queue:
-			rides[n] = u
-			rideCmds[n] = updateScript.EvalSha(ctx, pipe, updateKeys(u.card), updateArgs(u.tx)...)
-			n++
-		default:
-			break take
-		}
+	for i, u := range rides {
+		rideCmds[i] = updateScript.EvalSha(ctx, pipe, updateKeys(u.card), updateArgs(u.tx)...)
 	}
+	n := len(rides)
 	since := tx.Time.Add(-window).UnixMilli()
 	recent := pipe.ZRangeByScoreWithScores(ctx, txKey, &redis.ZRangeBy{Min: strconv.FormatInt(since, 10), Max: "+inf"})
 	profile := pipe.HGetAll(ctx, profileKey)
@@ -196,7 +189,7 @@ take:
 		}
 	}
 	if n > 0 {
-		s.confirm(rides[:n], rideCmds[:n])
+		s.confirm(rides, rideCmds[:n])
 	}
 	if anyFailed(cmds[n:]) {
 		s.log.Warn("feature read degraded", "card", card, "err", err)
@@ -298,8 +291,8 @@ func parseMember(m string) (float64, error) {
 // set (trimmed to the window), Welford's running amount statistics, last
 // time and place, and the merchant, each key kept for the window plus a
 // day. A payment already in the set (the same time and amount: an update
-// sent again because a read timed out before Redis confirmed it) changes
-// nothing, so sending one twice is safe; it returns -1 then.
+// sent again because its first round trip failed before Redis confirmed
+// it) changes nothing, so sending one twice is safe; it returns -1 then.
 var updateScript = redis.NewScript(`
 if redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[3]) == 0 then return -1 end
 local n = tonumber(redis.call('HGET', KEYS[2], 'n') or '0')
@@ -352,6 +345,20 @@ func (s *Store) Enqueue(card string, tx features.Transaction) {
 	}
 }
 
+// take appends to batch what from holds now, up to batch's capacity,
+// without waiting.
+func take(from chan update, batch []update) []update {
+	for len(batch) < cap(batch) {
+		select {
+		case u := <-from:
+			batch = append(batch, u)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
 // maxBatch bounds the updates of one round trip of Run's.
 const maxBatch = 256
 
@@ -362,20 +369,9 @@ const maxBatch = 256
 // rest in batches of what is queued, up to maxBatch. Retries go at once.
 func (s *Store) Run(ctx context.Context) {
 	batch := make([]update, 0, maxBatch)
-	fill := func(from chan update) {
-		for len(batch) < maxBatch {
-			select {
-			case u := <-from:
-				batch = append(batch, u)
-			default:
-				return
-			}
-		}
-	}
 	drain := func(from chan update) {
 		for {
-			batch = batch[:0]
-			fill(from)
+			batch = take(from, batch[:0])
 			if len(batch) == 0 {
 				return
 			}
@@ -394,8 +390,7 @@ func (s *Store) Run(ctx context.Context) {
 			}
 			drain(s.queue)
 		case u := <-s.retry:
-			batch = append(batch[:0], u)
-			fill(s.retry)
+			batch = take(s.retry, append(batch[:0], u))
 			s.apply(batch)
 		case <-ctx.Done():
 			// A read on the wire may still hand back updates: from here on
