@@ -34,8 +34,7 @@ type Report struct {
 	Outputs         map[string]any `json:"outputs,omitempty"`
 	Diagnostics     []string       `json:"errors,omitempty"`
 	// NotRunning are the Deployments not rolled out, or below their
-	// minimum, after an update
-	// into a cluster, with why (internal/rollout).
+	// minimum, after an update into a cluster, with why (internal/rollout).
 	NotRunning []string `json:"notRunning,omitempty"`
 }
 

@@ -73,31 +73,31 @@ func TestShortfallSaysWhy(t *testing.T) {
 
 	d, err := client.AppsV1().Deployments("intelliflow-dev").Get(ctx, "transactions", metav1.GetOptions{})
 	require.NoError(t, err)
+	// withStatus writes d's status and checks again.
+	withStatus := func() []Shortfall {
+		t.Helper()
+		_, err := client.AppsV1().Deployments("intelliflow-dev").UpdateStatus(ctx, d, metav1.UpdateOptions{})
+		require.NoError(t, err)
+		short, err := Check(ctx, client, []string{"intelliflow-dev"})
+		require.NoError(t, err)
+		return short
+	}
 	d.Status.AvailableReplicas = 3
-	_, err = client.AppsV1().Deployments("intelliflow-dev").UpdateStatus(ctx, d, metav1.UpdateOptions{})
-	require.NoError(t, err)
-	short, err = Check(ctx, client, []string{"intelliflow-dev"})
-	require.NoError(t, err)
+	short = withStatus()
 	require.Empty(t, short)
 
 	// An update whose surge pod cannot be placed: the old pods still
 	// serve the minimum, but the rollout is not done, and says so.
 	d.Generation, d.Status.ObservedGeneration = 2, 2
 	d.Status.Replicas, d.Status.UpdatedReplicas, d.Status.AvailableReplicas = 4, 1, 3
-	_, err = client.AppsV1().Deployments("intelliflow-dev").UpdateStatus(ctx, d, metav1.UpdateOptions{})
-	require.NoError(t, err)
-	short, err = Check(ctx, client, []string{"intelliflow-dev"})
-	require.NoError(t, err)
+	short = withStatus()
 	require.Len(t, short, 1)
 	require.Contains(t, short[0].String(), "intelliflow-dev/transactions: 3 of at least 3 pods available, rollout not done: 1 on the new version, 3 old: 2 pod(s) Pending (Unschedulable)")
 
 	// A template the controller has not seen yet is not rolled out either.
 	d.Generation, d.Status.ObservedGeneration = 3, 2
 	d.Status.Replicas, d.Status.UpdatedReplicas = 3, 3
-	_, err = client.AppsV1().Deployments("intelliflow-dev").UpdateStatus(ctx, d, metav1.UpdateOptions{})
-	require.NoError(t, err)
-	short, err = Check(ctx, client, []string{"intelliflow-dev"})
-	require.NoError(t, err)
+	short = withStatus()
 	require.Len(t, short, 1)
 	require.Contains(t, short[0].String(), "the new version not yet seen by the controller")
 }
