@@ -76,17 +76,20 @@ fraud-model:
 fraud-load:
 	scripts/install-services.sh
 	scripts/install-xgboost.sh
-	go test ./apps/fraud -run XXX -bench Load -benchtime 1x -timeout 60m $(ARGS)
+	go test ./apps/fraud -run XXX -bench Load -benchtime 1x -v -timeout 60m $(ARGS)
 
 # Fraud scoring at stepped rates (the fraud server, Redis seeded with 20,000
 # cards' histories, vegeta in a process of its own): per rate, goodput,
 # success ratio, latency, degraded answers and CPU per request of the server
-# and of Redis, and Redis round trips per request. ARGS passes -score.rates,
+# and of Redis, and Redis round trips per request; beside each, the same
+# figures for apps/fraud/testdata/floor, the least a server on the same
+# stack does per request (decode, the same Redis reads, a fixed answer).
+# -v: go test keeps only ten lines of a benchmark's log without it. ARGS passes -score.rates,
 # -score.duration, -score.cards and -proctest.profiles DIR (CPU and
 # allocation profiles at each rate).
 bench-fraud:
 	scripts/install-services.sh
-	go test ./apps/fraud -run XXX -bench Score -benchtime 1x -timeout 60m $(ARGS)
+	go test ./apps/fraud -run XXX -bench Score -benchtime 1x -v -timeout 60m $(ARGS)
 
 # Every load benchmark (fraud, gateway beside nginx, transactions, users,
 # the analytics and notifications consumers);
@@ -95,12 +98,12 @@ bench: local-tools
 	scripts/install-services.sh
 	scripts/install-xgboost.sh
 	scripts/install-nginx.sh
-	go test ./apps/fraud -run XXX -bench 'Score|Load' -benchtime 1x -timeout 60m
-	go test ./apps/gateway -run XXX -bench Gateway -benchtime 1x -timeout 60m
-	go test ./apps/transactions -run XXX -bench Transactions -benchtime 1x -timeout 60m
-	go test ./apps/users -run XXX -bench Users -benchtime 1x -timeout 60m
-	go test ./apps/analytics -run XXX -bench AnalyticsConsumer -benchtime 1x -timeout 60m
-	go test ./apps/notifications -run XXX -bench NotificationsConsumer -benchtime 1x -timeout 60m
+	go test ./apps/fraud -run XXX -bench 'Score|Load' -benchtime 1x -v -timeout 60m
+	go test ./apps/gateway -run XXX -bench Gateway -benchtime 1x -v -timeout 60m
+	go test ./apps/transactions -run XXX -bench Transactions -benchtime 1x -v -timeout 60m
+	go test ./apps/users -run XXX -bench Users -benchtime 1x -v -timeout 60m
+	go test ./apps/analytics -run XXX -bench AnalyticsConsumer -benchtime 1x -v -timeout 60m
+	go test ./apps/notifications -run XXX -bench NotificationsConsumer -benchtime 1x -v -timeout 60m
 
 clean:
 	rm -rf out/ .pulumi-state/

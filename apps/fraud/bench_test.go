@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -52,39 +53,50 @@ func BenchmarkScore(b *testing.B) {
 	seedHistories(b, rdb, *scoreCards)
 	b.Logf("seeded %d cards' histories in %s", *scoreCards, time.Since(start).Round(time.Millisecond))
 	server, generator := build(b)
+	floorBin := proctest.Build(b, false, "./testdata/floor")["./testdata/floor"]
 	env := map[string]string{"REDIS_ADDR": redisAddr, "LOG_LEVEL": "error"}
 	if proctest.Profiling() {
 		env["DEBUG_PPROF"] = "true"
 	}
 	srv := startFraud(b, server, env)
+	floor := proctest.Start(b, 1, "/v2/models/fraud", "floor", func(ports []int) *exec.Cmd {
+		cmd := exec.Command(floorBin)
+		cmd.Env = append(proctest.Env(nil), "REDIS_ADDR="+redisAddr, "HTTP_PORT="+strconv.Itoa(ports[0]))
+		return cmd
+	})
 	cards := "-cards=" + strconv.Itoa(*scoreCards)
 
 	for b.Loop() {
-		proctest.Load(b, generator, "-target", srv.URL, "-rate", "500", "-duration", "2s", cards) // connections
 		var rows []string
-		for _, rate := range rates(b, *scoreRates) {
-			proctest.Settle(b, srv)
-			cpu, redisCPU, redisReads := srv.CPU(b), redisCPUTime(b, rdb), redisReadEvents(b, rdb)
-			var row string
-			proctest.Profile(b, srv.URLOf(1), fmt.Sprintf("fraud-score-%d", rate), *scoreDuration, func() {
-				r := proctest.Load(b, generator, "-target", srv.URL, "-rate", strconv.Itoa(rate), "-duration", scoreDuration.String(), cards)
-				perReq := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(max(r.Sent, 1)) }
-				row = fmt.Sprintf("%6d  %8.0f  %7.2f%%  %6.2f %6.2f %7.2f %8.2f  %6d (%5.2f%%)  %8.0f  %7.0f  %8.2f",
-					rate, r.GoodputRPS, 100*float64(r.Good+r.Degraded)/float64(max(r.Sent, 1)),
-					r.LatencyMS.P50, r.LatencyMS.P90, r.LatencyMS.P99, r.LatencyMS.Max,
-					r.Degraded, 100*float64(r.Degraded)/float64(max(r.Sent, 1)),
-					perReq(srv.CPU(b)-cpu), perReq(redisCPUTime(b, rdb)-redisCPU),
-					float64(redisReadEvents(b, rdb)-redisReads)/float64(max(r.Sent, 1)))
-				for why, f := range r.Failures {
-					row += fmt.Sprintf("  %d failed: %s (%.80s)", f.Count, why, f.Example)
-				}
-				b.ReportMetric(r.GoodputRPS, fmt.Sprintf("score-%d-goodput/s", rate))
-				b.ReportMetric(r.LatencyMS.P99, fmt.Sprintf("score-%d-p99-ms", rate))
-			})
-			rows = append(rows, row)
+		for _, s := range []struct {
+			name, metrics string
+			p             *proctest.Process
+		}{{"fraud", srv.URLOf(1), srv}, {"floor", "", floor}} {
+			proctest.Load(b, generator, "-target", s.p.URL, "-rate", "500", "-duration", "2s", cards) // connections
+			for _, rate := range rates(b, *scoreRates) {
+				proctest.Settle(b, s.p)
+				cpu, redisCPU, redisReads := s.p.CPU(b), redisCPUTime(b, rdb), redisReadEvents(b, rdb)
+				var row string
+				proctest.Profile(b, s.metrics, fmt.Sprintf("%s-score-%d", s.name, rate), *scoreDuration, func() {
+					r := proctest.Load(b, generator, "-target", s.p.URL, "-rate", strconv.Itoa(rate), "-duration", scoreDuration.String(), cards)
+					perReq := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(max(r.Sent, 1)) }
+					row = fmt.Sprintf("%-6s %6d  %8.0f  %7.2f%%  %6.2f %6.2f %7.2f %8.2f  %6d (%5.2f%%)  %8.0f  %7.0f  %8.2f",
+						s.name, rate, r.GoodputRPS, 100*float64(r.Good+r.Degraded)/float64(max(r.Sent, 1)),
+						r.LatencyMS.P50, r.LatencyMS.P90, r.LatencyMS.P99, r.LatencyMS.Max,
+						r.Degraded, 100*float64(r.Degraded)/float64(max(r.Sent, 1)),
+						perReq(s.p.CPU(b)-cpu), perReq(redisCPUTime(b, rdb)-redisCPU),
+						float64(redisReadEvents(b, rdb)-redisReads)/float64(max(r.Sent, 1)))
+					for why, f := range r.Failures {
+						row += fmt.Sprintf("  %d failed: %s (%.80s)", f.Count, why, f.Example)
+					}
+					b.ReportMetric(r.GoodputRPS, fmt.Sprintf("%s-%d-goodput/s", s.name, rate))
+					b.ReportMetric(r.LatencyMS.P99, fmt.Sprintf("%s-%d-p99-ms", s.name, rate))
+				})
+				rows = append(rows, row)
+			}
 		}
-		b.Logf("fraud /v1/score, %s per rate, %d cards, Redis on the same machine:\n%s\n%s", *scoreDuration, *scoreCards,
-			"  rate   goodput  success  p50    p90    p99     max       degraded        server µs/req  redis µs/req  round trips/req",
+		b.Logf("/v1/score, %s per rate, %d cards, Redis on the same machine; floor is testdata/floor (decode, the same Redis reads, a fixed answer):\n%s\n%s", *scoreDuration, *scoreCards,
+			"server   rate   goodput  success  p50    p90    p99     max       degraded        server µs/req  redis µs/req  round trips/req",
 			strings.Join(rows, "\n"))
 	}
 }

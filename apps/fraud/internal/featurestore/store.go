@@ -103,7 +103,9 @@ func New(rdb redis.UniversalClient, log *slog.Logger, o Options) *Store {
 		retry: make(chan update, maxRide*64), flushDelay: o.FlushDelay, maxInFlight: int64(o.MaxInFlight), dropped: o.Dropped, failed: o.Failed}
 }
 
-func keys(card string) (tx, profile, merchants string) {
+// Keys are a card's keys: its recent payments (a sorted set by time), its
+// amount profile (a hash) and the merchants it has paid (a set).
+func Keys(card string) (tx, profile, merchants string) {
 	// One hash tag per card keeps its keys on one Redis Cluster slot, so
 	// the pipeline and the update script work there too.
 	tag := "{card:" + card + "}"
@@ -163,7 +165,7 @@ type reading struct {
 // read is one round trip: the queued updates it takes, then the card's
 // history. ctx ends its wait for a connection, not the round trip.
 func (s *Store) read(ctx context.Context, card string, tx features.Transaction) reading {
-	txKey, profileKey, merchantsKey := keys(card)
+	txKey, profileKey, merchantsKey := Keys(card)
 	pipe := s.rdb.Pipeline()
 	var ridesBuf [maxRide]update
 	rides := take(s.queue, ridesBuf[:0])
@@ -318,7 +320,7 @@ func (s *Store) Update(ctx context.Context, card string, tx features.Transaction
 }
 
 func updateKeys(card string) []string {
-	txKey, profileKey, merchantsKey := keys(card)
+	txKey, profileKey, merchantsKey := Keys(card)
 	return []string{txKey, profileKey, merchantsKey}
 }
 
