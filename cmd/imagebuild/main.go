@@ -33,6 +33,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/intelliflow/platform/internal/flaghelp"
+
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -43,8 +45,7 @@ import (
 
 func main() {
 	if err := run(context.Background(), os.Args[1:], ".", os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "imagebuild:", err)
-		os.Exit(1)
+		flaghelp.Exit("imagebuild", err, 1)
 	}
 }
 
@@ -74,7 +75,7 @@ func parse(args []string) (options, error) {
 	fs.BoolVar(&o.agent, "agent", false, "build the CI agent image (the Go image of --base with the pinned pulumi tools) instead")
 	fs.StringVar(&o.tools, "tools", "bin", "with --agent: the folder make tools filled")
 	fs.StringVar(&o.plugins, "plugins", "", "with --agent: the provider plugin folder to carry (default: $PULUMI_HOME/plugins or ~/.pulumi/plugins)")
-	if err := fs.Parse(args); err != nil {
+	if err := flaghelp.Parse(fs, args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {

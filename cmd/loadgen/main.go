@@ -26,6 +26,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/intelliflow/platform/internal/flaghelp"
+
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/intelliflow/platform/internal/loadgen"
@@ -35,8 +37,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "loadgen:", err)
-		os.Exit(2)
+		flaghelp.Exit("loadgen", err, 2)
 	}
 }
 
@@ -70,7 +71,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	rate := fs.Int("rate", 100, "requests per second")
 	duration := fs.Duration("duration", 10*time.Second, "how long to send")
 	timeout := fs.Duration("timeout", 5*time.Second, "per-request timeout; a later answer is a failure")
-	if err := fs.Parse(args); err != nil {
+	if err := flaghelp.Parse(fs, args); err != nil {
 		return err
 	}
 	var errs []error

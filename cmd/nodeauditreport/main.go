@@ -20,6 +20,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/intelliflow/platform/internal/flaghelp"
+
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,8 +34,7 @@ import (
 
 func main() {
 	if err := run(context.Background(), os.Args[1:], nil, time.Now(), os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "nodeauditreport:", err)
-		os.Exit(1)
+		flaghelp.Exit("nodeauditreport", err, 1)
 	}
 }
 
@@ -44,7 +45,7 @@ func run(ctx context.Context, args []string, client kubernetes.Interface, now ti
 	fs.SetOutput(io.Discard)
 	namespace := fs.String("namespace", "falco", "the node agents' namespace, where the CronJob runs")
 	maxAge := fs.Duration("max-age", 36*time.Hour, "the oldest report accepted (the checks run nightly)")
-	if err := fs.Parse(args); err != nil {
+	if err := flaghelp.Parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

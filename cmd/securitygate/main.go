@@ -19,6 +19,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/intelliflow/platform/internal/flaghelp"
+
 	"github.com/intelliflow/platform/ci-cd/securitygate"
 )
 
@@ -26,8 +28,7 @@ func main() {
 	pass, err := run(os.Args[1:], os.Stdout)
 	switch {
 	case err != nil:
-		fmt.Fprintln(os.Stderr, "securitygate:", err)
-		os.Exit(2)
+		flaghelp.Exit("securitygate", err, 2)
 	case !pass:
 		os.Exit(1)
 	}
@@ -38,7 +39,7 @@ func run(args []string, out io.Writer) (bool, error) {
 	fs := flag.NewFlagSet("securitygate", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	tools := fs.String("tools", strings.Join(securitygate.Tools(), ","), "the tools whose reports this run requires")
-	if err := fs.Parse(args); err != nil {
+	if err := flaghelp.Parse(fs, args); err != nil {
 		return false, err
 	}
 	want := strings.Split(*tools, ",")

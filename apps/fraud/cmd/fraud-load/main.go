@@ -26,6 +26,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/intelliflow/platform/internal/flaghelp"
+
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/intelliflow/platform/apps/fraud/internal/features"
@@ -36,8 +38,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "fraud-load:", err)
-		os.Exit(2)
+		flaghelp.Exit("fraud-load", err, 2)
 	}
 }
 
@@ -63,7 +64,7 @@ func parse(args []string) (options, error) {
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "per-request timeout; a later answer is a failure")
 	fs.IntVar(&o.cards, "cards", 20000, "distinct cards the transactions are spread over")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the request mix")
-	if err := fs.Parse(args); err != nil {
+	if err := flaghelp.Parse(fs, args); err != nil {
 		return o, err
 	}
 	var errs []error
