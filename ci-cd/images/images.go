@@ -110,18 +110,18 @@ func Base(caBundle []byte, created time.Time) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	img, err := mutate.Append(mutate.MediaType(empty.Image, types.OCIManifestSchema1),
-		mutate.Addendum{Layer: l, History: v1.History{Created: v1.Time{Time: created}, CreatedBy: "images.Base: CA certificates, passwd, /tmp"}})
+	// The configuration first, then the layer: configuring after
+	// appending replaced the rootfs with one that lacked the layer's
+	// diffID, which containerd refuses to import.
+	img, err := mutate.ConfigFile(mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON), &v1.ConfigFile{
+		Architecture: "amd64", OS: "linux", Created: v1.Time{Time: created},
+		RootFS: v1.RootFS{Type: "layers"},
+		Config: v1.Config{Env: []string{"PATH=/usr/local/bin:/usr/bin:/bin", "SSL_CERT_FILE=" + CABundle}},
+	})
 	if err != nil {
 		return nil, err
 	}
-	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-	return mutate.ConfigFile(img, &v1.ConfigFile{
-		Architecture: "amd64", OS: "linux", Created: v1.Time{Time: created},
-		RootFS:  v1.RootFS{Type: "layers"},
-		History: []v1.History{{Created: v1.Time{Time: created}, CreatedBy: "images.Base: CA certificates, passwd, /tmp"}},
-		Config:  v1.Config{Env: []string{"PATH=/usr/local/bin:/usr/bin:/bin", "SSL_CERT_FILE=" + CABundle}},
-	})
+	return mutate.Append(img, mutate.Addendum{Layer: l, History: v1.History{Created: v1.Time{Time: created}, CreatedBy: "images.Base: CA certificates, passwd, /tmp"}})
 }
 
 // Meta is what every image of one build says about where it comes from.
@@ -232,4 +232,23 @@ func SBOM(binary string, b Binary, m Meta) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// Pause makes a pod sandbox image of one static binary (the local
+// cluster's internal/devcluster/pause): the binary at /pause, its
+// entrypoint, run as the nobody user upstream's pause image uses.
+func Pause(binary []byte, created time.Time) (v1.Image, error) {
+	l, err := layer([]file{{path: "/pause", mode: 0o755, data: binary}}, created)
+	if err != nil {
+		return nil, err
+	}
+	img, err := mutate.ConfigFile(mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON), &v1.ConfigFile{
+		Architecture: "amd64", OS: "linux", Created: v1.Time{Time: created},
+		RootFS: v1.RootFS{Type: "layers"},
+		Config: v1.Config{Entrypoint: []string{"/pause"}, User: "65535:65535"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return mutate.Append(img, mutate.Addendum{Layer: l, History: v1.History{Created: v1.Time{Time: created}, CreatedBy: "images.Pause: /pause"}})
 }

@@ -72,6 +72,14 @@ func TestImages(t *testing.T) {
 			"org.opencontainers.image.revision": revision, "org.opencontainers.image.created": "2026-12-02T08:26:40Z"}, cf.Config.Labels)
 		require.Equal(t, "linux", cf.OS)
 		require.Equal(t, "amd64", cf.Architecture)
+		layers, err := img.Layers()
+		require.NoError(t, err)
+		require.Len(t, cf.RootFS.DiffIDs, len(layers), "%s: a diffID for each layer, or containerd refuses the image", b.Name)
+		for i, l := range layers {
+			id, err := l.DiffID()
+			require.NoError(t, err)
+			require.Equal(t, id, cf.RootFS.DiffIDs[i], "%s: layer %d", b.Name, i)
+		}
 		m, err := img.Manifest()
 		require.NoError(t, err)
 		require.Len(t, m.Layers, 2, "the base and the binary")
