@@ -32,16 +32,16 @@ local: local-tools ## the whole platform on this machine until Ctrl-C: prints th
 	scripts/install-services.sh
 	go run ./cmd/localplatform $(ARGS)
 
-cluster: cluster-tools ## a local control plane with simulated nodes in .cluster/ (binaries built once, cached)
+cluster: cluster-tools ## a local control plane with simulated nodes in .cluster/ (binaries built once, cached); ARGS=--real-node adds a real one (root)
 	go run ./cmd/devcluster up $(ARGS)
 
-cluster-tools: ## etcd, the Kubernetes control plane and kwok into bin/cluster (built once per version, cached)
+cluster-tools: ## etcd, the Kubernetes control plane, kwok, kubelet and containerd into bin/cluster (built once per version, cached)
 	tools/cluster/install.sh
 
 local-tools: ## FerretDB and mailpit into bin/local (built once per version, cached)
 	tools/local/install.sh
 
-cluster-down: ## stop the local control plane and remove .cluster/
+cluster-down: ## stop the local control plane, put back what a real node changed on the host, remove .cluster/
 	go run ./cmd/devcluster down
 
 policy: ## the policy pack binary

@@ -6,11 +6,8 @@ set -euo pipefail
 if command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]]; then
   exit 0
 fi
-if [[ $(id -u) -ne 0 ]]; then
-  echo "install-nginx: run as root (apt-get install nginx-light)" >&2
-  exit 1
-fi
-apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light >/dev/null
+# shellcheck source=scripts/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+apt_install install-nginx nginx-light
 # The package starts a system instance; the benchmark runs its own.
 systemctl disable --now nginx >/dev/null 2>&1 || service nginx stop >/dev/null 2>&1 || true

@@ -10,12 +10,9 @@ compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || need+=(postgresql)
 if ((${#need[@]} == 0)); then
   exit 0
 fi
-if [[ $(id -u) -ne 0 ]]; then
-  echo "install-services: missing ${need[*]}; run as root (apt-get install ${need[*]})" >&2
-  exit 1
-fi
-apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# shellcheck source=scripts/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+apt_install install-services "${need[@]}"
 # The packages start system instances; the tests run their own.
 for svc in redis-server postgresql; do
   systemctl disable --now "$svc" >/dev/null 2>&1 || service "$svc" stop >/dev/null 2>&1 || true

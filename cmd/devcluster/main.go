@@ -32,6 +32,8 @@ func run(args []string) error {
 	fs.IntVar(&o.General, "general", o.General, "general nodes (spread over the zones)")
 	fs.IntVar(&o.GPU, "gpu", o.GPU, "GPU nodes (spread over the zones)")
 	fs.BoolVar(&o.Metrics, "metrics", o.Metrics, "serve metrics.k8s.io (metrics-server) for the HPAs")
+	fs.BoolVar(&o.RealNode, "real-node", o.RealNode, "add a real node: a kubelet with containerd on this host (root; down puts the host back)")
+	fs.IntVar(&o.KubeletPort, "kubelet-port", o.KubeletPort, "the real node's kubelet port")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -67,6 +68,13 @@ type Options struct {
 	// kwok.x-k8s.io/usage-cpu and usage-memory annotations; 1m and 1Mi
 	// without them), so that the HPAs' CPU metric resolves as on EKS.
 	Metrics bool
+	// RealNode adds a node a kubelet runs on this host (containerd, runc,
+	// the CNI bridge), tainted RealNodeTaintKey, so that pods run for real:
+	// images, probes, security contexts. It changes the host (see
+	// HostState); Down puts it back. It needs root.
+	RealNode bool
+	// KubeletPort is the real node's kubelet's, on the host's address.
+	KubeletPort int
 	// Ports on 127.0.0.1.
 	APIPort, EtcdPort, EtcdPeerPort, ControllerPort, SchedulerPort, KwokPort, MetricsPort int
 }
@@ -75,7 +83,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{Dir: ".cluster", Bin: "bin/cluster", General: 4, GPU: 2,
 		APIPort: 6443, EtcdPort: 2379, EtcdPeerPort: 2380, ControllerPort: 10257, SchedulerPort: 10259, KwokPort: 10247,
-		Metrics: true, MetricsPort: 4443}
+		Metrics: true, MetricsPort: 4443, KubeletPort: 10250}
 }
 
 // Binaries returns the folder of the cluster's binaries in a repository
@@ -109,9 +117,12 @@ func Up(o Options) (*Cluster, error) {
 		// Leave nothing running behind a failed start, and nothing a next
 		// start would trip on; keep the logs the error points at.
 		_, _ = stop(o.Dir)
+		restored := restoreHost(o.Dir)
+		err = errors.Join(err, restored)
 		entries, _ := os.ReadDir(o.Dir)
 		for _, e := range entries {
-			if e.Name() != "logs" {
+			// The record of the host stays while the host is not back.
+			if e.Name() != "logs" && (e.Name() != "host.json" || restored == nil) {
 				_ = os.RemoveAll(filepath.Join(o.Dir, e.Name()))
 			}
 		}
@@ -127,6 +138,20 @@ func up(o Options) (*Cluster, error) {
 	need := []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kwok-stages.yaml"}
 	if o.Metrics {
 		need = append(need, "metrics-server")
+	}
+	var node *realNode
+	if o.RealNode {
+		need = append(need, realNodeBinaries...)
+		for _, tool := range realNodeHostTools {
+			if _, err := os.Stat(tool); err != nil {
+				return nil, fmt.Errorf("%s is missing: run tools/cluster/install.sh (make cluster does)", tool)
+			}
+		}
+		ip, err := hostAddress()
+		if err != nil {
+			return nil, err
+		}
+		node = &realNode{name: RealNodeName, ip: ip}
 	}
 	for _, b := range need {
 		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
@@ -144,7 +169,7 @@ func up(o Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writePKI(abs); err != nil {
+	if err := writePKI(abs, node); err != nil {
 		return nil, err
 	}
 	pki := func(name string) string { return filepath.Join(abs, "pki", name) }
@@ -193,13 +218,20 @@ func up(o Options) (*Cluster, error) {
 		"--requestheader-extra-headers-prefix", "X-Remote-Extra-",
 		"--proxy-client-cert-file", pki(FrontProxyClient+".crt"), "--proxy-client-key-file", pki(FrontProxyClient+".key"),
 		// Published beside the front proxy's CA for extension API servers,
-		// which refuse to start their delegated authentication without it.
-		// ca signs serving certificates only, so no client authenticates
-		// with one.
-		"--client-ca-file", pki(pkiCA+".crt"),
+		// which refuse to start their delegated authentication without it;
+		// clients-ca signs the real node's kubelet's certificate. ca signs
+		// serving certificates only, so no client authenticates with one.
+		"--client-ca-file", pki(pkiClientBundle+".crt"),
 		// Loopback is not a valid endpoint for the kubernetes Service; no
 		// pod here talks to the API through it.
-		"--endpoint-reconciler-type", "none"); err != nil {
+		"--endpoint-reconciler-type", "none",
+		// A node's kubelet may change only its own Node and its pods'.
+		"--enable-admission-plugins", "NodeRestriction",
+		// Logs, exec and port-forward go to a kubelet at the address its
+		// node reports (kwok's on loopback, a real one on the host's),
+		// whose serving certificate ca signed.
+		"--kubelet-client-certificate", pki(pkiKubeletClient+".crt"), "--kubelet-client-key", pki(pkiKubeletClient+".key"),
+		"--kubelet-certificate-authority", pki(pkiCA+".crt"), "--kubelet-preferred-address-types", "InternalIP"); err != nil {
 		return nil, err
 	}
 	// The token is this cluster's own: another API server answers 401.
@@ -260,6 +292,26 @@ func up(o Options) (*Cluster, error) {
 			return nil, fmt.Errorf("node %s: %w", name, withLog(err, dir, "kwok"))
 		}
 	}
+	real := ""
+	if node != nil {
+		host, err := SnapshotHost()
+		if err != nil {
+			return nil, err
+		}
+		if err := writeHostState(abs, host); err != nil {
+			return nil, err
+		}
+		if err := startRealNode(pathsOf(abs), bin, node, o.APIPort, o.KubeletPort, filepath.Join(abs, "apiserver", "apiserver.crt"), start, alive); err != nil {
+			return nil, err
+		}
+		if err := waitReady(ctx, client, node.name, alive); err != nil {
+			return nil, fmt.Errorf("node %s: %w", node.name, withLog(err, dir, "kubelet"))
+		}
+		if err := waitSchedulable(ctx, client, node.name, alive); err != nil {
+			return nil, fmt.Errorf("node %s: %w", node.name, withLog(err, dir, "kube-controller-manager"))
+		}
+		real = fmt.Sprintf(", and %s, a real node at %s", node.name, node.ip)
+	}
 	served := ""
 	if o.Metrics {
 		if err := start("metrics-server", "--kubeconfig", kubeconfig,
@@ -278,8 +330,8 @@ func up(o Options) (*Cluster, error) {
 	if err := alive(); err != nil {
 		return nil, err
 	}
-	fmt.Printf("devcluster: up in %s: %d general and %d GPU nodes over %d zones%s\n  export KUBECONFIG=%s\n",
-		time.Since(began).Round(100*time.Millisecond), general, gpu, len(Zones), served, kubeconfig)
+	fmt.Printf("devcluster: up in %s: %d general and %d GPU nodes over %d zones%s%s\n  export KUBECONFIG=%s\n",
+		time.Since(began).Round(100*time.Millisecond), general, gpu, len(Zones), real, served, kubeconfig)
 	return &Cluster{Kubeconfig: kubeconfig, Dir: abs}, nil
 }
 
@@ -504,11 +556,33 @@ func waitReady(ctx context.Context, client kubernetes.Interface, name string, al
 	}
 }
 
-// Down stops every process Up started, in reverse order, and removes the
-// state folder. It reports how many processes it stopped.
+// waitSchedulable waits until the node lifecycle controller has lifted the
+// not-ready taint a kubelet registers its node with.
+func waitSchedulable(ctx context.Context, client kubernetes.Interface, name string, alive func() error) error {
+	for {
+		if err := alive(); err != nil {
+			return err
+		}
+		n, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err == nil && !slices.ContainsFunc(n.Spec.Taints, func(t corev1.Taint) bool { return t.Key == corev1.TaintNodeNotReady }) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("still tainted %s: %w", corev1.TaintNodeNotReady, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// Down stops every process Up started, in reverse order, puts back what a
+// real node changed on the host, and removes the state folder. It reports how many processes it stopped.
 func Down(dir string) (int, error) {
 	n, err := stop(dir)
 	if err != nil {
+		return n, err
+	}
+	if err := restoreHost(dir); err != nil {
 		return n, err
 	}
 	return n, os.RemoveAll(dir)

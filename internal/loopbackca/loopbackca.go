@@ -65,9 +65,10 @@ func (ca *CA) Server(cn string, names []string, ips ...net.IP) (Leaf, error) {
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
 }
 
-// Client signs a client certificate for the user cn.
-func (ca *CA) Client(cn string) (Leaf, error) {
-	return ca.sign(&x509.Certificate{Subject: pkix.Name{CommonName: cn}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+// Client signs a client certificate for the user cn, in the groups given
+// (its organizations, as Kubernetes reads them).
+func (ca *CA) Client(cn string, groups ...string) (Leaf, error) {
+	return ca.sign(&x509.Certificate{Subject: pkix.Name{CommonName: cn, Organization: groups}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 }
 
 func (ca *CA) sign(tmpl *x509.Certificate) (Leaf, error) {

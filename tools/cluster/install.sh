@@ -3,11 +3,13 @@
 # kube-apiserver, kube-controller-manager and kube-scheduler, kwok and
 # kwok's configuration, metrics-server (the HPAs' metrics.k8s.io); and
 # Gatekeeper's gator, which evaluates the
-# platform's constraints against rendered objects offline. Each is built once per version into the tool
-# cache (the Kubernetes three take about 12 minutes cold on 2 cores) and
-# copied; nothing is rebuilt while bin/cluster holds the right version.
-# Versions come from the go.mod files beside this script (kube/, etcd/) and
-# from kwok_version below.
+# platform's constraints against rendered objects offline; and the real
+# node's kubelet, containerd (with its shim and ctr) and pause, with
+# Debian's runc and CNI plugins (scripts/install-node.sh). Each is built
+# once per version into the tool cache (the Kubernetes three take about 12
+# minutes cold on 2 cores) and copied; nothing is rebuilt while bin/cluster
+# holds the right version. Versions come from the go.mod files beside this
+# script (kube/, etcd/, containerd/) and from kwok_version below.
 set -euo pipefail
 
 cluster_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -72,7 +74,8 @@ build_kwok_stages() {
 }
 
 provide etcd "$etcd_version" build_etcd
-for kube_cmd in kube-apiserver kube-controller-manager kube-scheduler; do
+# kubelet: the real node's (about 70 s once the control plane's are built).
+for kube_cmd in kube-apiserver kube-controller-manager kube-scheduler kubelet; do
   provide "$kube_cmd" "$kube_version" build_kube
 done
 provide kwok "$kwok_version" build_kwok
@@ -82,5 +85,20 @@ provide gator "$gator_version" build_gator
 # About five minutes cold on 2 cores.
 build_metrics_server() { go_install sigs.k8s.io/metrics-server/cmd/metrics-server "$1" "$2"; }
 provide metrics-server "$metrics_server_version" build_metrics_server
+# The real node's runtime: containerd 2 with its runc shim and ctr, static,
+# without the snapshotters that need cgo (about 3 minutes cold).
+containerd_version=$(modversion "$cluster_dir/containerd" github.com/containerd/containerd/v2)
+build_containerd() {
+  (cd "$cluster_dir/containerd" && CGO_ENABLED=0 go build -trimpath -tags no_btrfs,no_devmapper,no_zfs \
+    -ldflags "-X github.com/containerd/containerd/v2/version.Version=$1" -o "$2" "github.com/containerd/containerd/v2/cmd/$containerd_cmd")
+}
+for containerd_cmd in containerd containerd-shim-runc-v2 ctr; do
+  provide "$containerd_cmd" "$containerd_version" build_containerd
+done
+# The pod sandbox, ours (internal/devcluster/pause); bump its version when
+# its source changes.
+build_pause() { (cd "$root" && CGO_ENABLED=0 go build -trimpath -o "$2" ./internal/devcluster/pause); }
+provide pause v1 build_pause
+"$root/scripts/install-node.sh"
 # +metrics: the configuration grew the metrics; an older copy lacks them.
 provide kwok-stages.yaml "$kwok_version+metrics.1" build_kwok_stages

@@ -31,6 +31,11 @@ type Option func(*devcluster.Options)
 // applying the metrics-server chart's own APIService needs the name free.
 func Metrics(o *devcluster.Options) { o.Metrics = true }
 
+// RealNode adds the real node (devcluster.Options.RealNode): a kubelet with
+// containerd on this host. One at a time per host: the nodes share the
+// bridge, the iptables chains and /run/netns.
+func RealNode(o *devcluster.Options) { o.RealNode = true }
+
 // Start runs a cluster of general and gpu nodes and returns it with an
 // admin client. It skips when the binaries are not built (make
 // cluster-tools), unless INTELLIFLOW_REQUIRE_CLUSTER is set, as make test
@@ -56,8 +61,8 @@ func Start(t testing.TB, general, gpu int, opts ...Option) (*devcluster.Cluster,
 	var c *devcluster.Cluster
 	// A port picked free can be taken before the cluster binds it; Up then
 	// fails with freeport.ErrInUse and the cluster starts on other ports.
-	_, err = freeport.Start(7, freeport.Pick, func(ports []int) error {
-		o.APIPort, o.EtcdPort, o.EtcdPeerPort, o.ControllerPort, o.SchedulerPort, o.KwokPort, o.MetricsPort = ports[0], ports[1], ports[2], ports[3], ports[4], ports[5], ports[6]
+	_, err = freeport.Start(8, freeport.Pick, func(ports []int) error {
+		o.APIPort, o.EtcdPort, o.EtcdPeerPort, o.ControllerPort, o.SchedulerPort, o.KwokPort, o.MetricsPort, o.KubeletPort = ports[0], ports[1], ports[2], ports[3], ports[4], ports[5], ports[6], ports[7]
 		c, err = devcluster.Up(o)
 		return err
 	})
