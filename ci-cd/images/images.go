@@ -234,21 +234,22 @@ func SBOM(binary string, b Binary, m Meta) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// Pause makes a pod sandbox image of one static binary (the local
-// cluster's internal/devcluster/pause): the binary at /pause, its
-// entrypoint, run as the nobody user upstream's pause image uses.
-func Pause(binary []byte, created time.Time) (v1.Image, error) {
-	l, err := layer([]file{{path: "/pause", mode: 0o755, data: binary}}, created)
+// Static makes an image of one static binary: the binary at /<name>, its
+// entrypoint, run as the nobody user (65535) unless a pod says otherwise.
+// The local cluster's pod sandbox (internal/devcluster/pause) and its
+// network check (internal/devcluster/netcheck) are such images.
+func Static(name string, binary []byte, created time.Time) (v1.Image, error) {
+	l, err := layer([]file{{path: "/" + name, mode: 0o755, data: binary}}, created)
 	if err != nil {
 		return nil, err
 	}
 	img, err := mutate.ConfigFile(mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON), &v1.ConfigFile{
 		Architecture: "amd64", OS: "linux", Created: v1.Time{Time: created},
 		RootFS: v1.RootFS{Type: "layers"},
-		Config: v1.Config{Entrypoint: []string{"/pause"}, User: "65535:65535"},
+		Config: v1.Config{Entrypoint: []string{"/" + name}, User: "65535:65535"},
 	})
 	if err != nil {
 		return nil, err
 	}
-	return mutate.Append(img, mutate.Addendum{Layer: l, History: v1.History{Created: v1.Time{Time: created}, CreatedBy: "images.Pause: /pause"}})
+	return mutate.Append(img, mutate.Addendum{Layer: l, History: v1.History{Created: v1.Time{Time: created}, CreatedBy: "images.Static: /" + name}})
 }

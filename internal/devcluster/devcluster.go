@@ -208,7 +208,7 @@ func up(o Options) (*Cluster, error) {
 		"--secure-port", strconv.Itoa(o.APIPort), "--cert-dir", filepath.Join(abs, "apiserver"),
 		"--token-auth-file", filepath.Join(abs, "tokens.csv"), "--authorization-mode", "Node,RBAC",
 		"--service-account-key-file", filepath.Join(abs, "sa.pub"), "--service-account-signing-key-file", filepath.Join(abs, "sa.key"),
-		"--service-account-issuer", "https://kubernetes.default.svc", "--service-cluster-ip-range", "10.96.0.0/16",
+		"--service-account-issuer", "https://kubernetes.default.svc", "--service-cluster-ip-range", ServiceSubnet,
 		"--api-audiences", "https://kubernetes.default.svc,vault",
 		// The aggregation layer, as on EKS: extension API servers
 		// (metrics-server, the adapter) trust the user the aggregator names
@@ -301,7 +301,7 @@ func up(o Options) (*Cluster, error) {
 		if err := writeHostState(abs, host); err != nil {
 			return nil, err
 		}
-		if err := startRealNode(pathsOf(abs), bin, node, o.APIPort, o.KubeletPort, filepath.Join(abs, "apiserver", "apiserver.crt"), start, alive); err != nil {
+		if err := startRealNode(ctx, client, pathsOf(abs), bin, node, o.APIPort, o.KubeletPort, filepath.Join(abs, "apiserver", "apiserver.crt"), start, alive); err != nil {
 			return nil, err
 		}
 		if err := waitReady(ctx, client, node.name, alive); err != nil {
@@ -309,6 +309,9 @@ func up(o Options) (*Cluster, error) {
 		}
 		if err := waitSchedulable(ctx, client, node.name, alive); err != nil {
 			return nil, fmt.Errorf("node %s: %w", node.name, withLog(err, dir, "kube-controller-manager"))
+		}
+		if err := startNodeServices(pathsOf(abs), node, start); err != nil {
+			return nil, err
 		}
 		real = fmt.Sprintf(", and %s, a real node at %s", node.name, node.ip)
 	}

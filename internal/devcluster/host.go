@@ -37,12 +37,18 @@ type HostState struct {
 	Paths map[string][]string `json:"paths"`
 	// Links are the network interfaces.
 	Links []string `json:"links"`
+	// IPSets are the names of the ipsets (kube-router's policies).
+	IPSets []string `json:"ipsets"`
 }
 
-// nodeSysctls are what the kubelet (its kernel tunables) and the bridge
-// plugin (forwarding) set.
+// nodeSysctls are what the kubelet (its kernel tunables), the bridge
+// plugin (forwarding), kube-proxy (conntrack, route_localnet; configured
+// to leave them) and kube-router (bridge netfilter) may set. Some exist
+// only once their kernel module is in.
 var nodeSysctls = []string{"kernel/panic", "kernel/panic_on_oops", "vm/overcommit_memory", "vm/panic_on_oom",
-	"kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes", "net/ipv4/ip_forward", "net/ipv4/conf/all/forwarding"}
+	"kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes", "net/ipv4/ip_forward", "net/ipv4/conf/all/forwarding",
+	"net/ipv4/conf/all/route_localnet", "net/bridge/bridge-nf-call-iptables", "net/bridge/bridge-nf-call-ip6tables",
+	"net/netfilter/nf_conntrack_max", "net/netfilter/nf_conntrack_tcp_timeout_established", "net/netfilter/nf_conntrack_tcp_timeout_close_wait"}
 
 // nodePaths are the host paths a node may create whatever its folders.
 var nodePaths = []string{"/var/lib/kubelet", "/var/log/containers", "/var/log/pods", "/run/netns", "/var/lib/cni", "/etc/cni",
@@ -57,10 +63,14 @@ func SnapshotHost() (HostState, error) {
 	s := HostState{Sysctls: map[string]string{}, Rules: map[string]string{}, Paths: map[string][]string{}}
 	for _, k := range nodeSysctls {
 		b, err := os.ReadFile(filepath.Join("/proc/sys", k))
-		if err != nil {
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			s.Sysctls[k] = absent
+		case err != nil:
 			return s, err
+		default:
+			s.Sysctls[k] = strings.TrimSpace(string(b))
 		}
-		s.Sysctls[k] = strings.TrimSpace(string(b))
 	}
 	for _, tool := range []string{"iptables-save", "ip6tables-save"} {
 		out, err := exec.Command(tool).Output()
@@ -97,6 +107,11 @@ func SnapshotHost() (HostState, error) {
 		s.Links = append(s.Links, i.Name)
 	}
 	sort.Strings(s.Links)
+	out, err := exec.Command("ipset", "list", "-n").Output()
+	if err != nil {
+		return s, fmt.Errorf("ipset list: %w", err)
+	}
+	s.IPSets = strings.Fields(string(out))
 	return s, nil
 }
 
@@ -150,6 +165,9 @@ func (s HostState) Diff(now HostState) []string {
 	}
 	if added, removed := setDiff(s.Links, now.Links); len(added)+len(removed) > 0 {
 		out = append(out, fmt.Sprintf("links: added %v, gone %v", added, removed))
+	}
+	if added, removed := setDiff(s.IPSets, now.IPSets); len(added)+len(removed) > 0 {
+		out = append(out, fmt.Sprintf("ipsets: added %v, gone %v", added, removed))
 	}
 	return out
 }
@@ -262,10 +280,22 @@ func restoreHost(dir string) error {
 		}
 	}
 	for k, v := range before.Sysctls {
-		errs = append(errs, os.WriteFile(filepath.Join("/proc/sys", k), []byte(v), 0o644))
+		if v != absent {
+			errs = append(errs, os.WriteFile(filepath.Join("/proc/sys", k), []byte(v), 0o644))
+		}
 	}
 	for tool, rules := range before.Rules {
 		errs = append(errs, restoreRules(strings.TrimSuffix(tool, "-save"), rules))
+	}
+	// After the rules, which may refer to them.
+	if out, err := exec.Command("ipset", "list", "-n").Output(); err == nil {
+		for _, set := range strings.Fields(string(out)) {
+			if !slices.Contains(before.IPSets, set) {
+				if out, err := exec.Command("ipset", "destroy", set).CombinedOutput(); err != nil {
+					errs = append(errs, fmt.Errorf("ipset destroy %s: %w: %s", set, err, out))
+				}
+			}
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err

@@ -72,6 +72,9 @@ func writePKI(dir string, node *realNode) error {
 	if node != nil {
 		leaves[node.name+"-client"] = func() (loopbackca.Leaf, error) { return clients.Client("system:node:"+node.name, "system:nodes") }
 		leaves[node.name+"-serving"] = func() (loopbackca.Leaf, error) { return ca.Server(node.name, []string{node.name}, node.ip) }
+		for _, svc := range nodeServices {
+			leaves[svc+"-client"] = func() (loopbackca.Leaf, error) { return clients.Client(serviceUser(svc)) }
+		}
 	}
 	files := map[string][]byte{pkiCA + ".crt": ca.PEM, pkiFrontProxy + ".crt": front.PEM, pkiClients + ".crt": clients.PEM,
 		pkiClientBundle + ".crt": append(append([]byte{}, ca.PEM...), clients.PEM...)}

@@ -1,6 +1,7 @@
 package devcluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -12,8 +13,12 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/intelliflow/platform/ci-cd/images"
+	"github.com/intelliflow/platform/internal/freeport"
 )
 
 // The real node: a kubelet on this host, with containerd, runc and the CNI
@@ -33,13 +38,31 @@ const (
 	// gateway. Pod traffic stays on it and on loopback: no masquerade, no
 	// route anywhere else.
 	BridgeName = "devcluster0"
+	// Gateway is the host's address on BridgeName, where CoreDNS answers
+	// the pods (the kubelet's clusterDNS) and the host's stores can be
+	// reached from them.
+	Gateway = "10.88.0.1"
+	// NetcheckImage is internal/devcluster/netcheck's image, imported as
+	// the pause image is: a server and a client for checking Services, DNS
+	// and NetworkPolicies from inside pods.
+	NetcheckImage = "intelliflow.local/netcheck:1"
+	// ServiceSubnet is the API server's Service addresses; kube-proxy
+	// sends them on to the pods.
+	ServiceSubnet = "10.96.0.0/16"
 )
 
+// nodeServices are the host processes of the real node besides kubelet
+// and containerd, each a client of the API under a user of its own that
+// Up binds to what it needs: kube-proxy (Services, as system:kube-proxy,
+// which Kubernetes binds itself), CoreDNS (names) and kube-router's policy
+// controller (NetworkPolicies).
+var nodeServices = []string{"kube-proxy", "coredns", "kube-router"}
+
 // realNodeBinaries are what a real node needs beside the control plane's.
-var realNodeBinaries = []string{"kubelet", "containerd", "containerd-shim-runc-v2", "ctr", "pause"}
+var realNodeBinaries = append([]string{"kubelet", "containerd", "containerd-shim-runc-v2", "ctr", "pause", "netcheck"}, nodeServices...)
 
 // realNodeHostTools are Debian's, which tools/cluster/install.sh installs.
-var realNodeHostTools = []string{"/usr/sbin/runc", "/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/lib/cni/loopback", "/usr/sbin/iptables-save", "/usr/sbin/iptables-restore"}
+var realNodeHostTools = []string{"/usr/sbin/runc", "/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/lib/cni/loopback", "/usr/sbin/iptables-save", "/usr/sbin/iptables-restore", "/usr/sbin/ipset"}
 
 // realNode is the node a kubelet runs: its name and the address the API
 // server reaches it on.
@@ -120,8 +143,11 @@ state = %[2]q
 		PauseImage, filepath.Join(p.cni, "net.d"), filepath.Join(p.containerd, "runc"))
 }
 
-// cniConfig puts each pod on BridgeName with an address from PodSubnet;
-// host-local keeps its leases under dir, not in /var/lib/cni.
+// cniConfig puts each pod on BridgeName with an address from PodSubnet and
+// one route, to the Services through the host (kube-proxy's rules): no
+// default route, so a pod cannot even address anything but the bridge and
+// the Services. host-local keeps its leases under dir, not in
+// /var/lib/cni.
 func cniConfig(p realNodePaths) string {
 	return fmt.Sprintf(`{
   "cniVersion": "1.0.0",
@@ -136,13 +162,14 @@ func cniConfig(p realNodePaths) string {
       "ipam": {
         "type": "host-local",
         "ranges": [[{"subnet": %q}]],
+        "routes": [{"dst": %q}],
         "dataDir": %q
       }
     },
     {"type": "loopback"}
   ]
 }
-`, BridgeName, PodSubnet, filepath.Join(p.cni, "ipam"))
+`, BridgeName, PodSubnet, ServiceSubnet, filepath.Join(p.cni, "ipam"))
 }
 
 // kubeletConfig is the KubeletConfiguration: certificates from the
@@ -171,6 +198,7 @@ failCgroupV1: false
 failSwapOn: false
 podLogsDir: %[7]q
 clusterDomain: cluster.local
+clusterDNS: [%[9]s]
 registerWithTaints:
 - {key: %[8]s, value: "true", effect: NoSchedule}
 evictionHard:
@@ -180,12 +208,14 @@ evictionHard:
 imageGCHighThresholdPercent: 98
 imageGCLowThresholdPercent: 97
 `, node.ip, port, filepath.Join(pki, node.name+"-serving.crt"), filepath.Join(pki, node.name+"-serving.key"),
-		filepath.Join(pki, pkiClients+".crt"), p.socket, filepath.Join(p.dir, "pod-logs"), RealNodeTaintKey)
+		filepath.Join(pki, pkiClients+".crt"), p.socket, filepath.Join(p.dir, "pod-logs"), RealNodeTaintKey, Gateway)
 }
 
-// nodeKubeconfig reaches the API as system:node:<name>, with the node's
-// own client certificate: not the admin's token.
-func nodeKubeconfig(p realNodePaths, node *realNode, apiPort int, apiCA string) string {
+// clientKubeconfig reaches the API as user, with the client certificate
+// writePKI signed for it (pki/<file>.crt): the kubelet as
+// system:node:<name>, the node's services as their own users, none with
+// the admin's token.
+func clientKubeconfig(p realNodePaths, user, file string, apiPort int, apiCA string) string {
 	pki := filepath.Join(p.dir, "pki")
 	return fmt.Sprintf(`apiVersion: v1
 kind: Config
@@ -193,29 +223,78 @@ clusters:
 - name: devcluster
   cluster: {server: "https://127.0.0.1:%d", certificate-authority: %q}
 users:
-- name: %s
+- name: %q
   user: {client-certificate: %q, client-key: %q}
 contexts:
-- name: node
-  context: {cluster: devcluster, user: %s}
-current-context: node
-`, apiPort, apiCA, node.name, filepath.Join(pki, node.name+"-client.crt"), filepath.Join(pki, node.name+"-client.key"), node.name)
+- name: devcluster
+  context: {cluster: devcluster, user: %q}
+current-context: devcluster
+`, apiPort, apiCA, user, filepath.Join(pki, file+".crt"), filepath.Join(pki, file+".key"), user)
 }
 
-// startRealNode starts containerd, imports the pause image and starts the
-// kubelet, which registers the node; Up waits for it as for the others.
-func startRealNode(p realNodePaths, bin string, node *realNode, apiPort, kubeletPort int, apiCA string,
+// serviceUser is the user a node service authenticates as.
+func serviceUser(service string) string { return "system:" + service }
+
+// kubeProxyConfig runs kube-proxy in iptables mode for the pods on the
+// bridge, leaving the host's conntrack tunables as they are and keeping
+// NodePorts off loopback (which would need route_localnet); its health and
+// metrics servers listen on loopback ports of their own (it refuses 0).
+func kubeProxyConfig(p realNodePaths, node *realNode, ports []int) string {
+	return fmt.Sprintf(`apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: iptables
+clientConnection: {kubeconfig: %q}
+hostnameOverride: %s
+clusterCIDR: %s
+healthzBindAddress: 127.0.0.1:%d
+metricsBindAddress: 127.0.0.1:%d
+conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
+iptables: {localhostNodePorts: false}
+`, filepath.Join(p.dir, "kube-proxy.kubeconfig"), node.name, PodSubnet, ports[0], ports[1])
+}
+
+// corefile serves cluster.local and the reverse zones from the API on
+// the bridge's gateway only; any other name is refused, not forwarded:
+// nothing leaves the node.
+func corefile(p realNodePaths) string {
+	return fmt.Sprintf(`cluster.local:53 in-addr.arpa:53 ip6.arpa:53 {
+    bind %s
+    errors
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig %s
+        pods disabled
+    }
+    cache 5
+}
+`, Gateway, filepath.Join(p.dir, "coredns.kubeconfig"))
+}
+
+// startRealNode makes the bridge, starts containerd, imports the images
+// and starts the kubelet, which registers the node (Up waits for it as for
+// the others, then starts its services).
+func startRealNode(ctx context.Context, client kubernetes.Interface, p realNodePaths, bin string, node *realNode, apiPort, kubeletPort int, apiCA string,
 	start func(name string, args ...string) error, alive func() error) error {
 	for _, d := range []string{filepath.Dir(p.socket), filepath.Join(p.cni, "net.d"), p.kubelet, filepath.Join(p.dir, "pod-logs")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
 	}
+	// A port taken before kube-proxy binds it fails Up with
+	// freeport.ErrInUse, and a caller that retries gets others.
+	proxyPorts, err := freeport.Pick(2)
+	if err != nil {
+		return err
+	}
 	files := map[string]string{
 		filepath.Join(p.containerd, "config.toml"):          containerdConfig(p),
 		filepath.Join(p.cni, "net.d", "10-bridge.conflist"): cniConfig(p),
 		filepath.Join(p.dir, "kubelet.yaml"):                kubeletConfig(p, node, kubeletPort),
-		filepath.Join(p.dir, "kubelet.kubeconfig"):          nodeKubeconfig(p, node, apiPort, apiCA),
+		filepath.Join(p.dir, "kubelet.kubeconfig"):          clientKubeconfig(p, "system:node:"+node.name, node.name+"-client", apiPort, apiCA),
+		filepath.Join(p.dir, "kube-proxy.yaml"):             kubeProxyConfig(p, node, proxyPorts),
+		filepath.Join(p.dir, "Corefile"):                    corefile(p),
+	}
+	for _, svc := range nodeServices {
+		files[filepath.Join(p.dir, svc+".kubeconfig")] = clientKubeconfig(p, serviceUser(svc), svc+"-client", apiPort, apiCA)
 	}
 	for path, data := range files {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -223,6 +302,20 @@ func startRealNode(p realNodePaths, bin string, node *realNode, apiPort, kubelet
 		}
 		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 			return err
+		}
+	}
+	if err := bindNodeServices(ctx, client); err != nil {
+		return err
+	}
+	// The bridge is made here, not by the CNI plugin at the first pod, so
+	// that CoreDNS can bind the gateway before any pod asks it.
+	for _, args := range [][]string{
+		{"link", "add", BridgeName, "type", "bridge"},
+		{"addr", "add", Gateway + "/24", "dev", BridgeName},
+		{"link", "set", BridgeName, "up"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, out)
 		}
 	}
 	// containerd finds its shim beside itself.
@@ -245,35 +338,85 @@ func startRealNode(p realNodePaths, bin string, node *realNode, apiPort, kubelet
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if err := importPause(p, bin, ctr); err != nil {
-		return err
+	for ref, binary := range map[string]string{PauseImage: "pause", NetcheckImage: "netcheck"} {
+		if err := importImage(p, bin, ref, binary, ctr); err != nil {
+			return err
+		}
 	}
 	return start("kubelet", "--config", filepath.Join(p.dir, "kubelet.yaml"), "--kubeconfig", filepath.Join(p.dir, "kubelet.kubeconfig"),
 		"--root-dir", p.kubelet, "--cert-dir", filepath.Join(p.dir, "kubelet-pki"), "--node-ip", node.ip.String(),
 		"--hostname-override", node.name, "--node-labels", "intelliflow.io/node-group=real,type=real")
 }
 
-// importPause packs bin/cluster/pause into PauseImage and imports it into
-// the CRI's namespace.
-func importPause(p realNodePaths, bin string, ctr func(args ...string) ([]byte, error)) error {
-	binary, err := os.ReadFile(filepath.Join(bin, "pause"))
+// startNodeServices starts CoreDNS, kube-proxy and kube-router's policy
+// controller once the node is registered: the latter two find their node
+// by name at start.
+func startNodeServices(p realNodePaths, node *realNode, start func(name string, args ...string) error) error {
+	if err := start("coredns", "-conf", filepath.Join(p.dir, "Corefile")); err != nil {
+		return err
+	}
+	if err := start("kube-proxy", "--config", filepath.Join(p.dir, "kube-proxy.yaml")); err != nil {
+		return err
+	}
+	// The policy controller only: the bridge plugin routes, kube-proxy
+	// serves the Services.
+	return start("kube-router", "--kubeconfig", filepath.Join(p.dir, "kube-router.kubeconfig"), "--hostname-override", node.name,
+		"--run-firewall=true", "--run-router=false", "--run-service-proxy=false", "--enable-cni=false",
+		"--service-cluster-ip-range", ServiceSubnet, "--health-port", "0", "--metrics-port", "0")
+}
+
+// bindNodeServices gives CoreDNS and kube-router's users what they read
+// (kube-proxy's, system:node-proxier, is Kubernetes' own binding).
+func bindNodeServices(ctx context.Context, client kubernetes.Interface) error {
+	read := []string{"get", "list", "watch"}
+	roles := map[string][]rbacv1.PolicyRule{
+		"coredns": {
+			{APIGroups: []string{""}, Resources: []string{"services", "namespaces"}, Verbs: read},
+			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: read},
+		},
+		"kube-router": {
+			{APIGroups: []string{""}, Resources: []string{"pods", "namespaces", "nodes", "services", "endpoints"}, Verbs: read},
+			{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: read},
+			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: read},
+		},
+	}
+	for svc, rules := range roles {
+		name := "intelliflow:" + svc
+		role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: rules}
+		if _, err := client.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("ClusterRole %s: %w", name, err)
+		}
+		binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
+			Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: serviceUser(svc)}}}
+		if _, err := client.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("ClusterRoleBinding %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// importImage packs bin/cluster/<binary> into ref (images.Static) and
+// imports it into the CRI's namespace.
+func importImage(p realNodePaths, bin, ref, binary string, ctr func(args ...string) ([]byte, error)) error {
+	data, err := os.ReadFile(filepath.Join(bin, binary))
 	if err != nil {
 		return err
 	}
-	img, err := images.Pause(binary, time.Unix(0, 0).UTC())
+	img, err := images.Static(binary, data, time.Unix(0, 0).UTC())
 	if err != nil {
 		return err
 	}
-	ref, err := name.ParseReference(PauseImage)
+	tag, err := name.ParseReference(ref)
 	if err != nil {
 		return err
 	}
-	archive := filepath.Join(p.containerd, "pause.tar")
-	if err := tarball.WriteToFile(archive, ref, img); err != nil {
+	archive := filepath.Join(p.containerd, binary+".tar")
+	if err := tarball.WriteToFile(archive, tag, img); err != nil {
 		return err
 	}
 	if out, err := ctr("--namespace", "k8s.io", "images", "import", archive); err != nil {
-		return fmt.Errorf("import %s: %w: %s", PauseImage, err, out)
+		return fmt.Errorf("import %s: %w: %s", ref, err, out)
 	}
 	return nil
 }

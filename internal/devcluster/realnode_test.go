@@ -2,6 +2,7 @@ package devcluster_test
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,9 +14,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
@@ -26,12 +29,15 @@ import (
 
 // TestRealNode: the real node joins beside a simulated one with its own
 // identity (system:node:real-0, which may change its own Node and no
-// other), tainted; a pod under restricted Pod Security runs on it from the
-// pause image Up imported, and inside the container the process is what
-// the pod asked for (uid 10001, no capabilities, no_new_privs, a seccomp
-// filter, a read-only root); the API server reaches the kubelet (logs).
-// Down then leaves the host as it was: tunables, iptables, mounts, paths,
-// links.
+// other), tainted. A pod under restricted Pod Security runs on it from an
+// image Up imported and is Ready by its readiness probe; inside the
+// container the process is what the pod asked for (uid 10001, no
+// capabilities, no_new_privs, a seccomp filter, a read-only root); the API
+// server reaches the kubelet (logs). Another pod reaches it by its
+// Service's name (CoreDNS, kube-proxy); with a NetworkPolicy in place the
+// declared caller still does and another pod does not (kube-router). Down
+// then leaves the host as it was: tunables, iptables, ipsets, mounts,
+// paths, links.
 func TestRealNode(t *testing.T) {
 	if os.Getuid() != 0 {
 		if os.Getenv("INTELLIFLOW_REQUIRE_CLUSTER") != "" {
@@ -42,6 +48,18 @@ func TestRealNode(t *testing.T) {
 	before, err := devcluster.SnapshotHost()
 	require.NoError(t, err)
 	c, _, client := devclustertest.Start(t, 1, 0, devclustertest.RealNode)
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		// The end of each log, before the cluster's cleanup removes them.
+		logs, _ := filepath.Glob(filepath.Join(c.Dir, "logs", "*.log"))
+		for _, l := range logs {
+			b, _ := os.ReadFile(l)
+			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+			t.Logf("%s:\n%s", filepath.Base(l), strings.Join(lines[max(0, len(lines)-15):], "\n"))
+		}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
@@ -71,27 +89,15 @@ func TestRealNode(t *testing.T) {
 		_, err := client.CoreV1().ServiceAccounts("real").Get(ctx, "default", metav1.GetOptions{})
 		return err == nil
 	}, time.Minute, 200*time.Millisecond)
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "restricted", Namespace: "real"},
-		Spec: corev1.PodSpec{
-			NodeSelector:                 map[string]string{"kubernetes.io/hostname": devcluster.RealNodeName},
-			Tolerations:                  []corev1.Toleration{{Key: devcluster.RealNodeTaintKey, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
-			AutomountServiceAccountToken: ptr.To(false),
-			SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](10001), RunAsGroup: ptr.To[int64](10001),
-				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
-			Containers: []corev1.Container{{
-				Name: "app", Image: devcluster.PauseImage, ImagePullPolicy: corev1.PullNever,
-				SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),
-					Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}},
-			}},
-		},
-	}
+	pod := netcheckPod("echo", map[string]string{"app": "echo"}, corev1.RestartPolicyAlways, "serve", ":8080")
+	pod.Spec.Containers[0].ReadinessProbe = &corev1.Probe{PeriodSeconds: 1,
+		ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080)}}}
 	_, err = client.CoreV1().Pods("real").Create(ctx, pod, metav1.CreateOptions{})
 	require.NoError(t, err)
 	began := time.Now()
 	var running *corev1.Pod
 	require.Eventually(t, func() bool {
-		p, err := client.CoreV1().Pods("real").Get(ctx, "restricted", metav1.GetOptions{})
+		p, err := client.CoreV1().Pods("real").Get(ctx, "echo", metav1.GetOptions{})
 		if err != nil {
 			return false
 		}
@@ -102,14 +108,13 @@ func TestRealNode(t *testing.T) {
 			}
 		}
 		return false
-	}, 2*time.Minute, 250*time.Millisecond, "the pod on the real node is Ready")
-	t.Logf("pod Ready on %s in %s", running.Spec.NodeName, time.Since(began).Round(100*time.Millisecond))
+	}, 2*time.Minute, 250*time.Millisecond, "the pod on the real node is Ready by its probe")
+	t.Logf("pod Ready by its readiness probe on %s in %s", running.Spec.NodeName, time.Since(began).Round(100*time.Millisecond))
 	require.Equal(t, devcluster.RealNodeName, running.Spec.NodeName)
 	require.True(t, strings.HasPrefix(running.Status.PodIP, "10.88.0."), running.Status.PodIP)
 
-	// The API server reaches the kubelet: pause writes nothing, so the log
-	// is empty, but the call goes through the kubelet's authentication.
-	_, err = client.CoreV1().Pods("real").GetLogs("restricted", &corev1.PodLogOptions{Container: "app"}).DoRaw(ctx)
+	// The API server reaches the kubelet, through its authentication.
+	_, err = client.CoreV1().Pods("real").GetLogs("echo", &corev1.PodLogOptions{Container: "app"}).DoRaw(ctx)
 	require.NoError(t, err, "logs through the kubelet")
 
 	// Inside the container, as the host sees its process.
@@ -141,6 +146,50 @@ func TestRealNode(t *testing.T) {
 	require.Contains(t, strings.Split(root, ","), "ro", "the container's root is read-only: %s", root)
 	t.Logf("container %.12s: pid %d, uid %s, CapEff %s, NoNewPrivs %s, Seccomp %s, root %s", id, pid, fields["Uid"], fields["CapEff"], fields["NoNewPrivs"], fields["Seccomp"], root)
 
+	// A Service by its name, through CoreDNS and kube-proxy.
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "echo", Namespace: "real"},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "echo"}, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}}}
+	svc, err = client.CoreV1().Services("real").Create(ctx, svc, metav1.CreateOptions{})
+	require.NoError(t, err)
+	resolver := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, net.JoinHostPort(devcluster.Gateway, "53"))
+	}}
+	require.Eventually(t, func() bool {
+		addrs, err := resolver.LookupHost(ctx, "echo.real.svc.cluster.local")
+		return err == nil && slices.Equal(addrs, []string{svc.Spec.ClusterIP})
+	}, time.Minute, 250*time.Millisecond, "CoreDNS answers the Service's name with its ClusterIP")
+	url := "http://echo.real.svc.cluster.local/"
+	phase, out := runPod(ctx, t, client, netcheckPod("first", nil, corev1.RestartPolicyNever, "get", url, "30s"))
+	require.Equal(t, corev1.PodSucceeded, phase, "a pod reaches the Service by name: %s", out)
+	require.Contains(t, out, "netcheck echo")
+	t.Logf("without a policy: %s -> %s", url, strings.TrimSpace(out))
+
+	// A NetworkPolicy, enforced both ways: the declared caller gets
+	// through, another pod does not.
+	policy := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "echo-callers", Namespace: "real"},
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "echo"}},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{
+				From:  []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"role": "caller"}}}},
+				Ports: []networkingv1.NetworkPolicyPort{{Port: ptr.To(intstr.FromInt32(8080))}},
+			}},
+		}}
+	_, err = client.NetworkingV1().NetworkPolicies("real").Create(ctx, policy, metav1.CreateOptions{})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		rules, err := exec.Command("iptables-save", "-t", "filter").Output()
+		return err == nil && strings.Contains(string(rules), "KUBE-NWPLCY-")
+	}, time.Minute, 250*time.Millisecond, "kube-router writes the policy's chain")
+	phase, out = runPod(ctx, t, client, netcheckPod("caller", map[string]string{"role": "caller"}, corev1.RestartPolicyNever, "get", url, "30s"))
+	require.Equal(t, corev1.PodSucceeded, phase, "the declared caller: %s", out)
+	t.Logf("with the policy, a pod labelled role=caller: %s", strings.TrimSpace(out))
+	// One try: the policy's rules are in place (the caller got through),
+	// and a pod they do not name is refused from its first packet.
+	phase, out = runPod(ctx, t, client, netcheckPod("stranger", nil, corev1.RestartPolicyNever, "get", url))
+	require.Equal(t, corev1.PodFailed, phase, "a pod the policy does not name: %s", out)
+	t.Logf("with the policy, a pod without the label: %s", strings.TrimSpace(out))
+
 	// What the node changed, so that the comparison after Down can fail.
 	during, err := devcluster.SnapshotHost()
 	require.NoError(t, err)
@@ -155,13 +204,14 @@ func TestRealNode(t *testing.T) {
 	}), "the bridge: %v", what)
 	require.True(t, slices.ContainsFunc(what, func(d string) bool { return strings.HasPrefix(d, "iptables-save differs") }), "the kubelet's chains: %v", what)
 	require.True(t, slices.ContainsFunc(what, func(d string) bool { return strings.HasPrefix(d, "mounts: added") }), "the pod's mounts: %v", what)
+	require.True(t, slices.ContainsFunc(what, func(d string) bool { return strings.HasPrefix(d, "ipsets: added") }), "kube-router's sets: %v", what)
 
 	n, err := devcluster.Down(c.Dir)
 	require.NoError(t, err, "down puts the host back")
 	after, err := devcluster.SnapshotHost()
 	require.NoError(t, err)
 	require.Empty(t, before.Diff(after), "the host as before the real node")
-	t.Logf("down stopped %d processes; the host's tunables, iptables, mounts, paths and links are as before", n)
+	t.Logf("down stopped %d processes; the host's tunables, iptables, ipsets, mounts, paths and links are as before", n)
 	_, err = os.Stat(filepath.Join("/proc", strconv.Itoa(pid)))
 	require.ErrorIs(t, err, os.ErrNotExist, "the container's process is gone")
 }
@@ -181,4 +231,43 @@ func taskPID(t *testing.T, dir, id string) int {
 	}
 	t.Fatalf("no task %s in:\n%s", id, out)
 	return 0
+}
+
+// netcheckPod is a pod on the real node running netcheck with args, as the
+// restricted Pod Security standard wants it.
+func netcheckPod(name string, labels map[string]string, restart corev1.RestartPolicy, args ...string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "real", Labels: labels},
+		Spec: corev1.PodSpec{
+			RestartPolicy:                restart,
+			NodeSelector:                 map[string]string{"kubernetes.io/hostname": devcluster.RealNodeName},
+			Tolerations:                  []corev1.Toleration{{Key: devcluster.RealNodeTaintKey, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
+			AutomountServiceAccountToken: ptr.To(false),
+			SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](10001), RunAsGroup: ptr.To[int64](10001),
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+			Containers: []corev1.Container{{
+				Name: "app", Image: devcluster.NetcheckImage, ImagePullPolicy: corev1.PullNever, Args: args,
+				SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),
+					Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}},
+			}},
+		},
+	}
+}
+
+// runPod runs a pod to its end and returns how it ended and its log.
+func runPod(ctx context.Context, t *testing.T, client kubernetes.Interface, pod *corev1.Pod) (corev1.PodPhase, string) {
+	t.Helper()
+	_, err := client.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+	require.NoError(t, err)
+	var phase corev1.PodPhase
+	require.Eventually(t, func() bool {
+		p, err := client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+		if err == nil {
+			phase = p.Status.Phase
+		}
+		return phase == corev1.PodSucceeded || phase == corev1.PodFailed
+	}, time.Minute, 250*time.Millisecond, "pod %s ends", pod.Name)
+	log, err := client.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+	require.NoError(t, err)
+	return phase, string(log)
 }

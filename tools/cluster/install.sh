@@ -4,12 +4,14 @@
 # kwok's configuration, metrics-server (the HPAs' metrics.k8s.io); and
 # Gatekeeper's gator, which evaluates the
 # platform's constraints against rendered objects offline; and the real
-# node's kubelet, containerd (with its shim and ctr) and pause, with
+# node's kubelet, kube-proxy, containerd (with its shim and ctr), CoreDNS,
+# kube-router, pause and netcheck, with
 # Debian's runc and CNI plugins (scripts/install-node.sh). Each is built
 # once per version into the tool cache (the Kubernetes three take about 12
 # minutes cold on 2 cores) and copied; nothing is rebuilt while bin/cluster
 # holds the right version. Versions come from the go.mod files beside this
-# script (kube/, etcd/, containerd/) and from kwok_version below.
+# script (kube/, etcd/, containerd/, coredns/, kube-router/) and from
+# kwok_version below.
 set -euo pipefail
 
 cluster_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -74,8 +76,9 @@ build_kwok_stages() {
 }
 
 provide etcd "$etcd_version" build_etcd
-# kubelet: the real node's (about 70 s once the control plane's are built).
-for kube_cmd in kube-apiserver kube-controller-manager kube-scheduler kubelet; do
+# kubelet and kube-proxy: the real node's (about 70 s each once the control
+# plane's are built).
+for kube_cmd in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do
   provide "$kube_cmd" "$kube_version" build_kube
 done
 provide kwok "$kwok_version" build_kwok
@@ -95,10 +98,20 @@ build_containerd() {
 for containerd_cmd in containerd containerd-shim-runc-v2 ctr; do
   provide "$containerd_cmd" "$containerd_version" build_containerd
 done
-# The pod sandbox, ours (internal/devcluster/pause); bump its version when
-# its source changes.
-build_pause() { (cd "$root" && CGO_ENABLED=0 go build -trimpath -o "$2" ./internal/devcluster/pause); }
-provide pause v1 build_pause
+# The real node's DNS and NetworkPolicy controller (about 3 minutes each
+# cold).
+build_coredns() { (cd "$cluster_dir/coredns" && CGO_ENABLED=0 go build -trimpath -o "$2" github.com/coredns/coredns); }
+provide coredns "$(modversion "$cluster_dir/coredns" github.com/coredns/coredns)" build_coredns
+build_kube_router() {
+  (cd "$cluster_dir/kube-router" && CGO_ENABLED=0 go build -trimpath -o "$2" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router)
+}
+provide kube-router "$(modversion "$cluster_dir/kube-router" github.com/cloudnativelabs/kube-router/v2)" build_kube_router
+# Ours: the pod sandbox and the network check the devcluster packs into
+# images (internal/devcluster/pause, netcheck); bump a version when its
+# source changes.
+build_ours() { (cd "$root" && CGO_ENABLED=0 go build -trimpath -o "$2" "./internal/devcluster/$(basename "$2")"); }
+provide pause v1 build_ours
+provide netcheck v2 build_ours
 "$root/scripts/install-node.sh"
 # +metrics: the configuration grew the metrics; an older copy lacks them.
 provide kwok-stages.yaml "$kwok_version+metrics.1" build_kwok_stages
