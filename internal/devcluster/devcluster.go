@@ -102,6 +102,8 @@ type Cluster struct {
 	Kubeconfig string
 	// Dir is the state folder; Down(Dir) stops the cluster.
 	Dir string
+	// bin holds the binaries (ctr, for Import).
+	bin string
 }
 
 // Up starts the control plane and kwok, registers the nodes and waits
@@ -335,7 +337,7 @@ func up(o Options) (*Cluster, error) {
 	}
 	fmt.Printf("devcluster: up in %s: %d general and %d GPU nodes over %d zones%s%s\n  export KUBECONFIG=%s\n",
 		time.Since(began).Round(100*time.Millisecond), general, gpu, len(Zones), real, served, kubeconfig)
-	return &Cluster{Kubeconfig: kubeconfig, Dir: abs}, nil
+	return &Cluster{Kubeconfig: kubeconfig, Dir: abs, bin: bin}, nil
 }
 
 // Nodes are the simulated nodes, labelled and tainted as the AWS node

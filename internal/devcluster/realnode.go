@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -339,7 +340,7 @@ func startRealNode(ctx context.Context, client kubernetes.Interface, p realNodeP
 		time.Sleep(200 * time.Millisecond)
 	}
 	for ref, binary := range map[string]string{PauseImage: "pause", NetcheckImage: "netcheck"} {
-		if err := importImage(p, bin, ref, binary, ctr); err != nil {
+		if err := importImage(p, bin, ref, binary); err != nil {
 			return err
 		}
 	}
@@ -397,8 +398,8 @@ func bindNodeServices(ctx context.Context, client kubernetes.Interface) error {
 }
 
 // importImage packs bin/cluster/<binary> into ref (images.Static) and
-// imports it into the CRI's namespace.
-func importImage(p realNodePaths, bin, ref, binary string, ctr func(args ...string) ([]byte, error)) error {
+// imports it.
+func importImage(p realNodePaths, bin, ref, binary string) error {
 	data, err := os.ReadFile(filepath.Join(bin, binary))
 	if err != nil {
 		return err
@@ -407,15 +408,38 @@ func importImage(p realNodePaths, bin, ref, binary string, ctr func(args ...stri
 	if err != nil {
 		return err
 	}
+	return importInto(p, bin, ref, img)
+}
+
+// Import loads an image into the real node's containerd under ref, as a
+// registry would have delivered it: a pod runs it with imagePullPolicy
+// Never. The platform's images (images.Build) go in this way; there is no
+// registry to pull from.
+func (c *Cluster) Import(ref string, img v1.Image) error {
+	if _, err := os.Stat(pathsOf(c.Dir).socket); err != nil {
+		return fmt.Errorf("the cluster in %s has no real node: %w", c.Dir, err)
+	}
+	return importInto(pathsOf(c.Dir), c.bin, ref, img)
+}
+
+// importInto writes img as an archive under ref and has ctr import it into
+// the CRI's namespace.
+func importInto(p realNodePaths, bin, ref string, img v1.Image) error {
 	tag, err := name.ParseReference(ref)
 	if err != nil {
 		return err
 	}
-	archive := filepath.Join(p.containerd, binary+".tar")
-	if err := tarball.WriteToFile(archive, tag, img); err != nil {
+	archive, err := os.CreateTemp(p.containerd, "import-*.tar")
+	if err != nil {
 		return err
 	}
-	if out, err := ctr("--namespace", "k8s.io", "images", "import", archive); err != nil {
+	archive.Close()
+	defer os.Remove(archive.Name())
+	if err := tarball.WriteToFile(archive.Name(), tag, img); err != nil {
+		return err
+	}
+	out, err := exec.Command(filepath.Join(bin, "ctr"), "--address", p.socket, "--namespace", "k8s.io", "images", "import", archive.Name()).CombinedOutput()
+	if err != nil {
 		return fmt.Errorf("import %s: %w: %s", ref, err, out)
 	}
 	return nil

@@ -39,12 +39,7 @@ import (
 // then leaves the host as it was: tunables, iptables, ipsets, mounts,
 // paths, links.
 func TestRealNode(t *testing.T) {
-	if os.Getuid() != 0 {
-		if os.Getenv("INTELLIFLOW_REQUIRE_CLUSTER") != "" {
-			t.Fatal("the real node needs root")
-		}
-		t.Skip("the real node needs root")
-	}
+	requireRoot(t)
 	before, err := devcluster.SnapshotHost()
 	require.NoError(t, err)
 	c, _, client := devclustertest.Start(t, 1, 0, devclustertest.RealNode)
@@ -81,34 +76,14 @@ func TestRealNode(t *testing.T) {
 	_, err = asNode.CoreV1().Nodes().Patch(ctx, "general-zone-a-0", types.MergePatchType, label, metav1.PatchOptions{})
 	require.True(t, apierrors.IsForbidden(err), "another node's: %v", err)
 
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "real", Labels: map[string]string{"pod-security.kubernetes.io/enforce": "restricted"}}}
-	_, err = client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
-	require.NoError(t, err)
-	// The ServiceAccount controller makes the account a pod needs.
-	require.Eventually(t, func() bool {
-		_, err := client.CoreV1().ServiceAccounts("real").Get(ctx, "default", metav1.GetOptions{})
-		return err == nil
-	}, time.Minute, 200*time.Millisecond)
+	restrictedNamespace(ctx, t, client, "real")
 	pod := netcheckPod("echo", map[string]string{"app": "echo"}, corev1.RestartPolicyAlways, "serve", ":8080")
 	pod.Spec.Containers[0].ReadinessProbe = &corev1.Probe{PeriodSeconds: 1,
 		ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080)}}}
 	_, err = client.CoreV1().Pods("real").Create(ctx, pod, metav1.CreateOptions{})
 	require.NoError(t, err)
 	began := time.Now()
-	var running *corev1.Pod
-	require.Eventually(t, func() bool {
-		p, err := client.CoreV1().Pods("real").Get(ctx, "echo", metav1.GetOptions{})
-		if err != nil {
-			return false
-		}
-		for _, cond := range p.Status.Conditions {
-			if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
-				running = p
-				return true
-			}
-		}
-		return false
-	}, 2*time.Minute, 250*time.Millisecond, "the pod on the real node is Ready by its probe")
+	running := waitReady(ctx, t, client, "real", "echo")
 	t.Logf("pod Ready by its readiness probe on %s in %s", running.Spec.NodeName, time.Since(began).Round(100*time.Millisecond))
 	require.Equal(t, devcluster.RealNodeName, running.Spec.NodeName)
 	require.True(t, strings.HasPrefix(running.Status.PodIP, "10.88.0."), running.Status.PodIP)
@@ -270,4 +245,50 @@ func runPod(ctx context.Context, t *testing.T, client kubernetes.Interface, pod 
 	log, err := client.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
 	require.NoError(t, err)
 	return phase, string(log)
+}
+
+// requireRoot skips a real-node test without root, unless make test runs it.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Getuid() != 0 {
+		if os.Getenv("INTELLIFLOW_REQUIRE_CLUSTER") != "" {
+			t.Fatal("the real node needs root")
+		}
+		t.Skip("the real node needs root")
+	}
+}
+
+// restrictedNamespace makes a namespace enforcing the restricted Pod
+// Security standard and waits for its default ServiceAccount, which a pod
+// needs.
+func restrictedNamespace(ctx context.Context, t *testing.T, client kubernetes.Interface, name string) {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"pod-security.kubernetes.io/enforce": "restricted"}}}
+	_, err := client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := client.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{})
+		return err == nil
+	}, time.Minute, 200*time.Millisecond)
+}
+
+// waitReady waits until the pod is Ready (by its readiness probe, when it
+// has one) and returns it.
+func waitReady(ctx context.Context, t *testing.T, client kubernetes.Interface, namespace, name string) *corev1.Pod {
+	t.Helper()
+	var ready *corev1.Pod
+	require.Eventually(t, func() bool {
+		p, err := client.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		for _, cond := range p.Status.Conditions {
+			if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
+				ready = p
+				return true
+			}
+		}
+		return false
+	}, 2*time.Minute, 250*time.Millisecond, "pod %s/%s Ready", namespace, name)
+	return ready
 }

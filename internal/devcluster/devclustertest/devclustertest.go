@@ -66,7 +66,13 @@ func Start(t testing.TB, general, gpu int, opts ...Option) (*devcluster.Cluster,
 		c, err = devcluster.Up(o)
 		return err
 	})
-	t.Cleanup(func() { _, _ = devcluster.Down(o.Dir) })
+	t.Cleanup(func() {
+		// A real node's down also puts the host back; one that could not
+		// is this test's failure, not the next one's.
+		if _, err := devcluster.Down(o.Dir); err != nil {
+			t.Errorf("devcluster down: %v", err)
+		}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
