@@ -171,6 +171,11 @@ func up(o Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	if node != nil {
+		if err := claimRealNode(abs); err != nil {
+			return nil, err
+		}
+	}
 	if err := writePKI(abs, node); err != nil {
 		return nil, err
 	}

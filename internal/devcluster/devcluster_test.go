@@ -97,3 +97,29 @@ func TestUpBesideARunningCluster(t *testing.T) {
 	_, err = os.Stat(pids)
 	require.NoError(t, err, "the running cluster's state was removed")
 }
+
+// TestOneRealNodePerHost: a second cluster's real node is refused while the
+// first's cluster runs, naming it; a claim whose cluster is gone is taken
+// over; a cluster releases only its own claim.
+func TestOneRealNodePerHost(t *testing.T) {
+	host := realNodeClaim
+	t.Cleanup(func() { realNodeClaim = host })
+	realNodeClaim = filepath.Join(t.TempDir(), "claim")
+	a, b := t.TempDir(), t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(a, "pids"), []byte("1 etcd\n"), 0o644))
+	require.NoError(t, claimRealNode(a))
+	err := claimRealNode(b)
+	require.ErrorIs(t, err, ErrRealNodeTaken)
+	require.ErrorContains(t, err, "the cluster in "+a)
+	require.NoError(t, releaseRealNode(b), "not b's to release")
+	require.ErrorIs(t, claimRealNode(b), ErrRealNodeTaken, "a's claim stays")
+
+	require.NoError(t, os.Remove(filepath.Join(a, "pids")), "a went down without releasing")
+	require.NoError(t, claimRealNode(b), "a stale claim is taken over")
+	owner, err := os.ReadFile(realNodeClaim)
+	require.NoError(t, err)
+	require.Equal(t, b, string(owner))
+	require.NoError(t, releaseRealNode(b))
+	_, err = os.Stat(realNodeClaim)
+	require.ErrorIs(t, err, os.ErrNotExist)
+}

@@ -228,12 +228,17 @@ func writeHostState(dir string, s HostState) error {
 // containerd are stopped: it kills the containers their shims left, takes
 // down the mounts that were not there, removes the paths and links that
 // were not there, writes back the tunables and the iptables rules, and
-// reports what still differs. Without <dir>/host.json (no real node, or
-// already restored) it does nothing.
+// reports what still differs; with the host back, it releases the real
+// node's claim. Without <dir>/host.json (no real node, or already
+// restored) it only releases a claim dir holds.
 func restoreHost(dir string) error {
 	b, err := os.ReadFile(filepath.Join(dir, "host.json"))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return err
+		}
+		return releaseRealNode(abs)
 	}
 	if err != nil {
 		return err
@@ -307,7 +312,10 @@ func restoreHost(dir string) error {
 	if diff := before.Diff(now); len(diff) > 0 {
 		return fmt.Errorf("the host differs from before the real node:\n%s", strings.Join(diff, "\n"))
 	}
-	return os.Remove(filepath.Join(dir, "host.json"))
+	if err := os.Remove(filepath.Join(dir, "host.json")); err != nil {
+		return err
+	}
+	return releaseRealNode(abs)
 }
 
 // restoreRules puts back the rules iptables-save printed before, and

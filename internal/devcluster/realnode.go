@@ -59,6 +59,55 @@ const (
 // controller (NetworkPolicies).
 var nodeServices = []string{"kube-proxy", "coredns", "kube-router"}
 
+// ErrRealNodeTaken is Up's error when another cluster on this host has
+// the real node: they would share the bridge, the iptables chains, the
+// ipsets and /run/netns.
+var ErrRealNodeTaken = errors.New("another cluster on this host has a real node")
+
+// realNodeClaim names the cluster whose real node this host runs, while it
+// runs.
+var realNodeClaim = "/run/intelliflow-devcluster-real-node"
+
+// claimRealNode records dir as the cluster with the host's real node, or
+// fails with ErrRealNodeTaken naming the cluster that has it. A claim whose
+// cluster is gone (no pids file: down, or a crashed up whose folder went)
+// is taken over.
+func claimRealNode(dir string) error {
+	for range 2 {
+		f, err := os.OpenFile(realNodeClaim, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if err == nil {
+			_, err = f.WriteString(dir)
+			return errors.Join(err, f.Close())
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return err
+		}
+		owner, err := os.ReadFile(realNodeClaim)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Stat(filepath.Join(string(owner), "pids")); err == nil {
+			return fmt.Errorf("%w: the cluster in %s (devcluster down --dir %s first)", ErrRealNodeTaken, owner, owner)
+		}
+		if err := os.Remove(realNodeClaim); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: %s keeps coming back", ErrRealNodeTaken, realNodeClaim)
+}
+
+// releaseRealNode removes dir's claim, and only dir's.
+func releaseRealNode(dir string) error {
+	owner, err := os.ReadFile(realNodeClaim)
+	if errors.Is(err, os.ErrNotExist) || (err == nil && string(owner) != dir) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return os.Remove(realNodeClaim)
+}
+
 // realNodeBinaries are what a real node needs beside the control plane's.
 var realNodeBinaries = append([]string{"kubelet", "containerd", "containerd-shim-runc-v2", "ctr", "pause", "netcheck"}, nodeServices...)
 
