@@ -138,6 +138,7 @@ func TestFraudImageOnTheRealNode(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(log), "model version in place")
 	require.Contains(t, string(log), sum)
+	require.NotContains(t, string(log), "SDK ", "only the command's own structured lines")
 	t.Logf("fraud pod Ready in %s on %s (%s); model-fetch exited 0: %s", time.Since(began).Round(100*time.Millisecond), ready.Spec.NodeName, ready.Status.PodIP, bytes.TrimSpace(log))
 
 	// A payment scored with the card's history from Redis on the host.
