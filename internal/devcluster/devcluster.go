@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -149,11 +150,7 @@ func up(o Options) (*Cluster, error) {
 				return nil, fmt.Errorf("%s is missing: run tools/cluster/install.sh (make cluster does)", tool)
 			}
 		}
-		ip, err := hostAddress()
-		if err != nil {
-			return nil, err
-		}
-		node = &realNode{name: RealNodeName, ip: ip}
+		node = &realNode{name: RealNodeName, ip: net.ParseIP(Gateway).To4()}
 	}
 	for _, b := range need {
 		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {

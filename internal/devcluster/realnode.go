@@ -39,9 +39,10 @@ const (
 	// gateway. Pod traffic stays on it and on loopback: no masquerade, no
 	// route anywhere else.
 	BridgeName = "devcluster0"
-	// Gateway is the host's address on BridgeName, where CoreDNS answers
-	// the pods (the kubelet's clusterDNS) and the host's stores can be
-	// reached from them.
+	// Gateway is the host's address on BridgeName: the node's address
+	// (the kubelet listens there, not on the host's other interfaces),
+	// where CoreDNS answers the pods (the kubelet's clusterDNS) and where
+	// the pods reach the host's stores.
 	Gateway = "10.88.0.1"
 	// NetcheckImage is internal/devcluster/netcheck's image, imported as
 	// the pause image is: a server and a client for checking Services, DNS
@@ -119,31 +120,6 @@ var realNodeHostTools = []string{"/usr/sbin/runc", "/usr/lib/cni/bridge", "/usr/
 type realNode struct {
 	name string
 	ip   net.IP
-}
-
-// hostAddress is the address of the host's first interface that is up,
-// not loopback and not the pods' bridge: the kubelet refuses a loopback
-// node address, and the API server reaches the kubelet there.
-func hostAddress() (net.IP, error) {
-	ifaces, err := net.Interfaces()
-	if err != nil {
-		return nil, err
-	}
-	for _, i := range ifaces {
-		if i.Flags&net.FlagUp == 0 || i.Flags&net.FlagLoopback != 0 || i.Name == BridgeName || strings.HasPrefix(i.Name, "veth") {
-			continue
-		}
-		addrs, err := i.Addrs()
-		if err != nil {
-			continue
-		}
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil {
-				return n.IP.To4(), nil
-			}
-		}
-	}
-	return nil, errors.New("no interface with an IPv4 address besides loopback: the kubelet needs one")
 }
 
 // realNodePaths are the state folders of a real node under dir.

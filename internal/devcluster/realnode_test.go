@@ -63,6 +63,7 @@ func TestRealNode(t *testing.T) {
 	require.Equal(t, []corev1.Taint{{Key: devcluster.RealNodeTaintKey, Value: "true", Effect: corev1.TaintEffectNoSchedule}}, node.Spec.Taints)
 	require.Empty(t, node.Annotations[devcluster.KwokAnnotation], "not one kwok plays")
 	require.Equal(t, "v1.37.2", node.Status.NodeInfo.KubeletVersion)
+	require.Contains(t, node.Status.Addresses, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: devcluster.Gateway}, "the kubelet listens on the bridge only")
 	require.True(t, strings.HasPrefix(node.Status.NodeInfo.ContainerRuntimeVersion, "containerd://2."), node.Status.NodeInfo.ContainerRuntimeVersion)
 
 	// The kubelet's own credentials: its Node, and no other.
