@@ -178,8 +178,13 @@ func up(o Options) (*Cluster, error) {
 	}
 	pki := func(name string) string { return filepath.Join(abs, "pki", name) }
 	var procs []*process
+	// start runs one of bin's binaries, or a host tool named by its path.
 	start := func(name string, args ...string) error {
-		p, err := startProcess(abs, filepath.Join(bin, name), args...)
+		path := name
+		if !filepath.IsAbs(name) {
+			path = filepath.Join(bin, name)
+		}
+		p, err := startProcess(abs, path, args...)
 		if err == nil {
 			procs = append(procs, p)
 		}
@@ -314,8 +319,11 @@ func up(o Options) (*Cluster, error) {
 		if err := waitSchedulable(ctx, client, node.name, alive); err != nil {
 			return nil, fmt.Errorf("node %s: %w", node.name, withLog(err, dir, "kube-controller-manager"))
 		}
-		if err := startNodeServices(pathsOf(abs), node, start); err != nil {
+		if err := startNodeServices(pathsOf(abs), node, o.APIPort, start); err != nil {
 			return nil, err
+		}
+		if err := deployDNS(ctx, client, pathsOf(abs), o.APIPort, filepath.Join(abs, "apiserver", "apiserver.crt")); err != nil {
+			return nil, withLog(err, dir, "kubelet")
 		}
 		real = fmt.Sprintf(", and %s, a real node at %s", node.name, node.ip)
 	}

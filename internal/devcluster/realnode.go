@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,9 +41,9 @@ const (
 	// route anywhere else.
 	BridgeName = "devcluster0"
 	// Gateway is the host's address on BridgeName: the node's address
-	// (the kubelet listens there, not on the host's other interfaces),
-	// where CoreDNS answers the pods (the kubelet's clusterDNS) and where
-	// the pods reach the host's stores.
+	// (the kubelet listens there, not on the host's other interfaces), so
+	// also CoreDNS's (a host-network pod), and where the pods reach the
+	// host's stores.
 	Gateway = "10.88.0.1"
 	// NetcheckImage is internal/devcluster/netcheck's image, imported as
 	// the pause image is: a server and a client for checking Services, DNS
@@ -53,11 +54,11 @@ const (
 	ServiceSubnet = "10.96.0.0/16"
 )
 
-// nodeServices are the host processes of the real node besides kubelet
-// and containerd, each a client of the API under a user of its own that
-// Up binds to what it needs: kube-proxy (Services, as system:kube-proxy,
-// which Kubernetes binds itself), CoreDNS (names) and kube-router's policy
-// controller (NetworkPolicies).
+// nodeServices are the clients of the API the real node runs besides its
+// kubelet, each under a user of its own that Up binds to what it needs:
+// kube-proxy (Services, as system:kube-proxy, which Kubernetes binds
+// itself) and kube-router's policy controller (NetworkPolicies) on the
+// host, CoreDNS (names) in a pod.
 var nodeServices = []string{"kube-proxy", "coredns", "kube-router"}
 
 // ErrRealNodeTaken is Up's error when another cluster on this host has
@@ -112,8 +113,12 @@ func releaseRealNode(dir string) error {
 // realNodeBinaries are what a real node needs beside the control plane's.
 var realNodeBinaries = append([]string{"kubelet", "containerd", "containerd-shim-runc-v2", "ctr", "pause", "netcheck"}, nodeServices...)
 
+// socat forwards the pods' API connections from the bridge's gateway to
+// the API server on loopback (CoreDNS reads the API from a pod).
+const socat = "/usr/bin/socat"
+
 // realNodeHostTools are Debian's, which tools/cluster/install.sh installs.
-var realNodeHostTools = []string{"/usr/sbin/runc", "/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/lib/cni/loopback", "/usr/sbin/iptables-save", "/usr/sbin/iptables-restore", "/usr/sbin/ipset"}
+var realNodeHostTools = []string{"/usr/sbin/runc", "/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/lib/cni/loopback", "/usr/sbin/iptables-save", "/usr/sbin/iptables-restore", "/usr/sbin/ipset", socat}
 
 // realNode is the node a kubelet runs: its name and the address the API
 // server reaches it on.
@@ -234,7 +239,7 @@ evictionHard:
 imageGCHighThresholdPercent: 98
 imageGCLowThresholdPercent: 97
 `, node.ip, port, filepath.Join(pki, node.name+"-serving.crt"), filepath.Join(pki, node.name+"-serving.key"),
-		filepath.Join(pki, pkiClients+".crt"), p.socket, filepath.Join(p.dir, "pod-logs"), RealNodeTaintKey, Gateway)
+		filepath.Join(pki, pkiClients+".crt"), p.socket, filepath.Join(p.dir, "pod-logs"), RealNodeTaintKey, DNSServiceIP)
 }
 
 // clientKubeconfig reaches the API as user, with the client certificate
@@ -279,22 +284,6 @@ iptables: {localhostNodePorts: false}
 `, filepath.Join(p.dir, "kube-proxy.kubeconfig"), node.name, PodSubnet, ports[0], ports[1])
 }
 
-// corefile serves cluster.local and the reverse zones from the API on
-// the bridge's gateway only; any other name is refused, not forwarded:
-// nothing leaves the node.
-func corefile(p realNodePaths) string {
-	return fmt.Sprintf(`cluster.local:53 in-addr.arpa:53 ip6.arpa:53 {
-    bind %s
-    errors
-    kubernetes cluster.local in-addr.arpa ip6.arpa {
-        kubeconfig %s
-        pods disabled
-    }
-    cache 5
-}
-`, Gateway, filepath.Join(p.dir, "coredns.kubeconfig"))
-}
-
 // startRealNode makes the bridge, starts containerd, imports the images
 // and starts the kubelet, which registers the node (Up waits for it as for
 // the others, then starts its services).
@@ -317,7 +306,6 @@ func startRealNode(ctx context.Context, client kubernetes.Interface, p realNodeP
 		filepath.Join(p.dir, "kubelet.yaml"):                kubeletConfig(p, node, kubeletPort),
 		filepath.Join(p.dir, "kubelet.kubeconfig"):          clientKubeconfig(p, "system:node:"+node.name, node.name+"-client", apiPort, apiCA),
 		filepath.Join(p.dir, "kube-proxy.yaml"):             kubeProxyConfig(p, node, proxyPorts),
-		filepath.Join(p.dir, "Corefile"):                    corefile(p),
 	}
 	for _, svc := range nodeServices {
 		files[filepath.Join(p.dir, svc+".kubeconfig")] = clientKubeconfig(p, serviceUser(svc), svc+"-client", apiPort, apiCA)
@@ -364,7 +352,7 @@ func startRealNode(ctx context.Context, client kubernetes.Interface, p realNodeP
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	for ref, binary := range map[string]string{PauseImage: "pause", NetcheckImage: "netcheck"} {
+	for ref, binary := range map[string]string{PauseImage: "pause", NetcheckImage: "netcheck", CoreDNSImage: "coredns"} {
 		if err := importImage(p, bin, ref, binary); err != nil {
 			return err
 		}
@@ -374,11 +362,13 @@ func startRealNode(ctx context.Context, client kubernetes.Interface, p realNodeP
 		"--hostname-override", node.name, "--node-labels", "intelliflow.io/node-group=real,type=real")
 }
 
-// startNodeServices starts CoreDNS, kube-proxy and kube-router's policy
-// controller once the node is registered: the latter two find their node
-// by name at start.
-func startNodeServices(p realNodePaths, node *realNode, start func(name string, args ...string) error) error {
-	if err := start("coredns", "-conf", filepath.Join(p.dir, "Corefile")); err != nil {
+// startNodeServices starts kube-proxy and kube-router's policy controller
+// once the node is registered (they find their node by name at start), and
+// the API server's forward for pods: the API server listens on loopback,
+// which a pod cannot reach, and only there, where nothing else can.
+func startNodeServices(p realNodePaths, node *realNode, apiPort int, start func(name string, args ...string) error) error {
+	api := strconv.Itoa(apiPort)
+	if err := start(socat, "TCP-LISTEN:"+api+",bind="+Gateway+",fork,reuseaddr", "TCP:127.0.0.1:"+api); err != nil {
 		return err
 	}
 	if err := start("kube-proxy", "--config", filepath.Join(p.dir, "kube-proxy.yaml")); err != nil {

@@ -128,7 +128,7 @@ func TestRealNode(t *testing.T) {
 	svc, err = client.CoreV1().Services("real").Create(ctx, svc, metav1.CreateOptions{})
 	require.NoError(t, err)
 	resolver := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, network, net.JoinHostPort(devcluster.Gateway, "53"))
+		return (&net.Dialer{}).DialContext(ctx, network, net.JoinHostPort(devcluster.DNSServiceIP, "53"))
 	}}
 	require.Eventually(t, func() bool {
 		addrs, err := resolver.LookupHost(ctx, "echo.real.svc.cluster.local")
@@ -165,6 +165,41 @@ func TestRealNode(t *testing.T) {
 	phase, out = runPod(ctx, t, client, netcheckPod("stranger", nil, corev1.RestartPolicyNever, "get", url))
 	require.Equal(t, corev1.PodFailed, phase, "a pod the policy does not name: %s", out)
 	t.Logf("with the policy, a pod without the label: %s", strings.TrimSpace(out))
+
+	// Under the stack's namespace policies, default deny both ways and DNS
+	// only to kube-system's kube-dns pods, a caller allowed its egress to
+	// echo still resolves the name (CoreDNS is such a pod, in the pods'
+	// network: a host-network one would not match the policy) and gets
+	// through.
+	port53 := func(p corev1.Protocol) networkingv1.NetworkPolicyPort {
+		return networkingv1.NetworkPolicyPort{Protocol: ptr.To(p), Port: ptr.To(intstr.FromInt32(53))}
+	}
+	for _, np := range []networkingv1.NetworkPolicy{
+		{ObjectMeta: metav1.ObjectMeta{Name: "default-deny"}, Spec: networkingv1.NetworkPolicySpec{
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "allow-dns"}, Spec: networkingv1.NetworkPolicySpec{
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
+			Egress: []networkingv1.NetworkPolicyEgressRule{{
+				To: []networkingv1.NetworkPolicyPeer{{
+					NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "kube-system"}},
+					PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "kube-dns"}},
+				}},
+				Ports: []networkingv1.NetworkPolicyPort{port53(corev1.ProtocolUDP), port53(corev1.ProtocolTCP)},
+			}}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "callers-to-echo"}, Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"role": "caller"}},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
+			Egress: []networkingv1.NetworkPolicyEgressRule{{
+				To:    []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "echo"}}}},
+				Ports: []networkingv1.NetworkPolicyPort{{Port: ptr.To(intstr.FromInt32(8080))}},
+			}}}},
+	} {
+		_, err = client.NetworkingV1().NetworkPolicies("real").Create(ctx, &np, metav1.CreateOptions{})
+		require.NoError(t, err, np.Name)
+	}
+	phase, out = runPod(ctx, t, client, netcheckPod("caller-under-default-deny", map[string]string{"role": "caller"}, corev1.RestartPolicyNever, "get", url, "30s"))
+	require.Equal(t, corev1.PodSucceeded, phase, "the caller under default deny: %s", out)
+	t.Logf("under default deny with DNS allowed to kube-dns, the caller: %s", strings.TrimSpace(out))
 
 	// What the node changed, so that the comparison after Down can fail.
 	during, err := devcluster.SnapshotHost()
