@@ -7,6 +7,13 @@
 //	  [--base REF | --ca-bundle FILE] [--source URL] [--revision SHA]
 //	  [--created UNIX] [--digests DIR] [--insecure] [--only a,b]
 //
+// With --cluster DIR it loads the images into the real node of the local
+// cluster in DIR (make cluster ARGS=--real-node) instead of pushing them,
+// as <registry>/<name>:<tag> (registry default: intelliflow.local), for
+// pods that run them with imagePullPolicy Never:
+//
+//	imagebuild --cluster .cluster [--only fraud,model-fetch]
+//
 // With --agent it builds the CI agent image instead (images.Agent): --base
 // (the Go toolchain's image) with make tools' binaries from --tools (bin/)
 // and the provider plugins of --plugins (a PULUMI_HOME/plugins folder that
@@ -33,6 +40,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/intelliflow/platform/internal/devcluster"
 	"github.com/intelliflow/platform/internal/flaghelp"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -56,13 +64,15 @@ type options struct {
 	insecure                                                       bool
 	agent                                                          bool
 	tools, plugins                                                 string
+	cluster                                                        string
 }
 
 func parse(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("imagebuild", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&o.registry, "registry", "", "where the images go: host[:port]/path (required)")
+	fs.StringVar(&o.registry, "registry", "", "where the images go: host[:port]/path (required, unless --cluster)")
+	fs.StringVar(&o.cluster, "cluster", "", "load the images into the real node of the local cluster in this folder (make cluster ARGS=--real-node) instead of pushing them, named <registry>/<image>:<tag> (registry default: intelliflow.local)")
 	fs.StringVar(&o.tag, "tag", "", "the tag every image gets (default: the revision)")
 	fs.StringVar(&o.base, "base", "", "base image reference (default: one made here from --ca-bundle)")
 	fs.StringVar(&o.caBundle, "ca-bundle", images.CABundle, "CA certificates (PEM) for the base image made here")
@@ -81,8 +91,14 @@ func parse(args []string) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	if o.cluster != "" && o.registry == "" {
+		o.registry = "intelliflow.local"
+	}
 	if o.registry == "" {
-		return o, errors.New("--registry is required")
+		return o, errors.New("--registry is required (or --cluster)")
+	}
+	if o.cluster != "" && (o.agent || o.insecure || o.digests != "") {
+		return o, errors.New("--cluster loads the service images into a local node: no --agent, --insecure or --digests")
 	}
 	if o.created < 0 {
 		return o, fmt.Errorf("--created %d: want Unix seconds", o.created)
@@ -166,13 +182,25 @@ func run(ctx context.Context, args []string, root string, out io.Writer) error {
 			return err
 		}
 	}
+	var node *devcluster.Cluster
+	if o.cluster != "" {
+		if node, err = devcluster.Running(o.cluster, filepath.Join(root, "bin", "cluster")); err != nil {
+			return err
+		}
+	}
 	for _, b := range bins {
 		start := time.Now()
 		img, err := images.Build(ctx, root, b, base, meta)
 		if err != nil {
 			return err
 		}
-		ref, digest, err := push(ctx, o, b.Name, img, nameOpts)
+		var ref name.Reference
+		var digest v1.Hash
+		if node != nil {
+			ref, digest, err = load(node, o, b.Name, img)
+		} else {
+			ref, digest, err = push(ctx, o, b.Name, img, nameOpts)
+		}
 		if err != nil {
 			return err
 		}
@@ -184,6 +212,19 @@ func run(ctx context.Context, args []string, root string, out io.Writer) error {
 		fmt.Fprintf(out, "%s@%s (%s)\n", ref, digest, time.Since(start).Round(100*time.Millisecond))
 	}
 	return nil
+}
+
+// load imports img into the cluster's real node as <registry>/<name>:<tag>.
+func load(node *devcluster.Cluster, o options, image string, img v1.Image) (name.Reference, v1.Hash, error) {
+	ref, err := name.ParseReference(strings.TrimSuffix(o.registry, "/") + "/" + image + ":" + o.tag)
+	if err != nil {
+		return nil, v1.Hash{}, err
+	}
+	if err := node.Import(ref.String(), img); err != nil {
+		return nil, v1.Hash{}, err
+	}
+	digest, err := img.Digest()
+	return ref, digest, err
 }
 
 // push writes img to the registry as <name>:<tag>.

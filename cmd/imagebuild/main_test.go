@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,6 +28,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/intelliflow/platform/ci-cd/images"
+	"github.com/intelliflow/platform/internal/devcluster/devclustertest"
 )
 
 const (
@@ -215,10 +217,36 @@ func runFrom(t *testing.T, fs string, cf *v1.ConfigFile, name string) {
 // TestBadFlags: what cannot build says so before anything is built.
 func TestBadFlags(t *testing.T) {
 	ctx := context.Background()
-	require.ErrorContains(t, run(ctx, nil, ".", io.Discard), "--registry is required")
+	require.ErrorContains(t, run(ctx, nil, ".", io.Discard), "--registry is required (or --cluster)")
+	require.ErrorContains(t, run(ctx, []string{"--cluster", ".cluster", "--agent", "--base", "b"}, ".", io.Discard), "no --agent, --insecure or --digests")
+	require.ErrorContains(t, run(ctx, []string{"--cluster", t.TempDir(), "--revision", revision, "--created", created, "--ca-bundle", os.Args[0]}, ".", io.Discard), "no cluster is up in")
 	require.ErrorContains(t, run(ctx, []string{"--registry", "r/x", "--created", "-5"}, ".", io.Discard), "want Unix seconds")
 	require.ErrorContains(t, run(ctx, []string{"--registry", "r/x", "extra"}, ".", io.Discard), `unexpected arguments ["extra"]`)
 	require.ErrorContains(t, run(ctx, []string{"--registry", "r/x", "--revision", revision, "--created", created, "--only", "ledger"}, ".", io.Discard), "--only ledger")
 	require.ErrorContains(t, run(ctx, []string{"--registry", "r/x", "--revision", revision, "--created", created, "--ca-bundle", "/nonexistent"}, ".", io.Discard), "--ca-bundle")
 	require.ErrorContains(t, run(ctx, []string{"--registry", "r/x", "--revision", "no-such-commit"}, t.TempDir(), io.Discard), "--created not given")
+}
+
+// TestImagesIntoTheRealNode: with --cluster the images go into the local
+// cluster's real node instead of a registry, under <registry>/<name>:<tag>
+// with the digests the build gives, where a pod runs them without a pull.
+func TestImagesIntoTheRealNode(t *testing.T) {
+	devclustertest.RequireRoot(t)
+	c, _, _ := devclustertest.Start(t, 1, 0, devclustertest.RealNode)
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	require.NoError(t, err)
+	var out bytes.Buffer
+	start := time.Now()
+	require.NoError(t, run(context.Background(), []string{"--cluster", c.Dir, "--only", "gateway,model-fetch", "--tag", "local",
+		"--source", source, "--revision", revision, "--created", created}, root, &out))
+	t.Logf("built and loaded in %s:\n%s", time.Since(start).Round(100*time.Millisecond), out.String())
+	list, err := exec.Command(filepath.Join(root, "bin", "cluster", "ctr"), "--address", filepath.Join(c.Dir, "run", "containerd.sock"),
+		"--namespace", "k8s.io", "images", "ls").CombinedOutput()
+	require.NoError(t, err, "%s", list)
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		ref, digest, ok := strings.Cut(strings.Fields(line)[0], "@")
+		require.True(t, ok, line)
+		require.Regexp(t, `(?m)^`+regexp.QuoteMeta(ref)+`\s+\S+\s+`+regexp.QuoteMeta(digest)+`\s`, string(list), "%s in the node's images", ref)
+	}
+	require.Contains(t, out.String(), "intelliflow.local/gateway:local@sha256:")
 }

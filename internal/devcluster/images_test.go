@@ -43,7 +43,7 @@ import (
 // restricted Pod Security, becomes Ready by its own readiness probe, and
 // scores a payment with the card's history (not degraded).
 func TestFraudImageOnTheRealNode(t *testing.T) {
-	requireRoot(t)
+	devclustertest.RequireRoot(t)
 	c, _, client := devclustertest.Start(t, 1, 0, devclustertest.RealNode)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -117,7 +117,10 @@ func TestFraudImageOnTheRealNode(t *testing.T) {
 			Containers: []corev1.Container{{
 				Name: "fraud", Image: refs[catalog.Fraud], ImagePullPolicy: corev1.PullNever, SecurityContext: restricted,
 				Env: []corev1.EnvVar{{Name: "MODEL_DIR", Value: "/models"}, {Name: "REDIS_ADDR", Value: redisAddr}, {Name: "HTTP_PORT", Value: "8080"},
-					{Name: "METRICS_PORT", Value: "9090"}, {Name: "LOG_LEVEL", Value: "info"}},
+					{Name: "METRICS_PORT", Value: "9090"}, {Name: "LOG_LEVEL", Value: "info"},
+					// As the local platform runs it: a first connection on a
+					// busy machine can take longer than production's 5 ms.
+					{Name: "FEATURE_TIMEOUT", Value: "50ms"}},
 				VolumeMounts: []corev1.VolumeMount{models},
 				Ports:        []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
 				ReadinessProbe: &corev1.Probe{PeriodSeconds: 1, ProbeHandler: corev1.ProbeHandler{
@@ -152,11 +155,18 @@ func TestFraudImageOnTheRealNode(t *testing.T) {
 			Version string `json:"version"`
 		} `json:"model"`
 	}
-	resp, err := http.Post(url, "application/json", bytes.NewReader([]byte(body)))
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&answer))
+	// A degraded answer is a correct one (Redis late for the deadline);
+	// one with the history shows the path through the bridge.
+	for try := 0; try < 5; try++ {
+		resp, err := http.Post(url, "application/json", bytes.NewReader([]byte(body)))
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&answer))
+		resp.Body.Close()
+		if !answer.Degraded {
+			break
+		}
+	}
 	require.False(t, answer.Degraded, "the card's history came from Redis through the bridge")
 	require.Equal(t, version, answer.Model.Version)
 	t.Logf("POST %s: score %.4f, %s, model %s, not degraded", url, answer.Score, answer.Decision, answer.Model.Version)

@@ -1,9 +1,12 @@
 package devcluster
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -14,7 +17,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -426,6 +430,19 @@ func importImage(p realNodePaths, bin, ref, binary string) error {
 	return importInto(p, bin, ref, img)
 }
 
+// Running is the cluster Up started in dir (its binaries in bin), for a
+// command that works on it after Up's has ended (cmd/imagebuild --cluster).
+func Running(dir, bin string) (*Cluster, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(abs, "pids")); err != nil {
+		return nil, fmt.Errorf("no cluster is up in %s (make cluster): %w", dir, err)
+	}
+	return &Cluster{Kubeconfig: filepath.Join(abs, "kubeconfig"), Dir: abs, bin: bin}, nil
+}
+
 // Import loads an image into the real node's containerd under ref, as a
 // registry would have delivered it: a pod runs it with imagePullPolicy
 // Never. The platform's images (images.Build) go in this way; there is no
@@ -437,25 +454,72 @@ func (c *Cluster) Import(ref string, img v1.Image) error {
 	return importInto(pathsOf(c.Dir), c.bin, ref, img)
 }
 
-// importInto writes img as an archive under ref and has ctr import it into
-// the CRI's namespace.
+// importInto writes img as an OCI image layout, archived, and has ctr
+// import it into the CRI's namespace under ref. An OCI layout keeps the
+// image's manifest as built, so the node's copy has the digest a registry
+// would serve (a docker archive would be rewritten, with another digest,
+// and a pod naming the image by digest would not find it).
 func importInto(p realNodePaths, bin, ref string, img v1.Image) error {
 	tag, err := name.ParseReference(ref)
 	if err != nil {
 		return err
 	}
-	archive, err := os.CreateTemp(p.containerd, "import-*.tar")
+	dir, err := os.MkdirTemp(p.containerd, "import-")
 	if err != nil {
 		return err
 	}
-	archive.Close()
-	defer os.Remove(archive.Name())
-	if err := tarball.WriteToFile(archive.Name(), tag, img); err != nil {
+	defer os.RemoveAll(dir)
+	oci, err := layout.Write(filepath.Join(dir, "layout"), empty.Index)
+	if err != nil {
 		return err
 	}
-	out, err := exec.Command(filepath.Join(bin, "ctr"), "--address", p.socket, "--namespace", "k8s.io", "images", "import", archive.Name()).CombinedOutput()
+	if err := oci.AppendImage(img, layout.WithAnnotations(map[string]string{
+		"io.containerd.image.name": tag.Name(), "org.opencontainers.image.ref.name": tag.Identifier()})); err != nil {
+		return err
+	}
+	archive := filepath.Join(dir, "image.tar")
+	if err := tarDir(filepath.Join(dir, "layout"), archive); err != nil {
+		return err
+	}
+	out, err := exec.Command(filepath.Join(bin, "ctr"), "--address", p.socket, "--namespace", "k8s.io", "images", "import", archive).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("import %s: %w: %s", ref, err, out)
 	}
 	return nil
+}
+
+// tarDir archives the files under dir, by their paths below it.
+func tarDir(dir, archive string) error {
+	f, err := os.Create(archive)
+	if err != nil {
+		return err
+	}
+	tw := tar.NewWriter(f)
+	walk := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || path == dir {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		h, err := tar.FileInfoHeader(info, "")
+		if err != nil {
+			return err
+		}
+		if h.Name, err = filepath.Rel(dir, path); err != nil {
+			return err
+		}
+		if err := tw.WriteHeader(h); err != nil || d.IsDir() {
+			return err
+		}
+		src, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		_, err = io.Copy(tw, src)
+		return err
+	})
+	return errors.Join(walk, tw.Close(), f.Close())
 }

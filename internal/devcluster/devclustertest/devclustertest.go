@@ -36,6 +36,18 @@ func Metrics(o *devcluster.Options) { o.Metrics = true }
 // bridge, the iptables chains and /run/netns.
 func RealNode(o *devcluster.Options) { o.RealNode = true }
 
+// RequireRoot skips a real-node test without root, unless make test runs
+// it (INTELLIFLOW_REQUIRE_CLUSTER), where it fails.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Getuid() != 0 {
+		if os.Getenv("INTELLIFLOW_REQUIRE_CLUSTER") != "" {
+			t.Fatal("the real node needs root")
+		}
+		t.Skip("the real node needs root")
+	}
+}
+
 // Start runs a cluster of general and gpu nodes and returns it with an
 // admin client. It skips when the binaries are not built (make
 // cluster-tools), unless INTELLIFLOW_REQUIRE_CLUSTER is set, as make test
@@ -61,11 +73,18 @@ func Start(t testing.TB, general, gpu int, opts ...Option) (*devcluster.Cluster,
 	var c *devcluster.Cluster
 	// A port picked free can be taken before the cluster binds it; Up then
 	// fails with freeport.ErrInUse and the cluster starts on other ports.
-	_, err = freeport.Start(8, freeport.Pick, func(ports []int) error {
-		o.APIPort, o.EtcdPort, o.EtcdPeerPort, o.ControllerPort, o.SchedulerPort, o.KwokPort, o.MetricsPort, o.KubeletPort = ports[0], ports[1], ports[2], ports[3], ports[4], ports[5], ports[6], ports[7]
-		c, err = devcluster.Up(o)
-		return err
-	})
+	// Tests of other packages run beside this one: a real node waits its
+	// turn (one per host) rather than fail.
+	for deadline := time.Now().Add(10 * time.Minute); ; time.Sleep(2 * time.Second) {
+		_, err = freeport.Start(8, freeport.Pick, func(ports []int) error {
+			o.APIPort, o.EtcdPort, o.EtcdPeerPort, o.ControllerPort, o.SchedulerPort, o.KwokPort, o.MetricsPort, o.KubeletPort = ports[0], ports[1], ports[2], ports[3], ports[4], ports[5], ports[6], ports[7]
+			c, err = devcluster.Up(o)
+			return err
+		})
+		if !errors.Is(err, devcluster.ErrRealNodeTaken) || time.Now().After(deadline) {
+			break
+		}
+	}
 	t.Cleanup(func() {
 		// A real node's down also puts the host back; one that could not
 		// is this test's failure, not the next one's.
