@@ -3,9 +3,12 @@
 // on loopback (Pod Security and ServiceAccount admission live, RBAC on),
 // and kwok simulating the nodes, registered as the AWS node groups would
 // be: general nodes and GPU nodes (nvidia.com/gpu capacity, GPU labels, the
-// NoSchedule taint) over three zones. The binaries come from
-// tools/cluster/install.sh (make cluster builds them once, cached).
-// cmd/devcluster is its command line; the end-to-end tests start their own.
+// NoSchedule taint) over three zones. With Options.RealNode it adds a node
+// that runs containers (realnode.go: kubelet, containerd, kube-proxy,
+// kube-router, CoreDNS in a pod) and puts the host back at Down (host.go).
+// The binaries come from tools/cluster/install.sh (make cluster builds
+// them once, cached). cmd/devcluster is its command line; the end-to-end
+// tests start their own.
 package devcluster
 
 import (
