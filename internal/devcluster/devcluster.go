@@ -17,7 +17,6 @@ import (
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -39,6 +38,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/intelliflow/platform/internal/freeport"
 )
@@ -257,7 +257,12 @@ func up(o Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(kubeconfig, []byte(kubeconfigFor(o.APIPort, token, apiCA)), 0o600); err != nil {
+	// The admin's: the token, and the API server's CA inline.
+	admin, err := writeKubeconfig(newKubeconfig(loopbackAPI(o.APIPort), &clientcmdapi.Cluster{CertificateAuthorityData: apiCA}, "admin", &clientcmdapi.AuthInfo{Token: token}))
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(kubeconfig, []byte(admin), 0o600); err != nil {
 		return nil, err
 	}
 	if err := start("kube-controller-manager", "--kubeconfig", kubeconfig, "--leader-elect=false",
@@ -422,28 +427,6 @@ func secrets(dir string) (string, error) {
 		}
 	}
 	return token, nil
-}
-
-// kubeconfigFor reaches the local API with the admin token, verifying the
-// API server's certificate (self-signed for loopback) against ca, its own
-// CA's PEM.
-func kubeconfigFor(apiPort int, token string, ca []byte) string {
-	return fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: devcluster
-  cluster:
-    server: https://127.0.0.1:%d
-    certificate-authority-data: %s
-users:
-- name: admin
-  user:
-    token: %s
-contexts:
-- name: devcluster
-  context: {cluster: devcluster, user: admin}
-current-context: devcluster
-`, apiPort, base64.StdEncoding.EncodeToString(ca), token)
 }
 
 // process is a control-plane process Up started.

@@ -2,10 +2,7 @@ package devcluster
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -47,42 +44,13 @@ func corefile(apiKubeconfig string) string {
 `, dnsReadyPort, apiKubeconfig)
 }
 
-// embeddedKubeconfig is a node service's kubeconfig for a pod: its
-// certificates inline (a pod has none of the host's files), the API server
-// through the gateway's forward, its certificate checked for the name it
-// carries (kubernetes.default.svc; not the gateway's address).
-func embeddedKubeconfig(p realNodePaths, user, file string, apiPort int, apiCA string) (string, error) {
-	pki := filepath.Join(p.dir, "pki")
-	var data []string
-	for _, path := range []string{apiCA, filepath.Join(pki, file+".crt"), filepath.Join(pki, file+".key")} {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return "", err
-		}
-		data = append(data, base64.StdEncoding.EncodeToString(b))
-	}
-	return fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: devcluster
-  cluster: {server: "https://%s:%d", tls-server-name: kubernetes.default.svc, certificate-authority-data: %s}
-users:
-- name: %q
-  user: {client-certificate-data: %s, client-key-data: %s}
-contexts:
-- name: devcluster
-  context: {cluster: devcluster, user: %q}
-current-context: devcluster
-`, Gateway, apiPort, data[0], user, data[1], data[2], user), nil
-}
-
 // deployDNS runs CoreDNS on the real node, in the pods' network (a
 // NetworkPolicy's pod selector does not reach a host-network pod, so a
 // namespace's allow-dns would not let its pods reach one), behind the
 // kube-dns Service, and waits until it is Ready.
 func deployDNS(ctx context.Context, client kubernetes.Interface, p realNodePaths, apiPort int, apiCA string) error {
 	const ns = "kube-system"
-	kubeconfig, err := embeddedKubeconfig(p, serviceUser("coredns"), "coredns-client", apiPort, apiCA)
+	kubeconfig, err := podKubeconfig(p, serviceUser("coredns"), "coredns-client", apiPort, apiCA)
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/intelliflow/platform/ci-cd/images"
 	"github.com/intelliflow/platform/internal/freeport"
@@ -246,27 +247,6 @@ imageGCLowThresholdPercent: 97
 		filepath.Join(pki, pkiClients+".crt"), p.socket, filepath.Join(p.dir, "pod-logs"), RealNodeTaintKey, DNSServiceIP)
 }
 
-// clientKubeconfig reaches the API as user, with the client certificate
-// writePKI signed for it (pki/<file>.crt): the kubelet as
-// system:node:<name>, the node's services as their own users, none with
-// the admin's token.
-func clientKubeconfig(p realNodePaths, user, file string, apiPort int, apiCA string) string {
-	pki := filepath.Join(p.dir, "pki")
-	return fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: devcluster
-  cluster: {server: "https://127.0.0.1:%d", certificate-authority: %q}
-users:
-- name: %q
-  user: {client-certificate: %q, client-key: %q}
-contexts:
-- name: devcluster
-  context: {cluster: devcluster, user: %q}
-current-context: devcluster
-`, apiPort, apiCA, user, filepath.Join(pki, file+".crt"), filepath.Join(pki, file+".key"), user)
-}
-
 // serviceUser is the user a node service authenticates as.
 func serviceUser(service string) string { return "system:" + service }
 
@@ -308,11 +288,16 @@ func startRealNode(ctx context.Context, client kubernetes.Interface, p realNodeP
 		filepath.Join(p.containerd, "config.toml"):          containerdConfig(p),
 		filepath.Join(p.cni, "net.d", "10-bridge.conflist"): cniConfig(p),
 		filepath.Join(p.dir, "kubelet.yaml"):                kubeletConfig(p, node, kubeletPort),
-		filepath.Join(p.dir, "kubelet.kubeconfig"):          clientKubeconfig(p, "system:node:"+node.name, node.name+"-client", apiPort, apiCA),
 		filepath.Join(p.dir, "kube-proxy.yaml"):             kubeProxyConfig(p, node, proxyPorts),
 	}
+	kubeconfigs := map[string]*clientcmdapi.Config{"kubelet": clientKubeconfig(p, "system:node:"+node.name, node.name+"-client", apiPort, apiCA)}
 	for _, svc := range nodeServices {
-		files[filepath.Join(p.dir, svc+".kubeconfig")] = clientKubeconfig(p, serviceUser(svc), svc+"-client", apiPort, apiCA)
+		kubeconfigs[svc] = clientKubeconfig(p, serviceUser(svc), svc+"-client", apiPort, apiCA)
+	}
+	for client, cfg := range kubeconfigs {
+		if files[filepath.Join(p.dir, client+".kubeconfig")], err = writeKubeconfig(cfg); err != nil {
+			return err
+		}
 	}
 	for path, data := range files {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
