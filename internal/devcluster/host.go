@@ -132,9 +132,11 @@ func mountPoints() ([]string, error) {
 	return out, sc.Err()
 }
 
+var mountEscape = regexp.MustCompile(`\\[0-7]{3}`)
+
 // unescapeMount undoes mountinfo's octal escapes (a space is \040).
 func unescapeMount(s string) string {
-	return regexp.MustCompile(`\\[0-7]{3}`).ReplaceAllStringFunc(s, func(e string) string {
+	return mountEscape.ReplaceAllStringFunc(s, func(e string) string {
 		n, _ := strconv.ParseUint(e[1:], 8, 8)
 		return string(rune(n))
 	})
@@ -232,36 +234,29 @@ func writeHostState(dir string, s HostState) error {
 // node's claim. Without <dir>/host.json (no real node, or already
 // restored) it only releases a claim dir holds.
 func restoreHost(dir string) error {
-	b, err := os.ReadFile(filepath.Join(dir, "host.json"))
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	before, err := RecordedHost(abs)
 	if errors.Is(err, os.ErrNotExist) {
-		abs, err := filepath.Abs(dir)
-		if err != nil {
-			return err
-		}
 		return releaseRealNode(abs)
 	}
 	if err != nil {
 		return err
 	}
-	var before HostState
-	if err := json.Unmarshal(b, &before); err != nil {
-		return fmt.Errorf("%s/host.json: %w", dir, err)
-	}
-	abs, err := filepath.Abs(dir)
+	killShims(abs)
+	// What is there now that was not before goes; what it was is the
+	// record's.
+	now, err := SnapshotHost()
 	if err != nil {
 		return err
 	}
 	var errs []error
-	killShims(abs)
-	mounts, err := mountPoints()
-	if err != nil {
-		return err
-	}
-	for i := len(mounts) - 1; i >= 0; i-- {
-		if !slices.Contains(before.Mounts, mounts[i]) {
-			if err := syscall.Unmount(mounts[i], syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
-				errs = append(errs, fmt.Errorf("unmount %s: %w", mounts[i], err))
-			}
+	mounts, _ := setDiff(before.Mounts, now.Mounts)
+	for i := len(mounts) - 1; i >= 0; i-- { // the last mounted first
+		if err := syscall.Unmount(mounts[i], syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", mounts[i], err))
 		}
 	}
 	for p, was := range before.Paths {
@@ -269,19 +264,15 @@ func restoreHost(dir string) error {
 			errs = append(errs, os.RemoveAll(p))
 			continue
 		}
-		entries, _ := os.ReadDir(p)
-		for _, e := range entries {
-			if !slices.Contains(was, e.Name()) {
-				errs = append(errs, os.RemoveAll(filepath.Join(p, e.Name())))
-			}
+		added, _ := setDiff(was, now.Paths[p])
+		for _, e := range slices.DeleteFunc(added, func(e string) bool { return e == absent }) {
+			errs = append(errs, os.RemoveAll(filepath.Join(p, e)))
 		}
 	}
-	ifaces, _ := net.Interfaces()
-	for _, i := range ifaces {
-		if !slices.Contains(before.Links, i.Name) {
-			if out, err := exec.Command("ip", "link", "delete", i.Name).CombinedOutput(); err != nil && !bytes.Contains(out, []byte("Cannot find device")) {
-				errs = append(errs, fmt.Errorf("ip link delete %s: %w: %s", i.Name, err, out))
-			}
+	links, _ := setDiff(before.Links, now.Links)
+	for _, l := range links {
+		if out, err := exec.Command("ip", "link", "delete", l).CombinedOutput(); err != nil && !bytes.Contains(out, []byte("Cannot find device")) {
+			errs = append(errs, fmt.Errorf("ip link delete %s: %w: %s", l, err, out))
 		}
 	}
 	for k, v := range before.Sysctls {
@@ -290,49 +281,55 @@ func restoreHost(dir string) error {
 		}
 	}
 	for tool, rules := range before.Rules {
-		errs = append(errs, restoreRules(strings.TrimSuffix(tool, "-save"), rules))
+		errs = append(errs, restoreRules(strings.TrimSuffix(tool, "-save"), rules, now.Rules[tool]))
 	}
 	// After the rules, which may refer to them.
-	if out, err := exec.Command("ipset", "list", "-n").Output(); err == nil {
-		for _, set := range strings.Fields(string(out)) {
-			if !slices.Contains(before.IPSets, set) {
-				if out, err := exec.Command("ipset", "destroy", set).CombinedOutput(); err != nil {
-					errs = append(errs, fmt.Errorf("ipset destroy %s: %w: %s", set, err, out))
-				}
-			}
+	sets, _ := setDiff(before.IPSets, now.IPSets)
+	for _, set := range sets {
+		if out, err := exec.Command("ipset", "destroy", set).CombinedOutput(); err != nil {
+			errs = append(errs, fmt.Errorf("ipset destroy %s: %w: %s", set, err, out))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	now, err := SnapshotHost()
-	if err != nil {
+	if now, err = SnapshotHost(); err != nil {
 		return err
 	}
 	if diff := before.Diff(now); len(diff) > 0 {
 		return fmt.Errorf("the host differs from before the real node:\n%s", strings.Join(diff, "\n"))
 	}
-	if err := os.Remove(filepath.Join(dir, "host.json")); err != nil {
+	if err := os.Remove(filepath.Join(abs, "host.json")); err != nil {
 		return err
 	}
 	return releaseRealNode(abs)
 }
 
-// restoreRules puts back the rules iptables-save printed before, and
-// empties the tables that were not loaded then (the kubelet's canary chains
-// live in mangle).
-func restoreRules(family, before string) error {
-	now, err := exec.Command(family + "-save").Output()
+// RecordedHost is the host as Up found it before starting the real node of
+// the cluster in dir (its host.json), while that node runs.
+func RecordedHost(dir string) (HostState, error) {
+	var s HostState
+	b, err := os.ReadFile(filepath.Join(dir, "host.json"))
 	if err != nil {
-		return fmt.Errorf("%s-save: %w", family, err)
+		return s, err
 	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("%s/host.json: %w", dir, err)
+	}
+	return s, nil
+}
+
+// restoreRules puts back the rules iptables-save printed before, and
+// empties the tables loaded since (the kubelet's canary chains live in
+// mangle); now is what it prints now.
+func restoreRules(family, before, now string) error {
 	input := before
 	tables := regexp.MustCompile(`(?m)^\*(\w+)$`)
 	had := map[string]bool{}
 	for _, m := range tables.FindAllStringSubmatch(before, -1) {
 		had[m[1]] = true
 	}
-	for _, m := range tables.FindAllStringSubmatch(string(now), -1) {
+	for _, m := range tables.FindAllStringSubmatch(now, -1) {
 		if !had[m[1]] {
 			input += "*" + m[1] + "\nCOMMIT\n"
 		}

@@ -2,7 +2,6 @@ package devcluster_test
 
 import (
 	"context"
-	"encoding/json"
 	"net"
 	"os"
 	"os/exec"
@@ -44,10 +43,8 @@ func TestRealNode(t *testing.T) {
 	c, _, client := devclustertest.Start(t, 1, 0, devclustertest.RealNode)
 	// The host as Up found it, once this cluster had the host's real node
 	// (another package's test may have had it a moment before).
-	record, err := os.ReadFile(filepath.Join(c.Dir, "host.json"))
+	before, err := devcluster.RecordedHost(c.Dir)
 	require.NoError(t, err)
-	var before devcluster.HostState
-	require.NoError(t, json.Unmarshal(record, &before))
 	t.Cleanup(func() {
 		if !t.Failed() {
 			return
