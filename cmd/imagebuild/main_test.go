@@ -240,8 +240,7 @@ func TestImagesIntoTheRealNode(t *testing.T) {
 	require.NoError(t, run(context.Background(), []string{"--cluster", c.Dir, "--only", "gateway,model-fetch", "--tag", "local",
 		"--source", source, "--revision", revision, "--created", created}, root, &out))
 	t.Logf("built and loaded in %s:\n%s", time.Since(start).Round(100*time.Millisecond), out.String())
-	list, err := exec.Command(filepath.Join(root, "bin", "cluster", "ctr"), "--address", filepath.Join(c.Dir, "run", "containerd.sock"),
-		"--namespace", "k8s.io", "images", "ls").CombinedOutput()
+	list, err := c.Ctr("images", "ls")
 	require.NoError(t, err, "%s", list)
 	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
 		ref, digest, ok := strings.Cut(strings.Fields(line)[0], "@")

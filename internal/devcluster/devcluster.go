@@ -77,7 +77,7 @@ type Options struct {
 	// images, probes, security contexts. It changes the host (see
 	// HostState); Down puts it back. It needs root.
 	RealNode bool
-	// KubeletPort is the real node's kubelet's, on the host's address.
+	// KubeletPort is the real node's kubelet's, on the bridge's gateway.
 	KubeletPort int
 	// Ports on 127.0.0.1.
 	APIPort, EtcdPort, EtcdPeerPort, ControllerPort, SchedulerPort, KwokPort, MetricsPort int
@@ -240,7 +240,7 @@ func up(o Options) (*Cluster, error) {
 		// A node's kubelet may change only its own Node and its pods'.
 		"--enable-admission-plugins", "NodeRestriction",
 		// Logs, exec and port-forward go to a kubelet at the address its
-		// node reports (kwok's on loopback, a real one on the host's),
+		// node reports (kwok's on loopback, a real one on the bridge's gateway),
 		// whose serving certificate ca signed.
 		"--kubelet-client-certificate", pki(pkiKubeletClient+".crt"), "--kubelet-client-key", pki(pkiKubeletClient+".key"),
 		"--kubelet-certificate-authority", pki(pkiCA+".crt"), "--kubelet-preferred-address-types", "InternalIP"); err != nil {
@@ -536,48 +536,44 @@ func waitHTTP(method, url, token, want string, limit time.Duration, alive func()
 	return fmt.Errorf("not ready after %s: %v", limit, last)
 }
 
+// waitReady waits until the node reports Ready.
 func waitReady(ctx context.Context, client kubernetes.Interface, name string, alive func() error) error {
-	for {
-		if err := alive(); err != nil {
-			return err
-		}
-		n, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
-		if err == nil {
-			for _, c := range n.Status.Conditions {
-				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
-					return nil
-				}
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("not Ready: %w", ctx.Err())
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
+	return waitNode(ctx, client, name, alive, "not Ready", func(n *corev1.Node) bool {
+		return slices.ContainsFunc(n.Status.Conditions, func(c corev1.NodeCondition) bool {
+			return c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue
+		})
+	})
 }
 
 // waitSchedulable waits until the node lifecycle controller has lifted the
 // not-ready taint a kubelet registers its node with.
 func waitSchedulable(ctx context.Context, client kubernetes.Interface, name string, alive func() error) error {
+	return waitNode(ctx, client, name, alive, "still tainted "+corev1.TaintNodeNotReady, func(n *corev1.Node) bool {
+		return !slices.ContainsFunc(n.Spec.Taints, func(t corev1.Taint) bool { return t.Key == corev1.TaintNodeNotReady })
+	})
+}
+
+// waitNode polls the node until ok says so, failing early when alive
+// reports a dead process, and with why when ctx ends.
+func waitNode(ctx context.Context, client kubernetes.Interface, name string, alive func() error, why string, ok func(*corev1.Node) bool) error {
 	for {
 		if err := alive(); err != nil {
 			return err
 		}
-		n, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
-		if err == nil && !slices.ContainsFunc(n.Spec.Taints, func(t corev1.Taint) bool { return t.Key == corev1.TaintNodeNotReady }) {
+		if n, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{}); err == nil && ok(n) {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("still tainted %s: %w", corev1.TaintNodeNotReady, ctx.Err())
+			return fmt.Errorf("%s: %w", why, ctx.Err())
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
 }
 
 // Down stops every process Up started, in reverse order, puts back what a
-// real node changed on the host, and removes the state folder. It reports how many processes it stopped.
+// real node changed on the host, and removes the state folder. It reports
+// how many processes it stopped.
 func Down(dir string) (int, error) {
 	n, err := stop(dir)
 	if err != nil {

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -46,9 +44,9 @@ const (
 	// route anywhere else.
 	BridgeName = "devcluster0"
 	// Gateway is the host's address on BridgeName: the node's address
-	// (the kubelet listens there, not on the host's other interfaces), so
-	// also CoreDNS's (a host-network pod), and where the pods reach the
-	// host's stores.
+	// (the kubelet listens there, not on the host's other interfaces),
+	// where the API server's forward for pods listens, and where the pods
+	// reach the host's stores.
 	Gateway = "10.88.0.1"
 	// NetcheckImage is internal/devcluster/netcheck's image, imported as
 	// the pause image is: a server and a client for checking Services, DNS
@@ -135,6 +133,11 @@ type realNode struct {
 // realNodePaths are the state folders of a real node under dir.
 type realNodePaths struct {
 	dir, containerd, socket, cni, kubelet string
+}
+
+// ctr runs containerd's client against the node's containerd.
+func (p realNodePaths) ctr(bin string, args ...string) ([]byte, error) {
+	return exec.Command(filepath.Join(bin, "ctr"), append([]string{"--address", p.socket}, args...)...).CombinedOutput()
 }
 
 func pathsOf(dir string) realNodePaths {
@@ -325,15 +328,12 @@ func startRealNode(ctx context.Context, client kubernetes.Interface, p realNodeP
 	if err := start("containerd", "--config", filepath.Join(p.containerd, "config.toml")); err != nil {
 		return err
 	}
-	ctr := func(args ...string) ([]byte, error) {
-		return exec.Command(filepath.Join(bin, "ctr"), append([]string{"--address", p.socket}, args...)...).CombinedOutput()
-	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if err := alive(); err != nil {
 			return err
 		}
-		if _, err := ctr("version"); err == nil {
+		if _, err := p.ctr(bin, "version"); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -439,6 +439,12 @@ func (c *Cluster) Import(ref string, img v1.Image) error {
 	return importInto(pathsOf(c.Dir), c.bin, ref, img)
 }
 
+// Ctr runs containerd's client against the real node's containerd, in the
+// namespace the kubelet's pods live in (k8s.io): images ls, tasks ls.
+func (c *Cluster) Ctr(args ...string) ([]byte, error) {
+	return pathsOf(c.Dir).ctr(c.bin, append([]string{"--namespace", "k8s.io"}, args...)...)
+}
+
 // importInto writes img as an OCI image layout, archived, and has ctr
 // import it into the CRI's namespace under ref. An OCI layout keeps the
 // image's manifest as built, so the node's copy has the digest a registry
@@ -466,8 +472,7 @@ func importInto(p realNodePaths, bin, ref string, img v1.Image) error {
 	if err := tarDir(filepath.Join(dir, "layout"), archive); err != nil {
 		return err
 	}
-	out, err := exec.Command(filepath.Join(bin, "ctr"), "--address", p.socket, "--namespace", "k8s.io", "images", "import", archive).CombinedOutput()
-	if err != nil {
+	if out, err := p.ctr(bin, "--namespace", "k8s.io", "images", "import", archive); err != nil {
 		return fmt.Errorf("import %s: %w: %s", ref, err, out)
 	}
 	return nil
@@ -480,31 +485,5 @@ func tarDir(dir, archive string) error {
 		return err
 	}
 	tw := tar.NewWriter(f)
-	walk := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || path == dir {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		h, err := tar.FileInfoHeader(info, "")
-		if err != nil {
-			return err
-		}
-		if h.Name, err = filepath.Rel(dir, path); err != nil {
-			return err
-		}
-		if err := tw.WriteHeader(h); err != nil || d.IsDir() {
-			return err
-		}
-		src, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer src.Close()
-		_, err = io.Copy(tw, src)
-		return err
-	})
-	return errors.Join(walk, tw.Close(), f.Close())
+	return errors.Join(tw.AddFS(os.DirFS(dir)), tw.Close(), f.Close())
 }

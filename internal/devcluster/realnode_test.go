@@ -97,7 +97,7 @@ func TestRealNode(t *testing.T) {
 
 	// Inside the container, as the host sees its process.
 	id := strings.TrimPrefix(running.Status.ContainerStatuses[0].ContainerID, "containerd://")
-	pid := taskPID(t, c.Dir, id)
+	pid := taskPID(t, c, id)
 	status, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
 	require.NoError(t, err)
 	fields := map[string]string{}
@@ -230,10 +230,9 @@ func TestRealNode(t *testing.T) {
 }
 
 // taskPID is the host PID of a container's task, from containerd.
-func taskPID(t *testing.T, dir, id string) int {
+func taskPID(t *testing.T, c *devcluster.Cluster, id string) int {
 	t.Helper()
-	bin := filepath.Join("..", "..", "bin", "cluster", "ctr") // the test runs in internal/devcluster
-	out, err := exec.Command(bin, "--address", filepath.Join(dir, "run", "containerd.sock"), "--namespace", "k8s.io", "tasks", "ls").CombinedOutput()
+	out, err := c.Ctr("tasks", "ls")
 	require.NoError(t, err, "%s", out)
 	for _, l := range strings.Split(string(out), "\n") {
 		if f := strings.Fields(l); len(f) >= 2 && f[0] == id {
