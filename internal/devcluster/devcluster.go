@@ -311,7 +311,7 @@ func up(o Options) (*Cluster, error) {
 	}
 	real := ""
 	if node != nil {
-		host, err := SnapshotHost()
+		host, err := SnapshotHost(abs)
 		if err != nil {
 			return nil, err
 		}

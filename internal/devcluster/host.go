@@ -30,7 +30,11 @@ type HostState struct {
 	Sysctls map[string]string `json:"sysctls"`
 	// Rules are iptables-save's and ip6tables-save's output.
 	Rules map[string]string `json:"rules"`
-	// Mounts are the host's mount points.
+	// Mounts are the mount points a node may add: under the cluster's
+	// folder (the kubelet's root, containerd's state) and under nodePaths
+	// (the pods' network namespaces in /run/netns). Others are other
+	// programs' (a test's bind mount beside this one), not the node's to
+	// take down.
 	Mounts []string `json:"mounts"`
 	// Paths are the host paths a node creates: whether each was there, and
 	// what a folder held.
@@ -58,8 +62,9 @@ var nodePaths = []string{"/var/lib/kubelet", "/var/log/containers", "/var/log/po
 // slash in its name.
 const absent = "/absent"
 
-// SnapshotHost records the host as a real node would change it.
-func SnapshotHost() (HostState, error) {
+// SnapshotHost records the host as the real node of the cluster in dir
+// would change it.
+func SnapshotHost(dir string) (HostState, error) {
 	s := HostState{Sysctls: map[string]string{}, Rules: map[string]string{}, Paths: map[string][]string{}}
 	for _, k := range nodeSysctls {
 		b, err := os.ReadFile(filepath.Join("/proc/sys", k))
@@ -83,7 +88,12 @@ func SnapshotHost() (HostState, error) {
 	if err != nil {
 		return s, err
 	}
-	s.Mounts = mounts
+	roots := append([]string{dir}, nodePaths...)
+	for _, m := range mounts {
+		if slices.ContainsFunc(roots, func(root string) bool { return m == root || strings.HasPrefix(m, root+"/") }) {
+			s.Mounts = append(s.Mounts, m)
+		}
+	}
 	for _, p := range nodePaths {
 		entries, err := os.ReadDir(p)
 		switch {
@@ -248,7 +258,7 @@ func restoreHost(dir string) error {
 	killShims(abs)
 	// What is there now that was not before goes; what it was is the
 	// record's.
-	now, err := SnapshotHost()
+	now, err := SnapshotHost(abs)
 	if err != nil {
 		return err
 	}
@@ -293,7 +303,7 @@ func restoreHost(dir string) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if now, err = SnapshotHost(); err != nil {
+	if now, err = SnapshotHost(abs); err != nil {
 		return err
 	}
 	if diff := before.Diff(now); len(diff) > 0 {

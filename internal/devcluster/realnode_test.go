@@ -204,7 +204,7 @@ func TestRealNode(t *testing.T) {
 	t.Logf("under default deny with DNS allowed to kube-dns, the caller: %s", strings.TrimSpace(out))
 
 	// What the node changed, so that the comparison after Down can fail.
-	during, err := devcluster.SnapshotHost()
+	during, err := devcluster.SnapshotHost(c.Dir)
 	require.NoError(t, err)
 	changed := before.Diff(during)
 	var what []string
@@ -221,7 +221,7 @@ func TestRealNode(t *testing.T) {
 
 	n, err := devcluster.Down(c.Dir)
 	require.NoError(t, err, "down puts the host back")
-	after, err := devcluster.SnapshotHost()
+	after, err := devcluster.SnapshotHost(c.Dir)
 	require.NoError(t, err)
 	require.Empty(t, before.Diff(after), "the host as before the real node")
 	t.Logf("down stopped %d processes; the host's tunables, iptables, ipsets, mounts, paths and links are as before", n)
