@@ -17,9 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/MicahParks/keyfunc/v3"
-	"golang.org/x/time/rate"
-
 	"github.com/intelliflow/platform/apps/catalog"
 	"github.com/intelliflow/platform/apps/gateway/internal/edge"
 	"github.com/intelliflow/platform/internal/envconfig"
@@ -122,24 +119,13 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, list
 	// per JWKS_UNKNOWN_KID_INTERVAL. Past that rate an unknown kid is
 	// refused at once (the limiter never waits beyond its deadline, which
 	// also bounds the fetch).
-	noError := true
-	keys, err := keyfunc.NewDefaultOverrideCtx(keysCtx, []string{cfg.jwksURL}, keyfunc.Override{
-		HTTPTimeout: 5 * time.Second, RefreshInterval: cfg.jwksRefresh, NoErrorReturnFirstHTTPReq: &noError,
-		RefreshUnknownKID: rate.NewLimiter(rate.Every(cfg.unknownKID), 1), RateLimitWaitMax: 3 * time.Second,
-		RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
-			return func(_ context.Context, err error) { log.Warn("key set refresh failed", "url", u, "error", err.Error()) }
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("JWKS_URL %s: %w", cfg.jwksURL, err)
-	}
+	keys := fetchKeys(keysCtx, cfg, log)
 	rdb := redisclient.New(cfg.redis)
 	defer rdb.Close()
 	// Ready once tokens can be verified: without keys every call would be
 	// refused. Redis is not a condition (rate limits then allow).
-	ready := func(ctx context.Context) error {
-		all, err := keys.Storage().KeyReadAll(ctx)
-		if err != nil || len(all) == 0 {
+	ready := func(context.Context) error {
+		if keys.get() == nil {
 			return errors.New("no access-token keys from " + cfg.jwksURL + " yet")
 		}
 		return nil

@@ -139,6 +139,50 @@ func TestUnknownKidRefetchesAtMostOncePerInterval(t *testing.T) {
 	require.Less(t, time.Since(began), 2*time.Second, "an unknown kid does not make the request wait")
 }
 
+// TestReadyOnceUsersAnswers: a gateway started while the users service
+// refuses (not up yet, or a network policy not yet applied to the new
+// pod) is unready and refuses tokens, then ready within a second or so of
+// the key set answering, not a refresh interval later.
+func TestReadyOnceUsersAnswers(t *testing.T) {
+	key := newKey(t)
+	s := &signer{keys: []ed25519.PrivateKey{key}}
+	var up atomic.Bool
+	var fetches atomic.Int64
+	users := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		if !up.Load() {
+			http.Error(w, "not yet", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write(s.jwks(t))
+	}))
+	defer users.Close()
+	redisAddr, _ := redistest.Start(t)
+	gw := start(t, map[string]string{
+		"BIND_ADDRESS": "127.0.0.1", "HTTP_PORT": "0", "METRICS_PORT": "0", "SHUTDOWN_DRAIN": "10ms", "REDIS_ADDR": redisAddr,
+		"USERS_URL": users.URL, "TRANSACTIONS_URL": users.URL, "ANALYTICS_URL": users.URL, "FRAUD_URL": users.URL, "ORCHESTRATOR_URL": users.URL,
+		"JWT_ISSUER": issuer,
+	})
+	status := func(path, tok string) int {
+		req, _ := http.NewRequest("GET", gw+path, nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Eventually(t, func() bool { return fetches.Load() >= 3 }, 10*time.Second, 20*time.Millisecond, "tried again")
+	require.Equal(t, http.StatusServiceUnavailable, status(edge.HealthPath, ""))
+	require.Equal(t, http.StatusUnauthorized, status("/api/v1/users/me", sign(t, key, "customer")))
+	up.Store(true)
+	began := time.Now()
+	require.Eventually(t, func() bool { return status(edge.HealthPath, "") == 200 }, 40*time.Second, 20*time.Millisecond)
+	t.Logf("ready %s after the key set answered (%d fetches)", time.Since(began).Round(10*time.Millisecond), fetches.Load())
+	require.Equal(t, 200, status("/api/v1/users/me", sign(t, key, "customer")))
+}
+
 func TestConfigErrors(t *testing.T) {
 	err := run(context.Background(), func(k string) string {
 		return map[string]string{"USERS_URL": "users", "TRUSTED_PROXY_CIDRS": "10.0.0.0/99", "CORS_ALLOWED_ORIGINS": "http://app.example", "RATE_LIMIT_PER_MINUTE": "-1"}[k]
