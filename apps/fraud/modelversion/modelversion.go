@@ -132,9 +132,20 @@ func Verify(dir string) (Verified, error) {
 
 // NewS3 is a client for the model bucket with the AWS SDK's default
 // credentials (a pod's IRSA role); endpoint, when set, is an S3-compatible
-// server reached by path-style URLs (one machine, tests).
+// server reached by path-style URLs (one machine, tests), with the
+// environment's static keys when it has them and unsigned requests when
+// not: such a server's buckets are its own business, and the SDK's chain
+// would otherwise end asking for an instance role nobody has there.
 func NewS3(ctx context.Context, endpoint string) (*s3.Client, error) {
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	var opts []func(*awsconfig.LoadOptions) error
+	if endpoint != "" && os.Getenv("AWS_ACCESS_KEY_ID") == "" {
+		opts = append(opts, awsconfig.WithCredentialsProvider(aws.AnonymousCredentials{}))
+		if os.Getenv("AWS_REGION") == "" {
+			// The SDK wants a region even for unsigned requests.
+			opts = append(opts, awsconfig.WithRegion("us-east-1"))
+		}
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("AWS credentials for the model bucket: %w", err)
 	}
