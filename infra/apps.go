@@ -23,6 +23,13 @@ const (
 	modelDir    = "/models"
 )
 
+// The ConfigMap of the stack's trusted CA certificates, in the app
+// namespace.
+const (
+	trustedCAConfigMap = "trusted-ca"
+	trustedCAKey       = "ca.pem"
+)
+
 // credentialsSecret names a service's Secret.
 func credentialsSecret(service string) string { return service + "-credentials" }
 
@@ -59,6 +66,12 @@ func serviceArgs(cfg stacks.Config, f *Foundation, svc catalog.Service, namespac
 		ServiceAccount: microservice.ServiceAccount{KubernetesAPI: svc.CallsKubernetesAPI},
 		ServiceMonitor: cfg.ServiceMonitors,
 		Labels:         map[string]string{"intelliflow.io/environment": string(cfg.Environment)},
+	}
+	if p := cfg.NodePlacement; p != nil {
+		args.Placement.NodeSelector = p.NodeSelector
+		for _, t := range p.Tolerations {
+			args.Placement.Tolerations = append(args.Placement.Tolerations, microservice.Toleration{Key: t.Key, Value: t.Value, Effect: t.Effect})
+		}
 	}
 	if m := size.PodsMetric; m != nil {
 		args.Autoscaling.Pods = &microservice.Metric{Name: m.Name, AverageValue: m.AverageValue}
@@ -120,7 +133,7 @@ func serviceArgs(cfg stacks.Config, f *Foundation, svc catalog.Service, namespac
 			args.Config["MODEL_SOURCE"] = "s3://" + b + "/" + ServingPrefix
 			args.SharedVolume.Writable = true
 		}
-		args.InitContainers = []microservice.InitContainer{{
+		fetch := microservice.InitContainer{
 			Name:  "model-fetch",
 			Image: cfg.Image("model-fetch"),
 			// Writes a version folder under modelDir, which the server's
@@ -130,7 +143,11 @@ func serviceArgs(cfg stacks.Config, f *Foundation, svc catalog.Service, namespac
 				"--sha256", cfg.FraudModel.SHA256,
 				"--out", modelDir,
 			},
-		}}
+		}
+		if e := cfg.S3Endpoint(); e != "" {
+			fetch.Args = append(fetch.Args, "--endpoint", e)
+		}
+		args.InitContainers = []microservice.InitContainer{fetch}
 	}
 	return args, nil
 }
@@ -236,6 +253,14 @@ func configFor(cfg stacks.Config, svc catalog.Service) map[string]string {
 		case catalog.MongoDB:
 			out["MONGODB_URI"] = "mongodb://" + hostPort(st) + "/intelliflow?tls=true"
 			out["MONGODB_USER"] = svc.Name
+			if m := cfg.DataStores[st].AuthMechanism; m != "" {
+				out["MONGODB_AUTH_MECHANISM"] = m
+			}
+		case catalog.S3:
+			// An S3-compatible server instead of AWS's.
+			if e := cfg.S3Endpoint(); e != "" {
+				out["S3_ENDPOINT"] = e
+			}
 		case catalog.SMTP:
 			out["SMTP_ADDR"] = hostPort(st)
 			// The relay's user whose password is the smtp-password
@@ -267,11 +292,29 @@ func configFor(cfg stacks.Config, svc catalog.Service) map[string]string {
 // exactly the credentials it reads.
 func deployApps(ctx *pulumi.Context, cfg stacks.Config, creds credentials, f *Foundation, namespace pulumi.StringInput, opts ...pulumi.ResourceOption) (map[string]*microservice.Microservice, error) {
 	out := map[string]*microservice.Microservice{}
+	var trustedCA *microservice.TrustedCA
+	if cfg.TrustedCA != "" {
+		ca, err := corev1.NewConfigMap(ctx, trustedCAConfigMap, &corev1.ConfigMapArgs{
+			// Auto-named: new certificates make a new ConfigMap, whose
+			// name rolls the pods (Go reads its roots once).
+			Metadata: &metav1.ObjectMetaArgs{
+				Namespace: namespace,
+				Labels:    pulumi.StringMap{"app.kubernetes.io/part-of": pulumi.String("intelliflow")},
+			},
+			Immutable: pulumi.Bool(true),
+			Data:      pulumi.StringMap{trustedCAKey: pulumi.String(cfg.TrustedCA)},
+		}, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("configmap %s: %w", trustedCAConfigMap, err)
+		}
+		trustedCA = &microservice.TrustedCA{ConfigMap: ca.Metadata.Name().Elem(), Key: trustedCAKey}
+	}
 	for _, svc := range catalog.All() {
 		args, err := serviceArgs(cfg, f, svc, namespace)
 		if err != nil {
 			return nil, err
 		}
+		args.TrustedCA = trustedCA
 		svcOpts := opts
 		if len(svc.Secrets) > 0 && cfg.Vault == nil {
 			data := pulumi.StringMap{}

@@ -32,6 +32,15 @@ func Run(ctx *pulumi.Context) error {
 	if err != nil {
 		return err
 	}
+	// The trusted CA goes into a ConfigMap; the policy pack, which loads
+	// the same config from its own folder, has no use for it.
+	root, err := stacks.Root(ctx)
+	if err != nil {
+		return err
+	}
+	if err := cfg.LoadTrustedCA(root); err != nil {
+		return err
+	}
 	_, err = Deploy(ctx, cfg)
 	return err
 }

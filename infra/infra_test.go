@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -25,6 +26,7 @@ import (
 	"github.com/intelliflow/platform/internal/chartmirror"
 	"github.com/intelliflow/platform/internal/envconfig"
 	"github.com/intelliflow/platform/internal/golden"
+	"github.com/intelliflow/platform/internal/loopbackca"
 	"github.com/intelliflow/platform/internal/pulumitest"
 	"github.com/intelliflow/platform/policy/pack"
 	"github.com/intelliflow/platform/policy/rules"
@@ -70,6 +72,15 @@ func stackConfig(t *testing.T, stack string) (map[string]string, stacks.Config) 
 	if stack == "charts" {
 		// Its mirror folder, wherever this clone finds it.
 		values["intelliflow:chartRepository"] = chart.LocalPrefix + chartmirror.Dir(t, repoRoot(t))
+	}
+	if _, ok := values["intelliflow:trustedCAFile"]; ok {
+		// The stores' CA, which `intelliflow stores` writes when it starts
+		// them: one made for the test.
+		ca, err := loopbackca.New("test stores CA", time.Hour)
+		require.NoError(t, err)
+		file := filepath.Join(t.TempDir(), "ca.pem")
+		require.NoError(t, os.WriteFile(file, ca.PEM, 0o644))
+		values["intelliflow:trustedCAFile"] = file
 	}
 	if _, ok := values["intelliflow:credentials"]; !ok {
 		// Teams set staging and prod credentials themselves (README),
@@ -269,7 +280,7 @@ func TestUnknownPeerIsAnError(t *testing.T) {
 // TestStacksPassPolicy runs every rule on every resource each stack
 // registers: the program must never trip its own policy pack.
 func TestStacksPassPolicy(t *testing.T) {
-	for _, stack := range []string{"dev", "local", "charts", "staging", "prod"} {
+	for _, stack := range []string{"dev", "local", "realnode", "charts", "staging", "prod"} {
 		t.Run(stack, func(t *testing.T) {
 			mocks, cfg := runStack(t, stack, false)
 			// The pack exactly as the policy binary builds it for this stack.
@@ -418,7 +429,7 @@ func TestStackFilesPinTheCommittedModel(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("..", "apps", "fraud", "model", "model.json"))
 	require.NoError(t, err)
 	sum := sha256.Sum256(b)
-	for _, stack := range []string{"dev", "local", "staging", "prod"} {
+	for _, stack := range []string{"dev", "local", "realnode", "staging", "prod"} {
 		_, cfg := stackConfig(t, stack)
 		require.Equal(t, hex.EncodeToString(sum[:]), cfg.FraudModel.SHA256, "Pulumi.%s.yaml intelliflow:fraudModel.sha256 (make fraud-model prints the new one)", stack)
 		require.True(t, strings.HasSuffix(cfg.FraudModel.URI, "/model.json"), cfg.FraudModel.URI)
@@ -426,8 +437,9 @@ func TestStackFilesPinTheCommittedModel(t *testing.T) {
 }
 
 // platformKeys every pod gets whether or not its code reads them: who it
-// is, and the AWS region the SDKs look for.
-var platformKeys = []string{"SERVICE_NAME", "ENVIRONMENT", "AWS_REGION"}
+// is, the AWS region the SDKs look for, and the trusted CA file Go's TLS
+// reads its roots from.
+var platformKeys = []string{"SERVICE_NAME", "ENVIRONMENT", "AWS_REGION", "SSL_CERT_FILE"}
 
 // notYetRead are keys a stack gives a service that its code does not read
 // yet, each with why; TestServicesGetWhatTheyRead fails on any other.
@@ -445,7 +457,7 @@ var notYetRead = map[string][]string{
 // nothing it never reads.
 func TestServicesGetWhatTheyRead(t *testing.T) {
 	checked := 0
-	for _, stack := range []string{"dev", "local", "staging", "prod"} {
+	for _, stack := range []string{"dev", "local", "realnode", "staging", "prod"} {
 		t.Run(stack, func(t *testing.T) {
 			mocks, _ := runStack(t, stack, false)
 			for _, svc := range catalog.Names() {
@@ -470,7 +482,11 @@ func TestServicesGetWhatTheyRead(t *testing.T) {
 					}
 					env, _ := c.(map[string]any)["env"].([]any)
 					for _, e := range env {
-						provided[strings.TrimSuffix(e.(map[string]any)["name"].(string), "_FILE")] = true
+						name := e.(map[string]any)["name"].(string)
+						if !slices.Contains(platformKeys, name) {
+							name = strings.TrimSuffix(name, "_FILE")
+						}
+						provided[name] = true
 					}
 				}
 				for _, k := range contract.Requires {
@@ -484,7 +500,7 @@ func TestServicesGetWhatTheyRead(t *testing.T) {
 			}
 		})
 	}
-	require.GreaterOrEqual(t, checked, 16, "four services in four stacks")
+	require.GreaterOrEqual(t, checked, 20, "four services in five stacks")
 }
 
 // TestVaultDatabaseAccessIsTheCatalogs: a service gets a dynamic database
@@ -538,4 +554,50 @@ func TestChartPinsAreInTheMirror(t *testing.T) {
 	require.ErrorContains(t, err, "has no falco 9.1.1 (it has 9.1.0)")
 	_, err = chart.Locate(mirror, "no-such-chart", "1.0.0")
 	require.ErrorContains(t, err, `has no chart "no-such-chart"`)
+}
+
+// TestRealNodeStack: the realnode stack puts every service on the real
+// node (its selector and the node's taint tolerated), every container
+// trusts the stores' CA through one auto-named ConfigMap, and the S3
+// endpoint and MongoDB mechanism reach the services that read them.
+func TestRealNodeStack(t *testing.T) {
+	mocks, _ := runStack(t, "realnode", false)
+	cms := mocks.OfType("kubernetes:core/v1:ConfigMap")
+	var ca string
+	for _, cm := range cms {
+		if data, _ := cm.Get("data").(map[string]any); data != nil && data["ca.pem"] != nil {
+			require.Empty(t, ca, "one trusted-ca ConfigMap")
+			require.Contains(t, data["ca.pem"], "-----BEGIN CERTIFICATE-----")
+			require.Equal(t, true, cm.Get("immutable"))
+			ca = cm.Name
+		}
+	}
+	require.NotEmpty(t, ca)
+	deps := mocks.OfType("kubernetes:apps/v1:Deployment")
+	require.Len(t, deps, len(catalog.Names()))
+	for _, d := range deps {
+		spec := d.Get("spec.template.spec").(map[string]any)
+		require.Equal(t, map[string]any{"kubernetes.io/hostname": "real-0"}, spec["nodeSelector"], d.Name)
+		require.Contains(t, spec["tolerations"], map[string]any{"key": "intelliflow.io/real-node", "operator": "Exists", "effect": "NoSchedule"}, d.Name)
+		b, _ := json.Marshal(spec["volumes"])
+		require.Contains(t, string(b), `{"configMap":{"name":"`, d.Name)
+		containers := append(spec["containers"].([]any), func() []any { ic, _ := spec["initContainers"].([]any); return ic }()...)
+		for _, c := range containers {
+			b, _ := json.Marshal(c)
+			require.Contains(t, string(b), `{"name":"SSL_CERT_FILE","value":"/etc/intelliflow/trusted-ca/ca.pem"}`, d.Name)
+			require.Contains(t, string(b), `"mountPath":"/etc/intelliflow/trusted-ca","name":"trusted-ca","readOnly":true`, d.Name)
+			if c.(map[string]any)["name"] == "model-fetch" {
+				require.Contains(t, string(b), `"--endpoint","https://10.88.0.1:9000"`)
+			}
+		}
+	}
+	config := func(svc string) map[string]any {
+		cm, ok := mocks.Find("kubernetes:core/v1:ConfigMap", svc+"-config")
+		require.True(t, ok, svc)
+		return cm.Get("data").(map[string]any)
+	}
+	require.Equal(t, "https://10.88.0.1:9000", config(catalog.Fraud)["S3_ENDPOINT"])
+	require.Equal(t, "https://10.88.0.1:9000", config(catalog.Orchestrator)["S3_ENDPOINT"])
+	require.Equal(t, "PLAIN", config(catalog.Analytics)["MONGODB_AUTH_MECHANISM"])
+	require.Equal(t, "10.88.0.1", config(catalog.Users)["DATABASE_HOST"])
 }

@@ -5,6 +5,8 @@ import (
 	"net"
 	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/intelliflow/platform/apps/catalog"
 )
@@ -15,6 +17,27 @@ type Endpoint struct {
 	Host  string   `json:"host"`
 	Port  int      `json:"port"`
 	CIDRs []string `json:"cidrs"`
+	// AuthMechanism is MongoDB's (the driver negotiates SCRAM when
+	// empty; PLAIN for a server that checks passwords elsewhere, as
+	// FerretDB does against PostgreSQL).
+	AuthMechanism string `json:"authMechanism,omitempty"`
+}
+
+// mongoMechanisms are the authentication mechanisms the services' MongoDB
+// driver speaks with a password.
+var mongoMechanisms = []string{"", "SCRAM-SHA-1", "SCRAM-SHA-256", "PLAIN"}
+
+// AWSS3Host is S3's default host; any other names an S3-compatible server.
+const AWSS3Host = "s3.amazonaws.com"
+
+// S3Endpoint is the URL of an S3-compatible server the stack names instead
+// of AWS's S3, or "" for AWS (whose SDK finds its own endpoint).
+func (c Config) S3Endpoint() string {
+	e := c.DataStores[catalog.S3]
+	if e.Host == AWSS3Host || e.Host == "" {
+		return ""
+	}
+	return "https://" + net.JoinHostPort(e.Host, strconv.Itoa(e.Port))
 }
 
 // defaultPorts are the stores' standard ports.
@@ -34,10 +57,11 @@ var privateNetworks = []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"}
 func DefaultEndpoints(env Environment) map[catalog.Store]Endpoint {
 	out := map[catalog.Store]Endpoint{}
 	for _, st := range catalog.Stores {
-		e := Endpoint{Host: fmt.Sprintf("%s.%s.intelliflow.internal", st, env), Port: defaultPorts[st], CIDRs: privateNetworks}
+		// A copy each: a stack's override decodes into the slice.
+		e := Endpoint{Host: fmt.Sprintf("%s.%s.intelliflow.internal", st, env), Port: defaultPorts[st], CIDRs: slices.Clone(privateNetworks)}
 		switch st {
 		case catalog.S3:
-			e.Host = "s3.amazonaws.com"
+			e.Host = AWSS3Host
 			e.CIDRs = []string{"0.0.0.0/0"}
 		case catalog.MLflow, catalog.SMTP:
 			e.CIDRs = []string{"0.0.0.0/0"}
@@ -64,6 +88,11 @@ func (c Config) validateEndpoints() []error {
 		}
 		if e.Port < 1 || e.Port > 65535 {
 			errs = append(errs, fmt.Errorf("%s.port: %d is not a port", key, e.Port))
+		}
+		if e.AuthMechanism != "" && st != catalog.MongoDB {
+			errs = append(errs, fmt.Errorf("%s.authMechanism: only mongodb's is configurable", key))
+		} else if !slices.Contains(mongoMechanisms, e.AuthMechanism) {
+			errs = append(errs, fmt.Errorf("%s.authMechanism: %q is not one of %s", key, e.AuthMechanism, strings.Join(mongoMechanisms[1:], ", ")))
 		}
 		if len(e.CIDRs) == 0 {
 			errs = append(errs, fmt.Errorf("%s.cidrs: name at least one network egress may reach", key))

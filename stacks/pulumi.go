@@ -18,12 +18,19 @@ func Load(ctx *pulumi.Context) (Config, error) {
 	if err != nil {
 		return c, err
 	}
-	root := ctx.RootDirectory()
-	if root == "" {
-		if root, err = os.Getwd(); err != nil {
-			return c, err
-		}
+	root, err := Root(ctx)
+	if err != nil {
+		return c, err
 	}
 	c.ChartRepository = chart.ResolveLocal(c.ChartRepository, root)
 	return c, nil
+}
+
+// Root is the project's folder: the program's root directory, or where it
+// runs inline.
+func Root(ctx *pulumi.Context) (string, error) {
+	if root := ctx.RootDirectory(); root != "" {
+		return root, nil
+	}
+	return os.Getwd()
 }

@@ -79,6 +79,13 @@ type Config struct {
 	// GPUNodeGroup is the node group GPU workloads are scheduled on; empty
 	// when the stack has no GPUs (dev).
 	GPUNodeGroup string
+	// NodePlacement, when set, pins every service's pods to the nodes it
+	// selects.
+	NodePlacement *NodePlacement
+	// TrustedCAFile names a PEM file of CA certificates the services
+	// trust besides their images' own (stores whose certificates a
+	// private CA signed); TrustedCA is its contents, read by Load.
+	TrustedCAFile, TrustedCA string
 	// RolloutTimeoutSeconds bounds how long the driver waits, after an
 	// update into a cluster, for every Deployment to run its HPA's minimum.
 	RolloutTimeoutSeconds int
@@ -204,10 +211,17 @@ var keys = []key{
 		c.GPUNodeGroup = raw
 		return nil
 	}},
+	{"nodePlacement", "JSON object {nodeSelector: {label: value}, tolerations: [{key, value, effect}]}: the nodes every service's pods run on (default: anywhere the scheduler likes)", func(c *Config, raw string) error {
+		return strictJSON(raw, &c.NodePlacement)
+	}},
+	{"trustedCAFile", "PEM file of CA certificates the services trust besides their images' own (relative to the project root): for stores whose certificates a private CA signed", func(c *Config, raw string) error {
+		c.TrustedCAFile = raw
+		return nil
+	}},
 	{"serviceMonitors", "true | false: create Prometheus ServiceMonitors (default: not in dev)", func(c *Config, raw string) error {
 		return parseBool(raw, &c.ServiceMonitors)
 	}},
-	{"dataStores", "JSON object store -> endpoint overrides (host, port, cidrs)", func(c *Config, raw string) error {
+	{"dataStores", "JSON object store -> endpoint overrides (host, port, cidrs; authMechanism for mongodb)", func(c *Config, raw string) error {
 		return strictJSON(raw, &c.endpointOverrides)
 	}},
 	{"credentials", "Pulumi secret: JSON object secret key -> value for every key the services need (set with --secret)", func(c *Config, raw string) error {
@@ -569,6 +583,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.validateSizes()...)
 	errs = append(errs, c.validateEndpoints()...)
+	errs = append(errs, c.NodePlacement.validate()...)
 	errs = append(errs, c.validateCredentials()...)
 	errs = append(errs, c.FraudModel.validate()...)
 	errs = append(errs, c.validateAWS()...)

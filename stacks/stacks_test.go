@@ -4,13 +4,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/intelliflow/platform/apps/catalog"
+	"github.com/intelliflow/platform/internal/loopbackca"
 )
 
 func lookupOf(m map[string]string) Lookup {
@@ -249,6 +253,15 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"chart image digests not an object", map[string]string{"environment": "dev", "chartImageDigests": `["falco"]`}, []string{"intelliflow:chartImageDigests"}},
 		{"prod without digests", map[string]string{"environment": "prod", "aws": testAWS}, []string{"intelliflow:imageDigests.fraud: missing", "pulumi config set --path intelliflow:imageDigests.fraud"}},
 		{"unknown store", map[string]string{"environment": "dev", "dataStores": `{"oracle": {"port": 1521}}`}, []string{"intelliflow:dataStores.oracle: unknown store"}},
+		{"auth mechanisms", map[string]string{"environment": "dev", "dataStores": `{"mongodb": {"authMechanism": "GSSAPI"}, "redis": {"authMechanism": "PLAIN"}}`}, []string{
+			`intelliflow:dataStores.mongodb.authMechanism: "GSSAPI" is not one of SCRAM-SHA-1, SCRAM-SHA-256, PLAIN`, "intelliflow:dataStores.redis.authMechanism: only mongodb's",
+		}},
+		{"bad node placement", map[string]string{"environment": "dev", "nodePlacement": `{"nodeSelector": {"bad key!": "x", "zone": "a b"}, "tolerations": [{"key": "", "effect": "Never"}]}`}, []string{
+			`intelliflow:nodePlacement.nodeSelector: "bad key!"`, `intelliflow:nodePlacement.nodeSelector.zone: "a b"`,
+			`intelliflow:nodePlacement.tolerations[0].key: ""`, `intelliflow:nodePlacement.tolerations[0].effect: "Never" is not NoSchedule`,
+		}},
+		{"empty node placement", map[string]string{"environment": "dev", "nodePlacement": `{"tolerations": []}`}, []string{"intelliflow:nodePlacement.nodeSelector: name at least one node label"}},
+		{"node placement unknown field", map[string]string{"environment": "dev", "nodePlacement": `{"nodeName": "real-0"}`}, []string{"intelliflow:nodePlacement", `unknown field "nodeName"`}},
 		{"bad endpoint", map[string]string{"environment": "dev", "dataStores": `{"redis": {"host": "", "port": 0, "cidrs": ["10.0.0.0"]}}`}, []string{
 			`intelliflow:dataStores.redis.host: "" is not a host name`, "intelliflow:dataStores.redis.port: 0", `intelliflow:dataStores.redis.cidrs: "10.0.0.0" is not a CIDR`,
 		}},
@@ -274,6 +287,33 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 				require.ErrorContains(t, err, w)
 			}
 		})
+	}
+}
+
+// TestTrustedCA: the file is read relative to the project root, and
+// anything but PEM certificates is refused with the key's name.
+func TestTrustedCA(t *testing.T) {
+	root := t.TempDir()
+	ca, err := loopbackca.New("test CA", time.Hour)
+	require.NoError(t, err)
+	leaf, err := ca.Server("x", []string{"x"})
+	require.NoError(t, err)
+	files := map[string][]byte{"ca.pem": ca.PEM, "key.pem": append(leaf.KeyPEM, ca.PEM...), "empty.pem": []byte("no PEM here\n"), "broken.pem": []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")}
+	for name, b := range files {
+		require.NoError(t, os.WriteFile(filepath.Join(root, name), b, 0o600))
+	}
+	load := func(file string) (Config, error) {
+		c, err := Parse("dev", lookupOf(valid(map[string]string{"environment": "dev", "trustedCAFile": file})))
+		require.NoError(t, err)
+		return c, c.LoadTrustedCA(root)
+	}
+	c, err := load("ca.pem")
+	require.NoError(t, err)
+	require.Equal(t, string(ca.PEM), c.TrustedCA)
+	for file, want := range map[string]string{"key.pem": "holds a EC PRIVATE KEY block", "empty.pem": "no PEM certificate", "broken.pem": "certificate 1:", "missing.pem": "no such file"} {
+		_, err := load(file)
+		require.ErrorContains(t, err, "config intelliflow:trustedCAFile: ")
+		require.ErrorContains(t, err, want)
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"k8s.io/apimachinery/pkg/api/resource"
 
@@ -59,6 +61,11 @@ type Args struct {
 	SharedVolume   *SharedVolume
 	// Vault, when set, injects secrets with the Vault Agent.
 	Vault *Vault
+	// TrustedCA, when set, is a ConfigMap of CA certificates every
+	// container trusts besides its image's: mounted, and named by
+	// SSL_CERT_FILE (Go's TLS clients read their roots from it, and the
+	// image's certificate folder still).
+	TrustedCA *TrustedCA
 	// ServiceMonitor creates a Prometheus operator ServiceMonitor.
 	ServiceMonitor bool
 	// ShutdownSeconds is how long the server drains in-flight requests
@@ -118,7 +125,15 @@ type Placement struct {
 	StrictZoneSpread bool
 	// PriorityClass names a PriorityClass for the pods.
 	PriorityClass string
+	// NodeSelector and Tolerations pin the pods to the nodes the stack
+	// names (a dedicated pool, the local cluster's real node).
+	NodeSelector map[string]string
+	Tolerations  []Toleration
 }
+
+// Toleration tolerates a taint: any value when Value is empty, every
+// effect when Effect is.
+type Toleration struct{ Key, Value, Effect string }
 
 // Peer is another service, by app name, with the port it serves.
 type Peer struct {
@@ -188,6 +203,17 @@ type SharedVolume struct {
 	// the orchestrator promotes); read-only otherwise.
 	Writable bool
 }
+
+// TrustedCA is a ConfigMap's key holding PEM certificates. Pass the
+// ConfigMap's output name: an auto-named, immutable ConfigMap is replaced
+// when the certificates change, and the new name rolls the pods.
+type TrustedCA struct {
+	ConfigMap pulumi.StringInput
+	Key       string
+}
+
+// TrustedCADir is where a TrustedCA is mounted.
+const TrustedCADir = "/etc/intelliflow/trusted-ca"
 
 // Vault injects secrets with the Vault Agent injector.
 type Vault struct {
@@ -292,6 +318,14 @@ func (a *Args) Validate() error {
 		bad("GPU", "%d is negative", a.GPU)
 	case a.GPU > 0 && a.GPUNodeGroup == "":
 		bad("GPUNodeGroup", "is required when GPU is %d: GPU pods must be placed on the GPU node group", a.GPU)
+	}
+	if t := a.TrustedCA; t != nil && (t.ConfigMap == nil || len(validation.IsConfigMapKey(t.Key)) > 0) {
+		bad("TrustedCA", "needs a ConfigMap and a key (%q)", t.Key)
+	}
+	for i, t := range a.Placement.Tolerations {
+		if t.Key == "" {
+			bad(fmt.Sprintf("Placement.Tolerations[%d].Key", i), "is required")
+		}
 	}
 	if a.Replicas.Min < 1 {
 		bad("Replicas.Min", "%d; at least 1", a.Replicas.Min)

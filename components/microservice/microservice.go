@@ -278,8 +278,11 @@ func VaultTokenVolume() *corev1.VolumeArgs {
 	}
 }
 
-// peerTokenVolume holds a PeerToken.
-const peerTokenVolume = "peer-token"
+// peerTokenVolume holds a PeerToken; trustedCAVolume the TrustedCA.
+const (
+	peerTokenVolume = "peer-token"
+	trustedCAVolume = "trusted-ca"
+)
 
 func configHash(cfg map[string]string) string {
 	h := sha256.New()
@@ -305,6 +308,19 @@ func podSpec(a Args, serviceAccount, configMap pulumi.StringInput, selector map[
 	if a.Vault != nil {
 		volumes = append(volumes, VaultTokenVolume())
 	}
+	// Every container trusts the stack's CA: SSL_CERT_FILE names the
+	// mounted file.
+	var caMounts corev1.VolumeMountArray
+	var caEnv corev1.EnvVarArray
+	if t := a.TrustedCA; t != nil {
+		caMounts = corev1.VolumeMountArray{&corev1.VolumeMountArgs{Name: pulumi.String(trustedCAVolume), MountPath: pulumi.String(TrustedCADir), ReadOnly: pulumi.Bool(true)}}
+		caEnv = corev1.EnvVarArray{&corev1.EnvVarArgs{Name: pulumi.String("SSL_CERT_FILE"), Value: pulumi.String(TrustedCADir + "/" + t.Key)}}
+		mounts = append(mounts, caMounts...)
+		volumes = append(volumes, &corev1.VolumeArgs{
+			Name:      pulumi.String(trustedCAVolume),
+			ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: t.ConfigMap},
+		})
+	}
 	if t := a.PeerToken; t != nil {
 		mounts = append(mounts, &corev1.VolumeMountArgs{Name: pulumi.String(peerTokenVolume), MountPath: pulumi.String(t.Dir), ReadOnly: pulumi.Bool(true)})
 		volumes = append(volumes, &corev1.VolumeArgs{
@@ -329,7 +345,7 @@ func podSpec(a Args, serviceAccount, configMap pulumi.StringInput, selector map[
 		EnvFrom: corev1.EnvFromSourceArray{&corev1.EnvFromSourceArgs{
 			ConfigMapRef: &corev1.ConfigMapEnvSourceArgs{Name: configMap},
 		}},
-		Env:             serverEnv(a),
+		Env:             append(serverEnv(a), caEnv...),
 		Resources:       resourceArgs(a.Resources, a.GPU),
 		LivenessProbe:   probeArgs(liveness),
 		ReadinessProbe:  probeArgs(readiness),
@@ -353,6 +369,7 @@ func podSpec(a Args, serviceAccount, configMap pulumi.StringInput, selector map[
 		for _, k := range slices.Sorted(maps.Keys(ic.Env)) {
 			env = append(env, &corev1.EnvVarArgs{Name: pulumi.String(k), Value: pulumi.String(ic.Env[k])})
 		}
+		env = append(env, caEnv...)
 		inits = append(inits, &corev1.ContainerArgs{
 			Name:            pulumi.String(ic.Name),
 			Image:           pulumi.String(ic.Image),
@@ -361,10 +378,10 @@ func podSpec(a Args, serviceAccount, configMap pulumi.StringInput, selector map[
 			Env:             env,
 			Resources:       resourceArgs(res, 0),
 			SecurityContext: RestrictedContainer(),
-			VolumeMounts: corev1.VolumeMountArray{
+			VolumeMounts: append(corev1.VolumeMountArray{
 				&corev1.VolumeMountArgs{Name: pulumi.String("tmp"), MountPath: pulumi.String("/tmp")},
 				&corev1.VolumeMountArgs{Name: pulumi.String(a.SharedVolume.Name), MountPath: pulumi.String(a.SharedVolume.MountPath)},
-			},
+			}, caMounts...),
 			TerminationMessagePolicy: pulumi.String("FallbackToLogsOnError"),
 		})
 	}
@@ -403,6 +420,16 @@ func podSpec(a Args, serviceAccount, configMap pulumi.StringInput, selector map[
 			Key: pulumi.String(GPUResource), Operator: pulumi.String("Exists"), Effect: pulumi.String("NoSchedule"),
 		}}
 	}
+	for _, t := range a.Placement.Tolerations {
+		tol := &corev1.TolerationArgs{Key: pulumi.String(t.Key), Operator: pulumi.String("Exists")}
+		if t.Value != "" {
+			tol.Operator, tol.Value = pulumi.String("Equal"), pulumi.String(t.Value)
+		}
+		if t.Effect != "" {
+			tol.Effect = pulumi.String(t.Effect)
+		}
+		tolerations = append(tolerations, tol)
+	}
 	spec := &corev1.PodSpecArgs{
 		ServiceAccountName:            serviceAccount,
 		AutomountServiceAccountToken:  pulumi.Bool(a.ServiceAccount.KubernetesAPI),
@@ -423,6 +450,9 @@ func podSpec(a Args, serviceAccount, configMap pulumi.StringInput, selector map[
 	}
 	if affinity.PodAntiAffinity != nil || affinity.NodeAffinity != nil {
 		spec.Affinity = affinity
+	}
+	if len(a.Placement.NodeSelector) > 0 {
+		spec.NodeSelector = pulumi.ToStringMap(a.Placement.NodeSelector)
 	}
 	if a.Placement.PriorityClass != "" {
 		spec.PriorityClassName = pulumi.String(a.Placement.PriorityClass)
