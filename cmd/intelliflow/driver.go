@@ -37,32 +37,9 @@ type driver struct {
 }
 
 func newDriver(ctx context.Context, o options, program pulumi.RunFunc, getenv func(string) string, stdout, stderr io.Writer) (*driver, error) {
-	file := filepath.Join(o.root, "Pulumi."+o.stack+".yaml")
-	sf, err := stacks.ReadFile(file)
+	cfg, env, err := loadStack(o, getenv)
 	if err != nil {
 		return nil, err
-	}
-	if err := stacks.CheckKeys(sf.Keys()); err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
-	}
-	environment := stacks.Environment(rawEnvironment(sf))
-	if !slices.Contains(stacks.Environments, environment) {
-		// The secrets setup depends on the environment: report it first.
-		_, err := stacks.Parse(o.stack, sf.Lookup)
-		return nil, fmt.Errorf("%s: %w", file, err)
-	}
-	env, err := engineEnv(o, environment, sf, getenv)
-	if err != nil {
-		return nil, err
-	}
-	if sf.UsesPassphrase() {
-		if sf, err = sf.Decrypt(passphrase(env)); err != nil {
-			return nil, fmt.Errorf("%s: %w", file, err)
-		}
-	}
-	cfg, err := stacks.Parse(o.stack, sf.Lookup)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	if state, ok := strings.CutPrefix(env["PULUMI_BACKEND_URL"], "file://"); ok {
 		if err := os.MkdirAll(state, 0o700); err != nil {
@@ -116,6 +93,39 @@ func newDriver(ctx context.Context, o options, program pulumi.RunFunc, getenv fu
 		d.progress = stderr
 	}
 	return d, nil
+}
+
+// loadStack reads the stack's file, decrypts its secrets and validates
+// it; env is what the engine runs with.
+func loadStack(o options, getenv func(string) string) (stacks.Config, map[string]string, error) {
+	file := filepath.Join(o.root, "Pulumi."+o.stack+".yaml")
+	sf, err := stacks.ReadFile(file)
+	if err != nil {
+		return stacks.Config{}, nil, err
+	}
+	if err := stacks.CheckKeys(sf.Keys()); err != nil {
+		return stacks.Config{}, nil, fmt.Errorf("%s: %w", file, err)
+	}
+	environment := stacks.Environment(rawEnvironment(sf))
+	if !slices.Contains(stacks.Environments, environment) {
+		// The secrets setup depends on the environment: report it first.
+		_, err := stacks.Parse(o.stack, sf.Lookup)
+		return stacks.Config{}, nil, fmt.Errorf("%s: %w", file, err)
+	}
+	env, err := engineEnv(o, environment, sf, getenv)
+	if err != nil {
+		return stacks.Config{}, nil, err
+	}
+	if sf.UsesPassphrase() {
+		if sf, err = sf.Decrypt(passphrase(env)); err != nil {
+			return stacks.Config{}, nil, fmt.Errorf("%s: %w", file, err)
+		}
+	}
+	cfg, err := stacks.Parse(o.stack, sf.Lookup)
+	if err != nil {
+		return stacks.Config{}, nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return cfg, env, nil
 }
 
 // rawEnvironment is the stack's environment as written, before validation:

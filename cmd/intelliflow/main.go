@@ -5,6 +5,7 @@
 //	intelliflow preview|up|destroy|refresh|outputs [--stack dev] [--diff] [--json]
 //	intelliflow plugins [--stack staging] [--server URL]
 //	intelliflow falco-rules [--stack prod]
+//	intelliflow stores --stack realnode
 //
 // It needs the pulumi CLI and the kubernetes provider in <root>/bin (make
 // tools) and the policy pack at <root>/bin/intelliflow-policy (make policy).
@@ -44,9 +45,9 @@ func main() {
 var errReported = errors.New("see the summary above")
 
 // commands are the operations the driver runs.
-var commands = []string{"preview", "up", "destroy", "refresh", "outputs", "plugins", "falco-rules"}
+var commands = []string{"preview", "up", "destroy", "refresh", "outputs", "plugins", "falco-rules", "stores"}
 
-const usage = `usage: intelliflow <preview|up|destroy|refresh|outputs|plugins|falco-rules> [flags]
+const usage = `usage: intelliflow <preview|up|destroy|refresh|outputs|plugins|falco-rules|stores> [flags]
 
   preview   show what would change, with the policy pack
   up        create or update the stack, with the policy pack
@@ -57,6 +58,8 @@ const usage = `usage: intelliflow <preview|up|destroy|refresh|outputs|plugins|fa
             versions (where downloads are allowed: engine runs never download)
   falco-rules
             print our Falco rules file as the stack deploys it (for falco --validate)
+  stores    run a dev stack's data stores on this machine, as its config
+            names them (address, ports, credentials, TLS), until Ctrl-C
 
 flags:
 `
@@ -152,6 +155,8 @@ func runProgram(ctx context.Context, program pulumi.RunFunc, args []string, gete
 	switch o.command {
 	case "plugins":
 		return runPlugins(ctx, o, getenv, stdout, stderr)
+	case "stores":
+		return runStores(ctx, o, getenv, stdout)
 	case "falco-rules":
 		cfg, err := stackShape(o)
 		if err != nil {

@@ -73,8 +73,6 @@ func deployDNS(ctx context.Context, client kubernetes.Interface, p realNodePaths
 				Spec: corev1.PodSpec{
 					DNSPolicy:                    corev1.DNSDefault,
 					PriorityClassName:            "system-cluster-critical",
-					NodeSelector:                 map[string]string{"kubernetes.io/hostname": RealNodeName},
-					Tolerations:                  []corev1.Toleration{{Key: RealNodeTaintKey, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
 					AutomountServiceAccountToken: ptr.To(false),
 					// Port 53 without root or a capability: the pod's own
 					// network namespace lets unprivileged ports start there
@@ -102,6 +100,7 @@ func deployDNS(ctx context.Context, client kubernetes.Interface, p realNodePaths
 			},
 		},
 	}
+	OnRealNode(&deployment.Spec.Template.Spec)
 	if _, err := client.AppsV1().Deployments(ns).Create(ctx, deployment, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("coredns Deployment: %w", err)
 	}

@@ -102,8 +102,6 @@ func TestFraudImageOnTheRealNode(t *testing.T) {
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "fraud", Namespace: "fraud", Labels: map[string]string{"app": "fraud"}},
 		Spec: corev1.PodSpec{
-			NodeSelector:                 map[string]string{"kubernetes.io/hostname": devcluster.RealNodeName},
-			Tolerations:                  []corev1.Toleration{{Key: devcluster.RealNodeTaintKey, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
 			AutomountServiceAccountToken: ptr.To(false),
 			SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](images.UID), RunAsGroup: ptr.To[int64](images.GID),
 				FSGroup: ptr.To[int64](images.GID), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
@@ -130,6 +128,7 @@ func TestFraudImageOnTheRealNode(t *testing.T) {
 			}},
 		},
 	}
+	devcluster.OnRealNode(&pod.Spec)
 	_, err = client.CoreV1().Pods("fraud").Create(ctx, pod, metav1.CreateOptions{})
 	require.NoError(t, err)
 	began = time.Now()

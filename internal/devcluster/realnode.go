@@ -17,6 +17,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -115,6 +116,16 @@ func releaseRealNode(dir string) error {
 
 // realNodeBinaries are what a real node needs beside the control plane's.
 var realNodeBinaries = append([]string{"kubelet", "containerd", "containerd-shim-runc-v2", "ctr", "pause", "netcheck"}, nodeServices...)
+
+// OnRealNode places a pod on the real node: its host name selected, its
+// taint tolerated.
+func OnRealNode(spec *corev1.PodSpec) {
+	if spec.NodeSelector == nil {
+		spec.NodeSelector = map[string]string{}
+	}
+	spec.NodeSelector[corev1.LabelHostname] = RealNodeName
+	spec.Tolerations = append(spec.Tolerations, corev1.Toleration{Key: RealNodeTaintKey, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule})
+}
 
 // socat forwards the pods' API connections from the bridge's gateway to
 // the API server on loopback (CoreDNS reads the API from a pod).

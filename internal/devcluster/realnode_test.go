@@ -80,7 +80,7 @@ func TestRealNode(t *testing.T) {
 	require.True(t, apierrors.IsForbidden(err), "another node's: %v", err)
 
 	restrictedNamespace(ctx, t, client, "real")
-	pod := netcheckPod("echo", map[string]string{"app": "echo"}, corev1.RestartPolicyAlways, "serve", ":8080")
+	pod := devclustertest.NetcheckPod("real", "echo", map[string]string{"app": "echo"}, corev1.RestartPolicyAlways, "serve", ":8080")
 	pod.Spec.Containers[0].ReadinessProbe = &corev1.Probe{PeriodSeconds: 1,
 		ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080)}}}
 	_, err = client.CoreV1().Pods("real").Create(ctx, pod, metav1.CreateOptions{})
@@ -96,33 +96,8 @@ func TestRealNode(t *testing.T) {
 	require.NoError(t, err, "logs through the kubelet")
 
 	// Inside the container, as the host sees its process.
-	id := strings.TrimPrefix(running.Status.ContainerStatuses[0].ContainerID, "containerd://")
-	pid := taskPID(t, c, id)
-	status, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
-	require.NoError(t, err)
-	fields := map[string]string{}
-	for _, l := range strings.Split(string(status), "\n") {
-		if k, v, ok := strings.Cut(l, ":"); ok {
-			fields[k] = strings.Join(strings.Fields(v), " ")
-		}
-	}
-	require.Equal(t, "10001 10001 10001 10001", fields["Uid"])
-	require.Equal(t, "10001 10001 10001 10001", fields["Gid"])
-	for _, set := range []string{"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"} {
-		require.Equal(t, "0000000000000000", fields[set], set)
-	}
-	require.Equal(t, "1", fields["NoNewPrivs"])
-	require.Equal(t, "2", fields["Seccomp"], "a seccomp filter")
-	mounts, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "mountinfo"))
-	require.NoError(t, err)
-	var root string
-	for _, l := range strings.Split(string(mounts), "\n") {
-		if f := strings.Fields(l); len(f) > 5 && f[4] == "/" {
-			root = f[5]
-		}
-	}
-	require.Contains(t, strings.Split(root, ","), "ro", "the container's root is read-only: %s", root)
-	t.Logf("container %.12s: pid %d, uid %s, CapEff %s, NoNewPrivs %s, Seccomp %s, root %s", id, pid, fields["Uid"], fields["CapEff"], fields["NoNewPrivs"], fields["Seccomp"], root)
+	pid, seen := devclustertest.RequireRestricted(t, c, running.Status.ContainerStatuses[0].ContainerID, 10001)
+	t.Log(seen)
 
 	// A Service by its name, through CoreDNS and kube-proxy.
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "echo", Namespace: "real"},
@@ -137,7 +112,7 @@ func TestRealNode(t *testing.T) {
 		return err == nil && slices.Equal(addrs, []string{svc.Spec.ClusterIP})
 	}, time.Minute, 250*time.Millisecond, "CoreDNS answers the Service's name with its ClusterIP")
 	url := "http://echo.real.svc.cluster.local/"
-	phase, out := runPod(ctx, t, client, netcheckPod("first", nil, corev1.RestartPolicyNever, "get", url, "30s"))
+	phase, out := devclustertest.RunPod(ctx, t, client, devclustertest.NetcheckPod("real", "first", nil, corev1.RestartPolicyNever, "get", url, "30s"))
 	require.Equal(t, corev1.PodSucceeded, phase, "a pod reaches the Service by name: %s", out)
 	require.Contains(t, out, "netcheck echo")
 	t.Logf("without a policy: %s -> %s", url, strings.TrimSpace(out))
@@ -159,12 +134,12 @@ func TestRealNode(t *testing.T) {
 		rules, err := exec.Command("iptables-save", "-t", "filter").Output()
 		return err == nil && strings.Contains(string(rules), "KUBE-NWPLCY-")
 	}, time.Minute, 250*time.Millisecond, "kube-router writes the policy's chain")
-	phase, out = runPod(ctx, t, client, netcheckPod("caller", map[string]string{"role": "caller"}, corev1.RestartPolicyNever, "get", url, "30s"))
+	phase, out = devclustertest.RunPod(ctx, t, client, devclustertest.NetcheckPod("real", "caller", map[string]string{"role": "caller"}, corev1.RestartPolicyNever, "get", url, "30s"))
 	require.Equal(t, corev1.PodSucceeded, phase, "the declared caller: %s", out)
 	t.Logf("with the policy, a pod labelled role=caller: %s", strings.TrimSpace(out))
 	// One try: the policy's rules are in place (the caller got through),
 	// and a pod they do not name is refused from its first packet.
-	phase, out = runPod(ctx, t, client, netcheckPod("stranger", nil, corev1.RestartPolicyNever, "get", url))
+	phase, out = devclustertest.RunPod(ctx, t, client, devclustertest.NetcheckPod("real", "stranger", nil, corev1.RestartPolicyNever, "get", url))
 	require.Equal(t, corev1.PodFailed, phase, "a pod the policy does not name: %s", out)
 	t.Logf("with the policy, a pod without the label: %s", strings.TrimSpace(out))
 
@@ -199,7 +174,7 @@ func TestRealNode(t *testing.T) {
 		_, err = client.NetworkingV1().NetworkPolicies("real").Create(ctx, &np, metav1.CreateOptions{})
 		require.NoError(t, err, np.Name)
 	}
-	phase, out = runPod(ctx, t, client, netcheckPod("caller-under-default-deny", map[string]string{"role": "caller"}, corev1.RestartPolicyNever, "get", url, "30s"))
+	phase, out = devclustertest.RunPod(ctx, t, client, devclustertest.NetcheckPod("real", "caller-under-default-deny", map[string]string{"role": "caller"}, corev1.RestartPolicyNever, "get", url, "30s"))
 	require.Equal(t, corev1.PodSucceeded, phase, "the caller under default deny: %s", out)
 	t.Logf("under default deny with DNS allowed to kube-dns, the caller: %s", strings.TrimSpace(out))
 
@@ -227,61 +202,6 @@ func TestRealNode(t *testing.T) {
 	t.Logf("down stopped %d processes; the host's tunables, iptables, ipsets, mounts, paths and links are as before", n)
 	_, err = os.Stat(filepath.Join("/proc", strconv.Itoa(pid)))
 	require.ErrorIs(t, err, os.ErrNotExist, "the container's process is gone")
-}
-
-// taskPID is the host PID of a container's task, from containerd.
-func taskPID(t *testing.T, c *devcluster.Cluster, id string) int {
-	t.Helper()
-	out, err := c.Ctr("tasks", "ls")
-	require.NoError(t, err, "%s", out)
-	for _, l := range strings.Split(string(out), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == id {
-			pid, err := strconv.Atoi(f[1])
-			require.NoError(t, err)
-			return pid
-		}
-	}
-	t.Fatalf("no task %s in:\n%s", id, out)
-	return 0
-}
-
-// netcheckPod is a pod on the real node running netcheck with args, as the
-// restricted Pod Security standard wants it.
-func netcheckPod(name string, labels map[string]string, restart corev1.RestartPolicy, args ...string) *corev1.Pod {
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "real", Labels: labels},
-		Spec: corev1.PodSpec{
-			RestartPolicy:                restart,
-			NodeSelector:                 map[string]string{"kubernetes.io/hostname": devcluster.RealNodeName},
-			Tolerations:                  []corev1.Toleration{{Key: devcluster.RealNodeTaintKey, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
-			AutomountServiceAccountToken: ptr.To(false),
-			SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](10001), RunAsGroup: ptr.To[int64](10001),
-				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
-			Containers: []corev1.Container{{
-				Name: "app", Image: devcluster.NetcheckImage, ImagePullPolicy: corev1.PullNever, Args: args,
-				SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),
-					Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}},
-			}},
-		},
-	}
-}
-
-// runPod runs a pod to its end and returns how it ended and its log.
-func runPod(ctx context.Context, t *testing.T, client kubernetes.Interface, pod *corev1.Pod) (corev1.PodPhase, string) {
-	t.Helper()
-	_, err := client.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{})
-	require.NoError(t, err)
-	var phase corev1.PodPhase
-	require.Eventually(t, func() bool {
-		p, err := client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
-		if err == nil {
-			phase = p.Status.Phase
-		}
-		return phase == corev1.PodSucceeded || phase == corev1.PodFailed
-	}, time.Minute, 250*time.Millisecond, "pod %s ends", pod.Name)
-	log, err := client.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
-	require.NoError(t, err)
-	return phase, string(log)
 }
 
 // restrictedNamespace makes a namespace enforcing the restricted Pod

@@ -18,14 +18,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/intelliflow/platform/internal/filedigest"
+	"github.com/intelliflow/platform/internal/loopbackca"
 
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -77,11 +80,22 @@ type Platform struct {
 	kafka                         *kfake.Cluster
 	s3, mlflowSrv                 *httptest.Server
 	s3Backend                     *s3mem.Backend
+	modelBucket                   string
 	mlflow                        *mlflowtest.Server
 	pgPort                        int
 	pgDir                         string
 	redisAddr, mongoURI, smtpAddr string
 	smtpCA                        string
+
+	// Where the stores listen: loopback on free ports (make local), or
+	// one address on the ports a stack names (StartStores).
+	bind  string
+	ports map[catalog.Store]int
+	// The stores' certificate, signed by ca, for bind.
+	ca   *loopbackca.CA
+	leaf loopbackca.Leaf
+	// The stack's credentials (StartStores): the stores check them.
+	creds map[string]string
 }
 
 // Start starts everything, or nothing: on error what started is stopped.
@@ -89,11 +103,8 @@ func Start(ctx context.Context, o Options) (*Platform, error) {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
-	p := &Platform{o: o, dir: o.Dir, Services: map[string]string{}, Bins: map[string]string{}, Env: map[string]map[string]string{}}
-	if err := os.RemoveAll(p.dir); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(filepath.Join(p.dir, "logs"), 0o755); err != nil {
+	p, err := newPlatform(o, loopbackca.Loopback.String())
+	if err != nil {
 		return nil, err
 	}
 	if err := p.start(ctx); err != nil {
@@ -101,6 +112,25 @@ func Start(ctx context.Context, o Options) (*Platform, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// newPlatform empties the state folder and makes the stores' certificate
+// for bind.
+func newPlatform(o Options, bind string) (*Platform, error) {
+	p := &Platform{o: o, dir: o.Dir, bind: bind, Services: map[string]string{}, Bins: map[string]string{}, Env: map[string]map[string]string{}}
+	if err := os.RemoveAll(p.dir); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(p.dir, "logs"), 0o755); err != nil {
+		return nil, err
+	}
+	ca, err := loopbackca.New("intelliflow local CA (dev only)", 7*24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	p.ca = ca
+	p.leaf, err = ca.Server(bind, []string{"localhost"}, net.ParseIP(bind))
+	return p, err
 }
 
 func (p *Platform) step(format string, args ...any) {
@@ -121,7 +151,7 @@ func (p *Platform) start(ctx context.Context) error {
 	if err := p.startKafka(); err != nil {
 		return err
 	}
-	if err := p.startS3(); err != nil {
+	if err := p.startS3(ModelBucket); err != nil {
 		return err
 	}
 	if err := p.startRegistry(); err != nil {
@@ -199,8 +229,16 @@ func (p *Platform) startRegistry() error {
 	if err != nil {
 		return fmt.Errorf("the committed model: %w", err)
 	}
-	p.mlflow = mlflowtest.Start(mlflowToken)
-	p.mlflow.AddVersion("fraud", "1", "s3://"+ModelBucket+"/mlflow/run-1/artifacts/model", "run-1",
+	token := mlflowToken
+	if p.creds != nil {
+		token = p.creds["mlflow-token"]
+	}
+	p.mlflow = mlflowtest.New(token)
+	if p.mlflowSrv, err = p.serveHTTP(catalog.MLflow, p.mlflow); err != nil {
+		return err
+	}
+	p.mlflow.URL = p.mlflowSrv.URL
+	p.mlflow.AddVersion("fraud", "1", "s3://"+p.modelBucket+"/mlflow/run-1/artifacts/model", "run-1",
 		map[string]string{"sha256": sum}, map[string]float64{"pr_auc": verified.PRAUC})
 	p.mlflow.SetAlias("fraud", "production", "1")
 	return nil
@@ -260,7 +298,7 @@ func (p *Platform) startServices(ctx context.Context) error {
 			}
 		}
 		p.step("starting %s", s.name)
-		ports, err := p.startOn(2, func(ports []int) (*proc, error) {
+		ports, err := p.startOn("", 2, func(ports []int) (*proc, error) {
 			e := map[string]string{"HTTP_PORT": strconv.Itoa(ports[0]), "METRICS_PORT": strconv.Itoa(ports[1])}
 			for k, v := range env {
 				e[k] = v

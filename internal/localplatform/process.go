@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/intelliflow/platform/apps/catalog"
 	"github.com/intelliflow/platform/internal/freeport"
 )
 
@@ -112,9 +113,17 @@ func (pr *proc) wait(ctx context.Context, ready func(context.Context) error) err
 
 // startOn picks n free ports and starts a server on them with start, again
 // on other ports when they were taken in between; the platform stops it.
-func (p *Platform) startOn(n int, start func(ports []int) (*proc, error)) ([]int, error) {
+// A store whose port the stack names gets that one first (and no retry).
+func (p *Platform) startOn(st catalog.Store, n int, start func(ports []int) (*proc, error)) ([]int, error) {
+	pick := freeport.Pick
+	if port, ok := p.ports[st]; ok {
+		pick = func(n int) ([]int, error) {
+			rest, err := freeport.Pick(n - 1)
+			return append([]int{port}, rest...), err
+		}
+	}
 	var pr *proc
-	ports, err := freeport.Start(n, freeport.Pick, func(ports []int) error {
+	ports, err := freeport.Start(n, pick, func(ports []int) error {
 		var err error
 		pr, err = start(ports)
 		return err

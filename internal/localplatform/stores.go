@@ -4,13 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http/httptest"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/johannesboyne/gofakes3"
@@ -18,9 +17,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/intelliflow/platform/apps/catalog"
 	"github.com/intelliflow/platform/internal/ferretserver"
 	"github.com/intelliflow/platform/internal/freeport"
-	"github.com/intelliflow/platform/internal/loopbackca"
 	"github.com/intelliflow/platform/internal/pgserver"
 )
 
@@ -52,15 +51,27 @@ func (p *Platform) startPostgres(ctx context.Context) error {
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return fmt.Errorf("initdb: %v\n%s", err, out)
 	}
-	ports, err := p.startOn(1, func(ports []int) (*proc, error) {
-		pr, err := p.spawn("postgres", cred, nil, filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(ports[0]),
-			"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+dir, "-c", "fsync=off")
+	settings := []string{"-c", "listen_addresses=" + p.bind, "-c", "unix_socket_directories=" + dir, "-c", "fsync=off"}
+	if p.creds != nil {
+		// A stack's services log in with their passwords over TLS; the
+		// socket (this process) stays trusted.
+		if err := p.postgresTLS(data, cred); err != nil {
+			return err
+		}
+		settings = append(settings, "-c", "ssl=on", "-c", "ssl_cert_file=server.crt", "-c", "ssl_key_file=server.key")
+	}
+	// The admin connection goes through the socket in dir.
+	admin := func(port int, db string) string {
+		return fmt.Sprintf("postgres:///%s?host=%s&port=%d&user=%s&sslmode=disable", db, dir, port, dbUser)
+	}
+	ports, err := p.startOn(catalog.Postgres, 1, func(ports []int) (*proc, error) {
+		pr, err := p.spawn("postgres", cred, nil, filepath.Join(bin, "postgres"), append([]string{"-D", data, "-p", strconv.Itoa(ports[0])}, settings...)...)
 		if err != nil {
 			return nil, err
 		}
 		pr.stopSig = syscall.SIGINT // fast shutdown
 		return pr, pr.wait(ctx, func(ctx context.Context) error {
-			conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://%s@127.0.0.1:%d/postgres?sslmode=disable", dbUser, ports[0]))
+			conn, err := pgx.Connect(ctx, admin(ports[0], "postgres"))
 			if err != nil {
 				return err
 			}
@@ -79,7 +90,7 @@ func (p *Platform) startPostgres(ctx context.Context) error {
 		return err
 	}
 	p.pgPort = ports[0]
-	conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://%s@127.0.0.1:%d/postgres?sslmode=disable", dbUser, p.pgPort))
+	conn, err := pgx.Connect(ctx, admin(p.pgPort, "postgres"))
 	if err != nil {
 		return err
 	}
@@ -89,7 +100,7 @@ func (p *Platform) startPostgres(ctx context.Context) error {
 			return fmt.Errorf("create database %s: %w", db, err)
 		}
 	}
-	return nil
+	return p.createRoles(ctx, admin(p.pgPort, "intelliflow"))
 }
 
 // startRedis runs a redis-server with a password, keeping nothing on disk.
@@ -98,14 +109,18 @@ func (p *Platform) startRedis(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("no redis-server; run scripts/install-services.sh")
 	}
-	ports, err := p.startOn(1, func(ports []int) (*proc, error) {
-		pr, err := p.spawn("redis", nil, nil, bin, "--port", strconv.Itoa(ports[0]), "--bind", "127.0.0.1",
-			"--requirepass", RedisPassword, "--save", "", "--appendonly", "no", "--dir", p.dir)
+	password := RedisPassword
+	if p.creds != nil {
+		password = p.creds["redis-password"]
+	}
+	ports, err := p.startOn(catalog.Redis, 1, func(ports []int) (*proc, error) {
+		pr, err := p.spawn("redis", nil, nil, bin, "--port", strconv.Itoa(ports[0]), "--bind", p.bind,
+			"--requirepass", password, "--save", "", "--appendonly", "no", "--dir", p.dir)
 		if err != nil {
 			return nil, err
 		}
 		return pr, pr.wait(ctx, func(ctx context.Context) error {
-			rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", ports[0]), Password: RedisPassword})
+			rdb := redis.NewClient(&redis.Options{Addr: net.JoinHostPort(p.bind, strconv.Itoa(ports[0])), Password: password})
 			defer rdb.Close()
 			info, err := rdb.Info(ctx, "server").Result()
 			if err != nil {
@@ -120,7 +135,7 @@ func (p *Platform) startRedis(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.redisAddr = fmt.Sprintf("127.0.0.1:%d", ports[0])
+	p.redisAddr = net.JoinHostPort(p.bind, strconv.Itoa(ports[0]))
 	return nil
 }
 
@@ -134,7 +149,10 @@ func (p *Platform) startFerretDB(ctx context.Context) error {
 	if err := os.MkdirAll(state, 0o755); err != nil {
 		return err
 	}
-	ports, err := p.startOn(1, func(ports []int) (*proc, error) {
+	if p.creds != nil {
+		return p.startFerretDBTLS(ctx, bin, state)
+	}
+	ports, err := p.startOn(catalog.MongoDB, 1, func(ports []int) (*proc, error) {
 		pg := fmt.Sprintf("postgres://%s@127.0.0.1:%d/ferretdb", dbUser, p.pgPort)
 		pr, err := p.spawn("ferretdb", nil, nil, bin, ferretserver.Args(pg, ports[0], state)...)
 		if err != nil {
@@ -157,10 +175,7 @@ func (p *Platform) startMailpit(ctx context.Context) error {
 	if _, err := os.Stat(bin); err != nil {
 		return fmt.Errorf("%s is missing: run tools/local/install.sh (make local-tools)", bin)
 	}
-	caPEM, certPEM, keyPEM, err := certificates()
-	if err != nil {
-		return err
-	}
+	caPEM, certPEM, keyPEM := p.ca.PEM, p.leaf.CertPEM, p.leaf.KeyPEM
 	dir := filepath.Join(p.dir, "mailpit")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -171,8 +186,8 @@ func (p *Platform) startMailpit(ctx context.Context) error {
 			return err
 		}
 	}
-	ports, err := p.startOn(2, func(ports []int) (*proc, error) {
-		pr, err := p.spawn("mailpit", nil, nil, bin, "--smtp", fmt.Sprintf("127.0.0.1:%d", ports[0]), "--listen", fmt.Sprintf("127.0.0.1:%d", ports[1]),
+	ports, err := p.startOn(catalog.SMTP, 2, func(ports []int) (*proc, error) {
+		pr, err := p.spawn("mailpit", nil, nil, bin, "--smtp", net.JoinHostPort(p.bind, strconv.Itoa(ports[0])), "--listen", fmt.Sprintf("127.0.0.1:%d", ports[1]),
 			"--smtp-tls-cert", filepath.Join(dir, "cert.pem"), "--smtp-tls-key", filepath.Join(dir, "key.pem"), "--smtp-require-starttls",
 			"--smtp-auth-accept-any", "--database", filepath.Join(dir, "mail.db"))
 		if err != nil {
@@ -182,20 +197,32 @@ func (p *Platform) startMailpit(ctx context.Context) error {
 			if err := httpReady(fmt.Sprintf("http://127.0.0.1:%d/api/v1/info", ports[1]), `"Version"`)(ctx); err != nil {
 				return err
 			}
-			return tcpReady(fmt.Sprintf("127.0.0.1:%d", ports[0]))(ctx)
+			return tcpReady(net.JoinHostPort(p.bind, strconv.Itoa(ports[0])))(ctx)
 		})
 	})
 	if err != nil {
 		return err
 	}
-	p.smtpAddr, p.MailpitURL, p.smtpCA = fmt.Sprintf("localhost:%d", ports[0]), fmt.Sprintf("http://127.0.0.1:%d", ports[1]), filepath.Join(dir, "ca.pem")
+	// The certificate names localhost and the bind address.
+	host := "localhost"
+	if p.creds != nil {
+		host = p.bind
+	}
+	p.smtpAddr, p.MailpitURL, p.smtpCA = net.JoinHostPort(host, strconv.Itoa(ports[0])), fmt.Sprintf("http://127.0.0.1:%d", ports[1]), filepath.Join(dir, "ca.pem")
 	return nil
 }
 
 // startKafka runs kfake, Kafka's protocol in this process; the services
-// create their topics.
+// create their topics. It listens where the stores do.
 func (p *Platform) startKafka() error {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.ListenFn(func(network, addr string) (net.Listener, error) {
+		_, port, _ := net.SplitHostPort(addr)
+		return net.Listen(network, net.JoinHostPort(p.bind, port))
+	})}
+	if port, ok := p.ports[catalog.Kafka]; ok {
+		opts = append(opts, kfake.Ports(port))
+	}
+	c, err := kfake.NewCluster(opts...)
 	if err != nil {
 		return fmt.Errorf("kafka: %w", err)
 	}
@@ -203,29 +230,22 @@ func (p *Platform) startKafka() error {
 	return nil
 }
 
-// startS3 serves the model bucket from memory with the committed model in
-// it, in this process.
-func (p *Platform) startS3() error {
+// startS3 serves the model bucket from memory, in this process (over TLS
+// where a stack's pods reach it).
+func (p *Platform) startS3(bucket string) error {
 	backend := s3mem.New()
-	if err := backend.CreateBucket(ModelBucket); err != nil {
+	if err := backend.CreateBucket(bucket); err != nil {
 		return err
 	}
-	p.s3 = httptest.NewServer(gofakes3.New(backend).Server())
-	p.s3Backend = backend
+	srv, err := p.serveHTTP(catalog.S3, gofakes3.New(backend).Server())
+	if err != nil {
+		return err
+	}
+	p.s3, p.s3Backend, p.modelBucket = srv, backend, bucket
 	return nil
 }
 
 func (p *Platform) putObject(key string, b []byte) error {
-	_, err := p.s3Backend.PutObject(ModelBucket, key, map[string]string{}, bytes.NewReader(b), int64(len(b)), nil)
+	_, err := p.s3Backend.PutObject(p.modelBucket, key, map[string]string{}, bytes.NewReader(b), int64(len(b)), nil)
 	return err
-}
-
-// certificates makes a CA and a certificate for localhost it signed.
-func certificates() (caPEM, certPEM, keyPEM []byte, err error) {
-	ca, err := loopbackca.New("intelliflow local CA (dev only)", 7*24*time.Hour)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	leaf, err := ca.Server("localhost", []string{"localhost"}, loopbackca.Loopback)
-	return ca.PEM, leaf.CertPEM, leaf.KeyPEM, err
 }

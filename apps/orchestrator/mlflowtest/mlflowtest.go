@@ -21,6 +21,7 @@ type Server struct {
 	URL   string
 	Token string
 	srv   *httptest.Server
+	mux   *http.ServeMux
 	mu    sync.Mutex
 	// versions by model name and version; aliases by model and alias.
 	versions map[string]map[string]*mlflow.ModelVersion
@@ -30,18 +31,32 @@ type Server struct {
 
 // Start serves on a loopback port until Close.
 func Start(token string) *Server {
-	s := &Server{Token: token, versions: map[string]map[string]*mlflow.ModelVersion{}, aliases: map[string]map[string]string{}, runs: map[string]mlflow.Run{}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/2.0/mlflow/registered-models/alias", s.auth(s.byAlias))
-	mux.HandleFunc("GET /api/2.0/mlflow/runs/get", s.auth(s.run))
-	mux.HandleFunc("POST /api/2.0/mlflow/model-versions/set-tag", s.auth(s.setTag))
-	s.srv = httptest.NewServer(mux)
+	s := New(token)
+	s.srv = httptest.NewServer(s)
 	s.URL = s.srv.URL
 	return s
 }
 
-// Close stops the server.
-func (s *Server) Close() { s.srv.Close() }
+// New is a registry for a server of the caller's (one with TLS, on
+// another address); URL is the caller's to set.
+func New(token string) *Server {
+	s := &Server{Token: token, versions: map[string]map[string]*mlflow.ModelVersion{}, aliases: map[string]map[string]string{}, runs: map[string]mlflow.Run{}}
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("GET /api/2.0/mlflow/registered-models/alias", s.auth(s.byAlias))
+	s.mux.HandleFunc("GET /api/2.0/mlflow/runs/get", s.auth(s.run))
+	s.mux.HandleFunc("POST /api/2.0/mlflow/model-versions/set-tag", s.auth(s.setTag))
+	return s
+}
+
+// ServeHTTP answers the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Close stops the server Start started.
+func (s *Server) Close() {
+	if s.srv != nil {
+		s.srv.Close()
+	}
+}
 
 // AddVersion registers version of model at source, made by a run with
 // metrics, with tags.

@@ -6,8 +6,11 @@ package devclustertest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,9 +21,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 
 	"github.com/intelliflow/platform/internal/devcluster"
 	"github.com/intelliflow/platform/internal/freeport"
+	"github.com/stretchr/testify/require"
 )
 
 // Option changes the cluster Start runs.
@@ -147,4 +152,96 @@ func Token(t testing.TB, client kubernetes.Interface, namespace, name string, au
 		t.Fatal(err)
 	}
 	return tr.Status.Token
+}
+
+// NetcheckPod is a pod on the real node running netcheck with args, as the
+// restricted Pod Security standard wants it.
+func NetcheckPod(namespace, name string, labels map[string]string, restart corev1.RestartPolicy, args ...string) *corev1.Pod {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: labels},
+		Spec: corev1.PodSpec{
+			RestartPolicy:                restart,
+			AutomountServiceAccountToken: ptr.To(false),
+			SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](10001), RunAsGroup: ptr.To[int64](10001),
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+			Containers: []corev1.Container{{
+				Name: "app", Image: devcluster.NetcheckImage, ImagePullPolicy: corev1.PullNever, Args: args,
+				SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),
+					Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}},
+			}},
+		},
+	}
+	devcluster.OnRealNode(&pod.Spec)
+	return pod
+}
+
+// RunPod runs a pod to its end and returns how it ended and its log.
+func RunPod(ctx context.Context, t testing.TB, client kubernetes.Interface, pod *corev1.Pod) (corev1.PodPhase, string) {
+	t.Helper()
+	_, err := client.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+	require.NoError(t, err)
+	var phase corev1.PodPhase
+	require.Eventually(t, func() bool {
+		p, err := client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+		if err == nil {
+			phase = p.Status.Phase
+		}
+		return phase == corev1.PodSucceeded || phase == corev1.PodFailed
+	}, time.Minute, 250*time.Millisecond, "pod %s ends", pod.Name)
+	log, err := client.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+	require.NoError(t, err)
+	return phase, string(log)
+}
+
+// RequireRestricted checks, as the host sees the process of the real
+// node's container id (containerd://...), what the restricted security
+// context promises: uid and gid, every capability set empty, no new
+// privileges, a seccomp filter, a read-only root. It returns the
+// process's host PID and a line saying what it saw.
+func RequireRestricted(t testing.TB, c *devcluster.Cluster, containerID string, uid int) (int, string) {
+	t.Helper()
+	id := strings.TrimPrefix(containerID, "containerd://")
+	pid := taskPID(t, c, id)
+	status, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	require.NoError(t, err)
+	fields := map[string]string{}
+	for _, l := range strings.Split(string(status), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok {
+			fields[k] = strings.Join(strings.Fields(v), " ")
+		}
+	}
+	ids := strings.TrimSpace(strings.Repeat(strconv.Itoa(uid)+" ", 4))
+	require.Equal(t, ids, fields["Uid"])
+	require.Equal(t, ids, fields["Gid"])
+	for _, set := range []string{"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"} {
+		require.Equal(t, "0000000000000000", fields[set], set)
+	}
+	require.Equal(t, "1", fields["NoNewPrivs"])
+	require.Equal(t, "2", fields["Seccomp"], "a seccomp filter")
+	mounts, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "mountinfo"))
+	require.NoError(t, err)
+	var root string
+	for _, l := range strings.Split(string(mounts), "\n") {
+		if f := strings.Fields(l); len(f) > 5 && f[4] == "/" {
+			root = f[5]
+		}
+	}
+	require.Contains(t, strings.Split(root, ","), "ro", "the container's root is read-only: %s", root)
+	return pid, fmt.Sprintf("container %.12s: pid %d, uid %s, CapEff %s, NoNewPrivs %s, Seccomp %s, root %s", id, pid, fields["Uid"], fields["CapEff"], fields["NoNewPrivs"], fields["Seccomp"], root)
+}
+
+// taskPID is the host PID of a container's task, from containerd.
+func taskPID(t testing.TB, c *devcluster.Cluster, id string) int {
+	t.Helper()
+	out, err := c.Ctr("tasks", "ls")
+	require.NoError(t, err, "%s", out)
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == id {
+			pid, err := strconv.Atoi(f[1])
+			require.NoError(t, err)
+			return pid
+		}
+	}
+	t.Fatalf("no task %s in:\n%s", id, out)
+	return 0
 }
