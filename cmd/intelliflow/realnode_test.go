@@ -160,6 +160,29 @@ func TestRealNodeStack(t *testing.T) {
 	require.Equal(t, "2026-11-27", out["model"].(map[string]any)["version"])
 	t.Logf("through the gateway's Service %s: registered, logged in, scored %v (%v)", svc.Spec.ClusterIP, out["score"], out["decision"])
 
+	// Pods reach the API server through the kubernetes Service and the
+	// stack's egress rule for it: fraud asks it whose token a reload
+	// carries (TokenReview) and lets only the orchestrator's through.
+	fraudSvc, err := client.CoreV1().Services(ns).Get(ctx, catalog.Fraud, metav1.GetOptions{})
+	require.NoError(t, err)
+	reload := func(token string) (int, map[string]any) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+fraudSvc.Spec.ClusterIP+"/admin/reload", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	audience := infra.ReloadAudience(catalog.Fraud)
+	code, out = reload(devclustertest.Token(t, client, ns, catalog.Gateway, audience))
+	require.Equal(t, http.StatusForbidden, code, "another workload's token, reviewed by the API server: %v", out)
+	code, out = reload(devclustertest.Token(t, client, ns, catalog.Orchestrator, audience))
+	require.Equal(t, http.StatusOK, code, "the orchestrator's: %v", out)
+	t.Logf("fraud reviewed tokens through the API server: the gateway's refused (403), the orchestrator's reloaded %v", out["serving"])
+
 	networkPolicies(ctx, t, client, ns)
 }
 

@@ -56,7 +56,8 @@ func TestStoresFor(t *testing.T) {
 	}
 	creds := cfg.Credentials
 	require.ErrorContains(t, start(localplatform.StoresOptions{Address: "gateway", ModelURI: cfg.FraudModel.URI, Credentials: creds}), `stores: "gateway" is not an IP address`)
-	require.ErrorContains(t, start(localplatform.StoresOptions{Address: addr, ModelURI: "s3://models/fraud", Credentials: creds}), `the fraud model "s3://models/fraud" is not`)
-	require.ErrorContains(t, start(localplatform.StoresOptions{Address: addr, ModelURI: cfg.FraudModel.URI, Credentials: map[string]string{"redis-password": "x"}}),
+	require.ErrorContains(t, start(localplatform.StoresOptions{Address: "192.0.2.7", ModelURI: cfg.FraudModel.URI, Credentials: creds}), "stores: 192.0.2.7 is no address of this machine")
+	require.ErrorContains(t, start(localplatform.StoresOptions{Address: "127.0.0.1", ModelURI: "s3://models/fraud", Credentials: creds}), `the fraud model "s3://models/fraud" is not`)
+	require.ErrorContains(t, start(localplatform.StoresOptions{Address: "127.0.0.1", ModelURI: cfg.FraudModel.URI, Credentials: map[string]string{"redis-password": "x"}}),
 		"the stack's credentials lack database-password, mongodb-password, mlflow-token")
 }

@@ -18,10 +18,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
 
 	"github.com/intelliflow/platform/ci-cd/images"
 	"github.com/intelliflow/platform/internal/freeport"
@@ -324,6 +326,9 @@ func startRealNode(ctx context.Context, client kubernetes.Interface, p realNodeP
 	if err := bindNodeServices(ctx, client); err != nil {
 		return err
 	}
+	if err := publishAPIEndpoint(ctx, client); err != nil {
+		return err
+	}
 	// The bridge is made here, not by the CNI plugin at the first pod, so
 	// that CoreDNS can bind the gateway before any pod asks it.
 	for _, args := range [][]string{
@@ -368,8 +373,10 @@ func startRealNode(ctx context.Context, client kubernetes.Interface, p realNodeP
 // which a pod cannot reach, and only there, where nothing else can.
 func startNodeServices(p realNodePaths, node *realNode, apiPort int, start func(name string, args ...string) error) error {
 	api := strconv.Itoa(apiPort)
-	if err := start(socat, "TCP-LISTEN:"+api+",bind="+Gateway+",fork,reuseaddr", "TCP:127.0.0.1:"+api); err != nil {
-		return err
+	for _, port := range []string{api, strconv.Itoa(podAPIPort)} {
+		if err := start(socat, "TCP-LISTEN:"+port+",bind="+Gateway+",fork,reuseaddr", "TCP:127.0.0.1:"+api); err != nil {
+			return err
+		}
 	}
 	if err := start("kube-proxy", "--config", filepath.Join(p.dir, "kube-proxy.yaml")); err != nil {
 		return err
@@ -379,6 +386,44 @@ func startNodeServices(p realNodePaths, node *realNode, apiPort int, start func(
 	return start("kube-router", "--kubeconfig", filepath.Join(p.dir, "kube-router.kubeconfig"), "--hostname-override", node.name,
 		"--run-firewall=true", "--run-router=false", "--run-service-proxy=false", "--enable-cni=false",
 		"--service-cluster-ip-range", ServiceSubnet, "--health-port", "0", "--metrics-port", "0")
+}
+
+// podAPIPort is where pods reach the API server through the kubernetes
+// Service (10.96.0.1:443): the gateway's port 443, forwarded like the
+// API's own port, as EKS's endpoint listens on 443. So the stack's egress
+// rule for the API (port 443) holds here as there.
+const podAPIPort = 443
+
+// publishAPIEndpoint makes the kubernetes Service's endpoint the gateway's
+// port 443 (the API server listens on loopback, which pods cannot reach,
+// and its own endpoint reconciler is off): kube-proxy reads the
+// EndpointSlice; the Endpoints are for older readers, marked so that the
+// mirroring controller leaves them alone. The API server's certificate
+// names the Service's address, so in-cluster clients verify it.
+func publishAPIEndpoint(ctx context.Context, client kubernetes.Interface) error {
+	const name = "kubernetes"
+	port := int32(podAPIPort)
+	eps := &corev1.Endpoints{ //nolint:staticcheck // read by clients older than EndpointSlices
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: metav1.NamespaceDefault, Labels: map[string]string{discoveryv1.LabelSkipMirror: "true"}},
+		Subsets: []corev1.EndpointSubset{{ //nolint:staticcheck // as above
+			Addresses: []corev1.EndpointAddress{{IP: Gateway}},
+			Ports:     []corev1.EndpointPort{{Name: "https", Port: port, Protocol: corev1.ProtocolTCP}}, //nolint:staticcheck // as above
+		}},
+	}
+	if _, err := client.CoreV1().Endpoints(metav1.NamespaceDefault).Create(ctx, eps, metav1.CreateOptions{}); err != nil { //nolint:staticcheck // as above
+		return fmt.Errorf("the API server's Endpoints: %w", err)
+	}
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: metav1.NamespaceDefault, Labels: map[string]string{
+			discoveryv1.LabelServiceName: name, discoveryv1.LabelManagedBy: "intelliflow-devcluster"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{Gateway}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("https"), Port: &port, Protocol: ptr.To(corev1.ProtocolTCP)}},
+	}
+	if _, err := client.DiscoveryV1().EndpointSlices(metav1.NamespaceDefault).Create(ctx, slice, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("the API server's EndpointSlice: %w", err)
+	}
+	return nil
 }
 
 // bindNodeServices gives CoreDNS and kube-router's users what they read

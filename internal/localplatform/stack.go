@@ -58,6 +58,9 @@ func StartStores(ctx context.Context, o StoresOptions) (*Platform, error) {
 	if net.ParseIP(o.Address) == nil {
 		return nil, fmt.Errorf("stores: %q is not an IP address", o.Address)
 	}
+	if !localAddress(o.Address) {
+		return nil, fmt.Errorf("stores: %s is no address of this machine (the local cluster's real node puts 10.88.0.1 on its bridge: make cluster ARGS=--real-node first)", o.Address)
+	}
 	loc, err := modelversion.ParseLocation(o.ModelURI)
 	if err != nil || !strings.HasSuffix(o.ModelURI, "/"+modelversion.ModelFile) {
 		return nil, fmt.Errorf("stores: the fraud model %q is not s3://<bucket>/<prefix>/<version>/%s", o.ModelURI, modelversion.ModelFile)
@@ -112,6 +115,20 @@ func (p *Platform) startStores(ctx context.Context, model modelversion.Location)
 		}
 	}
 	return p.startRegistry()
+}
+
+// localAddress reports whether ip is one of this machine's interfaces'.
+func localAddress(ip string) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(net.ParseIP(ip)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Addresses are where the stores listen, by store.
