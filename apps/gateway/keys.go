@@ -22,8 +22,9 @@ import (
 // succeeds.
 type keySet struct {
 	kf atomic.Pointer[keyfunc.Keyfunc]
-	// stop ends the fetched key set's refresh loop (its context's end
-	// does too).
+	// stop is the successful try's cancel: its refresh loop lives until
+	// the context fetchKeys was given ends (run's, at exit), so nothing
+	// calls it; a failed try's loop is cancelled at once.
 	stop context.CancelFunc
 }
 

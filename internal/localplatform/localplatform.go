@@ -8,7 +8,10 @@
 // end-to-end test drives the same thing.
 //
 // Every credential here is generated or dev-only, and every port is
-// loopback.
+// loopback. StartStores (stack.go) runs the same stores for a dev stack
+// instead: on the one address its config names (the local cluster's
+// bridge, where the real node's pods reach them), with its credentials,
+// over TLS.
 package localplatform
 
 import (
