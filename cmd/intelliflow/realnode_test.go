@@ -135,20 +135,7 @@ func TestRealNodeStack(t *testing.T) {
 	svc, err := client.CoreV1().Services(ns).Get(ctx, catalog.Gateway, metav1.GetOptions{})
 	require.NoError(t, err)
 	gw := "http://" + svc.Spec.ClusterIP
-	call := func(path, token, body string) (int, map[string]any) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, gw+path, bytes.NewBufferString(body))
-		require.NoError(t, err)
-		req.Header.Set("Content-Type", "application/json")
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		var out map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
-	}
+	call := func(path, token, body string) (int, map[string]any) { return postJSON(ctx, t, gw+path, token, body) }
 	code, out := call("/auth/register", "", `{"email":"ann@realnode.example","password":"a long real-node password","name":"Ann"}`)
 	require.Equal(t, http.StatusCreated, code, out)
 	code, out = call("/auth/login", "", `{"email":"ann@realnode.example","password":"a long real-node password"}`)
@@ -166,15 +153,7 @@ func TestRealNodeStack(t *testing.T) {
 	fraudSvc, err := client.CoreV1().Services(ns).Get(ctx, catalog.Fraud, metav1.GetOptions{})
 	require.NoError(t, err)
 	reload := func(token string) (int, map[string]any) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+fraudSvc.Spec.ClusterIP+"/admin/reload", nil)
-		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		var out map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
+		return postJSON(ctx, t, "http://"+fraudSvc.Spec.ClusterIP+"/admin/reload", token, "")
 	}
 	audience := infra.ReloadAudience(catalog.Fraud)
 	code, out = reload(devclustertest.Token(t, client, ns, catalog.Gateway, audience))
@@ -220,6 +199,26 @@ func networkPolicies(ctx context.Context, t *testing.T, client kubernetes.Interf
 	require.NotContains(t, stranger.log, "200 OK")
 	t.Logf("the gateway's label reaches users (%d refusals while the controller took the pod in); a stranger with open egress is refused %d times in 20 s",
 		strings.Count(caller.log, "trying again"), strings.Count(stranger.log, "trying again")+1)
+}
+
+// postJSON posts body (none when empty) with token ("" for none) and
+// decodes the JSON answer.
+func postJSON(ctx context.Context, t *testing.T, url, token, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewBufferString(body))
+	require.NoError(t, err)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
 }
 
 // testWriter sends progress lines to the test's log.
