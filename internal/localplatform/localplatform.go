@@ -145,7 +145,17 @@ func (p *Platform) start(ctx context.Context) error {
 	if err := p.build(ctx); err != nil {
 		return err
 	}
-	p.step("starting PostgreSQL, Redis, FerretDB, mailpit, Kafka (kfake), the model bucket and registry")
+	if err := p.startStores(ctx, ModelBucket, nil); err != nil {
+		return err
+	}
+	return p.startServices(ctx)
+}
+
+// startStores starts every store on p.bind, the model bucket named
+// bucket, and the registry with the committed model as its production
+// version (and at pinned too, when given).
+func (p *Platform) startStores(ctx context.Context, bucket string, pinned *modelversion.Location) error {
+	p.step("starting PostgreSQL, Redis, FerretDB, mailpit, Kafka (kfake), the model bucket and registry on %s", p.bind)
 	for _, start := range []func(context.Context) error{p.startPostgres, p.startRedis, p.startFerretDB, p.startMailpit} {
 		if err := start(ctx); err != nil {
 			return err
@@ -154,13 +164,10 @@ func (p *Platform) start(ctx context.Context) error {
 	if err := p.startKafka(); err != nil {
 		return err
 	}
-	if err := p.startS3(ModelBucket); err != nil {
+	if err := p.startS3(bucket); err != nil {
 		return err
 	}
-	if err := p.startRegistry(); err != nil {
-		return err
-	}
-	return p.startServices(ctx)
+	return p.startRegistry(pinned)
 }
 
 // Stop stops the services, then the stores, and leaves nothing running.
@@ -204,9 +211,10 @@ func (p *Platform) build(ctx context.Context) error {
 }
 
 // startRegistry puts the committed model in the bucket where a training
-// run would, registers it in the registry as fraud version 1 behind the
-// production alias, and seeds the fraud servers' model folder with it.
-func (p *Platform) startRegistry() error {
+// run would (and at pinned, the version folder a stack pins, when given),
+// registers it in the registry as fraud version 1 behind the production
+// alias, and seeds the fraud servers' model folder with it.
+func (p *Platform) startRegistry(pinned *modelversion.Location) error {
 	modelDir := filepath.Join(p.o.Root, "apps", "fraud", "model")
 	local := filepath.Join(p.dir, "models", ModelVersion)
 	if err := os.MkdirAll(local, 0o755); err != nil {
@@ -219,6 +227,11 @@ func (p *Platform) startRegistry() error {
 		}
 		if err := p.putObject("mlflow/run-1/artifacts/model/"+f, b); err != nil {
 			return err
+		}
+		if pinned != nil {
+			if err := p.putObject(pinned.Key(f), b); err != nil {
+				return err
+			}
 		}
 		if err := os.WriteFile(filepath.Join(local, f), b, 0o644); err != nil {
 			return err

@@ -82,39 +82,11 @@ func StartStores(ctx context.Context, o StoresOptions) (*Platform, error) {
 	if err := os.WriteFile(o.CAFile, p.ca.PEM, 0o644); err != nil {
 		return nil, err
 	}
-	if err := p.startStores(ctx, loc); err != nil {
+	if err := p.startStores(ctx, loc.Bucket, &loc); err != nil {
 		p.Stop()
 		return nil, err
 	}
 	return p, nil
-}
-
-func (p *Platform) startStores(ctx context.Context, model modelversion.Location) error {
-	p.step("starting PostgreSQL, Redis, FerretDB, mailpit, Kafka (kfake), the model bucket and registry on %s", p.bind)
-	for _, start := range []func(context.Context) error{p.startPostgres, p.startRedis, p.startFerretDB, p.startMailpit} {
-		if err := start(ctx); err != nil {
-			return err
-		}
-	}
-	if err := p.startKafka(); err != nil {
-		return err
-	}
-	if err := p.startS3(model.Bucket); err != nil {
-		return err
-	}
-	// The version the stack pins, where it says, beside the registry's
-	// copy.
-	dir := filepath.Join(p.o.Root, "apps", "fraud", "model")
-	for _, f := range []string{modelversion.ModelFile, modelversion.ReferenceFile, modelversion.MetricsFile} {
-		b, err := os.ReadFile(filepath.Join(dir, f))
-		if err != nil {
-			return err
-		}
-		if err := p.putObject(model.Key(f), b); err != nil {
-			return err
-		}
-	}
-	return p.startRegistry()
 }
 
 // localAddress reports whether ip is one of this machine's interfaces'.

@@ -203,12 +203,8 @@ func (p *Platform) startMailpit(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The certificate names localhost and the bind address.
-	host := "localhost"
-	if p.creds != nil {
-		host = p.bind
-	}
-	p.smtpAddr, p.MailpitURL, p.smtpCA = net.JoinHostPort(host, strconv.Itoa(ports[0])), fmt.Sprintf("http://127.0.0.1:%d", ports[1]), filepath.Join(dir, "ca.pem")
+	// The certificate names the bind address.
+	p.smtpAddr, p.MailpitURL, p.smtpCA = net.JoinHostPort(p.bind, strconv.Itoa(ports[0])), fmt.Sprintf("http://127.0.0.1:%d", ports[1]), filepath.Join(dir, "ca.pem")
 	return nil
 }
 
