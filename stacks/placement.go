@@ -69,10 +69,7 @@ func (c *Config) LoadTrustedCA(root string) error {
 	if c.TrustedCAFile == "" {
 		return nil
 	}
-	file := c.TrustedCAFile
-	if !filepath.IsAbs(file) {
-		file = filepath.Join(root, file)
-	}
+	file := c.TrustedCAPath(root)
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return fmt.Errorf("config %s:trustedCAFile: %w", Namespace, err)
@@ -82,6 +79,14 @@ func (c *Config) LoadTrustedCA(root string) error {
 	}
 	c.TrustedCA = string(b)
 	return nil
+}
+
+// TrustedCAPath is the trustedCAFile, a relative path taken from root.
+func (c Config) TrustedCAPath(root string) string {
+	if filepath.IsAbs(c.TrustedCAFile) {
+		return c.TrustedCAFile
+	}
+	return filepath.Join(root, c.TrustedCAFile)
 }
 
 // validCertificates checks that b is PEM holding certificates only, at

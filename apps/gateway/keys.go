@@ -22,10 +22,6 @@ import (
 // succeeds.
 type keySet struct {
 	kf atomic.Pointer[keyfunc.Keyfunc]
-	// stop is the successful try's cancel: its refresh loop lives until
-	// the context fetchKeys was given ends (run's, at exit), so nothing
-	// calls it; a failed try's loop is cancelled at once.
-	stop context.CancelFunc
 }
 
 // Pauses between first fetches.
@@ -61,7 +57,8 @@ func fetchKeys(ctx context.Context, cfg config, log *slog.Logger) *keySet {
 				}
 			}
 			if err == nil {
-				k.stop = cancel
+				// The key set's refresh loop lives as long as ctx.
+				context.AfterFunc(ctx, cancel)
 				k.kf.Store(&kf)
 				log.Info("key set fetched", "url", cfg.jwksURL)
 				return

@@ -51,10 +51,7 @@ func startStores(ctx context.Context, o options, repo string, getenv func(string
 	if err != nil {
 		return nil, "", err
 	}
-	caFile := cfg.TrustedCAFile
-	if !filepath.IsAbs(caFile) {
-		caFile = filepath.Join(o.root, caFile)
-	}
+	caFile := cfg.TrustedCAPath(o.root)
 	p, err := localplatform.StartStores(ctx, localplatform.StoresOptions{
 		Root: repo, Dir: filepath.Join(o.root, "out", "stores-"+o.stack), Address: addr, Ports: ports,
 		Credentials: cfg.Credentials, ModelURI: cfg.FraudModel.URI, CAFile: caFile, Progress: progress,
