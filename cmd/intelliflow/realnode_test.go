@@ -24,7 +24,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/intelliflow/platform/apps/catalog"
-	"github.com/intelliflow/platform/ci-cd/images"
 	"github.com/intelliflow/platform/infra"
 	"github.com/intelliflow/platform/internal/devcluster"
 	"github.com/intelliflow/platform/internal/devcluster/devclustertest"
@@ -71,17 +70,8 @@ func TestRealNodeStack(t *testing.T) {
 
 	// The images, as the pipeline builds them, named as the stack does.
 	began := time.Now()
-	bundle, err := os.ReadFile(images.CABundle)
-	require.NoError(t, err)
-	created := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
-	base, err := images.Base(bundle, created)
-	require.NoError(t, err)
-	for _, bin := range images.Binaries() {
-		img, err := images.Build(ctx, repo, bin, base, images.Meta{Source: "https://intelliflow.local/platform", Revision: "test", Created: created})
-		require.NoError(t, err, bin.Name)
-		require.NoError(t, c.Import(cfg.Image(bin.Name), img), bin.Name)
-	}
-	t.Logf("%d images built and loaded into the node in %s", len(images.Binaries()), time.Since(began).Round(100*time.Millisecond))
+	loaded := devclustertest.LoadImages(ctx, t, c, repo, cfg.Image)
+	t.Logf("%d images built and loaded into the node in %s", loaded, time.Since(began).Round(100*time.Millisecond))
 
 	// The stores, as `intelliflow stores --stack realnode` runs them.
 	began = time.Now()

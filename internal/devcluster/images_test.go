@@ -30,7 +30,6 @@ import (
 	"github.com/intelliflow/platform/internal/devcluster/devclustertest"
 	"github.com/intelliflow/platform/internal/filedigest"
 	"github.com/intelliflow/platform/internal/freeport"
-	"github.com/intelliflow/platform/internal/loopbackca"
 )
 
 // TestFraudImageOnTheRealNode runs the platform's own images as a real pod:
@@ -50,23 +49,10 @@ func TestFraudImageOnTheRealNode(t *testing.T) {
 
 	// The images, as the pipeline builds them.
 	began := time.Now()
-	ca, err := loopbackca.New("image test CA", time.Hour)
-	require.NoError(t, err)
-	created := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
-	base, err := images.Base(ca.PEM, created)
-	require.NoError(t, err)
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	require.NoError(t, err)
-	refs := map[string]string{}
-	for _, b := range images.Binaries() {
-		if b.Name != catalog.Fraud && b.Name != "model-fetch" {
-			continue
-		}
-		img, err := images.Build(ctx, root, b, base, images.Meta{Source: "https://intelliflow.local/platform", Revision: "test", Created: created})
-		require.NoError(t, err, b.Name)
-		refs[b.Name] = "intelliflow.local/" + b.Name + ":test"
-		require.NoError(t, c.Import(refs[b.Name], img), b.Name)
-	}
+	refs := map[string]string{catalog.Fraud: "intelliflow.local/fraud:test", "model-fetch": "intelliflow.local/model-fetch:test"}
+	devclustertest.LoadImages(ctx, t, c, root, func(name string) string { return refs[name] })
 	t.Logf("fraud and model-fetch images built and imported in %s", time.Since(began).Round(100*time.Millisecond))
 
 	// The stores, on the host's address on the bridge.

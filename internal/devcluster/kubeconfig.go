@@ -35,16 +35,16 @@ func clientKubeconfig(p realNodePaths, user, file string, apiPort int, apiCA str
 }
 
 // podKubeconfig is clientKubeconfig for a pod: the files inline (a pod has
-// none of the host's), the API server through the gateway's forward, its
-// certificate checked for the name it carries (kubernetes.default.svc; not
-// the gateway's address).
+// none of the host's), the API server through the gateway's forward (the
+// kubernetes Service's endpoint), its certificate checked for the name it
+// carries (kubernetes.default.svc; not the gateway's address).
 func podKubeconfig(p realNodePaths, user, file string, apiPort int, apiCA string) (string, error) {
 	cfg := clientKubeconfig(p, user, file, apiPort, apiCA)
 	if err := clientcmdapi.FlattenConfig(cfg); err != nil {
 		return "", err
 	}
 	cluster := cfg.Clusters["devcluster"]
-	cluster.Server = fmt.Sprintf("https://%s:%d", Gateway, apiPort)
+	cluster.Server = fmt.Sprintf("https://%s:%d", Gateway, podAPIPort)
 	cluster.TLSServerName = "kubernetes.default.svc"
 	return writeKubeconfig(cfg)
 }

@@ -372,11 +372,8 @@ func startRealNode(ctx context.Context, client kubernetes.Interface, p realNodeP
 // the API server's forward for pods: the API server listens on loopback,
 // which a pod cannot reach, and only there, where nothing else can.
 func startNodeServices(p realNodePaths, node *realNode, apiPort int, start func(name string, args ...string) error) error {
-	api := strconv.Itoa(apiPort)
-	for _, port := range []string{api, strconv.Itoa(podAPIPort)} {
-		if err := start(socat, "TCP-LISTEN:"+port+",bind="+Gateway+",fork,reuseaddr", "TCP:127.0.0.1:"+api); err != nil {
-			return err
-		}
+	if err := start(socat, "TCP-LISTEN:"+strconv.Itoa(podAPIPort)+",bind="+Gateway+",fork,reuseaddr", "TCP:127.0.0.1:"+strconv.Itoa(apiPort)); err != nil {
+		return err
 	}
 	if err := start("kube-proxy", "--config", filepath.Join(p.dir, "kube-proxy.yaml")); err != nil {
 		return err
@@ -388,10 +385,10 @@ func startNodeServices(p realNodePaths, node *realNode, apiPort int, start func(
 		"--service-cluster-ip-range", ServiceSubnet, "--health-port", "0", "--metrics-port", "0")
 }
 
-// podAPIPort is where pods reach the API server through the kubernetes
-// Service (10.96.0.1:443): the gateway's port 443, forwarded like the
-// API's own port, as EKS's endpoint listens on 443. So the stack's egress
-// rule for the API (port 443) holds here as there.
+// podAPIPort is where pods reach the API server, through the kubernetes
+// Service (10.96.0.1:443) or, CoreDNS, directly: the gateway's port 443,
+// forwarded to the API server, as EKS's endpoint listens on 443. So the
+// stack's egress rule for the API (port 443) holds here as there.
 const podAPIPort = 443
 
 // publishAPIEndpoint makes the kubernetes Service's endpoint the gateway's

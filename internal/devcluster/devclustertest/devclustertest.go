@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
+	"github.com/intelliflow/platform/ci-cd/images"
 	"github.com/intelliflow/platform/internal/devcluster"
 	"github.com/intelliflow/platform/internal/freeport"
 	"github.com/stretchr/testify/require"
@@ -244,4 +245,29 @@ func taskPID(t testing.TB, c *devcluster.Cluster, id string) int {
 	}
 	t.Fatalf("no task %s in:\n%s", id, out)
 	return 0
+}
+
+// LoadImages builds the platform's images as the pipeline does
+// (images.Build, on a base made from the system's CA bundle) from the
+// repository at repo, and imports each into the real node as ref(name);
+// an image whose ref is "" is skipped. It returns how many it loaded.
+func LoadImages(ctx context.Context, t testing.TB, c *devcluster.Cluster, repo string, ref func(name string) string) int {
+	t.Helper()
+	bundle, err := os.ReadFile(images.CABundle)
+	require.NoError(t, err)
+	created := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
+	base, err := images.Base(bundle, created)
+	require.NoError(t, err)
+	n := 0
+	for _, bin := range images.Binaries() {
+		r := ref(bin.Name)
+		if r == "" {
+			continue
+		}
+		img, err := images.Build(ctx, repo, bin, base, images.Meta{Source: "https://intelliflow.local/platform", Revision: "test", Created: created})
+		require.NoError(t, err, bin.Name)
+		require.NoError(t, c.Import(r, img), bin.Name)
+		n++
+	}
+	return n
 }
