@@ -22,6 +22,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 
@@ -407,7 +408,12 @@ func publishAPIEndpoint(ctx context.Context, client kubernetes.Interface) error 
 			Ports:     []corev1.EndpointPort{{Name: "https", Port: port, Protocol: corev1.ProtocolTCP}}, //nolint:staticcheck // as above
 		}},
 	}
-	if _, err := client.CoreV1().Endpoints(metav1.NamespaceDefault).Create(ctx, eps, metav1.CreateOptions{}); err != nil { //nolint:staticcheck // as above
+	// Through the REST client, to drop the API server's deprecation warning
+	// for this one write: it is meant, and client-go would print it on
+	// every `make cluster` as a log line the user can do nothing about.
+	err := client.CoreV1().RESTClient().Post().Namespace(metav1.NamespaceDefault).Resource("endpoints").
+		Body(eps).WarningHandler(rest.NoWarnings{}).Do(ctx).Error()
+	if err != nil {
 		return fmt.Errorf("the API server's Endpoints: %w", err)
 	}
 	slice := &discoveryv1.EndpointSlice{
