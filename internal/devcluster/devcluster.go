@@ -330,7 +330,7 @@ func up(o Options) (*Cluster, error) {
 		if err := startNodeServices(pathsOf(abs), node, o.APIPort, start); err != nil {
 			return nil, err
 		}
-		if err := deployDNS(ctx, client, pathsOf(abs), o.APIPort, filepath.Join(abs, "apiserver", "apiserver.crt")); err != nil {
+		if err := deployDNS(ctx, client, pathsOf(abs), filepath.Join(abs, "apiserver", "apiserver.crt")); err != nil {
 			return nil, withLog(err, dir, "kubelet")
 		}
 		real = fmt.Sprintf(", and %s, a real node at %s", node.name, node.ip)

@@ -48,9 +48,9 @@ func corefile(apiKubeconfig string) string {
 // NetworkPolicy's pod selector does not reach a host-network pod, so a
 // namespace's allow-dns would not let its pods reach one), behind the
 // kube-dns Service, and waits until it is Ready.
-func deployDNS(ctx context.Context, client kubernetes.Interface, p realNodePaths, apiPort int, apiCA string) error {
+func deployDNS(ctx context.Context, client kubernetes.Interface, p realNodePaths, apiCA string) error {
 	const ns = "kube-system"
-	kubeconfig, err := podKubeconfig(p, serviceUser("coredns"), "coredns-client", apiPort, apiCA)
+	kubeconfig, err := podKubeconfig(p, serviceUser("coredns"), "coredns-client", apiCA)
 	if err != nil {
 		return err
 	}

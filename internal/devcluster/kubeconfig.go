@@ -24,13 +24,14 @@ func newKubeconfig(server string, ca *clientcmdapi.Cluster, user string, auth *c
 // loopbackAPI is the API server's address for a client on this host.
 func loopbackAPI(apiPort int) string { return fmt.Sprintf("https://127.0.0.1:%d", apiPort) }
 
-// clientKubeconfig reaches the API as user on loopback, with the client
-// certificate writePKI signed for it (pki/<file>.crt) and the API server's
-// CA by its path: the kubelet as system:node:<name>, the node's services
-// as their own users, none with the admin's token.
-func clientKubeconfig(p realNodePaths, user, file string, apiPort int, apiCA string) *clientcmdapi.Config {
+// clientKubeconfig reaches the API server at server (loopbackAPI on this
+// host) as user, with the client certificate writePKI signed for it
+// (pki/<file>.crt) and the API server's CA by its path: the kubelet as
+// system:node:<name>, the node's services as their own users, none with
+// the admin's token.
+func clientKubeconfig(p realNodePaths, user, file, server, apiCA string) *clientcmdapi.Config {
 	pki := filepath.Join(p.dir, "pki")
-	return newKubeconfig(loopbackAPI(apiPort), &clientcmdapi.Cluster{CertificateAuthority: apiCA}, user,
+	return newKubeconfig(server, &clientcmdapi.Cluster{CertificateAuthority: apiCA}, user,
 		&clientcmdapi.AuthInfo{ClientCertificate: filepath.Join(pki, file+".crt"), ClientKey: filepath.Join(pki, file+".key")})
 }
 
@@ -38,14 +39,12 @@ func clientKubeconfig(p realNodePaths, user, file string, apiPort int, apiCA str
 // none of the host's), the API server through the gateway's forward (the
 // kubernetes Service's endpoint), its certificate checked for the name it
 // carries (kubernetes.default.svc; not the gateway's address).
-func podKubeconfig(p realNodePaths, user, file string, apiPort int, apiCA string) (string, error) {
-	cfg := clientKubeconfig(p, user, file, apiPort, apiCA)
+func podKubeconfig(p realNodePaths, user, file, apiCA string) (string, error) {
+	cfg := clientKubeconfig(p, user, file, fmt.Sprintf("https://%s:%d", Gateway, podAPIPort), apiCA)
 	if err := clientcmdapi.FlattenConfig(cfg); err != nil {
 		return "", err
 	}
-	cluster := cfg.Clusters["devcluster"]
-	cluster.Server = fmt.Sprintf("https://%s:%d", Gateway, podAPIPort)
-	cluster.TLSServerName = "kubernetes.default.svc"
+	cfg.Clusters["devcluster"].TLSServerName = "kubernetes.default.svc"
 	return writeKubeconfig(cfg)
 }
 

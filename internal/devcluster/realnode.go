@@ -307,9 +307,9 @@ func startRealNode(ctx context.Context, client kubernetes.Interface, p realNodeP
 		filepath.Join(p.dir, "kubelet.yaml"):                kubeletConfig(p, node, kubeletPort),
 		filepath.Join(p.dir, "kube-proxy.yaml"):             kubeProxyConfig(p, node, proxyPorts),
 	}
-	kubeconfigs := map[string]*clientcmdapi.Config{"kubelet": clientKubeconfig(p, "system:node:"+node.name, node.name+"-client", apiPort, apiCA)}
+	kubeconfigs := map[string]*clientcmdapi.Config{"kubelet": clientKubeconfig(p, "system:node:"+node.name, node.name+"-client", loopbackAPI(apiPort), apiCA)}
 	for _, svc := range nodeServices {
-		kubeconfigs[svc] = clientKubeconfig(p, serviceUser(svc), svc+"-client", apiPort, apiCA)
+		kubeconfigs[svc] = clientKubeconfig(p, serviceUser(svc), svc+"-client", loopbackAPI(apiPort), apiCA)
 	}
 	for client, cfg := range kubeconfigs {
 		if files[filepath.Join(p.dir, client+".kubeconfig")], err = writeKubeconfig(cfg); err != nil {
