@@ -173,15 +173,8 @@ func (p *Platform) createRoles(ctx context.Context, adminURL string) error {
 // startFerretDBTLS runs FerretDB listening only with TLS, each login
 // passed to PostgreSQL over TLS to be checked there.
 func (p *Platform) startFerretDBTLS(ctx context.Context, bin, state string) error {
-	dir := filepath.Join(p.dir, "ferretdb-tls")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(cert, p.leaf.CertPEM, 0o600); err != nil {
-		return err
-	}
-	if err := os.WriteFile(key, p.leaf.KeyPEM, 0o600); err != nil {
+	cert, key, err := p.writeCertificate(filepath.Join(p.dir, "ferretdb-tls"))
+	if err != nil {
 		return err
 	}
 	ports, err := p.startOn(catalog.MongoDB, 1, func(ports []int) (*proc, error) {
@@ -199,6 +192,19 @@ func (p *Platform) startFerretDBTLS(ctx context.Context, bin, state string) erro
 	}
 	p.mongoURI = "mongodb://" + net.JoinHostPort(p.bind, strconv.Itoa(ports[0])) + "/"
 	return nil
+}
+
+// writeCertificate writes the stores' certificate and key into dir (made
+// here) for a server that reads them from files, and returns their paths.
+func (p *Platform) writeCertificate(dir string) (cert, key string, err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", "", err
+	}
+	cert, key = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(cert, p.leaf.CertPEM, 0o600); err != nil {
+		return "", "", err
+	}
+	return cert, key, os.WriteFile(key, p.leaf.KeyPEM, 0o600)
 }
 
 // serveHTTP serves h in this process: on a free loopback port (make

@@ -175,20 +175,17 @@ func (p *Platform) startMailpit(ctx context.Context) error {
 	if _, err := os.Stat(bin); err != nil {
 		return fmt.Errorf("%s is missing: run tools/local/install.sh (make local-tools)", bin)
 	}
-	caPEM, certPEM, keyPEM := p.ca.PEM, p.leaf.CertPEM, p.leaf.KeyPEM
 	dir := filepath.Join(p.dir, "mailpit")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	cert, key, err := p.writeCertificate(dir)
+	if err != nil {
 		return err
 	}
-	files := map[string][]byte{"ca.pem": caPEM, "cert.pem": certPEM, "key.pem": keyPEM}
-	for name, b := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
-			return err
-		}
+	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), p.ca.PEM, 0o600); err != nil {
+		return err
 	}
 	ports, err := p.startOn(catalog.SMTP, 2, func(ports []int) (*proc, error) {
 		pr, err := p.spawn("mailpit", nil, nil, bin, "--smtp", net.JoinHostPort(p.bind, strconv.Itoa(ports[0])), "--listen", fmt.Sprintf("127.0.0.1:%d", ports[1]),
-			"--smtp-tls-cert", filepath.Join(dir, "cert.pem"), "--smtp-tls-key", filepath.Join(dir, "key.pem"), "--smtp-require-starttls",
+			"--smtp-tls-cert", cert, "--smtp-tls-key", key, "--smtp-require-starttls",
 			"--smtp-auth-accept-any", "--database", filepath.Join(dir, "mail.db"))
 		if err != nil {
 			return nil, err
