@@ -44,7 +44,6 @@ import (
 // egress left open, so the refusal is users'). Down, at the end, leaves
 // the host as it found it (devclustertest checks).
 func TestRealNodeStack(t *testing.T) {
-	devclustertest.RequireRoot(t)
 	c, _, client := devclustertest.Start(t, 1, 0, devclustertest.RealNode)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()

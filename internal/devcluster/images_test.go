@@ -42,7 +42,6 @@ import (
 // restricted Pod Security, becomes Ready by its own readiness probe, and
 // scores a payment with the card's history (not degraded).
 func TestFraudImageOnTheRealNode(t *testing.T) {
-	devclustertest.RequireRoot(t)
 	c, _, client := devclustertest.Start(t, 1, 0, devclustertest.RealNode)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()

@@ -39,7 +39,6 @@ import (
 // then leaves the host as it was: tunables, iptables, ipsets, mounts,
 // paths, links.
 func TestRealNode(t *testing.T) {
-	devclustertest.RequireRoot(t)
 	c, _, client := devclustertest.Start(t, 1, 0, devclustertest.RealNode)
 	// The host as Up found it, once this cluster had the host's real node
 	// (another package's test may have had it a moment before).

@@ -42,9 +42,9 @@ func Metrics(o *devcluster.Options) { o.Metrics = true }
 // bridge, the iptables chains and /run/netns.
 func RealNode(o *devcluster.Options) { o.RealNode = true }
 
-// RequireRoot skips a real-node test without root, unless make test runs
+// requireRoot skips a real-node test without root, unless make test runs
 // it (INTELLIFLOW_REQUIRE_CLUSTER), where it fails.
-func RequireRoot(t testing.TB) {
+func requireRoot(t testing.TB) {
 	t.Helper()
 	if os.Getuid() != 0 {
 		if os.Getenv("INTELLIFLOW_REQUIRE_CLUSTER") != "" {
@@ -56,8 +56,8 @@ func RequireRoot(t testing.TB) {
 
 // Start runs a cluster of general and gpu nodes and returns it with an
 // admin client. It skips when the binaries are not built (make
-// cluster-tools), unless INTELLIFLOW_REQUIRE_CLUSTER is set, as make test
-// sets it.
+// cluster-tools), or a real node is asked for without root, unless
+// INTELLIFLOW_REQUIRE_CLUSTER is set, as make test sets it.
 func Start(t testing.TB, general, gpu int, opts ...Option) (*devcluster.Cluster, *rest.Config, kubernetes.Interface) {
 	t.Helper()
 	repo, err := root()
@@ -74,6 +74,9 @@ func Start(t testing.TB, general, gpu int, opts ...Option) (*devcluster.Cluster,
 	o := devcluster.Options{Dir: filepath.Join(t.TempDir(), "cluster"), Bin: bin, General: general, GPU: gpu}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.RealNode {
+		requireRoot(t)
 	}
 	start := time.Now()
 	var c *devcluster.Cluster
