@@ -8,6 +8,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 start=$SECONDS
+# The real-node tests keep their node's state under TMPDIR and want 1536
+# MiB free there; say how much there is, for a log read after the fact.
+echo "make test: $(df -Pm "${TMPDIR:-/tmp}" | awk 'NR==2 {print $4}') MiB free under ${TMPDIR:-/tmp}"
 # Server binaries the integration tests start on loopback (redis-server).
 scripts/install-services.sh
 go vet ./...

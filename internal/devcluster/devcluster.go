@@ -172,6 +172,9 @@ func up(o Options) (*Cluster, error) {
 		return nil, err
 	}
 	if node != nil {
+		if err := checkFreeSpace(abs, realNodeMinFreeMiB); err != nil {
+			return nil, err
+		}
 		if err := claimRealNode(abs); err != nil {
 			return nil, err
 		}
@@ -326,6 +329,9 @@ func up(o Options) (*Cluster, error) {
 		}
 		if err := waitSchedulable(ctx, client, node.name, alive); err != nil {
 			return nil, fmt.Errorf("node %s: %w", node.name, withLog(err, dir, "kube-controller-manager"))
+		}
+		if err := underPressure(ctx, client, node.name); err != nil {
+			return nil, fmt.Errorf("node %s: %w", node.name, withLog(err, dir, "kubelet"))
 		}
 		if err := startNodeServices(pathsOf(abs), node, o.APIPort, start); err != nil {
 			return nil, err
@@ -551,6 +557,29 @@ func waitSchedulable(ctx context.Context, client kubernetes.Interface, name stri
 	return waitNode(ctx, client, name, alive, "still tainted "+corev1.TaintNodeNotReady, func(n *corev1.Node) bool {
 		return !slices.ContainsFunc(n.Spec.Taints, func(t corev1.Taint) bool { return t.Key == corev1.TaintNodeNotReady })
 	})
+}
+
+// underPressure fails when the node reports disk, memory or process
+// pressure: its taint would keep every pod Pending, and a caller would see
+// only the timeout of whatever waits for them.
+func underPressure(ctx context.Context, client kubernetes.Interface, name string) error {
+	n, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	var under []string
+	for _, c := range n.Status.Conditions {
+		switch c.Type {
+		case corev1.NodeDiskPressure, corev1.NodeMemoryPressure, corev1.NodePIDPressure:
+			if c.Status == corev1.ConditionTrue {
+				under = append(under, fmt.Sprintf("%s (%s)", c.Type, c.Message))
+			}
+		}
+	}
+	if under != nil {
+		return fmt.Errorf("under pressure: %s", strings.Join(under, "; "))
+	}
+	return nil
 }
 
 // waitNode polls the node until ok says so, failing early when alive

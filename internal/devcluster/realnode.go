@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -228,7 +229,9 @@ func cniConfig(p realNodePaths) string {
 // kubeletConfig is the KubeletConfiguration: certificates from the
 // cluster's PKI (clients-ca authenticates callers, the API server
 // authorizes them), no anonymous access and no read-only port, cgroupfs on
-// cgroup v1, the taint, and eviction thresholds a shared disk can meet.
+// cgroup v1, the taint, eviction at absolute free space (realNodeEviction),
+// and no image garbage collection: the node's images came by import, and
+// one collected before its pod starts cannot be pulled back.
 func kubeletConfig(p realNodePaths, node *realNode, port int) string {
 	pki := filepath.Join(p.dir, "pki")
 	return fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
@@ -256,12 +259,39 @@ registerWithTaints:
 - {key: %[8]s, value: "true", effect: NoSchedule}
 evictionHard:
   memory.available: 100Mi
-  nodefs.available: 2%%
-  imagefs.available: 2%%
-imageGCHighThresholdPercent: 98
-imageGCLowThresholdPercent: 97
+  nodefs.available: %[10]s
+  imagefs.available: %[10]s
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
 `, node.ip, port, filepath.Join(pki, node.name+"-serving.crt"), filepath.Join(pki, node.name+"-serving.key"),
-		filepath.Join(pki, pkiClients+".crt"), p.socket, filepath.Join(p.dir, "pod-logs"), RealNodeTaintKey, DNSServiceIP)
+		filepath.Join(pki, pkiClients+".crt"), p.socket, filepath.Join(p.dir, "pod-logs"), RealNodeTaintKey, DNSServiceIP,
+		strconv.Itoa(realNodeEvictionMiB)+"Mi")
+}
+
+// realNodeEvictionMiB is the free space (MiB) under which the kubelet
+// reports DiskPressure and evicts: absolute, not a share of the disk,
+// because these hosts' disks are large and nearly full (252 GiB with 5 GiB
+// free is 98 % used), where a percentage, even 2 %, taints the node at once
+// and leaves every pod Pending.
+const realNodeEvictionMiB = 512
+
+// realNodeMinFreeMiB is the free space Up wants on the filesystem of the
+// node's state before it starts the kubelet: the eviction floor, and room
+// above it for the platform's images, the containers' layers and logs.
+const realNodeMinFreeMiB = 3 * realNodeEvictionMiB
+
+// checkFreeSpace fails, saying how much there is and how much is wanted,
+// when dir's filesystem has less than wantMiB free (realNodeMinFreeMiB).
+func checkFreeSpace(dir string, wantMiB int64) error {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return fmt.Errorf("free space under %s: %w", dir, err)
+	}
+	if free := int64(st.Bavail) * st.Bsize >> 20; free < wantMiB {
+		return fmt.Errorf("the real node wants %d MiB free on the filesystem of %s (its kubelet evicts pods under %d MiB); it has %d MiB: free some space first",
+			wantMiB, dir, realNodeEvictionMiB, free)
+	}
+	return nil
 }
 
 // serviceUser is the user a node service authenticates as.

@@ -44,18 +44,6 @@ func TestRealNode(t *testing.T) {
 	// (another package's test may have had it a moment before).
 	before, err := devcluster.RecordedHost(c.Dir)
 	require.NoError(t, err)
-	t.Cleanup(func() {
-		if !t.Failed() {
-			return
-		}
-		// The end of each log, before the cluster's cleanup removes them.
-		logs, _ := filepath.Glob(filepath.Join(c.Dir, "logs", "*.log"))
-		for _, l := range logs {
-			b, _ := os.ReadFile(l)
-			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-			t.Logf("%s:\n%s", filepath.Base(l), strings.Join(lines[max(0, len(lines)-15):], "\n"))
-		}
-	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 

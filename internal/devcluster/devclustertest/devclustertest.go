@@ -113,7 +113,83 @@ func Start(t testing.TB, general, gpu int, opts ...Option) (*devcluster.Cluster,
 	if err != nil {
 		t.Fatal(err)
 	}
+	if o.RealNode {
+		// Registered after Down's cleanup, so it runs before it, while
+		// the cluster and its logs are still there.
+		t.Cleanup(func() {
+			if t.Failed() {
+				explain(t, c, client)
+			}
+		})
+	}
 	return c, cfg, client
+}
+
+// explain logs why a failed real-node test's pods may not have run: the
+// real node's conditions other than Ready and its taints, every pod that is
+// neither Ready nor done with what holds it (conditions, containers'
+// states, its last events), and the end of the kubelet's and containerd's
+// logs. A CI log then names the cause, not only a timeout.
+func explain(t testing.TB, c *devcluster.Cluster, client kubernetes.Interface) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if n, err := client.CoreV1().Nodes().Get(ctx, devcluster.RealNodeName, metav1.GetOptions{}); err == nil {
+		var conds []string
+		for _, cond := range n.Status.Conditions {
+			if cond.Type != corev1.NodeReady && cond.Status == corev1.ConditionTrue || cond.Type == corev1.NodeReady && cond.Status != corev1.ConditionTrue {
+				conds = append(conds, fmt.Sprintf("%s=%s (%s)", cond.Type, cond.Status, cond.Message))
+			}
+		}
+		t.Logf("%s: %d taints %v; conditions out of place: %v", n.Name, len(n.Spec.Taints), n.Spec.Taints, conds)
+	}
+	pods, err := client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Logf("pods: %v", err)
+		return
+	}
+	for _, p := range pods.Items {
+		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed || podReady(&p) {
+			continue
+		}
+		line := fmt.Sprintf("%s/%s on %q: %s", p.Namespace, p.Name, p.Spec.NodeName, p.Status.Phase)
+		for _, cond := range p.Status.Conditions {
+			if cond.Status != corev1.ConditionTrue {
+				line += fmt.Sprintf("; %s: %s %s", cond.Type, cond.Reason, cond.Message)
+			}
+		}
+		for _, cs := range append(p.Status.InitContainerStatuses, p.Status.ContainerStatuses...) {
+			switch {
+			case cs.State.Waiting != nil:
+				line += fmt.Sprintf("; %s waiting: %s %s", cs.Name, cs.State.Waiting.Reason, cs.State.Waiting.Message)
+			case cs.State.Terminated != nil:
+				line += fmt.Sprintf("; %s exited %d: %s %s", cs.Name, cs.State.Terminated.ExitCode, cs.State.Terminated.Reason, cs.State.Terminated.Message)
+			case !cs.Ready:
+				line += fmt.Sprintf("; %s running, not ready (restarts %d)", cs.Name, cs.RestartCount)
+			}
+		}
+		events, _ := client.CoreV1().Events(p.Namespace).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + p.Name})
+		if events != nil {
+			for _, e := range events.Items[max(0, len(events.Items)-3):] {
+				line += fmt.Sprintf("; event %s x%d: %s", e.Reason, e.Count, e.Message)
+			}
+		}
+		t.Log(line)
+	}
+	for _, name := range []string{"kubelet", "containerd"} {
+		b, _ := os.ReadFile(filepath.Join(c.Dir, "logs", name+".log"))
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		t.Logf("the end of %s.log:\n%s", name, strings.Join(lines[max(0, len(lines)-10):], "\n"))
+	}
+}
+
+// podReady says whether the pod's Ready condition is true.
+func podReady(p *corev1.Pod) bool {
+	for _, cond := range p.Status.Conditions {
+		if cond.Type == corev1.PodReady {
+			return cond.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // root is the repository's folder: the nearest parent holding go.mod.
