@@ -229,7 +229,7 @@ func cniConfig(p realNodePaths) string {
 // kubeletConfig is the KubeletConfiguration: certificates from the
 // cluster's PKI (clients-ca authenticates callers, the API server
 // authorizes them), no anonymous access and no read-only port, cgroupfs on
-// cgroup v1, the taint, eviction at absolute free space (realNodeEviction),
+// cgroup v1, the taint, eviction at absolute free space (realNodeEvictionMiB),
 // and no image garbage collection: the node's images came by import, and
 // one collected before its pod starts cannot be pulled back.
 func kubeletConfig(p realNodePaths, node *realNode, port int) string {

@@ -124,7 +124,7 @@ func notRunning(ctx context.Context, client kubernetes.Interface, d appsv1.Deplo
 	}
 	count := map[string]int{}
 	for _, p := range pods.Items {
-		if p.DeletionTimestamp != nil || ready(p) {
+		if p.DeletionTimestamp != nil || PodReady(p) {
 			continue
 		}
 		count[reason(p)]++
@@ -137,7 +137,8 @@ func notRunning(ctx context.Context, client kubernetes.Interface, d appsv1.Deplo
 	return out, nil
 }
 
-func ready(p corev1.Pod) bool {
+// PodReady says whether the pod's Ready condition is true.
+func PodReady(p corev1.Pod) bool {
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodReady {
 			return c.Status == corev1.ConditionTrue

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,6 +27,7 @@ import (
 	"github.com/intelliflow/platform/ci-cd/images"
 	"github.com/intelliflow/platform/internal/devcluster"
 	"github.com/intelliflow/platform/internal/freeport"
+	"github.com/intelliflow/platform/internal/rollout"
 	"github.com/stretchr/testify/require"
 )
 
@@ -148,7 +150,7 @@ func explain(t testing.TB, c *devcluster.Cluster, client kubernetes.Interface) {
 		return
 	}
 	for _, p := range pods.Items {
-		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed || podReady(&p) {
+		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed || rollout.PodReady(p) {
 			continue
 		}
 		line := fmt.Sprintf("%s/%s on %q: %s", p.Namespace, p.Name, p.Spec.NodeName, p.Status.Phase)
@@ -157,7 +159,7 @@ func explain(t testing.TB, c *devcluster.Cluster, client kubernetes.Interface) {
 				line += fmt.Sprintf("; %s: %s %s", cond.Type, cond.Reason, cond.Message)
 			}
 		}
-		for _, cs := range append(p.Status.InitContainerStatuses, p.Status.ContainerStatuses...) {
+		for _, cs := range slices.Concat(p.Status.InitContainerStatuses, p.Status.ContainerStatuses) {
 			switch {
 			case cs.State.Waiting != nil:
 				line += fmt.Sprintf("; %s waiting: %s %s", cs.Name, cs.State.Waiting.Reason, cs.State.Waiting.Message)
@@ -180,16 +182,6 @@ func explain(t testing.TB, c *devcluster.Cluster, client kubernetes.Interface) {
 		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 		t.Logf("the end of %s.log:\n%s", name, strings.Join(lines[max(0, len(lines)-10):], "\n"))
 	}
-}
-
-// podReady says whether the pod's Ready condition is true.
-func podReady(p *corev1.Pod) bool {
-	for _, cond := range p.Status.Conditions {
-		if cond.Type == corev1.PodReady {
-			return cond.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // root is the repository's folder: the nearest parent holding go.mod.
